@@ -1,0 +1,294 @@
+//! A blocking batch consumer whose partitions start where the sink says.
+//!
+//! Offsets live in the sink (PostgreSQL), written in the same transaction as
+//! the data. On every assignment the consumer asks the sink for the next
+//! offset of each partition and assigns the partitions at those offsets, so
+//! Kafka's own committed offsets never decide where processing resumes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientConfig, ClientContext};
+
+use crate::{Error, Result};
+
+/// Where the sink has got to: the next offset to process per partition.
+pub trait OffsetSource: Send + Sync + 'static {
+    /// The stored next offset of each of `partitions` of `topic`; a partition
+    /// missing from the answer starts at the beginning of the log.
+    fn next_offsets(&self, topic: &str, partitions: &[i32]) -> Result<HashMap<i32, i64>, String>;
+}
+
+/// Consumer group settings.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// `host:port[,host:port]`.
+    pub brokers: String,
+    /// Consumer group id.
+    pub group: String,
+    /// Topic to consume.
+    pub topic: String,
+    /// Group session timeout: how soon a dead member's partitions move.
+    pub session_timeout: Duration,
+    /// Longest the broker holds a fetch open waiting for data.
+    pub fetch_wait: Duration,
+}
+
+impl ConsumerSettings {
+    /// Defaults: 10 s session timeout, 20 ms fetch wait.
+    pub fn new(brokers: impl Into<String>, group: impl Into<String>, topic: impl Into<String>) -> Self {
+        ConsumerSettings {
+            brokers: brokers.into(),
+            group: group.into(),
+            topic: topic.into(),
+            session_timeout: Duration::from_secs(10),
+            fetch_wait: Duration::from_millis(20),
+        }
+    }
+}
+
+/// A record as consumed, owned.
+#[derive(Debug, Clone)]
+pub struct ConsumedRecord {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset within the partition.
+    pub offset: i64,
+    /// Record key.
+    pub key: Option<Vec<u8>>,
+    /// Record value; `None` for a tombstone.
+    pub payload: Option<Vec<u8>>,
+    /// Headers, in order.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl ConsumedRecord {
+    /// The first header named `name`.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_slice())
+    }
+}
+
+struct SeekingContext {
+    offsets: Arc<dyn OffsetSource>,
+    /// Bumped on every assignment change; a batch spanning one is dropped.
+    epoch: AtomicU64,
+    /// Set when stored offsets could not be loaded: the consumer must stop.
+    failed: AtomicBool,
+    assigned: AtomicBool,
+}
+
+impl ClientContext for SeekingContext {}
+
+impl ConsumerContext for SeekingContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        partitions: &mut TopicPartitionList,
+    ) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Err(error) = self.seek_to_stored(partitions) {
+                    tracing::error!(%error, "cannot load stored offsets; assigning nothing");
+                    self.failed.store(true, Ordering::SeqCst);
+                    let _ = consumer.unassign();
+                    return;
+                }
+                match consumer.assign(partitions) {
+                    Ok(()) => {
+                        self.assigned.store(partitions.count() > 0, Ordering::SeqCst);
+                        tracing::info!(partitions = ?partition_numbers(partitions), "partitions assigned");
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "assign failed");
+                        self.failed.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!(partitions = ?partition_numbers(partitions), "partitions revoked");
+                self.assigned.store(false, Ordering::SeqCst);
+                if let Err(error) = consumer.unassign() {
+                    tracing::warn!(%error, "unassign failed");
+                }
+            }
+            other => {
+                tracing::warn!(error = ?other, "rebalance error");
+                self.assigned.store(false, Ordering::SeqCst);
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+impl SeekingContext {
+    fn seek_to_stored(&self, partitions: &mut TopicPartitionList) -> Result<()> {
+        let mut by_topic: HashMap<String, Vec<i32>> = HashMap::new();
+        for element in partitions.elements() {
+            by_topic
+                .entry(element.topic().to_owned())
+                .or_default()
+                .push(element.partition());
+        }
+        for (topic, numbers) in by_topic {
+            let stored = self.offsets.next_offsets(&topic, &numbers).map_err(Error::Offsets)?;
+            for partition in numbers {
+                let offset = stored
+                    .get(&partition)
+                    .map_or(Offset::Beginning, |next| Offset::Offset(*next));
+                partitions.set_partition_offset(&topic, partition, offset)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn partition_numbers(partitions: &TopicPartitionList) -> Vec<i32> {
+    partitions.elements().iter().map(|e| e.partition()).collect()
+}
+
+/// A consumer group member that hands out batches. Blocking: run it on a
+/// thread of its own.
+pub struct BatchConsumer {
+    consumer: BaseConsumer<SeekingContext>,
+    topic: String,
+}
+
+impl std::fmt::Debug for BatchConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchConsumer").field("topic", &self.topic).finish()
+    }
+}
+
+impl BatchConsumer {
+    /// Joins the group and subscribes to the topic.
+    pub fn new(settings: &ConsumerSettings, offsets: Arc<dyn OffsetSource>) -> Result<Self> {
+        let context = SeekingContext {
+            offsets,
+            epoch: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+            assigned: AtomicBool::new(false),
+        };
+        let session_ms = settings.session_timeout.as_millis().max(1000);
+        let consumer: BaseConsumer<SeekingContext> = ClientConfig::new()
+            .set("bootstrap.servers", &settings.brokers)
+            .set("group.id", &settings.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            // Eager protocol: every assignment is complete, so the rebalance
+            // callback can assign the whole set at the stored offsets.
+            .set("partition.assignment.strategy", "range")
+            .set("session.timeout.ms", session_ms.to_string())
+            .set("heartbeat.interval.ms", (session_ms / 5).to_string())
+            .set("fetch.wait.max.ms", settings.fetch_wait.as_millis().to_string())
+            .set("topic.metadata.refresh.interval.ms", "5000")
+            .create_with_context(context)?;
+        consumer.subscribe(&[&settings.topic])?;
+        Ok(BatchConsumer { consumer, topic: settings.topic.clone() })
+    }
+
+    /// Collects up to `max_records` records, waiting at most `max_wait` for
+    /// them. Records from before a rebalance that happened while collecting
+    /// are dropped: the new assignment starts again from the stored offsets.
+    pub fn next_batch(&mut self, max_records: usize, max_wait: Duration) -> Result<Vec<ConsumedRecord>> {
+        let deadline = Instant::now() + max_wait;
+        let context = self.consumer.context();
+        let mut epoch = context.epoch.load(Ordering::SeqCst);
+        let mut batch = Vec::new();
+        while batch.len() < max_records {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                break;
+            }
+            let polled = self.consumer.poll(remaining);
+            if context.failed.load(Ordering::SeqCst) {
+                return Err(Error::Offsets("stored offsets could not be loaded on assignment".into()));
+            }
+            let now_epoch = context.epoch.load(Ordering::SeqCst);
+            if now_epoch != epoch {
+                batch.clear();
+                epoch = now_epoch;
+            }
+            match polled {
+                None => break,
+                Some(Ok(message)) => batch.push(owned(&message)),
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "consumer error");
+                    if is_fatal(&error) {
+                        return Err(error.into());
+                    }
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Tells Kafka how far we got, for tools that watch the group; where
+    /// processing resumes is decided by the stored offsets, not by this.
+    pub fn commit_advisory(&self, next_offsets: &[(String, i32, i64)]) {
+        let mut list = TopicPartitionList::new();
+        for (topic, partition, offset) in next_offsets {
+            if list
+                .add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .is_err()
+            {
+                return;
+            }
+        }
+        if let Err(error) = self.consumer.commit(&list, CommitMode::Async) {
+            tracing::debug!(%error, "advisory commit failed");
+        }
+    }
+
+    /// Whether this member currently owns partitions.
+    pub fn has_assignment(&self) -> bool {
+        self.consumer.context().assigned.load(Ordering::SeqCst)
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+}
+
+fn is_fatal(error: &KafkaError) -> bool {
+    error
+        .rdkafka_error_code()
+        .is_some_and(|code| code == rdkafka::types::RDKafkaErrorCode::Fatal)
+}
+
+fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> ConsumedRecord {
+    let headers = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|header| (header.key.to_owned(), header.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    ConsumedRecord {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().map(<[u8]>::to_vec),
+        headers,
+    }
+}

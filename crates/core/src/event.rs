@@ -1,0 +1,830 @@
+//! The canonical contact event and the one path that makes it: an
+//! [`EventDraft`] (the JSON shape of `POST /v1/events`, and what every channel
+//! adapter fills in) validated into a [`ContactEvent`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::identifier::{Identifier, IdentifierKind, Region};
+use crate::text::{has_control_chars, longer_than, non_empty_trimmed};
+
+/// Namespace of the UUIDv5 ids derived from provider ids (`source` + id).
+const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6d1c_0b7e_5a43_4c1f_9f0e_8a2b_3c4d_5e6f);
+
+/// At most this many identifiers on one event.
+pub(crate) const MAX_IDENTIFIERS: usize = 20;
+const MAX_ATTRIBUTES: usize = 64;
+const MAX_ATTRIBUTE_KEY: usize = 64;
+const MAX_ATTRIBUTE_VALUE: usize = 1024;
+const MAX_SUMMARY: usize = 4000;
+const MAX_SUBJECT: usize = 998;
+const MAX_CONVERSATION_ID: usize = 998;
+const MAX_REASON: usize = 500;
+const MAX_SHORT_TEXT: usize = 200;
+const MAX_COMMENT: usize = 2000;
+const MAX_PROVIDER_EVENT_ID: usize = 512;
+/// How far in the future `occurred_at` may lie (clock skew between systems).
+const MAX_CLOCK_SKEW_HOURS: i64 = 24;
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The wire name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+
+            fn from_str(raw: &str) -> Result<Self, Self::Err> {
+                match raw {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(format!(
+                        "unknown {} \"{}\"; expected one of {}",
+                        $what,
+                        raw.chars().take(40).collect::<String>(),
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// The channel a contact came through.
+    Channel, "channel" {
+        /// Voice calls.
+        Phone => "phone",
+        /// Email.
+        Email => "email",
+        /// Web forms, page views.
+        Web => "web",
+        /// Live chat.
+        Chat => "chat",
+        /// Social messaging (WhatsApp, Messenger, Instagram, X).
+        Social => "social",
+        /// Text messages.
+        Sms => "sms",
+    }
+);
+
+string_enum!(
+    /// Who started the contact.
+    Direction, "direction" {
+        /// From the customer.
+        Inbound => "inbound",
+        /// To the customer.
+        Outbound => "outbound",
+    }
+);
+
+string_enum!(
+    /// What happened. Dotted names, grouped by what they are about.
+    EventType, "event type" {
+        /// A call started ringing.
+        CallStarted => "call.started",
+        /// A call was answered.
+        CallAnswered => "call.answered",
+        /// A call ended after being answered.
+        CallEnded => "call.ended",
+        /// Busy, failed, not answered or cancelled.
+        CallMissed => "call.missed",
+        /// A voicemail was left.
+        VoicemailReceived => "voicemail.received",
+        /// An email from the customer.
+        EmailReceived => "email.received",
+        /// An email to the customer.
+        EmailSent => "email.sent",
+        /// An automatic reply (out of office); not a customer contact.
+        EmailAutoReply => "email.auto_reply",
+        /// A delivery failure report; not a customer contact.
+        EmailBounced => "email.bounced",
+        /// A message from the customer (WhatsApp, Messenger, SMS, ...).
+        MessageReceived => "message.received",
+        /// A message to the customer.
+        MessageSent => "message.sent",
+        /// A sent message reached the customer's device.
+        MessageDelivered => "message.delivered",
+        /// A sent message was read.
+        MessageRead => "message.read",
+        /// A sent message could not be delivered.
+        MessageFailed => "message.failed",
+        /// A web form was submitted.
+        FormSubmitted => "form.submitted",
+        /// A web page was viewed.
+        PageViewed => "page.viewed",
+        /// A chat session started.
+        ChatStarted => "chat.started",
+        /// A chat message.
+        ChatMessage => "chat.message",
+        /// A chat session ended (with its transcript summary).
+        ChatEnded => "chat.ended",
+        /// A survey answer (NPS, CSAT, CES).
+        FeedbackSubmitted => "feedback.submitted",
+        /// A case was opened.
+        CaseOpened => "case.opened",
+        /// A case was resolved.
+        CaseResolved => "case.resolved",
+        /// A resolved case was reopened.
+        CaseReopened => "case.reopened",
+        /// An agent wrote a note.
+        NoteAdded => "note.added",
+        /// A follow-up task was created.
+        TaskCreated => "task.created",
+        /// A follow-up task was done.
+        TaskCompleted => "task.completed",
+    }
+);
+
+string_enum!(
+    /// Which survey a feedback score answers.
+    FeedbackMetric, "feedback metric" {
+        /// Net promoter score, 0 to 10.
+        Nps => "nps",
+        /// Customer satisfaction, 1 to 5.
+        Csat => "csat",
+        /// Customer effort score, 1 to 7.
+        Ces => "ces",
+    }
+);
+
+impl FeedbackMetric {
+    /// The inclusive range of valid scores.
+    pub fn range(self) -> (i32, i32) {
+        match self {
+            FeedbackMetric::Nps => (0, 10),
+            FeedbackMetric::Csat => (1, 5),
+            FeedbackMetric::Ces => (1, 7),
+        }
+    }
+}
+
+/// A validated survey answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Feedback {
+    /// The survey.
+    pub metric: FeedbackMetric,
+    /// The score, within the metric's range.
+    pub score: i32,
+    /// The customer's words, if any.
+    pub comment: Option<String>,
+}
+
+/// A validated contact event. Made only by [`EventDraft::validate`] (or by
+/// decoding the event contract, which validates the same way), so every field
+/// holds to the contract: normalised identifiers, bounded text, known enums.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ContactEvent {
+    /// Idempotency key.
+    pub event_id: Uuid,
+    /// When it happened at the channel.
+    pub occurred_at: DateTime<Utc>,
+    /// When the gateway received it.
+    pub received_at: DateTime<Utc>,
+    /// The channel.
+    pub channel: Channel,
+    /// The provider or system it came from.
+    pub source: String,
+    /// What happened.
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// Who started it.
+    pub direction: Option<Direction>,
+    /// At least one, normalised, without duplicates.
+    pub identifiers: Vec<Identifier>,
+    /// Thread: call id, email thread root, chat session.
+    pub conversation_id: Option<String>,
+    /// The customer's reason for contact.
+    pub contact_reason: Option<String>,
+    /// Email subject or title.
+    pub subject: Option<String>,
+    /// A bounded excerpt of the content.
+    pub summary: Option<String>,
+    /// The agent who handled it.
+    pub agent_id: Option<String>,
+    /// The queue or team.
+    pub queue: Option<String>,
+    /// Talk time for calls, session length for chats.
+    pub duration_seconds: Option<u32>,
+    /// How it ended.
+    pub outcome: Option<String>,
+    /// -1 (negative) to 1 (positive).
+    pub sentiment: Option<f32>,
+    /// A survey answer.
+    pub feedback: Option<Feedback>,
+    /// Extra string values.
+    pub attributes: BTreeMap<String, String>,
+    /// Best-known name of the customer.
+    pub display_name: Option<String>,
+    /// W3C trace context of the request that produced the event.
+    pub traceparent: Option<String>,
+}
+
+impl ContactEvent {
+    /// The Kafka record key: the first identifier, `kind:value`.
+    pub fn partition_key(&self) -> String {
+        self.identifiers
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+}
+
+/// Serialises as `{"kind": "phone", "value": "+31612345678"}`.
+impl Serialize for Identifier {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut state = serializer.serialize_struct("Identifier", 2)?;
+        state.serialize_field("kind", &self.kind())?;
+        state.serialize_field("value", self.value())?;
+        state.end()
+    }
+}
+
+/// A field that failed validation: the JSON path of the field and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON path of the field, e.g. `identifiers[0].value`.
+    pub field: String,
+    /// What is wrong, in words for the caller.
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), message: message.into() }
+    }
+
+    /// The same error, its field path under `prefix` (e.g. `events[3]`).
+    pub fn within(self, prefix: &str) -> Self {
+        FieldError { field: format!("{prefix}.{}", self.field), message: self.message }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// What validation needs to know besides the draft itself.
+#[derive(Debug, Clone, Copy)]
+pub struct ValidationContext {
+    /// When the gateway received the event; also the default `occurred_at`.
+    pub received_at: DateTime<Utc>,
+    /// Region for national phone numbers.
+    pub default_region: Option<Region>,
+}
+
+impl ValidationContext {
+    /// A context for an event received now.
+    pub fn now(default_region: Option<Region>) -> Self {
+        ValidationContext { received_at: Utc::now(), default_region }
+    }
+}
+
+/// An identifier as a caller sends it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifierDraft {
+    /// `phone`, `email`, `account`, `whatsapp`, ...
+    pub kind: String,
+    /// The value as the channel knows it.
+    pub value: String,
+}
+
+impl IdentifierDraft {
+    /// A draft from a kind and a raw value.
+    pub fn new(kind: IdentifierKind, value: impl Into<String>) -> Self {
+        IdentifierDraft { kind: kind.as_str().to_owned(), value: value.into() }
+    }
+}
+
+/// A survey answer as a caller sends it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackDraft {
+    /// `nps`, `csat` or `ces`.
+    pub metric: String,
+    /// The score.
+    pub score: i32,
+    /// The customer's words.
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// An event as a caller sends it: the JSON body of `POST /v1/events`, and
+/// what every channel adapter fills in. Strings are checked by
+/// [`EventDraft::validate`], which names the field at fault.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventDraft {
+    /// A UUID (kept as is), a provider id (turned into a stable UUIDv5), or
+    /// absent (a new UUIDv7).
+    #[serde(default)]
+    pub event_id: Option<String>,
+    /// RFC 3339; defaults to the time of receipt.
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+    /// `phone`, `email`, `web`, `chat`, `social`, `sms`.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// The provider or system; defaults to `api`.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Dotted event type.
+    #[serde(default, rename = "type")]
+    pub event_type: Option<String>,
+    /// `inbound` or `outbound`.
+    #[serde(default)]
+    pub direction: Option<String>,
+    /// At least one.
+    #[serde(default)]
+    pub identifiers: Vec<IdentifierDraft>,
+    /// Thread id.
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    /// The customer's reason for contact.
+    #[serde(default)]
+    pub contact_reason: Option<String>,
+    /// Subject or title.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Text excerpt, at most 4,000 characters.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Handling agent.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Queue or team.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Talk or session time.
+    #[serde(default)]
+    pub duration_seconds: Option<u32>,
+    /// How it ended.
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// -1 to 1.
+    #[serde(default)]
+    pub sentiment: Option<f32>,
+    /// Survey answer.
+    #[serde(default)]
+    pub feedback: Option<FeedbackDraft>,
+    /// Extra string values.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// Name hint.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// W3C trace context; normally set by the gateway, not the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+}
+
+impl EventDraft {
+    /// Checks every field and builds the canonical event, or names the first
+    /// field at fault.
+    pub fn validate(self, context: &ValidationContext) -> Result<ContactEvent, FieldError> {
+        let source = match self.source.as_deref().and_then(non_empty_trimmed) {
+            None => "api".to_owned(),
+            Some(source) => parse_source(source)?,
+        };
+        let event_id = parse_event_id(self.event_id.as_deref(), &source)?;
+        let occurred_at = match self.occurred_at.as_deref().and_then(non_empty_trimmed) {
+            None => context.received_at,
+            Some(raw) => parse_occurred_at(raw, context.received_at)?,
+        };
+        let channel = required_enum::<Channel>("channel", self.channel.as_deref())?;
+        let event_type = required_enum::<EventType>("type", self.event_type.as_deref())?;
+        let direction = match self.direction.as_deref().and_then(non_empty_trimmed) {
+            None => None,
+            Some(raw) => Some(raw.parse::<Direction>().map_err(|e| FieldError::new("direction", e))?),
+        };
+        let identifiers = parse_identifiers(&self.identifiers, context.default_region)?;
+        let feedback = match self.feedback {
+            None if event_type == EventType::FeedbackSubmitted => {
+                return Err(FieldError::new("feedback", "is required for feedback.submitted events"));
+            }
+            None => None,
+            Some(draft) => Some(parse_feedback(draft)?),
+        };
+        let sentiment = match self.sentiment {
+            Some(value) if !value.is_finite() || !(-1.0..=1.0).contains(&value) => {
+                return Err(FieldError::new("sentiment", "must be between -1 and 1"));
+            }
+            other => other,
+        };
+        Ok(ContactEvent {
+            event_id,
+            occurred_at,
+            received_at: context.received_at,
+            channel,
+            source,
+            event_type,
+            direction,
+            identifiers,
+            conversation_id: bounded("conversation_id", self.conversation_id, MAX_CONVERSATION_ID)?,
+            contact_reason: bounded("contact_reason", self.contact_reason, MAX_REASON)?,
+            subject: bounded("subject", self.subject, MAX_SUBJECT)?,
+            summary: bounded("summary", self.summary, MAX_SUMMARY)?,
+            agent_id: bounded("agent_id", self.agent_id, MAX_SHORT_TEXT)?,
+            queue: bounded("queue", self.queue, MAX_SHORT_TEXT)?,
+            duration_seconds: self.duration_seconds,
+            outcome: bounded("outcome", self.outcome, MAX_SHORT_TEXT)?,
+            sentiment,
+            feedback,
+            attributes: parse_attributes(self.attributes)?,
+            display_name: bounded("display_name", self.display_name, MAX_SHORT_TEXT)?,
+            traceparent: parse_traceparent(self.traceparent)?,
+        })
+    }
+}
+
+impl From<&ContactEvent> for EventDraft {
+    /// The draft that validates back into the same event (given the event's
+    /// `received_at` in the context).
+    fn from(event: &ContactEvent) -> Self {
+        EventDraft {
+            event_id: Some(event.event_id.to_string()),
+            occurred_at: Some(event.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            channel: Some(event.channel.as_str().to_owned()),
+            source: Some(event.source.clone()),
+            event_type: Some(event.event_type.as_str().to_owned()),
+            direction: event.direction.map(|d| d.as_str().to_owned()),
+            identifiers: event
+                .identifiers
+                .iter()
+                .map(|id| IdentifierDraft::new(id.kind(), id.value()))
+                .collect(),
+            conversation_id: event.conversation_id.clone(),
+            contact_reason: event.contact_reason.clone(),
+            subject: event.subject.clone(),
+            summary: event.summary.clone(),
+            agent_id: event.agent_id.clone(),
+            queue: event.queue.clone(),
+            duration_seconds: event.duration_seconds,
+            outcome: event.outcome.clone(),
+            sentiment: event.sentiment,
+            feedback: event.feedback.as_ref().map(|f| FeedbackDraft {
+                metric: f.metric.as_str().to_owned(),
+                score: f.score,
+                comment: f.comment.clone(),
+            }),
+            attributes: event.attributes.clone(),
+            display_name: event.display_name.clone(),
+            traceparent: event.traceparent.clone(),
+        }
+    }
+}
+
+fn parse_source(raw: &str) -> Result<String, FieldError> {
+    let valid = !longer_than(raw, 64)
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if !valid {
+        return Err(FieldError::new(
+            "source",
+            "must be at most 64 characters of a-z, 0-9, '.', '_' and '-'",
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+fn parse_event_id(raw: Option<&str>, source: &str) -> Result<Uuid, FieldError> {
+    let Some(raw) = raw.and_then(non_empty_trimmed) else {
+        return Ok(Uuid::now_v7());
+    };
+    if let Ok(uuid) = Uuid::parse_str(raw) {
+        if uuid.is_nil() {
+            return Err(FieldError::new("event_id", "must not be the nil UUID"));
+        }
+        return Ok(uuid);
+    }
+    if longer_than(raw, MAX_PROVIDER_EVENT_ID) || has_control_chars(raw) {
+        return Err(FieldError::new(
+            "event_id",
+            format!("must be a UUID or a provider id of at most {MAX_PROVIDER_EVENT_ID} printable characters"),
+        ));
+    }
+    Ok(derived_event_id(source, raw))
+}
+
+/// The stable event id for a provider's own id: a retried webhook is the
+/// same event.
+pub(crate) fn derived_event_id(source: &str, provider_id: &str) -> Uuid {
+    Uuid::new_v5(&EVENT_ID_NAMESPACE, format!("{source}\n{provider_id}").as_bytes())
+}
+
+fn parse_occurred_at(raw: &str, received_at: DateTime<Utc>) -> Result<DateTime<Utc>, FieldError> {
+    let parsed = DateTime::parse_from_rfc3339(raw)
+        .map_err(|_| FieldError::new("occurred_at", "must be an RFC 3339 timestamp such as 2026-11-23T10:00:00Z"))?
+        .with_timezone(&Utc);
+    if parsed > received_at + Duration::hours(MAX_CLOCK_SKEW_HOURS) {
+        return Err(FieldError::new("occurred_at", "lies more than a day in the future"));
+    }
+    if parsed < DateTime::UNIX_EPOCH {
+        return Err(FieldError::new("occurred_at", "lies before 1970"));
+    }
+    Ok(parsed)
+}
+
+fn required_enum<T: FromStr<Err = String>>(field: &str, raw: Option<&str>) -> Result<T, FieldError> {
+    let raw = raw
+        .and_then(non_empty_trimmed)
+        .ok_or_else(|| FieldError::new(field, "is required"))?;
+    raw.parse::<T>().map_err(|e| FieldError::new(field, e))
+}
+
+fn parse_identifiers(
+    drafts: &[IdentifierDraft],
+    default_region: Option<Region>,
+) -> Result<Vec<Identifier>, FieldError> {
+    if drafts.is_empty() {
+        return Err(FieldError::new(
+            "identifiers",
+            "at least one identifier (phone, email, account, ...) is required",
+        ));
+    }
+    if drafts.len() > MAX_IDENTIFIERS {
+        return Err(FieldError::new("identifiers", format!("at most {MAX_IDENTIFIERS} identifiers")));
+    }
+    let mut identifiers: Vec<Identifier> = Vec::with_capacity(drafts.len());
+    for (index, draft) in drafts.iter().enumerate() {
+        let kind = draft
+            .kind
+            .trim()
+            .parse::<IdentifierKind>()
+            .map_err(|e| FieldError::new(format!("identifiers[{index}].kind"), e.to_string()))?;
+        let identifier = Identifier::parse(kind, &draft.value, default_region)
+            .map_err(|e| FieldError::new(format!("identifiers[{index}].value"), format!("{kind}: {e}")))?;
+        if !identifiers.contains(&identifier) {
+            identifiers.push(identifier);
+        }
+    }
+    Ok(identifiers)
+}
+
+fn parse_feedback(draft: FeedbackDraft) -> Result<Feedback, FieldError> {
+    let metric = draft
+        .metric
+        .trim()
+        .parse::<FeedbackMetric>()
+        .map_err(|e| FieldError::new("feedback.metric", e))?;
+    let (low, high) = metric.range();
+    if !(low..=high).contains(&draft.score) {
+        return Err(FieldError::new(
+            "feedback.score",
+            format!("{metric} scores run from {low} to {high}"),
+        ));
+    }
+    Ok(Feedback { metric, score: draft.score, comment: bounded("feedback.comment", draft.comment, MAX_COMMENT)? })
+}
+
+fn parse_attributes(attributes: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, FieldError> {
+    if attributes.len() > MAX_ATTRIBUTES {
+        return Err(FieldError::new("attributes", format!("at most {MAX_ATTRIBUTES} attributes")));
+    }
+    for (key, value) in &attributes {
+        let key_ok = !key.is_empty() && !longer_than(key, MAX_ATTRIBUTE_KEY) && !has_control_chars(key);
+        if !key_ok {
+            return Err(FieldError::new(
+                "attributes",
+                format!("keys must be 1 to {MAX_ATTRIBUTE_KEY} printable characters"),
+            ));
+        }
+        if longer_than(value, MAX_ATTRIBUTE_VALUE) || has_control_chars(value) {
+            let shown: String = key.chars().take(MAX_ATTRIBUTE_KEY).collect();
+            return Err(FieldError::new(
+                format!("attributes.{shown}"),
+                format!("must be at most {MAX_ATTRIBUTE_VALUE} printable characters"),
+            ));
+        }
+    }
+    Ok(attributes)
+}
+
+fn parse_traceparent(raw: Option<String>) -> Result<Option<String>, FieldError> {
+    let Some(raw) = raw.as_deref().and_then(non_empty_trimmed) else {
+        return Ok(None);
+    };
+    let parts: Vec<&str> = raw.split('-').collect();
+    let hex = |s: &str, len: usize| s.len() == len && s.chars().all(|c| c.is_ascii_hexdigit());
+    let valid = parts.len() == 4
+        && hex(parts[0], 2)
+        && hex(parts[1], 32)
+        && hex(parts[2], 16)
+        && hex(parts[3], 2);
+    if !valid {
+        return Err(FieldError::new("traceparent", "must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)"));
+    }
+    Ok(Some(raw.to_ascii_lowercase()))
+}
+
+/// Trims optional text; empty becomes `None`; longer than `limit` characters
+/// or holding control characters is an error naming `field`.
+fn bounded(field: &str, raw: Option<String>, limit: usize) -> Result<Option<String>, FieldError> {
+    let Some(text) = raw.as_deref().and_then(non_empty_trimmed) else {
+        return Ok(None);
+    };
+    if longer_than(text, limit) {
+        return Err(FieldError::new(field, format!("must be at most {limit} characters")));
+    }
+    if has_control_chars(text) {
+        return Err(FieldError::new(field, "must not contain control characters"));
+    }
+    Ok(Some(text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn context() -> ValidationContext {
+        ValidationContext {
+            received_at: "2026-11-23T10:00:00Z".parse().expect("timestamp"),
+            default_region: "NL".parse().ok(),
+        }
+    }
+
+    fn call() -> EventDraft {
+        EventDraft {
+            event_id: Some("CA123-completed-3".into()),
+            occurred_at: Some("2026-11-23T09:58:00+01:00".into()),
+            channel: Some("phone".into()),
+            source: Some("twilio".into()),
+            event_type: Some("call.ended".into()),
+            direction: Some("inbound".into()),
+            identifiers: vec![
+                IdentifierDraft::new(IdentifierKind::Phone, "06 1234 5678"),
+                IdentifierDraft::new(IdentifierKind::Email, "Anna@Example.NL"),
+                IdentifierDraft::new(IdentifierKind::Phone, "+31612345678"),
+            ],
+            summary: Some("  order 1234 did not arrive  ".into()),
+            duration_seconds: Some(240),
+            ..EventDraft::default()
+        }
+    }
+
+    fn field_of(draft: EventDraft) -> String {
+        draft.validate(&context()).expect_err("should be refused").field
+    }
+
+    #[test]
+    fn a_good_draft_becomes_a_normalised_event() {
+        let event = call().validate(&context()).expect("valid");
+        assert_eq!(event.channel, Channel::Phone);
+        assert_eq!(event.event_type, EventType::CallEnded);
+        assert_eq!(event.direction, Some(Direction::Inbound));
+        assert_eq!(event.occurred_at.to_rfc3339(), "2026-11-23T08:58:00+00:00");
+        assert_eq!(event.identifiers.len(), 2, "duplicate phone folded");
+        assert_eq!(event.partition_key(), "phone:+31612345678");
+        assert_eq!(event.identifiers[1].value(), "anna@example.nl");
+        assert_eq!(event.summary.as_deref(), Some("order 1234 did not arrive"));
+    }
+
+    #[test]
+    fn provider_ids_give_stable_uuids_and_uuids_are_kept() {
+        let first = call().validate(&context()).expect("valid").event_id;
+        let again = call().validate(&context()).expect("valid").event_id;
+        assert_eq!(first, again, "a retried webhook is the same event");
+        assert_eq!(first.get_version_num(), 5);
+        let other_source = EventDraft { source: Some("cti".into()), ..call() };
+        assert_ne!(other_source.validate(&context()).expect("valid").event_id, first);
+
+        let uuid = "0191f0a4-1c2b-7d3e-8f40-123456789abc";
+        let kept = EventDraft { event_id: Some(uuid.into()), ..call() };
+        assert_eq!(kept.validate(&context()).expect("valid").event_id.to_string(), uuid);
+
+        let fresh = EventDraft { event_id: None, ..call() };
+        assert_eq!(fresh.validate(&context()).expect("valid").event_id.get_version_num(), 7);
+    }
+
+    #[test]
+    fn defaults_fill_in_source_and_time() {
+        let event = EventDraft { source: None, occurred_at: None, ..call() }
+            .validate(&context())
+            .expect("valid");
+        assert_eq!(event.source, "api");
+        assert_eq!(event.occurred_at, context().received_at);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        assert_eq!(field_of(EventDraft { channel: Some("fax".into()), ..call() }), "channel");
+        assert_eq!(field_of(EventDraft { channel: None, ..call() }), "channel");
+        assert_eq!(field_of(EventDraft { event_type: Some("call.exploded".into()), ..call() }), "type");
+        assert_eq!(field_of(EventDraft { direction: Some("sideways".into()), ..call() }), "direction");
+        assert_eq!(field_of(EventDraft { identifiers: vec![], ..call() }), "identifiers");
+        assert_eq!(
+            field_of(EventDraft { identifiers: vec![IdentifierDraft::new(IdentifierKind::Phone, "12")], ..call() }),
+            "identifiers[0].value"
+        );
+        assert_eq!(
+            field_of(EventDraft {
+                identifiers: vec![
+                    IdentifierDraft::new(IdentifierKind::Email, "a@b.nl"),
+                    IdentifierDraft { kind: "fax".into(), value: "1".into() }
+                ],
+                ..call()
+            }),
+            "identifiers[1].kind"
+        );
+        assert_eq!(field_of(EventDraft { occurred_at: Some("yesterday".into()), ..call() }), "occurred_at");
+        assert_eq!(field_of(EventDraft { occurred_at: Some("2030-01-01T00:00:00Z".into()), ..call() }), "occurred_at");
+        assert_eq!(field_of(EventDraft { source: Some("Twilio Voice".into()), ..call() }), "source");
+        assert_eq!(field_of(EventDraft { summary: Some("x".repeat(4001)), ..call() }), "summary");
+        assert_eq!(field_of(EventDraft { sentiment: Some(1.5), ..call() }), "sentiment");
+        assert_eq!(field_of(EventDraft { event_id: Some("00000000-0000-0000-0000-000000000000".into()), ..call() }), "event_id");
+        assert_eq!(field_of(EventDraft { traceparent: Some("nope".into()), ..call() }), "traceparent");
+        let attributes = BTreeMap::from([("tier".to_owned(), "x".repeat(1025))]);
+        assert_eq!(field_of(EventDraft { attributes, ..call() }), "attributes.tier");
+    }
+
+    #[test]
+    fn feedback_scores_are_checked_per_metric() {
+        let survey = |metric: &str, score| EventDraft {
+            event_type: Some("feedback.submitted".into()),
+            feedback: Some(FeedbackDraft { metric: metric.into(), score, comment: None }),
+            ..call()
+        };
+        assert!(survey("nps", 0).validate(&context()).is_ok());
+        assert!(survey("nps", 10).validate(&context()).is_ok());
+        assert_eq!(field_of(survey("nps", 11)), "feedback.score");
+        assert_eq!(field_of(survey("csat", 0)), "feedback.score");
+        assert!(survey("ces", 7).validate(&context()).is_ok());
+        assert_eq!(field_of(survey("ces", 8)), "feedback.score");
+        assert_eq!(field_of(survey("stars", 3)), "feedback.metric");
+        assert_eq!(field_of(EventDraft { event_type: Some("feedback.submitted".into()), ..call() }), "feedback");
+    }
+
+    #[test]
+    fn json_drafts_refuse_unknown_fields() {
+        let result = serde_json::from_str::<EventDraft>(r#"{"channel":"phone","colour":"red"}"#);
+        assert!(result.is_err());
+    }
+
+    #[test]
+    fn an_event_round_trips_through_its_draft() {
+        let event = call().validate(&context()).expect("valid");
+        let again = EventDraft::from(&event).validate(&context()).expect("valid");
+        assert_eq!(again, event);
+    }
+
+    proptest! {
+        #[test]
+        fn validation_never_panics(
+            channel in proptest::option::of("\\PC{0,12}"),
+            kind in "\\PC{0,10}",
+            value in "\\PC{0,50}",
+            occurred_at in proptest::option::of("\\PC{0,30}"),
+            event_id in proptest::option::of("\\PC{0,40}"),
+            score in any::<i32>(),
+        ) {
+            let draft = EventDraft {
+                channel,
+                occurred_at,
+                event_id,
+                identifiers: vec![IdentifierDraft { kind, value }],
+                feedback: Some(FeedbackDraft { metric: "nps".into(), score, comment: None }),
+                ..call()
+            };
+            let _ = draft.validate(&context());
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics(body in "\\PC{0,200}") {
+            if let Ok(draft) = serde_json::from_str::<EventDraft>(&body) {
+                let _ = draft.validate(&context());
+            }
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! Customer identifiers. Each kind normalises on parse, so two spellings of
+//! the same phone number or email address are one identifier everywhere.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::text::{has_control_chars, longer_than, non_empty_trimmed};
+
+/// Longest accepted raw phone number (before normalisation).
+const MAX_PHONE_INPUT: usize = 40;
+/// RFC 5321: 254 characters for a whole address, 64 for the local part.
+const MAX_EMAIL: usize = 254;
+const MAX_EMAIL_LOCAL: usize = 64;
+/// Longest account number, platform user id or visitor id.
+const MAX_PLATFORM_ID: usize = 128;
+
+/// What an identifier identifies a customer by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentifierKind {
+    /// A phone number in E.164.
+    Phone,
+    /// An email address, lower-cased.
+    Email,
+    /// A CRM or customer number.
+    Account,
+    /// A WhatsApp user id (`wa_id`).
+    Whatsapp,
+    /// A Messenger page-scoped user id.
+    Messenger,
+    /// An Instagram-scoped user id.
+    Instagram,
+    /// An X (Twitter) handle, without the `@`, lower-cased.
+    X,
+    /// A web visitor cookie id. Weak: it never merges two known customers.
+    Visitor,
+}
+
+impl IdentifierKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [IdentifierKind; 8] = [
+        IdentifierKind::Phone,
+        IdentifierKind::Email,
+        IdentifierKind::Account,
+        IdentifierKind::Whatsapp,
+        IdentifierKind::Messenger,
+        IdentifierKind::Instagram,
+        IdentifierKind::X,
+        IdentifierKind::Visitor,
+    ];
+
+    /// The lower-case name used in JSON, SQL and query strings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentifierKind::Phone => "phone",
+            IdentifierKind::Email => "email",
+            IdentifierKind::Account => "account",
+            IdentifierKind::Whatsapp => "whatsapp",
+            IdentifierKind::Messenger => "messenger",
+            IdentifierKind::Instagram => "instagram",
+            IdentifierKind::X => "x",
+            IdentifierKind::Visitor => "visitor",
+        }
+    }
+}
+
+impl fmt::Display for IdentifierKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IdentifierKind {
+    type Err = IdentifierError;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        IdentifierKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == raw)
+            .ok_or_else(|| IdentifierError::UnknownKind(raw.chars().take(40).collect()))
+    }
+}
+
+/// Why an identifier was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentifierError {
+    /// The kind is not one Panorama knows.
+    #[error(
+        "unknown identifier kind \"{0}\"; expected one of phone, email, account, whatsapp, messenger, instagram, x, visitor"
+    )]
+    UnknownKind(String),
+    /// Nothing but white space.
+    #[error("must not be empty")]
+    Empty,
+    /// Longer than the kind allows.
+    #[error("must be at most {0} characters")]
+    TooLong(usize),
+    /// Contains control characters.
+    #[error("must not contain control characters")]
+    ControlCharacters,
+    /// Not a phone number that exists in any numbering plan.
+    #[error("not a valid phone number")]
+    InvalidPhone,
+    /// A national number and no default region to read it in.
+    #[error(
+        "a national phone number needs a country: use the +<country code> form or configure a default region"
+    )]
+    PhoneNeedsRegion,
+    /// Not a syntactically valid email address.
+    #[error("not a valid email address")]
+    InvalidEmail,
+}
+
+/// An ISO 3166 region (e.g. `NL`) used to read national phone numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region(phonenumber::country::Id);
+
+impl FromStr for Region {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let upper = raw.trim().to_ascii_uppercase();
+        upper
+            .parse::<phonenumber::country::Id>()
+            .map(Region)
+            .map_err(|_| format!("unknown region \"{}\"; expected an ISO 3166 code such as NL", raw.trim()))
+    }
+}
+
+/// A phone number in E.164 form (`+31612345678`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Parses a phone number as people write it; national numbers are read in
+    /// `default_region` when given.
+    pub fn parse(raw: &str, default_region: Option<Region>) -> Result<Self, IdentifierError> {
+        let raw = non_empty_trimmed(raw).ok_or(IdentifierError::Empty)?;
+        if longer_than(raw, MAX_PHONE_INPUT) {
+            return Err(IdentifierError::TooLong(MAX_PHONE_INPUT));
+        }
+        let raw = raw.strip_prefix("tel:").unwrap_or(raw);
+        // Only the characters people use to write numbers reach the parser:
+        // it keeps the libphonenumber port on well-trodden paths.
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.' | '/'))
+        {
+            return Err(IdentifierError::InvalidPhone);
+        }
+        let digits = raw.chars().filter(char::is_ascii_digit).count();
+        if !(3..=17).contains(&digits) {
+            return Err(IdentifierError::InvalidPhone);
+        }
+        let international = raw.starts_with('+') || raw.starts_with("00");
+        let raw = match raw.strip_prefix("00") {
+            Some(rest) => format!("+{rest}"),
+            None => raw.to_owned(),
+        };
+        if !international && default_region.is_none() {
+            return Err(IdentifierError::PhoneNeedsRegion);
+        }
+        let region = if international { None } else { default_region.map(|r| r.0) };
+        let number = phonenumber::parse(region, &raw).map_err(|_| IdentifierError::InvalidPhone)?;
+        if !phonenumber::is_valid(&number) {
+            return Err(IdentifierError::InvalidPhone);
+        }
+        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+        Ok(PhoneNumber(e164))
+    }
+
+    /// The E.164 string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An email address, trimmed and lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    /// Parses an address (`Anna@Example.NL ` → `anna@example.nl`); a
+    /// `mailto:` prefix is accepted.
+    pub fn parse(raw: &str) -> Result<Self, IdentifierError> {
+        let raw = non_empty_trimmed(raw).ok_or(IdentifierError::Empty)?;
+        let raw = raw.strip_prefix("mailto:").unwrap_or(raw);
+        if longer_than(raw, MAX_EMAIL) {
+            return Err(IdentifierError::TooLong(MAX_EMAIL));
+        }
+        let lowered = raw.to_lowercase();
+        let (local, domain) = lowered.rsplit_once('@').ok_or(IdentifierError::InvalidEmail)?;
+        if !valid_local_part(local) || !valid_domain(domain) {
+            return Err(IdentifierError::InvalidEmail);
+        }
+        Ok(EmailAddress(lowered))
+    }
+
+    /// The normalised address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn valid_local_part(local: &str) -> bool {
+    !local.is_empty()
+        && !longer_than(local, MAX_EMAIL_LOCAL)
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local.chars().all(|c| {
+            !c.is_whitespace()
+                && !c.is_control()
+                && !matches!(c, '@' | '<' | '>' | '(' | ')' | '[' | ']' | ',' | ';' | ':' | '"' | '\\')
+        })
+}
+
+fn valid_domain(domain: &str) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && !longer_than(label, 63)
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.chars().all(char::is_alphabetic) || tld.starts_with("xn--"))
+}
+
+/// A customer identifier: a kind and its normalised value. Only
+/// [`Identifier::parse`] makes one, so every value is normalised.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Identifier {
+    kind: IdentifierKind,
+    value: String,
+}
+
+impl Identifier {
+    /// Parses and normalises `raw` as an identifier of `kind`.
+    pub fn parse(
+        kind: IdentifierKind,
+        raw: &str,
+        default_region: Option<Region>,
+    ) -> Result<Self, IdentifierError> {
+        let value = match kind {
+            IdentifierKind::Phone => PhoneNumber::parse(raw, default_region)?.0,
+            IdentifierKind::Email => EmailAddress::parse(raw)?.0,
+            IdentifierKind::Whatsapp => {
+                let id = platform_id(raw)?;
+                // wa_ids are phone digits; people paste them with a `+`.
+                match id.strip_prefix('+') {
+                    Some(digits) if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) => {
+                        digits.to_owned()
+                    }
+                    _ => id.to_owned(),
+                }
+            }
+            IdentifierKind::X => {
+                let id = platform_id(raw)?;
+                let handle = id.strip_prefix('@').unwrap_or(id);
+                if handle.is_empty() {
+                    return Err(IdentifierError::Empty);
+                }
+                // X handles are case-insensitive.
+                handle.to_lowercase()
+            }
+            IdentifierKind::Account
+            | IdentifierKind::Messenger
+            | IdentifierKind::Instagram
+            | IdentifierKind::Visitor => platform_id(raw)?.to_owned(),
+        };
+        Ok(Identifier { kind, value })
+    }
+
+    /// A phone identifier from an already parsed number.
+    pub fn phone(number: PhoneNumber) -> Self {
+        Identifier { kind: IdentifierKind::Phone, value: number.0 }
+    }
+
+    /// An email identifier from an already parsed address.
+    pub fn email(address: EmailAddress) -> Self {
+        Identifier { kind: IdentifierKind::Email, value: address.0 }
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> IdentifierKind {
+        self.kind
+    }
+
+    /// The normalised value.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+/// `kind:value`, the form used as the Kafka record key.
+impl fmt::Display for Identifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind, self.value)
+    }
+}
+
+fn platform_id(raw: &str) -> Result<&str, IdentifierError> {
+    let id = non_empty_trimmed(raw).ok_or(IdentifierError::Empty)?;
+    if longer_than(id, MAX_PLATFORM_ID) {
+        return Err(IdentifierError::TooLong(MAX_PLATFORM_ID));
+    }
+    if has_control_chars(id) || id.contains(['\t', '\r', '\n']) {
+        return Err(IdentifierError::ControlCharacters);
+    }
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn region(code: &str) -> Option<Region> {
+        Some(code.parse().expect("known region"))
+    }
+
+    #[test]
+    fn phones_normalise_to_e164_across_regions() {
+        let good = [
+            ("+31 6 1234 5678", None, "+31612345678"),
+            ("06-12345678", region("NL"), "+31612345678"),
+            ("0031 6 12345678", None, "+31612345678"),
+            ("(415) 555-2671", region("US"), "+14155552671"),
+            ("+1 415 555 2671", region("NL"), "+14155552671"),
+            ("020 7946 0958", region("GB"), "+442079460958"),
+            ("07911 123456", region("GB"), "+447911123456"),
+            ("030 123456", region("DE"), "+4930123456"),
+            ("+49 30 123456", None, "+4930123456"),
+            ("tel:+33-1-42-68-53-00", None, "+33142685300"),
+            ("98765 43210", region("IN"), "+919876543210"),
+        ];
+        for (raw, default_region, expected) in good {
+            let parsed = PhoneNumber::parse(raw, default_region)
+                .unwrap_or_else(|e| panic!("{raw} should parse: {e}"));
+            assert_eq!(parsed.as_str(), expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn bad_phones_are_refused_with_a_reason() {
+        let bad = [
+            ("", None, IdentifierError::Empty),
+            ("   ", region("NL"), IdentifierError::Empty),
+            ("06-12345678", None, IdentifierError::PhoneNeedsRegion),
+            ("+31 6 1234", None, IdentifierError::InvalidPhone),
+            ("+999 123456789", None, IdentifierError::InvalidPhone),
+            ("call me maybe", region("NL"), IdentifierError::InvalidPhone),
+            ("+31 6 1234 5678 ext; drop table", None, IdentifierError::InvalidPhone),
+            ("12", region("US"), IdentifierError::InvalidPhone),
+            ("+1 555 0100 0000 0000 0000 0000 0000 0000 0000", None, IdentifierError::TooLong(40)),
+        ];
+        for (raw, default_region, expected) in bad {
+            assert_eq!(PhoneNumber::parse(raw, default_region), Err(expected), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn emails_are_trimmed_lower_cased_and_checked() {
+        assert_eq!(EmailAddress::parse("  Anna@Example.NL ").map(|e| e.0), Ok("anna@example.nl".into()));
+        assert_eq!(EmailAddress::parse("mailto:a.b+tag@sub.example.com").map(|e| e.0), Ok("a.b+tag@sub.example.com".into()));
+        assert_eq!(EmailAddress::parse("jürgen@bücher.de").map(|e| e.0), Ok("jürgen@bücher.de".into()));
+        for bad in ["anna", "anna@", "@example.nl", "anna@example", "an na@example.nl", "anna@exa_mple.nl",
+            "anna..b@example.nl", ".anna@example.nl", "anna@-example.nl", "anna@example.123", "<anna@example.nl>"] {
+            assert_eq!(EmailAddress::parse(bad), Err(IdentifierError::InvalidEmail), "{bad}");
+        }
+        assert_eq!(EmailAddress::parse(""), Err(IdentifierError::Empty));
+        let long = format!("{}@example.nl", "a".repeat(250));
+        assert_eq!(EmailAddress::parse(&long), Err(IdentifierError::TooLong(254)));
+        let long_local = format!("{}@example.nl", "a".repeat(65));
+        assert_eq!(EmailAddress::parse(&long_local), Err(IdentifierError::InvalidEmail));
+    }
+
+    #[test]
+    fn platform_ids_are_trimmed_and_bounded() {
+        let id = |kind, raw| Identifier::parse(kind, raw, None).map(|i| i.value().to_owned());
+        assert_eq!(id(IdentifierKind::Account, "  C-1001 "), Ok("C-1001".into()));
+        assert_eq!(id(IdentifierKind::Whatsapp, "+31612345678"), Ok("31612345678".into()));
+        assert_eq!(id(IdentifierKind::Whatsapp, "31612345678"), Ok("31612345678".into()));
+        assert_eq!(id(IdentifierKind::X, "@AnnaDeVries"), Ok("annadevries".into()));
+        assert_eq!(id(IdentifierKind::X, "@"), Err(IdentifierError::Empty));
+        assert_eq!(id(IdentifierKind::Messenger, "6254823497921"), Ok("6254823497921".into()));
+        assert_eq!(id(IdentifierKind::Visitor, ""), Err(IdentifierError::Empty));
+        assert_eq!(id(IdentifierKind::Account, "a\u{0}b"), Err(IdentifierError::ControlCharacters));
+        assert_eq!(id(IdentifierKind::Account, "a\nb"), Err(IdentifierError::ControlCharacters));
+        assert_eq!(id(IdentifierKind::Instagram, &"9".repeat(129)), Err(IdentifierError::TooLong(128)));
+    }
+
+    #[test]
+    fn kinds_round_trip_through_their_names() {
+        for kind in IdentifierKind::ALL {
+            assert_eq!(kind.as_str().parse::<IdentifierKind>(), Ok(kind));
+        }
+        assert!(matches!("fax".parse::<IdentifierKind>(), Err(IdentifierError::UnknownKind(_))));
+        assert!("nl".parse::<Region>().is_ok());
+        assert!("XX".parse::<Region>().is_err());
+    }
+
+    #[test]
+    fn display_is_the_record_key_form() {
+        let phone = Identifier::parse(IdentifierKind::Phone, "+31 6 1234 5678", None).expect("valid");
+        assert_eq!(phone.to_string(), "phone:+31612345678");
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_never_panics(kind in proptest::sample::select(IdentifierKind::ALL.to_vec()), raw in "\\PC{0,60}") {
+            let _ = Identifier::parse(kind, &raw, "NL".parse().ok());
+        }
+
+        #[test]
+        fn phone_like_input_never_panics(raw in "[+0-9 ()./-]{0,40}", region in proptest::sample::select(vec!["NL", "US", "GB", "DE", "IN", "BR"])) {
+            let _ = PhoneNumber::parse(&raw, region.parse().ok());
+        }
+
+        #[test]
+        fn normalisation_is_idempotent(kind in proptest::sample::select(IdentifierKind::ALL.to_vec()), raw in "[+0-9a-zA-Z@. -]{1,30}") {
+            if let Ok(once) = Identifier::parse(kind, &raw, "NL".parse().ok()) {
+                let twice = Identifier::parse(kind, once.value(), None);
+                prop_assert_eq!(Ok(once), twice);
+            }
+        }
+    }
+}

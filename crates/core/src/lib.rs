@@ -1,0 +1,16 @@
+//! Panorama's domain: the canonical contact event, customer identifiers that
+//! normalise on parse, and identity resolution as a pure function.
+//!
+//! Nothing here does I/O: no async runtime, no broker, no database. Every
+//! other crate speaks in these types.
+
+mod event;
+mod identifier;
+pub mod identity;
+mod text;
+
+pub use event::{
+    Channel, ContactEvent, Direction, EventDraft, EventType, Feedback, FeedbackDraft,
+    FeedbackMetric, FieldError, IdentifierDraft, ValidationContext,
+};
+pub use identifier::{EmailAddress, Identifier, IdentifierError, IdentifierKind, PhoneNumber, Region};

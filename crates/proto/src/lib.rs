@@ -1,0 +1,312 @@
+//! The event contract on the wire: protobuf types generated from
+//! `proto/panorama/v1/contact_event.proto`, and conversions to and from
+//! [`panorama_core::ContactEvent`].
+//!
+//! Decoding runs the same validation as the HTTP gateway, so a record written
+//! to the topic by anything else is held to the same contract.
+
+use chrono::{DateTime, Utc};
+use panorama_core::{
+    Channel, ContactEvent, Direction, EventDraft, FeedbackDraft, FeedbackMetric, FieldError,
+    IdentifierDraft, IdentifierKind, ValidationContext,
+};
+use prost::Message;
+use uuid::Uuid;
+
+/// Types generated from the `panorama.v1` protobuf package.
+#[allow(missing_docs, unreachable_pub, missing_debug_implementations, clippy::all)]
+pub mod v1 {
+    include!(concat!(env!("OUT_DIR"), "/panorama.v1.rs"));
+}
+
+/// Why a record could not be turned into a contact event.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not a protobuf `ContactEvent` at all.
+    #[error("not a panorama.v1.ContactEvent: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    /// A protobuf message that breaks the contract.
+    #[error("invalid contact event: {0}")]
+    Invalid(#[from] FieldError),
+}
+
+impl DecodeError {
+    /// A short, stable reason for metrics and DLQ headers.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::Protobuf(_) => "undecodable",
+            DecodeError::Invalid(_) => "invalid",
+        }
+    }
+}
+
+/// Encodes an event as a `panorama.v1.ContactEvent` record value.
+pub fn encode(event: &ContactEvent) -> Vec<u8> {
+    to_proto(event).encode_to_vec()
+}
+
+/// Decodes and validates a record value.
+pub fn decode(bytes: &[u8]) -> Result<ContactEvent, DecodeError> {
+    let message = v1::ContactEvent::decode(bytes)?;
+    Ok(from_proto(message)?)
+}
+
+/// The protobuf form of an event.
+pub fn to_proto(event: &ContactEvent) -> v1::ContactEvent {
+    v1::ContactEvent {
+        event_id: event.event_id.as_bytes().to_vec(),
+        occurred_at: Some(timestamp(event.occurred_at)),
+        received_at: Some(timestamp(event.received_at)),
+        channel: channel_to_proto(event.channel) as i32,
+        source: event.source.clone(),
+        r#type: event.event_type.as_str().to_owned(),
+        direction: event.direction.map_or(v1::Direction::Unspecified, direction_to_proto) as i32,
+        identifiers: event
+            .identifiers
+            .iter()
+            .map(|identifier| v1::Identifier {
+                kind: kind_to_proto(identifier.kind()) as i32,
+                value: identifier.value().to_owned(),
+            })
+            .collect(),
+        conversation_id: event.conversation_id.clone().unwrap_or_default(),
+        contact_reason: event.contact_reason.clone().unwrap_or_default(),
+        subject: event.subject.clone().unwrap_or_default(),
+        summary: event.summary.clone().unwrap_or_default(),
+        agent_id: event.agent_id.clone().unwrap_or_default(),
+        queue: event.queue.clone().unwrap_or_default(),
+        duration_seconds: event.duration_seconds,
+        outcome: event.outcome.clone().unwrap_or_default(),
+        sentiment: event.sentiment,
+        feedback: event.feedback.as_ref().map(|feedback| v1::Feedback {
+            metric: metric_to_proto(feedback.metric) as i32,
+            score: feedback.score,
+            comment: feedback.comment.clone().unwrap_or_default(),
+        }),
+        attributes: event.attributes.clone().into_iter().collect(),
+        display_name: event.display_name.clone().unwrap_or_default(),
+        traceparent: event.traceparent.clone().unwrap_or_default(),
+    }
+}
+
+/// Validates a protobuf event into the canonical one.
+pub fn from_proto(message: v1::ContactEvent) -> Result<ContactEvent, FieldError> {
+    let invalid = |field: &str, message: &str| FieldError {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    };
+    let event_id = Uuid::from_slice(&message.event_id)
+        .map_err(|_| invalid("event_id", "must be 16 bytes"))?;
+    let received_at = message
+        .received_at
+        .and_then(from_timestamp)
+        .ok_or_else(|| invalid("received_at", "is required"))?;
+    let occurred_at = message
+        .occurred_at
+        .and_then(from_timestamp)
+        .ok_or_else(|| invalid("occurred_at", "is required"))?;
+    let channel = channel_from_proto(message.channel).ok_or_else(|| invalid("channel", "is required"))?;
+    let mut identifiers = Vec::with_capacity(message.identifiers.len());
+    for (index, identifier) in message.identifiers.into_iter().enumerate() {
+        let kind = kind_from_proto(identifier.kind)
+            .ok_or_else(|| invalid(&format!("identifiers[{index}].kind"), "is unknown"))?;
+        identifiers.push(IdentifierDraft::new(kind, identifier.value));
+    }
+    let feedback = match message.feedback {
+        None => None,
+        Some(feedback) => Some(FeedbackDraft {
+            metric: metric_from_proto(feedback.metric)
+                .ok_or_else(|| invalid("feedback.metric", "is unknown"))?
+                .as_str()
+                .to_owned(),
+            score: feedback.score,
+            comment: non_empty(feedback.comment),
+        }),
+    };
+    let draft = EventDraft {
+        event_id: Some(event_id.to_string()),
+        occurred_at: Some(occurred_at.to_rfc3339()),
+        channel: Some(channel.as_str().to_owned()),
+        source: Some(message.source),
+        event_type: Some(message.r#type),
+        direction: direction_from_proto(message.direction).map(|d| d.as_str().to_owned()),
+        identifiers,
+        conversation_id: non_empty(message.conversation_id),
+        contact_reason: non_empty(message.contact_reason),
+        subject: non_empty(message.subject),
+        summary: non_empty(message.summary),
+        agent_id: non_empty(message.agent_id),
+        queue: non_empty(message.queue),
+        duration_seconds: message.duration_seconds,
+        outcome: non_empty(message.outcome),
+        sentiment: message.sentiment,
+        feedback,
+        attributes: message.attributes.into_iter().collect(),
+        display_name: non_empty(message.display_name),
+        traceparent: non_empty(message.traceparent),
+    };
+    // Identifiers on the wire are already normalised (E.164 phones), so no
+    // default region is needed to read them again.
+    draft.validate(&ValidationContext { received_at, default_region: None })
+}
+
+fn non_empty(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+fn from_timestamp(at: prost_types::Timestamp) -> Option<DateTime<Utc>> {
+    let nanos = u32::try_from(at.nanos).ok()?;
+    DateTime::from_timestamp(at.seconds, nanos)
+}
+
+fn channel_to_proto(channel: Channel) -> v1::Channel {
+    match channel {
+        Channel::Phone => v1::Channel::Phone,
+        Channel::Email => v1::Channel::Email,
+        Channel::Web => v1::Channel::Web,
+        Channel::Chat => v1::Channel::Chat,
+        Channel::Social => v1::Channel::Social,
+        Channel::Sms => v1::Channel::Sms,
+    }
+}
+
+fn channel_from_proto(raw: i32) -> Option<Channel> {
+    Some(match v1::Channel::try_from(raw).ok()? {
+        v1::Channel::Unspecified => return None,
+        v1::Channel::Phone => Channel::Phone,
+        v1::Channel::Email => Channel::Email,
+        v1::Channel::Web => Channel::Web,
+        v1::Channel::Chat => Channel::Chat,
+        v1::Channel::Social => Channel::Social,
+        v1::Channel::Sms => Channel::Sms,
+    })
+}
+
+fn direction_to_proto(direction: Direction) -> v1::Direction {
+    match direction {
+        Direction::Inbound => v1::Direction::Inbound,
+        Direction::Outbound => v1::Direction::Outbound,
+    }
+}
+
+fn direction_from_proto(raw: i32) -> Option<Direction> {
+    match v1::Direction::try_from(raw).ok()? {
+        v1::Direction::Unspecified => None,
+        v1::Direction::Inbound => Some(Direction::Inbound),
+        v1::Direction::Outbound => Some(Direction::Outbound),
+    }
+}
+
+fn kind_to_proto(kind: IdentifierKind) -> v1::IdentifierKind {
+    match kind {
+        IdentifierKind::Phone => v1::IdentifierKind::Phone,
+        IdentifierKind::Email => v1::IdentifierKind::Email,
+        IdentifierKind::Account => v1::IdentifierKind::Account,
+        IdentifierKind::Whatsapp => v1::IdentifierKind::Whatsapp,
+        IdentifierKind::Messenger => v1::IdentifierKind::Messenger,
+        IdentifierKind::Instagram => v1::IdentifierKind::Instagram,
+        IdentifierKind::X => v1::IdentifierKind::X,
+        IdentifierKind::Visitor => v1::IdentifierKind::Visitor,
+    }
+}
+
+fn kind_from_proto(raw: i32) -> Option<IdentifierKind> {
+    Some(match v1::IdentifierKind::try_from(raw).ok()? {
+        v1::IdentifierKind::Unspecified => return None,
+        v1::IdentifierKind::Phone => IdentifierKind::Phone,
+        v1::IdentifierKind::Email => IdentifierKind::Email,
+        v1::IdentifierKind::Account => IdentifierKind::Account,
+        v1::IdentifierKind::Whatsapp => IdentifierKind::Whatsapp,
+        v1::IdentifierKind::Messenger => IdentifierKind::Messenger,
+        v1::IdentifierKind::Instagram => IdentifierKind::Instagram,
+        v1::IdentifierKind::X => IdentifierKind::X,
+        v1::IdentifierKind::Visitor => IdentifierKind::Visitor,
+    })
+}
+
+fn metric_to_proto(metric: FeedbackMetric) -> v1::FeedbackMetric {
+    match metric {
+        FeedbackMetric::Nps => v1::FeedbackMetric::Nps,
+        FeedbackMetric::Csat => v1::FeedbackMetric::Csat,
+        FeedbackMetric::Ces => v1::FeedbackMetric::Ces,
+    }
+}
+
+fn metric_from_proto(raw: i32) -> Option<FeedbackMetric> {
+    match v1::FeedbackMetric::try_from(raw).ok()? {
+        v1::FeedbackMetric::Unspecified => None,
+        v1::FeedbackMetric::Nps => Some(FeedbackMetric::Nps),
+        v1::FeedbackMetric::Csat => Some(FeedbackMetric::Csat),
+        v1::FeedbackMetric::Ces => Some(FeedbackMetric::Ces),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> ContactEvent {
+        let draft: EventDraft = serde_json::from_value(serde_json::json!({
+            "event_id": "SM123",
+            "occurred_at": "2026-11-23T09:58:00.123456Z",
+            "channel": "social",
+            "source": "meta.whatsapp",
+            "type": "message.received",
+            "direction": "inbound",
+            "identifiers": [
+                {"kind": "whatsapp", "value": "31612345678"},
+                {"kind": "phone", "value": "+31612345678"}
+            ],
+            "conversation_id": "wa-31612345678",
+            "contact_reason": "my order did not arrive",
+            "summary": "Where is my parcel?",
+            "sentiment": -0.5,
+            "feedback": {"metric": "csat", "score": 2, "comment": "slow"},
+            "attributes": {"order": "1234"},
+            "display_name": "Anna",
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        }))
+        .expect("draft");
+        let context = ValidationContext {
+            received_at: "2026-11-23T10:00:00Z".parse().expect("time"),
+            default_region: None,
+        };
+        draft.validate(&context).expect("valid")
+    }
+
+    #[test]
+    fn events_round_trip_through_the_wire_format() {
+        let event = sample();
+        assert_eq!(decode(&encode(&event)).expect("decodes"), event);
+    }
+
+    #[test]
+    fn garbage_is_undecodable_and_broken_contracts_are_invalid() {
+        let garbage = decode(b"\xff\xff\xff not protobuf").expect_err("garbage");
+        assert_eq!(garbage.reason(), "undecodable");
+
+        let mut message = to_proto(&sample());
+        message.identifiers.clear();
+        let invalid = decode(&message.encode_to_vec()).expect_err("no identifiers");
+        assert_eq!(invalid.reason(), "invalid");
+
+        let mut message = to_proto(&sample());
+        message.channel = 42;
+        assert_eq!(decode(&message.encode_to_vec()).expect_err("channel").reason(), "invalid");
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode(&bytes);
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The only crate that talks to PostgreSQL: schema migrations, the
+//! projection writer (one transaction per batch, offsets included) and the
+//! read queries behind the agent API.
+
+mod migrate;
+mod projection;
+mod read;
+
+use std::str::FromStr;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+pub use projection::{BatchOutcome, PartitionOffset};
+pub use read::{ChannelSummary, CustomerProfile, IdentifierView, TimelineCursor, TimelineEntry, TimelineQuery};
+
+/// What can go wrong talking to PostgreSQL.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No connection could be had from the pool.
+    #[error("database unavailable: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// A statement failed.
+    #[error("database error: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    /// The database URL does not parse.
+    #[error("invalid database url: {0}")]
+    Config(String),
+    /// The schema is not in a state this version understands.
+    #[error("migration: {0}")]
+    Migration(String),
+}
+
+impl Error {
+    /// Whether retrying the whole transaction may succeed: serialization
+    /// failures, deadlocks, and lost connections.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Pool(_) => true,
+            Error::Db(error) => {
+                error.is_closed()
+                    || error.code().is_some_and(|code| {
+                        code == &tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                            || code == &tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                            || code.code().starts_with("08")
+                            || code.code().starts_with("57P")
+                    })
+            }
+            Error::Config(_) | Error::Migration(_) => false,
+        }
+    }
+}
+
+/// Crate result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A pool of connections to Panorama's database.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("Store")
+            .field("size", &status.size)
+            .field("available", &status.available)
+            .finish()
+    }
+}
+
+/// Connection pool figures, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStatus {
+    /// Most connections the pool will open.
+    pub max_size: usize,
+    /// Connections open.
+    pub size: usize,
+    /// Open and idle.
+    pub available: usize,
+    /// Callers waiting for one.
+    pub waiting: usize,
+}
+
+impl Store {
+    /// A pool for `url` (`postgres://user@host:port/db`) of at most
+    /// `max_connections`. Connects lazily.
+    pub fn connect(url: &str, max_connections: usize) -> Result<Self> {
+        let config = tokio_postgres::Config::from_str(url).map_err(|e| Error::Config(e.to_string()))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(5)))
+            .create_timeout(Some(std::time::Duration::from_secs(5)))
+            .build()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        Ok(Store { pool })
+    }
+
+    /// Checks that the database answers.
+    #[tracing::instrument(skip(self))]
+    pub async fn ping(&self) -> Result<()> {
+        let client = self.pool.get().await?;
+        client.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Pool figures.
+    pub fn pool_status(&self) -> PoolStatus {
+        let status = self.pool.status();
+        PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            available: status.available,
+            waiting: status.waiting,
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! The projection writer: one batch of events and the consumer's offsets in
+//! one transaction, with set-based statements throughout.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use panorama_core::identity::resolve_batch;
+use panorama_core::{ContactEvent, Identifier, IdentifierKind};
+use deadpool_postgres::Transaction;
+use uuid::Uuid;
+
+use crate::{Result, Store};
+
+/// Advisory lock namespace for identifier stripes ("pano").
+const IDENTIFIER_LOCK_SPACE: i32 = 0x7061_6e6f;
+/// Identifiers hash onto this many stripes; a batch locks its stripes in
+/// ascending order, so concurrent projectors never deadlock and never both
+/// claim one new identifier, while a batch holds a bounded number of locks.
+const IDENTIFIER_STRIPES: u32 = 1024;
+
+/// The next offset to consume on one partition, stored with the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionOffset {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset of the last processed record plus one.
+    pub next_offset: i64,
+}
+
+/// What one batch changed.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOutcome {
+    /// Events written for the first time, with their customer and gateway
+    /// receipt time.
+    pub inserted: Vec<(Uuid, Uuid, DateTime<Utc>)>,
+    /// Events already present (replays, retries, duplicates in the batch).
+    pub duplicates: usize,
+    /// Customers created.
+    pub new_customers: usize,
+}
+
+impl Store {
+    /// The stored next offsets of `partitions` of `topic` for `group`.
+    #[tracing::instrument(skip(self))]
+    pub async fn next_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<HashMap<i32, i64>> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT partition, next_offset FROM consumer_offsets
+                 WHERE consumer_group = $1 AND topic = $2 AND partition = ANY($3)",
+            )
+            .await?;
+        let rows = client.query(&statement, &[&group, &topic, &partitions]).await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// Projects `events` and stores `offsets` for `group` in one transaction.
+    /// Events already projected are skipped; aggregates change only for the
+    /// events inserted now.
+    #[tracing::instrument(skip_all, fields(events = events.len()))]
+    pub async fn apply_batch(
+        &self,
+        group: &str,
+        events: &[ContactEvent],
+        offsets: &[PartitionOffset],
+    ) -> Result<BatchOutcome> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let mut outcome = BatchOutcome::default();
+
+        let fresh = skip_existing(&transaction, unique_by_id(events)).await?;
+
+        if !fresh.is_empty() {
+            lock_identifier_stripes(&transaction, &fresh).await?;
+            let owners = identifier_owners(&transaction, &fresh).await?;
+            let resolution = resolve_batch(
+                &owners,
+                fresh.iter().map(|event| event.identifiers.as_slice()),
+                Uuid::now_v7,
+            );
+            insert_customers(&transaction, &resolution.new_customers).await?;
+            outcome.new_customers = resolution.new_customers.len();
+            insert_identifiers(&transaction, &fresh, &resolution.new_links).await?;
+            let inserted = insert_events(&transaction, &fresh, &resolution.event_customers).await?;
+            let inserted_events: Vec<(&ContactEvent, Uuid)> = fresh
+                .iter()
+                .zip(&resolution.event_customers)
+                .filter(|(event, _)| inserted.contains(&event.event_id))
+                .map(|(event, customer)| (*event, *customer))
+                .collect();
+            fold_aggregates(&transaction, &inserted_events).await?;
+            outcome.inserted = inserted_events
+                .iter()
+                .map(|(event, customer)| (event.event_id, *customer, event.received_at))
+                .collect();
+        }
+
+        outcome.duplicates = events.len() - outcome.inserted.len();
+        store_offsets(&transaction, group, offsets).await?;
+        transaction.commit().await?;
+        Ok(outcome)
+    }
+}
+
+fn unique_by_id(events: &[ContactEvent]) -> Vec<&ContactEvent> {
+    let mut seen = HashSet::with_capacity(events.len());
+    events.iter().filter(|event| seen.insert(event.event_id)).collect()
+}
+
+async fn skip_existing<'a>(
+    transaction: &Transaction<'_>,
+    events: Vec<&'a ContactEvent>,
+) -> Result<Vec<&'a ContactEvent>> {
+    let ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
+    let statement = transaction
+        .prepare_cached("SELECT event_id FROM events WHERE event_id = ANY($1)")
+        .await?;
+    let existing: HashSet<Uuid> = transaction
+        .query(&statement, &[&ids])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    Ok(events
+        .into_iter()
+        .filter(|event| !existing.contains(&event.event_id))
+        .collect())
+}
+
+fn stripe(identifier: &Identifier) -> i32 {
+    // FNV-1a over kind and value: stable across processes and versions.
+    let hash = [identifier.kind().as_str().as_bytes(), b":", identifier.value().as_bytes()]
+        .into_iter()
+        .flatten()
+        .fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193));
+    (hash % IDENTIFIER_STRIPES) as i32
+}
+
+async fn lock_identifier_stripes(transaction: &Transaction<'_>, events: &[&ContactEvent]) -> Result<()> {
+    let mut stripes: Vec<i32> = events
+        .iter()
+        .flat_map(|event| event.identifiers.iter().map(stripe))
+        .collect();
+    stripes.sort_unstable();
+    stripes.dedup();
+    let statement = transaction
+        .prepare_cached(
+            "SELECT pg_advisory_xact_lock($1, stripe)
+             FROM unnest($2::int4[]) WITH ORDINALITY AS s (stripe, position)
+             ORDER BY position",
+        )
+        .await?;
+    transaction
+        .execute(&statement, &[&IDENTIFIER_LOCK_SPACE, &stripes])
+        .await?;
+    Ok(())
+}
+
+async fn identifier_owners(
+    transaction: &Transaction<'_>,
+    events: &[&ContactEvent],
+) -> Result<HashMap<Identifier, Uuid>> {
+    let mut wanted: HashMap<(IdentifierKind, &str), &Identifier> = HashMap::new();
+    for identifier in events.iter().flat_map(|event| &event.identifiers) {
+        wanted.insert((identifier.kind(), identifier.value()), identifier);
+    }
+    let kinds: Vec<&str> = wanted.keys().map(|(kind, _)| kind.as_str()).collect();
+    let values: Vec<&str> = wanted.keys().map(|(_, value)| *value).collect();
+    let statement = transaction
+        .prepare_cached(
+            "SELECT i.kind, i.value, i.customer_id
+             FROM unnest($1::text[], $2::text[]) AS q (kind, value)
+             JOIN identifiers AS i USING (kind, value)",
+        )
+        .await?;
+    let rows = transaction.query(&statement, &[&kinds, &values]).await?;
+    let mut owners = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let kind: &str = row.get(0);
+        let value: &str = row.get(1);
+        let Ok(kind) = kind.parse::<IdentifierKind>() else {
+            continue;
+        };
+        if let Some(identifier) = wanted.get(&(kind, value)) {
+            owners.insert((*identifier).clone(), row.get(2));
+        }
+    }
+    Ok(owners)
+}
+
+async fn insert_customers(transaction: &Transaction<'_>, customers: &[Uuid]) -> Result<()> {
+    if customers.is_empty() {
+        return Ok(());
+    }
+    let statement = transaction
+        .prepare_cached("INSERT INTO customers (id) SELECT * FROM unnest($1::uuid[])")
+        .await?;
+    transaction.execute(&statement, &[&customers]).await?;
+    Ok(())
+}
+
+async fn insert_identifiers(
+    transaction: &Transaction<'_>,
+    events: &[&ContactEvent],
+    links: &[(Identifier, Uuid)],
+) -> Result<()> {
+    if links.is_empty() {
+        return Ok(());
+    }
+    // First and last sighting within this batch, and the source that first
+    // brought the identifier.
+    let mut seen: HashMap<&Identifier, (DateTime<Utc>, DateTime<Utc>, &str)> = HashMap::new();
+    for event in events {
+        for identifier in &event.identifiers {
+            let entry = seen
+                .entry(identifier)
+                .or_insert((event.occurred_at, event.occurred_at, event.source.as_str()));
+            if event.occurred_at < entry.0 {
+                entry.0 = event.occurred_at;
+                entry.2 = event.source.as_str();
+            }
+            entry.1 = entry.1.max(event.occurred_at);
+        }
+    }
+    let mut kinds = Vec::with_capacity(links.len());
+    let mut values = Vec::with_capacity(links.len());
+    let mut customers = Vec::with_capacity(links.len());
+    let mut sources = Vec::with_capacity(links.len());
+    let mut first = Vec::with_capacity(links.len());
+    let mut last = Vec::with_capacity(links.len());
+    for (identifier, customer) in links {
+        let Some((first_at, last_at, source)) = seen.get(identifier) else {
+            continue;
+        };
+        kinds.push(identifier.kind().as_str());
+        values.push(identifier.value());
+        customers.push(*customer);
+        sources.push(*source);
+        first.push(*first_at);
+        last.push(*last_at);
+    }
+    let statement = transaction
+        .prepare_cached(
+            "INSERT INTO identifiers (kind, value, customer_id, source, first_seen_at, last_seen_at)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[], $6::timestamptz[])",
+        )
+        .await?;
+    transaction
+        .execute(&statement, &[&kinds, &values, &customers, &sources, &first, &last])
+        .await?;
+    Ok(())
+}
+
+async fn insert_events(
+    transaction: &Transaction<'_>,
+    events: &[&ContactEvent],
+    customers: &[Uuid],
+) -> Result<HashSet<Uuid>> {
+    let n = events.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut occurred = Vec::with_capacity(n);
+    let mut received = Vec::with_capacity(n);
+    let mut channels = Vec::with_capacity(n);
+    let mut sources = Vec::with_capacity(n);
+    let mut types = Vec::with_capacity(n);
+    let mut directions = Vec::with_capacity(n);
+    let mut identifiers = Vec::with_capacity(n);
+    let mut conversations = Vec::with_capacity(n);
+    let mut reasons = Vec::with_capacity(n);
+    let mut subjects = Vec::with_capacity(n);
+    let mut summaries = Vec::with_capacity(n);
+    let mut agents = Vec::with_capacity(n);
+    let mut queues = Vec::with_capacity(n);
+    let mut durations = Vec::with_capacity(n);
+    let mut outcomes = Vec::with_capacity(n);
+    let mut sentiments = Vec::with_capacity(n);
+    let mut metrics = Vec::with_capacity(n);
+    let mut scores = Vec::with_capacity(n);
+    let mut comments = Vec::with_capacity(n);
+    let mut names = Vec::with_capacity(n);
+    let mut attributes = Vec::with_capacity(n);
+    for event in events {
+        ids.push(event.event_id);
+        occurred.push(event.occurred_at);
+        received.push(event.received_at);
+        channels.push(event.channel.as_str());
+        sources.push(event.source.as_str());
+        types.push(event.event_type.as_str());
+        directions.push(event.direction.map(|d| d.as_str()));
+        identifiers.push(serde_json::to_value(&event.identifiers).unwrap_or_default());
+        conversations.push(event.conversation_id.as_deref());
+        reasons.push(event.contact_reason.as_deref());
+        subjects.push(event.subject.as_deref());
+        summaries.push(event.summary.as_deref());
+        agents.push(event.agent_id.as_deref());
+        queues.push(event.queue.as_deref());
+        durations.push(event.duration_seconds.map(|d| i32::try_from(d).unwrap_or(i32::MAX)));
+        outcomes.push(event.outcome.as_deref());
+        sentiments.push(event.sentiment);
+        metrics.push(event.feedback.as_ref().map(|f| f.metric.as_str()));
+        scores.push(event.feedback.as_ref().map(|f| f.score as i16));
+        comments.push(event.feedback.as_ref().and_then(|f| f.comment.as_deref()));
+        names.push(event.display_name.as_deref());
+        attributes.push(serde_json::to_value(&event.attributes).unwrap_or_default());
+    }
+    let statement = transaction
+        .prepare_cached(include_str!("../sql/insert_events.sql"))
+        .await?;
+    let rows = transaction
+        .query(
+            &statement,
+            &[
+                &ids, &customers, &occurred, &received, &channels, &sources, &types, &directions,
+                &identifiers, &conversations, &reasons, &subjects, &summaries, &agents, &queues,
+                &durations, &outcomes, &sentiments, &metrics, &scores, &comments, &names, &attributes,
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+#[derive(Default)]
+struct CustomerDelta<'a> {
+    events: i64,
+    first_at: Option<DateTime<Utc>>,
+    last_at: Option<DateTime<Utc>>,
+    name: Option<(&'a str, DateTime<Utc>)>,
+}
+
+struct ChannelDelta<'a> {
+    events: i64,
+    last_at: DateTime<Utc>,
+    last_direction: Option<&'a str>,
+}
+
+async fn fold_aggregates(transaction: &Transaction<'_>, inserted: &[(&ContactEvent, Uuid)]) -> Result<()> {
+    if inserted.is_empty() {
+        return Ok(());
+    }
+    // BTreeMaps: rows are locked and updated in key order, the same order in
+    // every transaction, so concurrent batches cannot deadlock on them.
+    let mut customers: BTreeMap<Uuid, CustomerDelta<'_>> = BTreeMap::new();
+    let mut channels: BTreeMap<(Uuid, &str), ChannelDelta<'_>> = BTreeMap::new();
+    for (event, customer) in inserted {
+        let at = event.occurred_at;
+        let delta = customers.entry(*customer).or_default();
+        delta.events += 1;
+        delta.first_at = Some(delta.first_at.map_or(at, |first| first.min(at)));
+        delta.last_at = Some(delta.last_at.map_or(at, |last| last.max(at)));
+        if let Some(name) = event.display_name.as_deref() {
+            if delta.name.is_none_or(|(_, name_at)| at >= name_at) {
+                delta.name = Some((name, at));
+            }
+        }
+        let direction = event.direction.map(|d| d.as_str());
+        channels
+            .entry((*customer, event.channel.as_str()))
+            .and_modify(|channel| {
+                channel.events += 1;
+                if at >= channel.last_at {
+                    channel.last_at = at;
+                    channel.last_direction = direction;
+                }
+            })
+            .or_insert(ChannelDelta { events: 1, last_at: at, last_direction: direction });
+    }
+
+    let ids: Vec<Uuid> = customers.keys().copied().collect();
+    let lock = transaction
+        .prepare_cached("SELECT id FROM customers WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .await?;
+    transaction.execute(&lock, &[&ids]).await?;
+
+    let counts: Vec<i64> = customers.values().map(|d| d.events).collect();
+    let firsts: Vec<Option<DateTime<Utc>>> = customers.values().map(|d| d.first_at).collect();
+    let lasts: Vec<Option<DateTime<Utc>>> = customers.values().map(|d| d.last_at).collect();
+    let names: Vec<Option<&str>> = customers.values().map(|d| d.name.map(|(n, _)| n)).collect();
+    let name_ats: Vec<Option<DateTime<Utc>>> = customers.values().map(|d| d.name.map(|(_, at)| at)).collect();
+    let update = transaction
+        .prepare_cached(include_str!("../sql/update_customers.sql"))
+        .await?;
+    transaction
+        .execute(&update, &[&ids, &counts, &firsts, &lasts, &names, &name_ats])
+        .await?;
+
+    let channel_customers: Vec<Uuid> = channels.keys().map(|(c, _)| *c).collect();
+    let channel_names: Vec<&str> = channels.keys().map(|(_, ch)| *ch).collect();
+    let channel_counts: Vec<i64> = channels.values().map(|d| d.events).collect();
+    let channel_lasts: Vec<DateTime<Utc>> = channels.values().map(|d| d.last_at).collect();
+    let channel_directions: Vec<Option<&str>> = channels.values().map(|d| d.last_direction).collect();
+    let upsert = transaction
+        .prepare_cached(include_str!("../sql/upsert_channels.sql"))
+        .await?;
+    transaction
+        .execute(
+            &upsert,
+            &[&channel_customers, &channel_names, &channel_counts, &channel_lasts, &channel_directions],
+        )
+        .await?;
+    Ok(())
+}
+
+async fn store_offsets(transaction: &Transaction<'_>, group: &str, offsets: &[PartitionOffset]) -> Result<()> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let topics: Vec<&str> = offsets.iter().map(|o| o.topic.as_str()).collect();
+    let partitions: Vec<i32> = offsets.iter().map(|o| o.partition).collect();
+    let next: Vec<i64> = offsets.iter().map(|o| o.next_offset).collect();
+    // GREATEST: a member that lost its partitions mid-batch and commits late
+    // cannot move the stored position backwards.
+    let statement = transaction
+        .prepare_cached(
+            "INSERT INTO consumer_offsets AS o (consumer_group, topic, partition, next_offset)
+             SELECT $1, * FROM unnest($2::text[], $3::int4[], $4::int8[])
+             ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET
+                 next_offset = GREATEST(o.next_offset, excluded.next_offset),
+                 updated_at = now()",
+        )
+        .await?;
+    transaction
+        .execute(&statement, &[&group, &topics, &partitions, &next])
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripes_are_stable_and_in_range() {
+        let phone = Identifier::parse(IdentifierKind::Phone, "+31612345678", None).expect("valid");
+        let email = Identifier::parse(IdentifierKind::Email, "anna@example.nl", None).expect("valid");
+        assert_eq!(stripe(&phone), stripe(&phone.clone()));
+        assert!((0..IDENTIFIER_STRIPES as i32).contains(&stripe(&phone)));
+        assert!((0..IDENTIFIER_STRIPES as i32).contains(&stripe(&email)));
+    }
+}
