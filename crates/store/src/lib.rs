@@ -12,7 +12,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 pub use projection::{BatchOutcome, PartitionOffset};
-pub use read::{ChannelSummary, CustomerProfile, IdentifierView, TimelineCursor, TimelineEntry, TimelineQuery};
+pub use read::{
+    ChannelSummary, CustomerProfile, IdentifierView, TimelineCursor, TimelineEntry, TimelineQuery,
+};
 
 /// What can go wrong talking to PostgreSQL.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +23,7 @@ pub enum Error {
     #[error("database unavailable: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
     /// A statement failed.
-    #[error("database error: {0}")]
+    #[error("database error: {}", describe(.0))]
     Db(#[from] tokio_postgres::Error),
     /// The database URL does not parse.
     #[error("invalid database url: {0}")]
@@ -48,6 +50,15 @@ impl Error {
             }
             Error::Config(_) | Error::Migration(_) => false,
         }
+    }
+}
+
+/// tokio-postgres prints server errors as just "db error"; the server's
+/// message and code are what an operator needs.
+fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
     }
 }
 
@@ -87,11 +98,14 @@ impl Store {
     /// A pool for `url` (`postgres://user@host:port/db`) of at most
     /// `max_connections`. Connects lazily.
     pub fn connect(url: &str, max_connections: usize) -> Result<Self> {
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| Error::Config(e.to_string()))?;
+        let config =
+            tokio_postgres::Config::from_str(url).map_err(|e| Error::Config(e.to_string()))?;
         let manager = Manager::from_config(
             config,
             NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
         );
         let pool = Pool::builder(manager)
             .max_size(max_connections.max(1))

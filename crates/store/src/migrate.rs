@@ -33,7 +33,9 @@ impl Store {
     pub async fn migrate(&self) -> Result<usize> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
-        transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        transaction
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
         transaction
             .batch_execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -62,7 +64,11 @@ impl Store {
                 }
                 None => {}
             }
-            tracing::info!(version = migration.version, name = migration.name, "applying migration");
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "applying migration"
+            );
             transaction.batch_execute(migration.sql).await?;
             transaction
                 .execute(
@@ -81,16 +87,17 @@ impl Store {
     pub async fn migrations_current(&self) -> Result<bool> {
         let client = self.pool.get().await?;
         let row = client
-            .query_opt(
-                "SELECT max(version) FROM schema_migrations",
-                &[],
-            )
+            .query_opt("SELECT max(version) FROM schema_migrations", &[])
             .await;
         let latest = MIGRATIONS.last().map_or(0, |m| m.version);
         match row {
             Ok(Some(row)) => Ok(row.get::<_, Option<i32>>(0) == Some(latest)),
             Ok(None) => Ok(false),
-            Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(false),
+            Err(error)
+                if error.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) =>
+            {
+                Ok(false)
+            }
             Err(error) => Err(error.into()),
         }
     }

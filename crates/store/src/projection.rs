@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
 use panorama_core::identity::resolve_batch;
 use panorama_core::{ContactEvent, Identifier, IdentifierKind};
-use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::{Result, Store};
@@ -57,7 +57,9 @@ impl Store {
                  WHERE consumer_group = $1 AND topic = $2 AND partition = ANY($3)",
             )
             .await?;
-        let rows = client.query(&statement, &[&group, &topic, &partitions]).await?;
+        let rows = client
+            .query(&statement, &[&group, &topic, &partitions])
+            .await?;
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
@@ -111,7 +113,10 @@ impl Store {
 
 fn unique_by_id(events: &[ContactEvent]) -> Vec<&ContactEvent> {
     let mut seen = HashSet::with_capacity(events.len());
-    events.iter().filter(|event| seen.insert(event.event_id)).collect()
+    events
+        .iter()
+        .filter(|event| seen.insert(event.event_id))
+        .collect()
 }
 
 async fn skip_existing<'a>(
@@ -136,14 +141,23 @@ async fn skip_existing<'a>(
 
 fn stripe(identifier: &Identifier) -> i32 {
     // FNV-1a over kind and value: stable across processes and versions.
-    let hash = [identifier.kind().as_str().as_bytes(), b":", identifier.value().as_bytes()]
-        .into_iter()
-        .flatten()
-        .fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193));
+    let hash = [
+        identifier.kind().as_str().as_bytes(),
+        b":",
+        identifier.value().as_bytes(),
+    ]
+    .into_iter()
+    .flatten()
+    .fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193)
+    });
     (hash % IDENTIFIER_STRIPES) as i32
 }
 
-async fn lock_identifier_stripes(transaction: &Transaction<'_>, events: &[&ContactEvent]) -> Result<()> {
+async fn lock_identifier_stripes(
+    transaction: &Transaction<'_>,
+    events: &[&ContactEvent],
+) -> Result<()> {
     let mut stripes: Vec<i32> = events
         .iter()
         .flat_map(|event| event.identifiers.iter().map(stripe))
@@ -219,9 +233,11 @@ async fn insert_identifiers(
     let mut seen: HashMap<&Identifier, (DateTime<Utc>, DateTime<Utc>, &str)> = HashMap::new();
     for event in events {
         for identifier in &event.identifiers {
-            let entry = seen
-                .entry(identifier)
-                .or_insert((event.occurred_at, event.occurred_at, event.source.as_str()));
+            let entry = seen.entry(identifier).or_insert((
+                event.occurred_at,
+                event.occurred_at,
+                event.source.as_str(),
+            ));
             if event.occurred_at < entry.0 {
                 entry.0 = event.occurred_at;
                 entry.2 = event.source.as_str();
@@ -253,7 +269,10 @@ async fn insert_identifiers(
         )
         .await?;
     transaction
-        .execute(&statement, &[&kinds, &values, &customers, &sources, &first, &last])
+        .execute(
+            &statement,
+            &[&kinds, &values, &customers, &sources, &first, &last],
+        )
         .await?;
     Ok(())
 }
@@ -301,7 +320,11 @@ async fn insert_events(
         summaries.push(event.summary.as_deref());
         agents.push(event.agent_id.as_deref());
         queues.push(event.queue.as_deref());
-        durations.push(event.duration_seconds.map(|d| i32::try_from(d).unwrap_or(i32::MAX)));
+        durations.push(
+            event
+                .duration_seconds
+                .map(|d| i32::try_from(d).unwrap_or(i32::MAX)),
+        );
         outcomes.push(event.outcome.as_deref());
         sentiments.push(event.sentiment);
         metrics.push(event.feedback.as_ref().map(|f| f.metric.as_str()));
@@ -317,9 +340,29 @@ async fn insert_events(
         .query(
             &statement,
             &[
-                &ids, &customers, &occurred, &received, &channels, &sources, &types, &directions,
-                &identifiers, &conversations, &reasons, &subjects, &summaries, &agents, &queues,
-                &durations, &outcomes, &sentiments, &metrics, &scores, &comments, &names, &attributes,
+                &ids,
+                &customers,
+                &occurred,
+                &received,
+                &channels,
+                &sources,
+                &types,
+                &directions,
+                &identifiers,
+                &conversations,
+                &reasons,
+                &subjects,
+                &summaries,
+                &agents,
+                &queues,
+                &durations,
+                &outcomes,
+                &sentiments,
+                &metrics,
+                &scores,
+                &comments,
+                &names,
+                &attributes,
             ],
         )
         .await?;
@@ -340,7 +383,10 @@ struct ChannelDelta<'a> {
     last_direction: Option<&'a str>,
 }
 
-async fn fold_aggregates(transaction: &Transaction<'_>, inserted: &[(&ContactEvent, Uuid)]) -> Result<()> {
+async fn fold_aggregates(
+    transaction: &Transaction<'_>,
+    inserted: &[(&ContactEvent, Uuid)],
+) -> Result<()> {
     if inserted.is_empty() {
         return Ok(());
     }
@@ -369,7 +415,11 @@ async fn fold_aggregates(transaction: &Transaction<'_>, inserted: &[(&ContactEve
                     channel.last_direction = direction;
                 }
             })
-            .or_insert(ChannelDelta { events: 1, last_at: at, last_direction: direction });
+            .or_insert(ChannelDelta {
+                events: 1,
+                last_at: at,
+                last_direction: direction,
+            });
     }
 
     let ids: Vec<Uuid> = customers.keys().copied().collect();
@@ -382,32 +432,49 @@ async fn fold_aggregates(transaction: &Transaction<'_>, inserted: &[(&ContactEve
     let firsts: Vec<Option<DateTime<Utc>>> = customers.values().map(|d| d.first_at).collect();
     let lasts: Vec<Option<DateTime<Utc>>> = customers.values().map(|d| d.last_at).collect();
     let names: Vec<Option<&str>> = customers.values().map(|d| d.name.map(|(n, _)| n)).collect();
-    let name_ats: Vec<Option<DateTime<Utc>>> = customers.values().map(|d| d.name.map(|(_, at)| at)).collect();
+    let name_ats: Vec<Option<DateTime<Utc>>> = customers
+        .values()
+        .map(|d| d.name.map(|(_, at)| at))
+        .collect();
     let update = transaction
         .prepare_cached(include_str!("../sql/update_customers.sql"))
         .await?;
     transaction
-        .execute(&update, &[&ids, &counts, &firsts, &lasts, &names, &name_ats])
+        .execute(
+            &update,
+            &[&ids, &counts, &firsts, &lasts, &names, &name_ats],
+        )
         .await?;
 
     let channel_customers: Vec<Uuid> = channels.keys().map(|(c, _)| *c).collect();
     let channel_names: Vec<&str> = channels.keys().map(|(_, ch)| *ch).collect();
     let channel_counts: Vec<i64> = channels.values().map(|d| d.events).collect();
     let channel_lasts: Vec<DateTime<Utc>> = channels.values().map(|d| d.last_at).collect();
-    let channel_directions: Vec<Option<&str>> = channels.values().map(|d| d.last_direction).collect();
+    let channel_directions: Vec<Option<&str>> =
+        channels.values().map(|d| d.last_direction).collect();
     let upsert = transaction
         .prepare_cached(include_str!("../sql/upsert_channels.sql"))
         .await?;
     transaction
         .execute(
             &upsert,
-            &[&channel_customers, &channel_names, &channel_counts, &channel_lasts, &channel_directions],
+            &[
+                &channel_customers,
+                &channel_names,
+                &channel_counts,
+                &channel_lasts,
+                &channel_directions,
+            ],
         )
         .await?;
     Ok(())
 }
 
-async fn store_offsets(transaction: &Transaction<'_>, group: &str, offsets: &[PartitionOffset]) -> Result<()> {
+async fn store_offsets(
+    transaction: &Transaction<'_>,
+    group: &str,
+    offsets: &[PartitionOffset],
+) -> Result<()> {
     if offsets.is_empty() {
         return Ok(());
     }
@@ -438,7 +505,8 @@ mod tests {
     #[test]
     fn stripes_are_stable_and_in_range() {
         let phone = Identifier::parse(IdentifierKind::Phone, "+31612345678", None).expect("valid");
-        let email = Identifier::parse(IdentifierKind::Email, "anna@example.nl", None).expect("valid");
+        let email =
+            Identifier::parse(IdentifierKind::Email, "anna@example.nl", None).expect("valid");
         assert_eq!(stripe(&phone), stripe(&phone.clone()));
         assert!((0..IDENTIFIER_STRIPES as i32).contains(&stripe(&phone)));
         assert!((0..IDENTIFIER_STRIPES as i32).contains(&stripe(&email)));

@@ -129,12 +129,19 @@ pub struct TimelineCursor {
 impl TimelineCursor {
     /// The cursor after `entry`.
     pub fn after(entry: &TimelineEntry) -> Self {
-        TimelineCursor { occurred_at: entry.occurred_at, event_id: entry.event_id }
+        TimelineCursor {
+            occurred_at: entry.occurred_at,
+            event_id: entry.event_id,
+        }
     }
 
     /// Opaque text form for URLs.
     pub fn encode(&self) -> String {
-        let raw = format!("{}:{}", self.occurred_at.timestamp_micros(), self.event_id.simple());
+        let raw = format!(
+            "{}:{}",
+            self.occurred_at.timestamp_micros(),
+            self.event_id.simple()
+        );
         URL_SAFE_NO_PAD.encode(raw)
     }
 
@@ -176,7 +183,10 @@ impl Store {
             .prepare_cached("SELECT customer_id FROM identifiers WHERE kind = $1 AND value = $2")
             .await?;
         let row = client
-            .query_opt(&statement, &[&identifier.kind().as_str(), &identifier.value()])
+            .query_opt(
+                &statement,
+                &[&identifier.kind().as_str(), &identifier.value()],
+            )
             .await?;
         Ok(row.map(|row| row.get(0)))
     }
@@ -246,13 +256,19 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn timeline(&self, id: Uuid, query: &TimelineQuery) -> Result<Vec<TimelineEntry>> {
         let client = self.pool.get().await?;
-        let statement = client.prepare_cached(include_str!("../sql/timeline.sql")).await?;
+        let statement = client
+            .prepare_cached(include_str!("../sql/timeline.sql"))
+            .await?;
+        // Sentinels inside PostgreSQL's timestamptz range (4713 BC to
+        // 294276 AD); events never predate 1970.
+        let far_future =
+            DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::UNIX_EPOCH);
         let (before_at, before_id) = match query.cursor {
             Some(cursor) => (cursor.occurred_at, cursor.event_id),
-            None => (DateTime::<Utc>::MAX_UTC, Uuid::max()),
+            None => (far_future, Uuid::max()),
         };
-        let since = query.since.unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let until = query.until.unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let since = query.since.unwrap_or(DateTime::UNIX_EPOCH);
+        let until = query.until.unwrap_or(far_future);
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
         let rows = client
             .query(
@@ -277,9 +293,8 @@ fn timeline_entry(row: &Row) -> TimelineEntry {
     let metric: Option<String> = row.get(17);
     let score: Option<i16> = row.get(18);
     let comment: Option<String> = row.get(19);
-    let feedback = metric.map(|metric| {
-        serde_json::json!({ "metric": metric, "score": score, "comment": comment })
-    });
+    let feedback = metric
+        .map(|metric| serde_json::json!({ "metric": metric, "score": score, "comment": comment }));
     TimelineEntry {
         event_id: row.get(0),
         occurred_at: row.get(1),
@@ -317,6 +332,9 @@ mod tests {
         assert_eq!(TimelineCursor::decode(&cursor.encode()), Some(cursor));
         assert_eq!(TimelineCursor::decode("not a cursor"), None);
         assert_eq!(TimelineCursor::decode(""), None);
-        assert_eq!(TimelineCursor::decode(&URL_SAFE_NO_PAD.encode("12:zz")), None);
+        assert_eq!(
+            TimelineCursor::decode(&URL_SAFE_NO_PAD.encode("12:zz")),
+            None
+        );
     }
 }

@@ -1,0 +1,273 @@
+//! Configuration: defaults, then an optional TOML file, then `PANORAMA_*`
+//! environment variables and command-line flags (clap reads both; a flag
+//! beats its variable).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use panorama_core::Region;
+use serde::Deserialize;
+
+/// Settings every command shares. Each has a flag and an environment
+/// variable; unset ones fall back to the config file, then to the default.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Settings {
+    /// Address the HTTP server listens on [default: 127.0.0.1:8080]
+    #[arg(long, env = "PANORAMA_HTTP_ADDR", global = true)]
+    pub(crate) http_addr: Option<String>,
+    /// PostgreSQL URL [default: postgres://panorama@127.0.0.1:5432/panorama]
+    #[arg(
+        long,
+        env = "PANORAMA_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub(crate) database_url: Option<String>,
+    /// Kafka bootstrap servers, comma-separated [default: 127.0.0.1:9092]
+    #[arg(long, env = "PANORAMA_KAFKA_BROKERS", global = true)]
+    pub(crate) kafka_brokers: Option<String>,
+    /// Contact-event topic [default: panorama.contact-events.v1]
+    #[arg(long, env = "PANORAMA_TOPIC", global = true)]
+    pub(crate) topic: Option<String>,
+    /// Dead-letter topic [default: panorama.contact-events.dlq.v1]
+    #[arg(long, env = "PANORAMA_DLQ_TOPIC", global = true)]
+    pub(crate) dlq_topic: Option<String>,
+    /// Projector consumer group [default: panorama-projector]
+    #[arg(long, env = "PANORAMA_CONSUMER_GROUP", global = true)]
+    pub(crate) consumer_group: Option<String>,
+    /// Partitions for topics created by `panorama topics` [default: 6]
+    #[arg(long, env = "PANORAMA_TOPIC_PARTITIONS", global = true)]
+    pub(crate) topic_partitions: Option<i32>,
+    /// ISO region (e.g. NL) for national phone numbers; unset = numbers must
+    /// be international (+...)
+    #[arg(long, env = "PANORAMA_DEFAULT_REGION", global = true)]
+    pub(crate) default_region: Option<String>,
+    /// Largest accepted request body in bytes [default: 1048576]
+    #[arg(long, env = "PANORAMA_MAX_BODY_BYTES", global = true)]
+    pub(crate) max_body_bytes: Option<usize>,
+    /// How long ingest waits for the broker's acknowledgement before
+    /// answering 503, in milliseconds [default: 5000]
+    #[arg(long, env = "PANORAMA_PRODUCE_TIMEOUT_MS", global = true)]
+    pub(crate) produce_timeout_ms: Option<u64>,
+    /// Most records the projector writes in one transaction [default: 2000]
+    #[arg(long, env = "PANORAMA_PROJECTOR_BATCH_SIZE", global = true)]
+    pub(crate) projector_batch_size: Option<usize>,
+    /// Longest the projector waits to fill a batch, in milliseconds [default: 20]
+    #[arg(long, env = "PANORAMA_PROJECTOR_BATCH_WAIT_MS", global = true)]
+    pub(crate) projector_batch_wait_ms: Option<u64>,
+    /// PostgreSQL connections per process [default: 16]
+    #[arg(long, env = "PANORAMA_DB_POOL_SIZE", global = true)]
+    pub(crate) db_pool_size: Option<usize>,
+    /// Log output: pretty or json [default: pretty]
+    #[arg(long, env = "PANORAMA_LOG_FORMAT", global = true)]
+    pub(crate) log_format: Option<String>,
+    /// Log filter, e.g. info or panorama=debug,info [default: info]
+    #[arg(long, env = "PANORAMA_LOG", global = true)]
+    pub(crate) log: Option<String>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Settings with every default filled in and every value checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) http_addr: String,
+    pub(crate) database_url: String,
+    pub(crate) kafka_brokers: String,
+    pub(crate) topic: String,
+    pub(crate) dlq_topic: String,
+    pub(crate) consumer_group: String,
+    pub(crate) topic_partitions: i32,
+    pub(crate) default_region: Option<Region>,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) produce_timeout: Duration,
+    pub(crate) projector_batch_size: usize,
+    pub(crate) projector_batch_wait: Duration,
+    pub(crate) db_pool_size: usize,
+    pub(crate) log_format: LogFormat,
+    pub(crate) log: String,
+}
+
+impl Settings {
+    /// Fills what flags and environment left unset from `other`.
+    fn or(self, other: Settings) -> Settings {
+        Settings {
+            http_addr: self.http_addr.or(other.http_addr),
+            database_url: self.database_url.or(other.database_url),
+            kafka_brokers: self.kafka_brokers.or(other.kafka_brokers),
+            topic: self.topic.or(other.topic),
+            dlq_topic: self.dlq_topic.or(other.dlq_topic),
+            consumer_group: self.consumer_group.or(other.consumer_group),
+            topic_partitions: self.topic_partitions.or(other.topic_partitions),
+            default_region: self.default_region.or(other.default_region),
+            max_body_bytes: self.max_body_bytes.or(other.max_body_bytes),
+            produce_timeout_ms: self.produce_timeout_ms.or(other.produce_timeout_ms),
+            projector_batch_size: self.projector_batch_size.or(other.projector_batch_size),
+            projector_batch_wait_ms: self
+                .projector_batch_wait_ms
+                .or(other.projector_batch_wait_ms),
+            db_pool_size: self.db_pool_size.or(other.db_pool_size),
+            log_format: self.log_format.or(other.log_format),
+            log: self.log.or(other.log),
+        }
+    }
+
+    /// Layers flags/env over the file (if any) over the defaults.
+    pub(crate) fn resolve(self, file: Option<&PathBuf>) -> anyhow::Result<Config> {
+        let from_file = match file {
+            None => Settings::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+        };
+        let merged = self.or(from_file);
+        let default_region = match merged.default_region.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(code) => Some(
+                code.parse::<Region>()
+                    .map_err(|e| anyhow::anyhow!("default_region: {e}"))?,
+            ),
+        };
+        let log_format = match merged.log_format.as_deref().unwrap_or("pretty") {
+            "pretty" | "text" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => anyhow::bail!("log_format: expected pretty or json, got {other:?}"),
+        };
+        let positive = |name: &str, value: usize| {
+            if value == 0 {
+                anyhow::bail!("{name} must be at least 1");
+            }
+            Ok(value)
+        };
+        Ok(Config {
+            http_addr: merged.http_addr.unwrap_or_else(|| "127.0.0.1:8080".into()),
+            database_url: merged
+                .database_url
+                .unwrap_or_else(|| "postgres://panorama@127.0.0.1:5432/panorama".into()),
+            kafka_brokers: merged
+                .kafka_brokers
+                .unwrap_or_else(|| "127.0.0.1:9092".into()),
+            topic: merged
+                .topic
+                .unwrap_or_else(|| "panorama.contact-events.v1".into()),
+            dlq_topic: merged
+                .dlq_topic
+                .unwrap_or_else(|| "panorama.contact-events.dlq.v1".into()),
+            consumer_group: merged
+                .consumer_group
+                .unwrap_or_else(|| "panorama-projector".into()),
+            topic_partitions: i32::try_from(positive(
+                "topic_partitions",
+                usize::try_from(merged.topic_partitions.unwrap_or(6)).unwrap_or(0),
+            )?)?,
+            default_region,
+            max_body_bytes: positive(
+                "max_body_bytes",
+                merged.max_body_bytes.unwrap_or(1024 * 1024),
+            )?,
+            produce_timeout: Duration::from_millis(
+                merged.produce_timeout_ms.unwrap_or(5000).max(1),
+            ),
+            projector_batch_size: positive(
+                "projector_batch_size",
+                merged.projector_batch_size.unwrap_or(2000),
+            )?,
+            projector_batch_wait: Duration::from_millis(
+                merged.projector_batch_wait_ms.unwrap_or(20),
+            ),
+            db_pool_size: positive("db_pool_size", merged.db_pool_size.unwrap_or(16))?,
+            log_format,
+            log: merged.log.unwrap_or_else(|| "info".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = tempfile_dir();
+        let path = dir.join("panorama.toml");
+        std::fs::write(
+            &path,
+            "topic = \"from-file\"\nhttp_addr = \"0.0.0.0:9000\"\ndefault_region = \"nl\"\n",
+        )
+        .expect("write config");
+        let flags = Settings {
+            http_addr: Some("127.0.0.1:1".into()),
+            ..Settings::default()
+        };
+        let config = flags.resolve(Some(&path)).expect("valid");
+        assert_eq!(config.http_addr, "127.0.0.1:1");
+        assert_eq!(config.topic, "from-file");
+        assert_eq!(config.dlq_topic, "panorama.contact-events.dlq.v1");
+        assert!(config.default_region.is_some());
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_name() {
+        let bad_region = Settings {
+            default_region: Some("XX".into()),
+            ..Settings::default()
+        };
+        assert!(
+            bad_region
+                .resolve(None)
+                .expect_err("region")
+                .to_string()
+                .contains("default_region")
+        );
+        let bad_format = Settings {
+            log_format: Some("xml".into()),
+            ..Settings::default()
+        };
+        assert!(
+            bad_format
+                .resolve(None)
+                .expect_err("format")
+                .to_string()
+                .contains("log_format")
+        );
+        let zero = Settings {
+            projector_batch_size: Some(0),
+            ..Settings::default()
+        };
+        assert!(
+            zero.resolve(None)
+                .expect_err("zero")
+                .to_string()
+                .contains("projector_batch_size")
+        );
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile_dir();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "colour = \"red\"\n").expect("write config");
+        assert!(Settings::default().resolve(Some(&path)).is_err());
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("panorama-config-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    fn uuid_like() -> String {
+        format!("{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], "")
+    }
+}

@@ -1,0 +1,254 @@
+//! Wiring: builds the parts a role needs and runs them. `main` parses
+//! configuration and calls [`serve`]; tests call [`start`] to run the same
+//! wiring on port 0.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use panorama_bus::{ConsumerSettings, Producer, ProducerSettings};
+use panorama_core::Region;
+use panorama_projector::{Projector, ProjectorSettings};
+use panorama_server::{Application, HttpSettings, ReadinessCheck, Services};
+use panorama_store::Store;
+
+/// Which parts of Panorama a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Gateway, projector and API in one process.
+    All,
+    /// `POST /v1/events` and the channel webhooks.
+    Gateway,
+    /// Kafka → PostgreSQL.
+    Projector,
+    /// The agent API.
+    Api,
+}
+
+impl Role {
+    fn gateway(self) -> bool {
+        matches!(self, Role::All | Role::Gateway)
+    }
+    fn projector(self) -> bool {
+        matches!(self, Role::All | Role::Projector)
+    }
+    fn api(self) -> bool {
+        matches!(self, Role::All | Role::Api)
+    }
+}
+
+/// Resolved settings for [`start`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// HTTP listen address (port 0 for any free port).
+    pub http_addr: String,
+    /// PostgreSQL URL.
+    pub database_url: String,
+    /// Kafka bootstrap servers.
+    pub kafka_brokers: String,
+    /// Contact-event topic.
+    pub topic: String,
+    /// Dead-letter topic.
+    pub dlq_topic: String,
+    /// Projector consumer group.
+    pub consumer_group: String,
+    /// Region for national phone numbers.
+    pub default_region: Option<Region>,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// How long ingest waits for the broker.
+    pub produce_timeout: Duration,
+    /// Most records per projector transaction.
+    pub projector_batch_size: usize,
+    /// Longest wait to fill a projector batch.
+    pub projector_batch_wait: Duration,
+    /// PostgreSQL connections.
+    pub db_pool_size: usize,
+}
+
+impl Options {
+    /// Defaults for a broker and database, as `panorama serve` would use.
+    pub fn new(database_url: impl Into<String>, kafka_brokers: impl Into<String>) -> Self {
+        Options {
+            http_addr: "127.0.0.1:8080".into(),
+            database_url: database_url.into(),
+            kafka_brokers: kafka_brokers.into(),
+            topic: "panorama.contact-events.v1".into(),
+            dlq_topic: "panorama.contact-events.dlq.v1".into(),
+            consumer_group: "panorama-projector".into(),
+            default_region: None,
+            max_body_bytes: 1024 * 1024,
+            produce_timeout: Duration::from_secs(5),
+            projector_batch_size: 2000,
+            projector_batch_wait: Duration::from_millis(20),
+            db_pool_size: 16,
+        }
+    }
+
+    /// The projector's settings.
+    pub fn projector_settings(&self) -> ProjectorSettings {
+        ProjectorSettings {
+            consumer: ConsumerSettings::new(&self.kafka_brokers, &self.consumer_group, &self.topic),
+            dlq_topic: self.dlq_topic.clone(),
+            max_batch: self.projector_batch_size,
+            max_wait: self.projector_batch_wait,
+        }
+    }
+
+    fn producer(&self) -> anyhow::Result<Producer> {
+        let mut settings = ProducerSettings::new(&self.kafka_brokers);
+        settings.timeout = self.produce_timeout;
+        Producer::new(&settings).context("cannot create the Kafka producer")
+    }
+}
+
+/// A running Panorama: the HTTP server and, for the projector role, the
+/// projector thread.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound HTTP port.
+    pub port: u16,
+    server: actix_web::dev::ServerHandle,
+    server_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    projector: Option<Projector>,
+}
+
+impl Running {
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the projector alone (the HTTP side keeps serving).
+    pub async fn stop_projector(&mut self) {
+        if let Some(projector) = self.projector.take() {
+            let _ = tokio::task::spawn_blocking(move || projector.stop()).await;
+        }
+    }
+
+    /// Waits for the server to stop by itself (signal), then stops the
+    /// projector.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let served = (&mut self.server_task).await;
+        self.stop_projector().await;
+        served
+            .context("HTTP server task failed")?
+            .context("HTTP server failed")
+    }
+
+    /// Stops everything gracefully.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.server.stop(true).await;
+        self.wait().await
+    }
+}
+
+/// Builds and starts what `role` needs, returning once the HTTP port is
+/// bound.
+pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
+    let needs_store = role.api() || role.projector();
+    let store = if needs_store {
+        Some(
+            Store::connect(&options.database_url, options.db_pool_size)
+                .context("invalid database url")?,
+        )
+    } else {
+        None
+    };
+    let producer = if role.gateway() || role.projector() {
+        Some(options.producer()?)
+    } else {
+        None
+    };
+
+    let mut readiness: Vec<(String, ReadinessCheck)> = Vec::new();
+    if let Some(store) = &store {
+        let store = store.clone();
+        readiness.push((
+            "postgres".into(),
+            Arc::new(move || {
+                let store = store.clone();
+                Box::pin(async move {
+                    store.ping().await.map_err(|e| e.to_string())?;
+                    match store.migrations_current().await {
+                        Ok(true) => Ok(()),
+                        Ok(false) => {
+                            Err("schema is not current: run `panorama migrate`".to_owned())
+                        }
+                        Err(error) => Err(error.to_string()),
+                    }
+                })
+            }),
+        ));
+    }
+    if role.gateway() || role.projector() {
+        let brokers = options.kafka_brokers.clone();
+        let topic = options.topic.clone();
+        readiness.push((
+            "kafka".into(),
+            Arc::new(move || {
+                let brokers = brokers.clone();
+                let topic = topic.clone();
+                Box::pin(async move {
+                    let lookup = topic.clone();
+                    let count = tokio::task::spawn_blocking(move || {
+                        panorama_bus::topic_partition_count(
+                            &brokers,
+                            &lookup,
+                            Duration::from_secs(2),
+                        )
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                    if count == 0 {
+                        return Err(format!(
+                            "topic {topic} does not exist: run `panorama topics`"
+                        ));
+                    }
+                    Ok(())
+                })
+            }),
+        ));
+    }
+
+    let projector = match (role.projector(), &store, &producer) {
+        (true, Some(store), Some(producer)) => Some(
+            Projector::spawn(
+                options.projector_settings(),
+                store.clone(),
+                producer.clone(),
+            )
+            .context("cannot start the projector thread")?,
+        ),
+        _ => None,
+    };
+
+    let services = Services {
+        producer: if role.gateway() { producer } else { None },
+        store: if role.api() { store } else { None },
+    };
+    let settings = HttpSettings {
+        addr: options.http_addr.clone(),
+        max_body_bytes: options.max_body_bytes,
+        topic: options.topic.clone(),
+        default_region: options.default_region,
+    };
+    let application = Application::build(settings, services, readiness)
+        .with_context(|| format!("cannot listen on {}", options.http_addr))?;
+    let port = application.port();
+    let server = application.handle();
+    let server_task = tokio::spawn(application.run_until_stopped());
+    tracing::info!(port, ?role, "panorama serving");
+    Ok(Running {
+        port,
+        server,
+        server_task,
+        projector,
+    })
+}
+
+/// Runs `role` until SIGINT or SIGTERM.
+pub async fn serve(options: &Options, role: Role) -> anyhow::Result<()> {
+    start(options, role).await?.wait().await
+}

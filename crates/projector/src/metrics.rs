@@ -1,0 +1,92 @@
+//! The projector's Prometheus metrics.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Histogram, IntCounter, IntCounterVec, IntGaugeVec, exponential_buckets, histogram_opts, opts,
+    register_histogram, register_int_counter, register_int_counter_vec, register_int_gauge_vec,
+};
+
+/// Records consumed from the topic.
+pub(crate) static RECORDS_CONSUMED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(opts!(
+        "panorama_projector_records_consumed_total",
+        "Records consumed from the contact-event topic"
+    ))
+    .expect("metric registers once")
+});
+
+/// Events written to the history for the first time, and duplicates skipped.
+pub(crate) static EVENTS_PROJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        opts!(
+            "panorama_projector_events_total",
+            "Events projected, by outcome (inserted, duplicate)"
+        ),
+        &["outcome"]
+    )
+    .expect("metric registers once")
+});
+
+/// Records sent to the dead-letter topic.
+pub(crate) static DLQ_RECORDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        opts!(
+            "panorama_projector_dlq_records_total",
+            "Records sent to the dead-letter topic, by reason"
+        ),
+        &["reason"]
+    )
+    .expect("metric registers once")
+});
+
+/// Records per batch.
+pub(crate) static BATCH_SIZE: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(histogram_opts!(
+        "panorama_projector_batch_size",
+        "Records per projected batch",
+        exponential_buckets(1.0, 2.0, 14).expect("valid buckets")
+    ))
+    .expect("metric registers once")
+});
+
+/// Time to write one batch, transaction included.
+pub(crate) static BATCH_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(histogram_opts!(
+        "panorama_projector_batch_seconds",
+        "Time to project one batch (one PostgreSQL transaction)",
+        exponential_buckets(0.0005, 2.0, 16).expect("valid buckets")
+    ))
+    .expect("metric registers once")
+});
+
+/// From gateway receipt to projection commit.
+pub(crate) static EVENT_TO_VISIBLE: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(histogram_opts!(
+        "panorama_event_to_visible_seconds",
+        "Time from gateway receipt to the event being visible in the API",
+        exponential_buckets(0.001, 2.0, 16).expect("valid buckets")
+    ))
+    .expect("metric registers once")
+});
+
+/// Transactions retried after a transient failure.
+pub(crate) static BATCH_RETRIES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(opts!(
+        "panorama_projector_batch_retries_total",
+        "Batch transactions retried after a transient database failure"
+    ))
+    .expect("metric registers once")
+});
+
+/// Next offset stored per partition.
+pub(crate) static STORED_OFFSET: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        opts!(
+            "panorama_projector_stored_offset",
+            "Next offset stored per partition"
+        ),
+        &["partition"]
+    )
+    .expect("metric registers once")
+});

@@ -1,0 +1,201 @@
+//! Every error the HTTP API answers, mapped to status and an RFC 9457
+//! `application/problem+json` body in this one place.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use panorama_core::FieldError;
+use serde::Serialize;
+
+/// Media type of problem details.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error as the API reports it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON.
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// A field is missing, of the wrong type, or out of range.
+    #[error("{0}")]
+    Validation(FieldError),
+    /// A query or path parameter is wrong.
+    #[error("{message}")]
+    InvalidParameter {
+        /// The parameter.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The body is larger than allowed.
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The body is not JSON by its content type.
+    #[error("expected Content-Type application/json")]
+    UnsupportedMediaType,
+    /// Nothing here by that name.
+    #[error("{0}")]
+    NotFound(String),
+    /// The broker did not acknowledge in time; nothing was accepted.
+    #[error("the event bus is unavailable; nothing was accepted, retry later")]
+    BrokerUnavailable,
+    /// The database is unreachable.
+    #[error("the database is unavailable, retry later")]
+    DatabaseUnavailable,
+    /// A bug or an unexpected failure; details are in the log only.
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
+        ApiError::Validation(error)
+    }
+}
+
+impl From<panorama_store::Error> for ApiError {
+    fn from(error: panorama_store::Error) -> Self {
+        tracing::error!(%error, "database call failed");
+        if error.is_transient() {
+            ApiError::DatabaseUnavailable
+        } else {
+            ApiError::Internal
+        }
+    }
+}
+
+impl From<panorama_bus::Error> for ApiError {
+    fn from(error: panorama_bus::Error) -> Self {
+        tracing::warn!(%error, "publish failed");
+        ApiError::BrokerUnavailable
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    problem_type: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    /// Stable problem type (a URI reference) and a short title.
+    fn kind(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::MalformedJson(_) => ("/problems/malformed-json", "Malformed JSON"),
+            ApiError::Validation(_) => ("/problems/validation-failed", "Validation failed"),
+            ApiError::InvalidParameter { .. } => {
+                ("/problems/invalid-parameter", "Invalid parameter")
+            }
+            ApiError::PayloadTooLarge { .. } => {
+                ("/problems/payload-too-large", "Payload too large")
+            }
+            ApiError::UnsupportedMediaType => {
+                ("/problems/unsupported-media-type", "Unsupported media type")
+            }
+            ApiError::NotFound(_) => ("/problems/not-found", "Not found"),
+            ApiError::BrokerUnavailable => {
+                ("/problems/broker-unavailable", "Event bus unavailable")
+            }
+            ApiError::DatabaseUnavailable => {
+                ("/problems/database-unavailable", "Database unavailable")
+            }
+            ApiError::Internal => ("/problems/internal", "Internal error"),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            ApiError::Validation(error) => Some(&error.field),
+            ApiError::InvalidParameter { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::MalformedJson(_) | ApiError::InvalidParameter { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BrokerUnavailable | ApiError::DatabaseUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let (problem_type, title) = self.kind();
+        let body = Problem {
+            problem_type,
+            title,
+            status: status.as_u16(),
+            detail: self.to_string(),
+            field: self.field(),
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        response.body(serde_json::to_string(&body).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn body_of(error: ApiError) -> (StatusCode, serde_json::Value, Option<String>) {
+        let response = error.error_response();
+        let status = response.status();
+        let retry = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response.into_body().try_into_bytes().unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or_default(),
+            retry,
+        )
+    }
+
+    #[test]
+    fn validation_problems_name_the_field() {
+        let (status, body, _) = body_of(ApiError::Validation(FieldError {
+            field: "identifiers[0].value".into(),
+            message: "phone: not a valid phone number".into(),
+        }));
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["type"], "/problems/validation-failed");
+        assert_eq!(body["field"], "identifiers[0].value");
+        assert_eq!(body["status"], 422);
+    }
+
+    #[test]
+    fn unavailable_says_when_to_retry_and_hides_internals() {
+        let (status, body, retry) = body_of(ApiError::BrokerUnavailable);
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry.as_deref(), Some("5"));
+        assert!(body.get("field").is_none());
+        let (_, body, _) = body_of(ApiError::Internal);
+        assert_eq!(body["detail"], "internal error");
+    }
+}

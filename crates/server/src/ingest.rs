@@ -1,0 +1,252 @@
+//! `POST /v1/events`: one event or `{"events": [...]}`, validated whole,
+//! published to the topic, and acknowledged only once the broker has
+//! acknowledged every record. A request is validated whole before anything
+//! is published: one bad event refuses the request. When publishing fails
+//! part-way the answer is 503 and some records may already be on the topic;
+//! retrying with the same event ids is safe, since the projection is
+//! idempotent by event id.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures::StreamExt as _;
+use panorama_bus::OutboundRecord;
+use panorama_core::{ContactEvent, EventDraft, FieldError, ValidationContext};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::{AppState, metrics};
+
+/// Most events in one request.
+pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
+
+#[derive(Serialize)]
+struct Accepted {
+    accepted: Vec<Uuid>,
+}
+
+/// Handles `POST /v1/events`.
+pub(crate) async fn post_events(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_json(&request)?;
+    let body = read_body(payload, state.settings.max_body_bytes).await?;
+    let drafts = parse_drafts(&body)?;
+    let context = ValidationContext::now(state.settings.default_region);
+    let traceparent = request
+        .headers()
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let events = validate_all(drafts, &context, traceparent.as_deref())?;
+    publish(&state, &events).await?;
+    for event in &events {
+        metrics::INGESTED
+            .with_label_values(&[event.channel.as_str(), event.source.as_str(), "accepted"])
+            .inc();
+    }
+    Ok(HttpResponse::Accepted().json(Accepted {
+        accepted: events.iter().map(|event| event.event_id).collect(),
+    }))
+}
+
+/// Publishes canonical events to the contact-event topic, keyed by their
+/// first identifier. Shared by every ingest route.
+pub(crate) async fn publish(state: &AppState, events: &[ContactEvent]) -> Result<(), ApiError> {
+    let Some(producer) = &state.producer else {
+        return Err(ApiError::Internal);
+    };
+    let records: Vec<OutboundRecord> = events
+        .iter()
+        .map(|event| OutboundRecord {
+            key: event.partition_key(),
+            payload: panorama_proto::encode(event),
+            headers: event
+                .traceparent
+                .iter()
+                .map(|trace| ("traceparent".to_owned(), trace.as_bytes().to_vec()))
+                .collect(),
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let result = producer.publish(&state.settings.topic, &records).await;
+    metrics::PUBLISH_SECONDS.observe(started.elapsed().as_secs_f64());
+    if result.is_err() {
+        metrics::PUBLISH_FAILURES.inc();
+    }
+    Ok(result?)
+}
+
+fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
+    let Some(content_type) = request.headers().get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = content_type
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
+    }
+}
+
+/// Reads the whole body, refusing it as soon as it passes `limit`.
+pub(crate) async fn read_body(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| match error {
+            actix_web::error::PayloadError::Overflow => ApiError::PayloadTooLarge { limit },
+            other => ApiError::MalformedJson(other.to_string()),
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The drafts in a body, each with the JSON path prefix of its fields.
+fn parse_drafts(body: &[u8]) -> Result<Vec<(String, EventDraft)>, ApiError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let batch = match &value {
+        Value::Object(map) if map.contains_key("events") => true,
+        Value::Object(_) => false,
+        _ => {
+            return Err(ApiError::Validation(FieldError {
+                field: "$".into(),
+                message: "expected an event object or {\"events\": [...]}".into(),
+            }));
+        }
+    };
+    if !batch {
+        return Ok(vec![(String::new(), draft_from(value, "")?)]);
+    }
+    let Value::Object(mut map) = value else {
+        return Err(ApiError::Internal);
+    };
+    if let Some(extra) = map.keys().find(|key| *key != "events") {
+        return Err(ApiError::Validation(FieldError {
+            field: extra.clone(),
+            message: "unknown field beside \"events\"".into(),
+        }));
+    }
+    let Some(Value::Array(items)) = map.remove("events") else {
+        return Err(ApiError::Validation(FieldError {
+            field: "events".into(),
+            message: "must be an array of events".into(),
+        }));
+    };
+    if items.is_empty() || items.len() > MAX_EVENTS_PER_REQUEST {
+        return Err(ApiError::Validation(FieldError {
+            field: "events".into(),
+            message: format!("must hold 1 to {MAX_EVENTS_PER_REQUEST} events"),
+        }));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let prefix = format!("events[{index}]");
+            let draft = draft_from(item, &prefix)?;
+            Ok((prefix, draft))
+        })
+        .collect()
+}
+
+fn draft_from(value: Value, prefix: &str) -> Result<EventDraft, ApiError> {
+    serde_path_to_error::deserialize::<_, EventDraft>(value).map_err(|error| {
+        let path = error.path().to_string();
+        let field = match (prefix.is_empty(), path.as_str()) {
+            (true, ".") => "$".to_owned(),
+            (true, _) => path,
+            (false, ".") => prefix.to_owned(),
+            (false, _) => format!("{prefix}.{path}"),
+        };
+        ApiError::Validation(FieldError {
+            field,
+            message: error.into_inner().to_string(),
+        })
+    })
+}
+
+fn validate_all(
+    drafts: Vec<(String, EventDraft)>,
+    context: &ValidationContext,
+    traceparent: Option<&str>,
+) -> Result<Vec<ContactEvent>, ApiError> {
+    drafts
+        .into_iter()
+        .map(|(prefix, mut draft)| {
+            if draft.traceparent.is_none() {
+                draft.traceparent = traceparent.map(str::to_owned);
+            }
+            draft.validate(context).map_err(|error| {
+                metrics::REJECTED.with_label_values(&["validation"]).inc();
+                if prefix.is_empty() {
+                    error.into()
+                } else {
+                    error.within(&prefix).into()
+                }
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(body: &str) -> String {
+        match parse_drafts(body.as_bytes()) {
+            Err(ApiError::Validation(error)) => error.field,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn single_and_batch_bodies_parse() {
+        let single = parse_drafts(br#"{"channel":"phone"}"#).expect("single");
+        assert_eq!(single.len(), 1);
+        assert_eq!(single[0].0, "");
+        let batch = parse_drafts(br#"{"events":[{"channel":"phone"},{"channel":"email"}]}"#)
+            .expect("batch");
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch[1].0, "events[1]");
+    }
+
+    #[test]
+    fn type_errors_name_the_field_path() {
+        assert_eq!(field(r#"{"duration_seconds":"long"}"#), "duration_seconds");
+        assert_eq!(
+            field(r#"{"events":[{}, {"identifiers":[{"kind":"phone","value":5}]}]}"#),
+            "events[1].identifiers[0].value"
+        );
+        assert_eq!(field(r#"{"events":[{"colour":"red"}]}"#), "events[0]");
+        assert_eq!(field(r#"{"events":[]}"#), "events");
+        assert_eq!(field(r#"{"events":{}}"#), "events");
+        assert_eq!(field(r#"{"events":[], "more": 1}"#), "more");
+        assert_eq!(field("[1,2]"), "$");
+    }
+
+    #[test]
+    fn malformed_json_is_its_own_problem() {
+        assert!(matches!(
+            parse_drafts(b"{\"channel\":"),
+            Err(ApiError::MalformedJson(_))
+        ));
+    }
+}

@@ -1,0 +1,178 @@
+//! Panorama's HTTP side: the ingest gateway, the agent API, health and
+//! metrics, in one actix-web application whose routes depend on the roles
+//! this process runs.
+
+mod error;
+mod health;
+mod ingest;
+mod metrics;
+mod routes;
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::http::StatusCode;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use panorama_bus::Producer;
+use panorama_core::Region;
+use panorama_store::Store;
+
+pub use error::{ApiError, PROBLEM_JSON};
+pub use health::ReadinessCheck;
+pub use ingest::MAX_EVENTS_PER_REQUEST;
+
+/// HTTP settings.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Address to listen on; port 0 picks a free port.
+    pub addr: String,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Topic events are published to.
+    pub topic: String,
+    /// Region for national phone numbers.
+    pub default_region: Option<Region>,
+}
+
+/// What the routes run against. A role that is off leaves its part `None`
+/// and its routes unmounted.
+#[derive(Debug, Clone, Default)]
+pub struct Services {
+    /// The event producer: present when this process is a gateway.
+    pub producer: Option<Producer>,
+    /// The database: present when this process serves the agent API.
+    pub store: Option<Store>,
+}
+
+pub(crate) struct AppState {
+    settings: HttpSettings,
+    producer: Option<Producer>,
+    store: Option<Store>,
+    readiness: Vec<(String, ReadinessCheck)>,
+}
+
+/// A bound, not yet running HTTP server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl Application {
+    /// Binds the listener and builds the server.
+    pub fn build(
+        settings: HttpSettings,
+        services: Services,
+        readiness: Vec<(String, ReadinessCheck)>,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(&settings.addr)?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            settings,
+            producer: services.producer,
+            store: services.store,
+            readiness,
+        });
+        let server = HttpServer::new(move || {
+            let gateway = state.producer.is_some();
+            let api = state.store.is_some();
+            let mut app = App::new()
+                .app_data(state.clone())
+                .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                    ApiError::InvalidParameter {
+                        field: "query".into(),
+                        message: error.to_string(),
+                    }
+                    .into()
+                }))
+                .wrap(from_fn(metrics::observe))
+                .wrap(tracing_actix())
+                .route("/healthz", web::get().to(health::healthz))
+                .route("/readyz", web::get().to(health::readyz))
+                .route("/metrics", web::get().to(metrics::render));
+            if gateway {
+                app = app.route("/v1/events", web::post().to(ingest::post_events));
+            }
+            if api {
+                app = app
+                    .route(
+                        "/v1/customers/lookup",
+                        web::get().to(routes::customers::lookup),
+                    )
+                    .route(
+                        "/v1/customers/{id}",
+                        web::get().to(routes::customers::profile),
+                    )
+                    .route(
+                        "/v1/customers/{id}/timeline",
+                        web::get().to(routes::customers::timeline),
+                    );
+            }
+            app.default_service(web::to(not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Application { port, server })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (Ctrl-C, SIGTERM, or [`Application::handle`]).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    let allowed = [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v1/events",
+        "/v1/customers",
+    ];
+    let path = request.path();
+    if request.method() != actix_web::http::Method::GET
+        && request.method() != actix_web::http::Method::POST
+    {
+        let response = HttpResponse::build(StatusCode::METHOD_NOT_ALLOWED)
+            .content_type(PROBLEM_JSON)
+            .body(
+                serde_json::json!({
+                    "type": "/problems/method-not-allowed",
+                    "title": "Method not allowed",
+                    "status": 405,
+                    "detail": format!("{} is not served here", request.method()),
+                })
+                .to_string(),
+            );
+        return Ok(response);
+    }
+    let hint = if allowed.iter().any(|prefix| path.starts_with(prefix)) {
+        "this route is not served by this process's roles, or the method is wrong"
+    } else {
+        "no such route"
+    };
+    Err(ApiError::NotFound(hint.to_owned()))
+}
+
+fn tracing_actix() -> actix_web::middleware::Logger {
+    actix_web::middleware::Logger::new("%r %s %Dms").log_target("panorama::http")
+}

@@ -1,0 +1,211 @@
+//! Customer reads for agent desktops: lookup by identifier, the profile, and
+//! the keyset-paginated timeline.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use panorama_core::{Channel, EventType, Identifier, IdentifierKind};
+use panorama_store::{Store, TimelineCursor, TimelineEntry, TimelineQuery};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Largest timeline page.
+pub(crate) const MAX_PAGE: usize = 200;
+const DEFAULT_PAGE: usize = 50;
+
+fn store(state: &AppState) -> Result<&Store, ApiError> {
+    state.store.as_ref().ok_or(ApiError::Internal)
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::InvalidParameter {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn parse_customer_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| invalid("id", "customer ids are UUIDs"))
+}
+
+/// `GET /v1/customers/lookup?phone=|email=|account=|whatsapp=|...` — the
+/// profile of the customer owning that identifier.
+pub(crate) async fn lookup(
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut given = query.iter();
+    let (name, raw) = match (given.next(), given.next()) {
+        (Some(pair), None) => pair,
+        _ => {
+            return Err(invalid(
+                "query",
+                "give exactly one identifier: phone, email, account, whatsapp, messenger, instagram, x or visitor",
+            ));
+        }
+    };
+    let kind = name
+        .parse::<IdentifierKind>()
+        .map_err(|error| invalid(name, error.to_string()))?;
+    let identifier = Identifier::parse(kind, raw, state.settings.default_region)
+        .map_err(|error| invalid(name, error.to_string()))?;
+    let store = store(&state)?;
+    let Some(id) = store.lookup(&identifier).await? else {
+        return Err(ApiError::NotFound(format!("no customer has {identifier}")));
+    };
+    profile_response(store, id).await
+}
+
+/// `GET /v1/customers/{id}` — the 360 profile.
+pub(crate) async fn profile(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_customer_id(&path)?;
+    profile_response(store(&state)?, id).await
+}
+
+async fn profile_response(store: &Store, id: Uuid) -> Result<HttpResponse, ApiError> {
+    match store.profile(id).await? {
+        Some(profile) => Ok(HttpResponse::Ok().json(profile)),
+        None => Err(ApiError::NotFound(format!("no customer {id}"))),
+    }
+}
+
+#[derive(Serialize)]
+struct TimelinePage {
+    customer_id: Uuid,
+    entries: Vec<TimelineEntry>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// `GET /v1/customers/{id}/timeline?channel=&type=&since=&until=&limit=&cursor=`
+/// — newest first by `occurred_at`, then `event_id`.
+pub(crate) async fn timeline(
+    path: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_customer_id(&path)?;
+    let mut wanted = timeline_query(&query)?;
+    let page = wanted.limit;
+    wanted.limit = page + 1;
+    let store = store(&state)?;
+    let mut entries = store.timeline(id, &wanted).await?;
+    if entries.is_empty() && store.profile(id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no customer {id}")));
+    }
+    let next_cursor = if entries.len() > page {
+        entries.truncate(page);
+        entries
+            .last()
+            .map(|last| TimelineCursor::after(last).encode())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(TimelinePage {
+        customer_id: id,
+        entries,
+        next_cursor,
+    }))
+}
+
+fn timeline_query(query: &HashMap<String, String>) -> Result<TimelineQuery, ApiError> {
+    let mut parsed = TimelineQuery {
+        limit: DEFAULT_PAGE,
+        ..TimelineQuery::default()
+    };
+    for (name, value) in query {
+        match name.as_str() {
+            "channel" => {
+                parsed.channel = Some(value.parse::<Channel>().map_err(|e| invalid(name, e))?)
+            }
+            "type" => {
+                parsed.event_type = Some(value.parse::<EventType>().map_err(|e| invalid(name, e))?)
+            }
+            "since" => parsed.since = Some(parse_time(name, value)?),
+            "until" => parsed.until = Some(parse_time(name, value)?),
+            "limit" => {
+                parsed.limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|limit| (1..=MAX_PAGE).contains(limit))
+                    .ok_or_else(|| {
+                        invalid(name, format!("must be a whole number from 1 to {MAX_PAGE}"))
+                    })?;
+            }
+            "cursor" => {
+                parsed.cursor = Some(
+                    TimelineCursor::decode(value)
+                        .ok_or_else(|| invalid(name, "not a cursor this API handed out"))?,
+                );
+            }
+            _ => {
+                return Err(invalid(
+                    name,
+                    "unknown parameter; expected channel, type, since, until, limit or cursor",
+                ));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|_| {
+            invalid(
+                name,
+                "must be an RFC 3339 timestamp such as 2026-11-23T10:00:00Z",
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn bad_field(pairs: &[(&str, &str)]) -> String {
+        match timeline_query(&query(pairs)) {
+            Err(ApiError::InvalidParameter { field, .. }) => field,
+            other => panic!("expected an invalid parameter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn timeline_parameters_parse_and_bad_ones_are_named() {
+        let parsed = timeline_query(&query(&[
+            ("channel", "email"),
+            ("limit", "10"),
+            ("since", "2026-01-01T00:00:00Z"),
+        ]))
+        .expect("valid");
+        assert_eq!(parsed.channel, Some(Channel::Email));
+        assert_eq!(parsed.limit, 10);
+        assert_eq!(
+            timeline_query(&query(&[])).expect("defaults").limit,
+            DEFAULT_PAGE
+        );
+        assert_eq!(bad_field(&[("limit", "0")]), "limit");
+        assert_eq!(bad_field(&[("limit", "201")]), "limit");
+        assert_eq!(bad_field(&[("channel", "fax")]), "channel");
+        assert_eq!(bad_field(&[("type", "call.exploded")]), "type");
+        assert_eq!(bad_field(&[("until", "tomorrow")]), "until");
+        assert_eq!(bad_field(&[("cursor", "xyz")]), "cursor");
+        assert_eq!(bad_field(&[("colour", "red")]), "colour");
+    }
+}

@@ -1,0 +1,3 @@
+//! Agent-facing routes.
+
+pub(crate) mod customers;
