@@ -34,7 +34,9 @@ pub async fn create_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<()> 
 }
 
 fn metadata_client(brokers: &str) -> Result<BaseConsumer> {
-    Ok(ClientConfig::new().set("bootstrap.servers", brokers).create()?)
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?)
 }
 
 /// The number of partitions of `topic`.

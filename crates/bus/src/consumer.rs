@@ -43,7 +43,11 @@ pub struct ConsumerSettings {
 
 impl ConsumerSettings {
     /// Defaults: 10 s session timeout, 20 ms fetch wait.
-    pub fn new(brokers: impl Into<String>, group: impl Into<String>, topic: impl Into<String>) -> Self {
+    pub fn new(
+        brokers: impl Into<String>,
+        group: impl Into<String>,
+        topic: impl Into<String>,
+    ) -> Self {
         ConsumerSettings {
             brokers: brokers.into(),
             group: group.into(),
@@ -110,7 +114,8 @@ impl ConsumerContext for SeekingContext {
                 }
                 match consumer.assign(partitions) {
                     Ok(()) => {
-                        self.assigned.store(partitions.count() > 0, Ordering::SeqCst);
+                        self.assigned
+                            .store(partitions.count() > 0, Ordering::SeqCst);
                         tracing::info!(partitions = ?partition_numbers(partitions), "partitions assigned");
                     }
                     Err(error) => {
@@ -145,7 +150,10 @@ impl SeekingContext {
                 .push(element.partition());
         }
         for (topic, numbers) in by_topic {
-            let stored = self.offsets.next_offsets(&topic, &numbers).map_err(Error::Offsets)?;
+            let stored = self
+                .offsets
+                .next_offsets(&topic, &numbers)
+                .map_err(Error::Offsets)?;
             for partition in numbers {
                 let offset = stored
                     .get(&partition)
@@ -158,7 +166,11 @@ impl SeekingContext {
 }
 
 fn partition_numbers(partitions: &TopicPartitionList) -> Vec<i32> {
-    partitions.elements().iter().map(|e| e.partition()).collect()
+    partitions
+        .elements()
+        .iter()
+        .map(|e| e.partition())
+        .collect()
 }
 
 /// A consumer group member that hands out batches. Blocking: run it on a
@@ -170,7 +182,9 @@ pub struct BatchConsumer {
 
 impl std::fmt::Debug for BatchConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BatchConsumer").field("topic", &self.topic).finish()
+        f.debug_struct("BatchConsumer")
+            .field("topic", &self.topic)
+            .finish()
     }
 }
 
@@ -195,17 +209,27 @@ impl BatchConsumer {
             .set("partition.assignment.strategy", "range")
             .set("session.timeout.ms", session_ms.to_string())
             .set("heartbeat.interval.ms", (session_ms / 5).to_string())
-            .set("fetch.wait.max.ms", settings.fetch_wait.as_millis().to_string())
+            .set(
+                "fetch.wait.max.ms",
+                settings.fetch_wait.as_millis().to_string(),
+            )
             .set("topic.metadata.refresh.interval.ms", "5000")
             .create_with_context(context)?;
         consumer.subscribe(&[&settings.topic])?;
-        Ok(BatchConsumer { consumer, topic: settings.topic.clone() })
+        Ok(BatchConsumer {
+            consumer,
+            topic: settings.topic.clone(),
+        })
     }
 
     /// Collects up to `max_records` records, waiting at most `max_wait` for
     /// them. Records from before a rebalance that happened while collecting
     /// are dropped: the new assignment starts again from the stored offsets.
-    pub fn next_batch(&mut self, max_records: usize, max_wait: Duration) -> Result<Vec<ConsumedRecord>> {
+    pub fn next_batch(
+        &mut self,
+        max_records: usize,
+        max_wait: Duration,
+    ) -> Result<Vec<ConsumedRecord>> {
         let deadline = Instant::now() + max_wait;
         let context = self.consumer.context();
         let mut epoch = context.epoch.load(Ordering::SeqCst);
@@ -217,7 +241,9 @@ impl BatchConsumer {
             }
             let polled = self.consumer.poll(remaining);
             if context.failed.load(Ordering::SeqCst) {
-                return Err(Error::Offsets("stored offsets could not be loaded on assignment".into()));
+                return Err(Error::Offsets(
+                    "stored offsets could not be loaded on assignment".into(),
+                ));
             }
             let now_epoch = context.epoch.load(Ordering::SeqCst);
             if now_epoch != epoch {
@@ -279,7 +305,12 @@ fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> ConsumedRecord {
         .map(|headers| {
             headers
                 .iter()
-                .map(|header| (header.key.to_owned(), header.value.unwrap_or_default().to_vec()))
+                .map(|header| {
+                    (
+                        header.key.to_owned(),
+                        header.value.unwrap_or_default().to_vec(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();

@@ -53,7 +53,9 @@ pub struct Producer {
 
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Producer").field("timeout", &self.timeout).finish()
+        f.debug_struct("Producer")
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 
@@ -65,11 +67,20 @@ impl Producer {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", settings.linger.as_millis().to_string())
-            .set("message.timeout.ms", settings.timeout.as_millis().max(1).to_string())
-            .set("socket.connection.setup.timeout.ms", settings.timeout.as_millis().max(1000).to_string())
+            .set(
+                "message.timeout.ms",
+                settings.timeout.as_millis().max(1).to_string(),
+            )
+            .set(
+                "socket.connection.setup.timeout.ms",
+                settings.timeout.as_millis().max(1000).to_string(),
+            )
             .set("queue.buffering.max.messages", "200000")
             .create()?;
-        Ok(Producer { inner, timeout: settings.timeout })
+        Ok(Producer {
+            inner,
+            timeout: settings.timeout,
+        })
     }
 
     /// Publishes every record to `topic` and returns once the broker
@@ -82,7 +93,10 @@ impl Producer {
         for record in records {
             let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
             for (name, value) in &record.headers {
-                headers = headers.insert(Header { key: name, value: Some(value) });
+                headers = headers.insert(Header {
+                    key: name,
+                    value: Some(value),
+                });
             }
             let mut future_record = FutureRecord::to(topic)
                 .key(record.key.as_str())
@@ -106,7 +120,8 @@ impl Producer {
                 }
             }
         }
-        let remaining = deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(500);
+        let remaining =
+            deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(500);
         let outcomes = tokio::time::timeout(remaining, join_all(deliveries))
             .await
             .map_err(|_| Error::Timeout(self.timeout))?;

@@ -276,12 +276,18 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { field: field.into(), message: message.into() }
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// The same error, its field path under `prefix` (e.g. `events[3]`).
     pub fn within(self, prefix: &str) -> Self {
-        FieldError { field: format!("{prefix}.{}", self.field), message: self.message }
+        FieldError {
+            field: format!("{prefix}.{}", self.field),
+            message: self.message,
+        }
     }
 }
 
@@ -305,7 +311,10 @@ pub struct ValidationContext {
 impl ValidationContext {
     /// A context for an event received now.
     pub fn now(default_region: Option<Region>) -> Self {
-        ValidationContext { received_at: Utc::now(), default_region }
+        ValidationContext {
+            received_at: Utc::now(),
+            default_region,
+        }
     }
 }
 
@@ -322,7 +331,10 @@ pub struct IdentifierDraft {
 impl IdentifierDraft {
     /// A draft from a kind and a raw value.
     pub fn new(kind: IdentifierKind, value: impl Into<String>) -> Self {
-        IdentifierDraft { kind: kind.as_str().to_owned(), value: value.into() }
+        IdentifierDraft {
+            kind: kind.as_str().to_owned(),
+            value: value.into(),
+        }
     }
 }
 
@@ -425,12 +437,18 @@ impl EventDraft {
         let event_type = required_enum::<EventType>("type", self.event_type.as_deref())?;
         let direction = match self.direction.as_deref().and_then(non_empty_trimmed) {
             None => None,
-            Some(raw) => Some(raw.parse::<Direction>().map_err(|e| FieldError::new("direction", e))?),
+            Some(raw) => Some(
+                raw.parse::<Direction>()
+                    .map_err(|e| FieldError::new("direction", e))?,
+            ),
         };
         let identifiers = parse_identifiers(&self.identifiers, context.default_region)?;
         let feedback = match self.feedback {
             None if event_type == EventType::FeedbackSubmitted => {
-                return Err(FieldError::new("feedback", "is required for feedback.submitted events"));
+                return Err(FieldError::new(
+                    "feedback",
+                    "is required for feedback.submitted events",
+                ));
             }
             None => None,
             Some(draft) => Some(parse_feedback(draft)?),
@@ -473,7 +491,11 @@ impl From<&ContactEvent> for EventDraft {
     fn from(event: &ContactEvent) -> Self {
         EventDraft {
             event_id: Some(event.event_id.to_string()),
-            occurred_at: Some(event.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            occurred_at: Some(
+                event
+                    .occurred_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            ),
             channel: Some(event.channel.as_str().to_owned()),
             source: Some(event.source.clone()),
             event_type: Some(event.event_type.as_str().to_owned()),
@@ -531,7 +553,9 @@ fn parse_event_id(raw: Option<&str>, source: &str) -> Result<Uuid, FieldError> {
     if longer_than(raw, MAX_PROVIDER_EVENT_ID) || has_control_chars(raw) {
         return Err(FieldError::new(
             "event_id",
-            format!("must be a UUID or a provider id of at most {MAX_PROVIDER_EVENT_ID} printable characters"),
+            format!(
+                "must be a UUID or a provider id of at most {MAX_PROVIDER_EVENT_ID} printable characters"
+            ),
         ));
     }
     Ok(derived_event_id(source, raw))
@@ -540,15 +564,26 @@ fn parse_event_id(raw: Option<&str>, source: &str) -> Result<Uuid, FieldError> {
 /// The stable event id for a provider's own id: a retried webhook is the
 /// same event.
 pub(crate) fn derived_event_id(source: &str, provider_id: &str) -> Uuid {
-    Uuid::new_v5(&EVENT_ID_NAMESPACE, format!("{source}\n{provider_id}").as_bytes())
+    Uuid::new_v5(
+        &EVENT_ID_NAMESPACE,
+        format!("{source}\n{provider_id}").as_bytes(),
+    )
 }
 
 fn parse_occurred_at(raw: &str, received_at: DateTime<Utc>) -> Result<DateTime<Utc>, FieldError> {
     let parsed = DateTime::parse_from_rfc3339(raw)
-        .map_err(|_| FieldError::new("occurred_at", "must be an RFC 3339 timestamp such as 2026-11-23T10:00:00Z"))?
+        .map_err(|_| {
+            FieldError::new(
+                "occurred_at",
+                "must be an RFC 3339 timestamp such as 2026-11-23T10:00:00Z",
+            )
+        })?
         .with_timezone(&Utc);
     if parsed > received_at + Duration::hours(MAX_CLOCK_SKEW_HOURS) {
-        return Err(FieldError::new("occurred_at", "lies more than a day in the future"));
+        return Err(FieldError::new(
+            "occurred_at",
+            "lies more than a day in the future",
+        ));
     }
     if parsed < DateTime::UNIX_EPOCH {
         return Err(FieldError::new("occurred_at", "lies before 1970"));
@@ -556,7 +591,10 @@ fn parse_occurred_at(raw: &str, received_at: DateTime<Utc>) -> Result<DateTime<U
     Ok(parsed)
 }
 
-fn required_enum<T: FromStr<Err = String>>(field: &str, raw: Option<&str>) -> Result<T, FieldError> {
+fn required_enum<T: FromStr<Err = String>>(
+    field: &str,
+    raw: Option<&str>,
+) -> Result<T, FieldError> {
     let raw = raw
         .and_then(non_empty_trimmed)
         .ok_or_else(|| FieldError::new(field, "is required"))?;
@@ -574,17 +612,23 @@ fn parse_identifiers(
         ));
     }
     if drafts.len() > MAX_IDENTIFIERS {
-        return Err(FieldError::new("identifiers", format!("at most {MAX_IDENTIFIERS} identifiers")));
+        return Err(FieldError::new(
+            "identifiers",
+            format!("at most {MAX_IDENTIFIERS} identifiers"),
+        ));
     }
     let mut identifiers: Vec<Identifier> = Vec::with_capacity(drafts.len());
     for (index, draft) in drafts.iter().enumerate() {
-        let kind = draft
-            .kind
-            .trim()
-            .parse::<IdentifierKind>()
-            .map_err(|e| FieldError::new(format!("identifiers[{index}].kind"), e.to_string()))?;
-        let identifier = Identifier::parse(kind, &draft.value, default_region)
-            .map_err(|e| FieldError::new(format!("identifiers[{index}].value"), format!("{kind}: {e}")))?;
+        let kind =
+            draft.kind.trim().parse::<IdentifierKind>().map_err(|e| {
+                FieldError::new(format!("identifiers[{index}].kind"), e.to_string())
+            })?;
+        let identifier = Identifier::parse(kind, &draft.value, default_region).map_err(|e| {
+            FieldError::new(
+                format!("identifiers[{index}].value"),
+                format!("{kind}: {e}"),
+            )
+        })?;
         if !identifiers.contains(&identifier) {
             identifiers.push(identifier);
         }
@@ -605,15 +649,25 @@ fn parse_feedback(draft: FeedbackDraft) -> Result<Feedback, FieldError> {
             format!("{metric} scores run from {low} to {high}"),
         ));
     }
-    Ok(Feedback { metric, score: draft.score, comment: bounded("feedback.comment", draft.comment, MAX_COMMENT)? })
+    Ok(Feedback {
+        metric,
+        score: draft.score,
+        comment: bounded("feedback.comment", draft.comment, MAX_COMMENT)?,
+    })
 }
 
-fn parse_attributes(attributes: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, FieldError> {
+fn parse_attributes(
+    attributes: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, FieldError> {
     if attributes.len() > MAX_ATTRIBUTES {
-        return Err(FieldError::new("attributes", format!("at most {MAX_ATTRIBUTES} attributes")));
+        return Err(FieldError::new(
+            "attributes",
+            format!("at most {MAX_ATTRIBUTES} attributes"),
+        ));
     }
     for (key, value) in &attributes {
-        let key_ok = !key.is_empty() && !longer_than(key, MAX_ATTRIBUTE_KEY) && !has_control_chars(key);
+        let key_ok =
+            !key.is_empty() && !longer_than(key, MAX_ATTRIBUTE_KEY) && !has_control_chars(key);
         if !key_ok {
             return Err(FieldError::new(
                 "attributes",
@@ -643,7 +697,10 @@ fn parse_traceparent(raw: Option<String>) -> Result<Option<String>, FieldError> 
         && hex(parts[2], 16)
         && hex(parts[3], 2);
     if !valid {
-        return Err(FieldError::new("traceparent", "must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)"));
+        return Err(FieldError::new(
+            "traceparent",
+            "must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)",
+        ));
     }
     Ok(Some(raw.to_ascii_lowercase()))
 }
@@ -655,10 +712,16 @@ fn bounded(field: &str, raw: Option<String>, limit: usize) -> Result<Option<Stri
         return Ok(None);
     };
     if longer_than(text, limit) {
-        return Err(FieldError::new(field, format!("must be at most {limit} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {limit} characters"),
+        ));
     }
     if has_control_chars(text) {
-        return Err(FieldError::new(field, "must not contain control characters"));
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(Some(text.to_owned()))
 }
@@ -695,7 +758,10 @@ mod tests {
     }
 
     fn field_of(draft: EventDraft) -> String {
-        draft.validate(&context()).expect_err("should be refused").field
+        draft
+            .validate(&context())
+            .expect_err("should be refused")
+            .field
     }
 
     #[test]
@@ -717,63 +783,180 @@ mod tests {
         let again = call().validate(&context()).expect("valid").event_id;
         assert_eq!(first, again, "a retried webhook is the same event");
         assert_eq!(first.get_version_num(), 5);
-        let other_source = EventDraft { source: Some("cti".into()), ..call() };
-        assert_ne!(other_source.validate(&context()).expect("valid").event_id, first);
+        let other_source = EventDraft {
+            source: Some("cti".into()),
+            ..call()
+        };
+        assert_ne!(
+            other_source.validate(&context()).expect("valid").event_id,
+            first
+        );
 
         let uuid = "0191f0a4-1c2b-7d3e-8f40-123456789abc";
-        let kept = EventDraft { event_id: Some(uuid.into()), ..call() };
-        assert_eq!(kept.validate(&context()).expect("valid").event_id.to_string(), uuid);
+        let kept = EventDraft {
+            event_id: Some(uuid.into()),
+            ..call()
+        };
+        assert_eq!(
+            kept.validate(&context())
+                .expect("valid")
+                .event_id
+                .to_string(),
+            uuid
+        );
 
-        let fresh = EventDraft { event_id: None, ..call() };
-        assert_eq!(fresh.validate(&context()).expect("valid").event_id.get_version_num(), 7);
+        let fresh = EventDraft {
+            event_id: None,
+            ..call()
+        };
+        assert_eq!(
+            fresh
+                .validate(&context())
+                .expect("valid")
+                .event_id
+                .get_version_num(),
+            7
+        );
     }
 
     #[test]
     fn defaults_fill_in_source_and_time() {
-        let event = EventDraft { source: None, occurred_at: None, ..call() }
-            .validate(&context())
-            .expect("valid");
+        let event = EventDraft {
+            source: None,
+            occurred_at: None,
+            ..call()
+        }
+        .validate(&context())
+        .expect("valid");
         assert_eq!(event.source, "api");
         assert_eq!(event.occurred_at, context().received_at);
     }
 
     #[test]
     fn each_bad_field_is_named() {
-        assert_eq!(field_of(EventDraft { channel: Some("fax".into()), ..call() }), "channel");
-        assert_eq!(field_of(EventDraft { channel: None, ..call() }), "channel");
-        assert_eq!(field_of(EventDraft { event_type: Some("call.exploded".into()), ..call() }), "type");
-        assert_eq!(field_of(EventDraft { direction: Some("sideways".into()), ..call() }), "direction");
-        assert_eq!(field_of(EventDraft { identifiers: vec![], ..call() }), "identifiers");
         assert_eq!(
-            field_of(EventDraft { identifiers: vec![IdentifierDraft::new(IdentifierKind::Phone, "12")], ..call() }),
+            field_of(EventDraft {
+                channel: Some("fax".into()),
+                ..call()
+            }),
+            "channel"
+        );
+        assert_eq!(
+            field_of(EventDraft {
+                channel: None,
+                ..call()
+            }),
+            "channel"
+        );
+        assert_eq!(
+            field_of(EventDraft {
+                event_type: Some("call.exploded".into()),
+                ..call()
+            }),
+            "type"
+        );
+        assert_eq!(
+            field_of(EventDraft {
+                direction: Some("sideways".into()),
+                ..call()
+            }),
+            "direction"
+        );
+        assert_eq!(
+            field_of(EventDraft {
+                identifiers: vec![],
+                ..call()
+            }),
+            "identifiers"
+        );
+        assert_eq!(
+            field_of(EventDraft {
+                identifiers: vec![IdentifierDraft::new(IdentifierKind::Phone, "12")],
+                ..call()
+            }),
             "identifiers[0].value"
         );
         assert_eq!(
             field_of(EventDraft {
                 identifiers: vec![
                     IdentifierDraft::new(IdentifierKind::Email, "a@b.nl"),
-                    IdentifierDraft { kind: "fax".into(), value: "1".into() }
+                    IdentifierDraft {
+                        kind: "fax".into(),
+                        value: "1".into()
+                    }
                 ],
                 ..call()
             }),
             "identifiers[1].kind"
         );
-        assert_eq!(field_of(EventDraft { occurred_at: Some("yesterday".into()), ..call() }), "occurred_at");
-        assert_eq!(field_of(EventDraft { occurred_at: Some("2030-01-01T00:00:00Z".into()), ..call() }), "occurred_at");
-        assert_eq!(field_of(EventDraft { source: Some("Twilio Voice".into()), ..call() }), "source");
-        assert_eq!(field_of(EventDraft { summary: Some("x".repeat(4001)), ..call() }), "summary");
-        assert_eq!(field_of(EventDraft { sentiment: Some(1.5), ..call() }), "sentiment");
-        assert_eq!(field_of(EventDraft { event_id: Some("00000000-0000-0000-0000-000000000000".into()), ..call() }), "event_id");
-        assert_eq!(field_of(EventDraft { traceparent: Some("nope".into()), ..call() }), "traceparent");
+        assert_eq!(
+            field_of(EventDraft {
+                occurred_at: Some("yesterday".into()),
+                ..call()
+            }),
+            "occurred_at"
+        );
+        assert_eq!(
+            field_of(EventDraft {
+                occurred_at: Some("2030-01-01T00:00:00Z".into()),
+                ..call()
+            }),
+            "occurred_at"
+        );
+        assert_eq!(
+            field_of(EventDraft {
+                source: Some("Twilio Voice".into()),
+                ..call()
+            }),
+            "source"
+        );
+        assert_eq!(
+            field_of(EventDraft {
+                summary: Some("x".repeat(4001)),
+                ..call()
+            }),
+            "summary"
+        );
+        assert_eq!(
+            field_of(EventDraft {
+                sentiment: Some(1.5),
+                ..call()
+            }),
+            "sentiment"
+        );
+        assert_eq!(
+            field_of(EventDraft {
+                event_id: Some("00000000-0000-0000-0000-000000000000".into()),
+                ..call()
+            }),
+            "event_id"
+        );
+        assert_eq!(
+            field_of(EventDraft {
+                traceparent: Some("nope".into()),
+                ..call()
+            }),
+            "traceparent"
+        );
         let attributes = BTreeMap::from([("tier".to_owned(), "x".repeat(1025))]);
-        assert_eq!(field_of(EventDraft { attributes, ..call() }), "attributes.tier");
+        assert_eq!(
+            field_of(EventDraft {
+                attributes,
+                ..call()
+            }),
+            "attributes.tier"
+        );
     }
 
     #[test]
     fn feedback_scores_are_checked_per_metric() {
         let survey = |metric: &str, score| EventDraft {
             event_type: Some("feedback.submitted".into()),
-            feedback: Some(FeedbackDraft { metric: metric.into(), score, comment: None }),
+            feedback: Some(FeedbackDraft {
+                metric: metric.into(),
+                score,
+                comment: None,
+            }),
             ..call()
         };
         assert!(survey("nps", 0).validate(&context()).is_ok());
@@ -783,7 +966,13 @@ mod tests {
         assert!(survey("ces", 7).validate(&context()).is_ok());
         assert_eq!(field_of(survey("ces", 8)), "feedback.score");
         assert_eq!(field_of(survey("stars", 3)), "feedback.metric");
-        assert_eq!(field_of(EventDraft { event_type: Some("feedback.submitted".into()), ..call() }), "feedback");
+        assert_eq!(
+            field_of(EventDraft {
+                event_type: Some("feedback.submitted".into()),
+                ..call()
+            }),
+            "feedback"
+        );
     }
 
     #[test]
@@ -795,7 +984,9 @@ mod tests {
     #[test]
     fn an_event_round_trips_through_its_draft() {
         let event = call().validate(&context()).expect("valid");
-        let again = EventDraft::from(&event).validate(&context()).expect("valid");
+        let again = EventDraft::from(&event)
+            .validate(&context())
+            .expect("valid");
         assert_eq!(again, event);
     }
 

@@ -125,7 +125,12 @@ impl FromStr for Region {
         upper
             .parse::<phonenumber::country::Id>()
             .map(Region)
-            .map_err(|_| format!("unknown region \"{}\"; expected an ISO 3166 code such as NL", raw.trim()))
+            .map_err(|_| {
+                format!(
+                    "unknown region \"{}\"; expected an ISO 3166 code such as NL",
+                    raw.trim()
+                )
+            })
     }
 }
 
@@ -162,7 +167,11 @@ impl PhoneNumber {
         if !international && default_region.is_none() {
             return Err(IdentifierError::PhoneNeedsRegion);
         }
-        let region = if international { None } else { default_region.map(|r| r.0) };
+        let region = if international {
+            None
+        } else {
+            default_region.map(|r| r.0)
+        };
         let number = phonenumber::parse(region, &raw).map_err(|_| IdentifierError::InvalidPhone)?;
         if !phonenumber::is_valid(&number) {
             return Err(IdentifierError::InvalidPhone);
@@ -191,7 +200,9 @@ impl EmailAddress {
             return Err(IdentifierError::TooLong(MAX_EMAIL));
         }
         let lowered = raw.to_lowercase();
-        let (local, domain) = lowered.rsplit_once('@').ok_or(IdentifierError::InvalidEmail)?;
+        let (local, domain) = lowered
+            .rsplit_once('@')
+            .ok_or(IdentifierError::InvalidEmail)?;
         if !valid_local_part(local) || !valid_domain(domain) {
             return Err(IdentifierError::InvalidEmail);
         }
@@ -213,7 +224,10 @@ fn valid_local_part(local: &str) -> bool {
         && local.chars().all(|c| {
             !c.is_whitespace()
                 && !c.is_control()
-                && !matches!(c, '@' | '<' | '>' | '(' | ')' | '[' | ']' | ',' | ';' | ':' | '"' | '\\')
+                && !matches!(
+                    c,
+                    '@' | '<' | '>' | '(' | ')' | '[' | ']' | ',' | ';' | ':' | '"' | '\\'
+                )
         })
 }
 
@@ -254,7 +268,9 @@ impl Identifier {
                 let id = platform_id(raw)?;
                 // wa_ids are phone digits; people paste them with a `+`.
                 match id.strip_prefix('+') {
-                    Some(digits) if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) => {
+                    Some(digits)
+                        if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) =>
+                    {
                         digits.to_owned()
                     }
                     _ => id.to_owned(),
@@ -279,12 +295,18 @@ impl Identifier {
 
     /// A phone identifier from an already parsed number.
     pub fn phone(number: PhoneNumber) -> Self {
-        Identifier { kind: IdentifierKind::Phone, value: number.0 }
+        Identifier {
+            kind: IdentifierKind::Phone,
+            value: number.0,
+        }
     }
 
     /// An email identifier from an already parsed address.
     pub fn email(address: EmailAddress) -> Self {
-        Identifier { kind: IdentifierKind::Email, value: address.0 }
+        Identifier {
+            kind: IdentifierKind::Email,
+            value: address.0,
+        }
     }
 
     /// The kind.
@@ -356,44 +378,110 @@ mod tests {
             ("+31 6 1234", None, IdentifierError::InvalidPhone),
             ("+999 123456789", None, IdentifierError::InvalidPhone),
             ("call me maybe", region("NL"), IdentifierError::InvalidPhone),
-            ("+31 6 1234 5678 ext; drop table", None, IdentifierError::InvalidPhone),
+            (
+                "+31 6 1234 5678 ext; drop table",
+                None,
+                IdentifierError::InvalidPhone,
+            ),
             ("12", region("US"), IdentifierError::InvalidPhone),
-            ("+1 555 0100 0000 0000 0000 0000 0000 0000 0000", None, IdentifierError::TooLong(40)),
+            (
+                "+1 555 0100 0000 0000 0000 0000 0000 0000 0000",
+                None,
+                IdentifierError::TooLong(40),
+            ),
         ];
         for (raw, default_region, expected) in bad {
-            assert_eq!(PhoneNumber::parse(raw, default_region), Err(expected), "{raw:?}");
+            assert_eq!(
+                PhoneNumber::parse(raw, default_region),
+                Err(expected),
+                "{raw:?}"
+            );
         }
     }
 
     #[test]
     fn emails_are_trimmed_lower_cased_and_checked() {
-        assert_eq!(EmailAddress::parse("  Anna@Example.NL ").map(|e| e.0), Ok("anna@example.nl".into()));
-        assert_eq!(EmailAddress::parse("mailto:a.b+tag@sub.example.com").map(|e| e.0), Ok("a.b+tag@sub.example.com".into()));
-        assert_eq!(EmailAddress::parse("jürgen@bücher.de").map(|e| e.0), Ok("jürgen@bücher.de".into()));
-        for bad in ["anna", "anna@", "@example.nl", "anna@example", "an na@example.nl", "anna@exa_mple.nl",
-            "anna..b@example.nl", ".anna@example.nl", "anna@-example.nl", "anna@example.123", "<anna@example.nl>"] {
-            assert_eq!(EmailAddress::parse(bad), Err(IdentifierError::InvalidEmail), "{bad}");
+        assert_eq!(
+            EmailAddress::parse("  Anna@Example.NL ").map(|e| e.0),
+            Ok("anna@example.nl".into())
+        );
+        assert_eq!(
+            EmailAddress::parse("mailto:a.b+tag@sub.example.com").map(|e| e.0),
+            Ok("a.b+tag@sub.example.com".into())
+        );
+        assert_eq!(
+            EmailAddress::parse("jürgen@bücher.de").map(|e| e.0),
+            Ok("jürgen@bücher.de".into())
+        );
+        for bad in [
+            "anna",
+            "anna@",
+            "@example.nl",
+            "anna@example",
+            "an na@example.nl",
+            "anna@exa_mple.nl",
+            "anna..b@example.nl",
+            ".anna@example.nl",
+            "anna@-example.nl",
+            "anna@example.123",
+            "<anna@example.nl>",
+        ] {
+            assert_eq!(
+                EmailAddress::parse(bad),
+                Err(IdentifierError::InvalidEmail),
+                "{bad}"
+            );
         }
         assert_eq!(EmailAddress::parse(""), Err(IdentifierError::Empty));
         let long = format!("{}@example.nl", "a".repeat(250));
-        assert_eq!(EmailAddress::parse(&long), Err(IdentifierError::TooLong(254)));
+        assert_eq!(
+            EmailAddress::parse(&long),
+            Err(IdentifierError::TooLong(254))
+        );
         let long_local = format!("{}@example.nl", "a".repeat(65));
-        assert_eq!(EmailAddress::parse(&long_local), Err(IdentifierError::InvalidEmail));
+        assert_eq!(
+            EmailAddress::parse(&long_local),
+            Err(IdentifierError::InvalidEmail)
+        );
     }
 
     #[test]
     fn platform_ids_are_trimmed_and_bounded() {
         let id = |kind, raw| Identifier::parse(kind, raw, None).map(|i| i.value().to_owned());
-        assert_eq!(id(IdentifierKind::Account, "  C-1001 "), Ok("C-1001".into()));
-        assert_eq!(id(IdentifierKind::Whatsapp, "+31612345678"), Ok("31612345678".into()));
-        assert_eq!(id(IdentifierKind::Whatsapp, "31612345678"), Ok("31612345678".into()));
-        assert_eq!(id(IdentifierKind::X, "@AnnaDeVries"), Ok("annadevries".into()));
+        assert_eq!(
+            id(IdentifierKind::Account, "  C-1001 "),
+            Ok("C-1001".into())
+        );
+        assert_eq!(
+            id(IdentifierKind::Whatsapp, "+31612345678"),
+            Ok("31612345678".into())
+        );
+        assert_eq!(
+            id(IdentifierKind::Whatsapp, "31612345678"),
+            Ok("31612345678".into())
+        );
+        assert_eq!(
+            id(IdentifierKind::X, "@AnnaDeVries"),
+            Ok("annadevries".into())
+        );
         assert_eq!(id(IdentifierKind::X, "@"), Err(IdentifierError::Empty));
-        assert_eq!(id(IdentifierKind::Messenger, "6254823497921"), Ok("6254823497921".into()));
+        assert_eq!(
+            id(IdentifierKind::Messenger, "6254823497921"),
+            Ok("6254823497921".into())
+        );
         assert_eq!(id(IdentifierKind::Visitor, ""), Err(IdentifierError::Empty));
-        assert_eq!(id(IdentifierKind::Account, "a\u{0}b"), Err(IdentifierError::ControlCharacters));
-        assert_eq!(id(IdentifierKind::Account, "a\nb"), Err(IdentifierError::ControlCharacters));
-        assert_eq!(id(IdentifierKind::Instagram, &"9".repeat(129)), Err(IdentifierError::TooLong(128)));
+        assert_eq!(
+            id(IdentifierKind::Account, "a\u{0}b"),
+            Err(IdentifierError::ControlCharacters)
+        );
+        assert_eq!(
+            id(IdentifierKind::Account, "a\nb"),
+            Err(IdentifierError::ControlCharacters)
+        );
+        assert_eq!(
+            id(IdentifierKind::Instagram, &"9".repeat(129)),
+            Err(IdentifierError::TooLong(128))
+        );
     }
 
     #[test]
@@ -401,14 +489,18 @@ mod tests {
         for kind in IdentifierKind::ALL {
             assert_eq!(kind.as_str().parse::<IdentifierKind>(), Ok(kind));
         }
-        assert!(matches!("fax".parse::<IdentifierKind>(), Err(IdentifierError::UnknownKind(_))));
+        assert!(matches!(
+            "fax".parse::<IdentifierKind>(),
+            Err(IdentifierError::UnknownKind(_))
+        ));
         assert!("nl".parse::<Region>().is_ok());
         assert!("XX".parse::<Region>().is_err());
     }
 
     #[test]
     fn display_is_the_record_key_form() {
-        let phone = Identifier::parse(IdentifierKind::Phone, "+31 6 1234 5678", None).expect("valid");
+        let phone =
+            Identifier::parse(IdentifierKind::Phone, "+31 6 1234 5678", None).expect("valid");
         assert_eq!(phone.to_string(), "phone:+31612345678");
     }
 

@@ -36,7 +36,10 @@ pub fn resolve_batch<'a>(
     let mut linked: HashMap<&'a Identifier, Uuid> = HashMap::new();
     for identifiers in events {
         let owner_of = |linked: &HashMap<&Identifier, Uuid>, identifier: &Identifier| {
-            owners.get(identifier).or_else(|| linked.get(identifier)).copied()
+            owners
+                .get(identifier)
+                .or_else(|| linked.get(identifier))
+                .copied()
         };
         let customer = match identifiers.iter().find_map(|i| owner_of(&linked, i)) {
             Some(customer) => customer,
@@ -79,8 +82,15 @@ mod tests {
         let anna = [id(IdentifierKind::Phone, "+31612345678")];
         let bob = [id(IdentifierKind::Email, "bob@example.com")];
         let again = [id(IdentifierKind::Phone, "+31612345678")];
-        let resolution = resolve_batch(&HashMap::new(), [&anna[..], &bob[..], &again[..]], counter());
-        assert_eq!(resolution.new_customers, vec![Uuid::from_u128(1), Uuid::from_u128(2)]);
+        let resolution = resolve_batch(
+            &HashMap::new(),
+            [&anna[..], &bob[..], &again[..]],
+            counter(),
+        );
+        assert_eq!(
+            resolution.new_customers,
+            vec![Uuid::from_u128(1), Uuid::from_u128(2)]
+        );
         assert_eq!(
             resolution.event_customers,
             vec![Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(1)]

@@ -13,4 +13,6 @@ pub use event::{
     Channel, ContactEvent, Direction, EventDraft, EventType, Feedback, FeedbackDraft,
     FeedbackMetric, FieldError, IdentifierDraft, ValidationContext,
 };
-pub use identifier::{EmailAddress, Identifier, IdentifierError, IdentifierKind, PhoneNumber, Region};
+pub use identifier::{
+    EmailAddress, Identifier, IdentifierError, IdentifierKind, PhoneNumber, Region,
+};

@@ -11,7 +11,7 @@ mod metrics;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -43,11 +43,46 @@ pub struct ProjectorSettings {
     pub max_wait: Duration,
 }
 
+/// Counters of one projector instance since it started (the Prometheus
+/// metrics add up every instance of the process).
+#[derive(Debug, Default)]
+pub struct ProjectorStats {
+    records: AtomicU64,
+    inserted: AtomicU64,
+    duplicates: AtomicU64,
+    dead_lettered: AtomicU64,
+    batches: AtomicU64,
+}
+
+impl ProjectorStats {
+    /// Records consumed and stored (projected or dead-lettered).
+    pub fn records(&self) -> u64 {
+        self.records.load(Ordering::SeqCst)
+    }
+    /// Events inserted for the first time.
+    pub fn inserted(&self) -> u64 {
+        self.inserted.load(Ordering::SeqCst)
+    }
+    /// Events skipped because they were already projected.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates.load(Ordering::SeqCst)
+    }
+    /// Records sent to the dead-letter topic.
+    pub fn dead_lettered(&self) -> u64 {
+        self.dead_lettered.load(Ordering::SeqCst)
+    }
+    /// Batches committed.
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::SeqCst)
+    }
+}
+
 /// A running projector thread.
 #[derive(Debug)]
 pub struct Projector {
     stop: Arc<AtomicBool>,
     assigned: Arc<AtomicBool>,
+    stats: Arc<ProjectorStats>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -61,7 +96,9 @@ impl Projector {
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let assigned = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(ProjectorStats::default());
         let worker = Worker {
+            stats: stats.clone(),
             settings,
             store,
             dlq,
@@ -75,6 +112,7 @@ impl Projector {
         Ok(Projector {
             stop,
             assigned,
+            stats,
             thread: Some(thread),
         })
     }
@@ -82,6 +120,11 @@ impl Projector {
     /// Whether the consumer currently owns partitions of the topic.
     pub fn is_assigned(&self) -> bool {
         self.assigned.load(Ordering::SeqCst)
+    }
+
+    /// This instance's counters.
+    pub fn stats(&self) -> Arc<ProjectorStats> {
+        self.stats.clone()
     }
 
     /// Whether the thread is still running.
@@ -147,6 +190,7 @@ struct Worker {
     runtime: Handle,
     stop: Arc<AtomicBool>,
     assigned: Arc<AtomicBool>,
+    stats: Arc<ProjectorStats>,
 }
 
 /// Records of one batch, sorted into what to project and what to dead-letter.
@@ -208,6 +252,7 @@ impl Worker {
             }
             metrics::RECORDS_CONSUMED.inc_by(records.len() as u64);
             metrics::BATCH_SIZE.observe(records.len() as f64);
+            let count = records.len() as u64;
             let sorted = sort(records);
             if !self.runtime.block_on(self.write(&sorted)) {
                 // Stopped while retrying: nothing was stored, so the next
@@ -220,6 +265,11 @@ impl Worker {
                 .map(|o| (o.topic.clone(), o.partition, o.next_offset))
                 .collect();
             consumer.commit_advisory(&advisory);
+            self.stats.records.fetch_add(count, Ordering::SeqCst);
+            self.stats
+                .dead_lettered
+                .fetch_add(sorted.dead.len() as u64, Ordering::SeqCst);
+            self.stats.batches.fetch_add(1, Ordering::SeqCst);
         }
         Ok(())
     }
@@ -269,6 +319,12 @@ impl Worker {
                         let latency = (now - *received_at).to_std().unwrap_or_default();
                         metrics::EVENT_TO_VISIBLE.observe(latency.as_secs_f64());
                     }
+                    self.stats
+                        .inserted
+                        .fetch_add(outcome.inserted.len() as u64, Ordering::SeqCst);
+                    self.stats
+                        .duplicates
+                        .fetch_add(outcome.duplicates as u64, Ordering::SeqCst);
                     metrics::EVENTS_PROJECTED
                         .with_label_values(&["inserted"])
                         .inc_by(outcome.inserted.len() as u64);

@@ -14,7 +14,12 @@ use prost::Message;
 use uuid::Uuid;
 
 /// Types generated from the `panorama.v1` protobuf package.
-#[allow(missing_docs, unreachable_pub, missing_debug_implementations, clippy::all)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    missing_debug_implementations,
+    clippy::all
+)]
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/panorama.v1.rs"));
 }
@@ -60,7 +65,9 @@ pub fn to_proto(event: &ContactEvent) -> v1::ContactEvent {
         channel: channel_to_proto(event.channel) as i32,
         source: event.source.clone(),
         r#type: event.event_type.as_str().to_owned(),
-        direction: event.direction.map_or(v1::Direction::Unspecified, direction_to_proto) as i32,
+        direction: event
+            .direction
+            .map_or(v1::Direction::Unspecified, direction_to_proto) as i32,
         identifiers: event
             .identifiers
             .iter()
@@ -95,8 +102,8 @@ pub fn from_proto(message: v1::ContactEvent) -> Result<ContactEvent, FieldError>
         field: field.to_owned(),
         message: message.to_owned(),
     };
-    let event_id = Uuid::from_slice(&message.event_id)
-        .map_err(|_| invalid("event_id", "must be 16 bytes"))?;
+    let event_id =
+        Uuid::from_slice(&message.event_id).map_err(|_| invalid("event_id", "must be 16 bytes"))?;
     let received_at = message
         .received_at
         .and_then(from_timestamp)
@@ -105,7 +112,8 @@ pub fn from_proto(message: v1::ContactEvent) -> Result<ContactEvent, FieldError>
         .occurred_at
         .and_then(from_timestamp)
         .ok_or_else(|| invalid("occurred_at", "is required"))?;
-    let channel = channel_from_proto(message.channel).ok_or_else(|| invalid("channel", "is required"))?;
+    let channel =
+        channel_from_proto(message.channel).ok_or_else(|| invalid("channel", "is required"))?;
     let mut identifiers = Vec::with_capacity(message.identifiers.len());
     for (index, identifier) in message.identifiers.into_iter().enumerate() {
         let kind = kind_from_proto(identifier.kind)
@@ -147,7 +155,10 @@ pub fn from_proto(message: v1::ContactEvent) -> Result<ContactEvent, FieldError>
     };
     // Identifiers on the wire are already normalised (E.164 phones), so no
     // default region is needed to read them again.
-    draft.validate(&ValidationContext { received_at, default_region: None })
+    draft.validate(&ValidationContext {
+        received_at,
+        default_region: None,
+    })
 }
 
 fn non_empty(text: String) -> Option<String> {
@@ -300,7 +311,12 @@ mod tests {
 
         let mut message = to_proto(&sample());
         message.channel = 42;
-        assert_eq!(decode(&message.encode_to_vec()).expect_err("channel").reason(), "invalid");
+        assert_eq!(
+            decode(&message.encode_to_vec())
+                .expect_err("channel")
+                .reason(),
+            "invalid"
+        );
     }
 
     proptest! {

@@ -174,7 +174,36 @@ pub struct TimelineQuery {
     pub limit: usize,
 }
 
+/// Row counts of the projection, for operators and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Customers, merged ones included.
+    pub customers: i64,
+    /// Events.
+    pub events: i64,
+    /// Identifiers.
+    pub identifiers: i64,
+}
+
 impl Store {
+    /// Exact row counts (a full count: for tests and small installations).
+    #[tracing::instrument(skip(self))]
+    pub async fn totals(&self) -> Result<Totals> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM events),
+                        (SELECT count(*) FROM identifiers)",
+                &[],
+            )
+            .await?;
+        Ok(Totals {
+            customers: row.get(0),
+            events: row.get(1),
+            identifiers: row.get(2),
+        })
+    }
+
     /// The customer owning `identifier`, if any.
     #[tracing::instrument(skip(self))]
     pub async fn lookup(&self, identifier: &Identifier) -> Result<Option<Uuid>> {

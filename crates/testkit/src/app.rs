@@ -1,0 +1,223 @@
+//! The whole application on port 0 against the shared PostgreSQL cluster and
+//! broker, with its own database, topics and consumer group.
+
+use std::sync::Once;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use panorama::{Options, Role, Running};
+use panorama_store::Store;
+use serde_json::Value;
+
+use crate::{TestDatabase, broker, eventually, postgres, random_name};
+
+/// How long tests wait for asynchronous work before failing.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// A change to the options before start.
+type Configure = Box<dyn FnOnce(&mut Options)>;
+
+/// Builds a [`TestApp`].
+#[must_use]
+pub struct AppBuilder {
+    role: Role,
+    partitions: i32,
+    configure: Vec<Configure>,
+}
+
+impl std::fmt::Debug for AppBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppBuilder")
+            .field("role", &self.role)
+            .field("partitions", &self.partitions)
+            .finish()
+    }
+}
+
+impl AppBuilder {
+    /// Runs only `role` (default: every role).
+    pub fn role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// Partitions of the test's topics (default 3).
+    pub fn partitions(mut self, partitions: i32) -> Self {
+        self.partitions = partitions;
+        self
+    }
+
+    /// Adjusts the options before start.
+    pub fn configure(mut self, change: impl FnOnce(&mut Options) + 'static) -> Self {
+        self.configure.push(Box::new(change));
+        self
+    }
+
+    /// Creates the database and topics, migrates, and starts the app.
+    pub async fn spawn(self) -> TestApp {
+        self.try_spawn().await.expect("test app starts")
+    }
+
+    async fn try_spawn(self) -> anyhow::Result<TestApp> {
+        init_logging();
+        let database = tokio::task::spawn_blocking(|| postgres().create_database()).await??;
+        let bootstrap = tokio::task::spawn_blocking(|| broker().bootstrap()).await?;
+        let mut options = Options::new(&database.url, bootstrap);
+        options.http_addr = "127.0.0.1:0".into();
+        options.topic = random_name("events");
+        options.dlq_topic = random_name("dlq");
+        options.consumer_group = random_name("projector");
+        options.db_pool_size = 8;
+        for change in self.configure {
+            change(&mut options);
+        }
+        let store = Store::connect(&options.database_url, 4)?;
+        store.migrate().await.context("migrate")?;
+        if options.kafka_brokers == broker().bootstrap() {
+            panorama_bus::create_topics(
+                &options.kafka_brokers,
+                &[(&options.topic, self.partitions), (&options.dlq_topic, 1)],
+            )
+            .await
+            .context("create topics")?;
+        }
+        let running = panorama::start(&options, self.role).await?;
+        let base_url = running.base_url();
+        Ok(TestApp {
+            options,
+            database,
+            store,
+            running: Some(running),
+            base_url,
+            http: reqwest::Client::new(),
+        })
+    }
+}
+
+/// A running Panorama with its own database and topics.
+#[derive(Debug)]
+pub struct TestApp {
+    /// The options it runs with.
+    pub options: Options,
+    /// Its database.
+    pub database: TestDatabase,
+    /// A store on its database, for assertions.
+    pub store: Store,
+    /// The running application.
+    pub running: Option<Running>,
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+}
+
+impl TestApp {
+    /// Every role, 3 partitions.
+    pub async fn spawn() -> TestApp {
+        TestApp::builder().spawn().await
+    }
+
+    /// A builder for other shapes.
+    pub fn builder() -> AppBuilder {
+        AppBuilder {
+            role: Role::All,
+            partitions: 3,
+            configure: Vec::new(),
+        }
+    }
+
+    /// `POST /v1/events` with a JSON body.
+    pub async fn post_events(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/events", self.base_url))
+            .json(body)
+            .send()
+            .await
+            .expect("POST /v1/events answers")
+    }
+
+    /// `GET` a path (with query) of the app.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base_url))
+            .send()
+            .await
+            .expect("GET answers")
+    }
+
+    /// `GET` a path and parse the JSON body of a 200 answer.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        let status = response.status();
+        let body = response.text().await.expect("body");
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).expect("JSON body")
+    }
+
+    /// Waits until the projection holds exactly `count` events.
+    pub async fn wait_for_events(&self, count: i64) {
+        let store = self.store.clone();
+        eventually(&format!("{count} events projected"), WAIT, || {
+            let store = store.clone();
+            async move { store.totals().await.ok().filter(|t| t.events == count) }
+        })
+        .await;
+    }
+
+    /// Waits until the stored offsets of the test's topic add up to
+    /// `records`: every record so far has been consumed and committed.
+    pub async fn wait_for_offsets(&self, records: i64) {
+        eventually(&format!("offsets at {records}"), WAIT, || async move {
+            let stored = self.stored_offsets().await;
+            (stored == records).then_some(())
+        })
+        .await;
+    }
+
+    /// The sum of the stored next offsets of the topic's partitions.
+    pub async fn stored_offsets(&self) -> i64 {
+        let partitions: Vec<i32> = (0..64).collect();
+        self.store
+            .next_offsets(
+                &self.options.consumer_group,
+                &self.options.topic,
+                &partitions,
+            )
+            .await
+            .map(|offsets| offsets.values().sum())
+            .unwrap_or(0)
+    }
+
+    /// The sum of the high watermarks of `topic`: how many records it holds.
+    pub async fn records_in(&self, topic: &str) -> i64 {
+        let brokers = self.options.kafka_brokers.clone();
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            panorama_bus::high_watermarks(&brokers, &topic, Duration::from_secs(5))
+                .expect("watermarks")
+                .iter()
+                .map(|(_, high)| high)
+                .sum()
+        })
+        .await
+        .expect("watermark task")
+    }
+
+    /// Stops the app.
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.expect("clean stop");
+        }
+    }
+}
+
+fn init_logging() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let filter = std::env::var("PANORAMA_TEST_LOG").unwrap_or_else(|_| "warn".into());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    });
+}

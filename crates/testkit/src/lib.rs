@@ -1,0 +1,49 @@
+//! Panorama test kit: real services for integration tests, no mocks.
+//!
+//! - [`postgres()`]: a private PostgreSQL cluster shared by every test in the
+//!   process (initdb into a temp dir, free port, trust auth on 127.0.0.1);
+//!   [`PgCluster::create_database`] gives each test its own database.
+//! - [`broker()`]: a Nisshi (Kafka-compatible) broker shared by every test in
+//!   the process, memory engine; [`Broker::start`] starts a private one (for
+//!   example on SQLite storage, for restart tests).
+//! - [`random_name`] for unique database and topic names, and [`eventually`]
+//!   to wait on a condition without fixed sleeps.
+//!
+//! Nothing outlives the test process: shared services are never dropped (they
+//! live in statics), so each service process gets a watchdog shell that stops
+//! it and removes its temp dir once the test process has exited.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use panorama_testkit::{broker, eventually, postgres, random_name};
+//!
+//! # async fn example() -> anyhow::Result<()> {
+//! let db = postgres().create_database()?; // db.url: postgres://postgres@127.0.0.1:PORT/NAME
+//! let topic = random_name("events");
+//! broker().create_topic(&topic, 3)?;
+//! let bootstrap = broker().bootstrap(); // 127.0.0.1:PORT
+//! # let count = || async { Some(3) };
+//! let stored = eventually("3 events stored", Duration::from_secs(10), || async {
+//!     count().await.filter(|n| *n == 3)
+//! })
+//! .await;
+//! # let _ = (db, bootstrap, stored);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Binaries are found at run time: PostgreSQL's server binaries through
+//! `PANORAMA_PG_BINDIR`, `pg_config --bindir` or `/usr/lib/postgresql/*/bin`;
+//! the broker through `PANORAMA_NISSHI_BIN`, the cache that
+//! `scripts/ensure-nisshi.sh` installs into, or `PATH`. `make test` installs
+//! both.
+
+mod app;
+mod broker;
+mod pg;
+mod util;
+
+pub use app::{AppBuilder, TestApp, WAIT};
+pub use broker::{Broker, Engine, broker};
+pub use pg::{PgCluster, TestDatabase, postgres};
+pub use util::{eventually, random_name};

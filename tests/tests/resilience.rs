@@ -1,0 +1,165 @@
+//! Nothing lost, nothing doubled: a projector restarted mid-stream resumes
+//! exactly at the stored offsets, and a poison record goes to the
+//! dead-letter topic without stalling the stream.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use panorama::Role;
+use panorama_bus::{
+    BatchConsumer, ConsumerSettings, OffsetSource, OutboundRecord, Producer, ProducerSettings,
+};
+use panorama_e2e::{at_minute, contact};
+use panorama_projector::{DLQ_ORIGIN_HEADER, DLQ_REASON_HEADER, Projector};
+use panorama_testkit::{TestApp, WAIT, eventually, random_name};
+use serde_json::json;
+
+fn dlq_producer(app: &TestApp) -> Producer {
+    Producer::new(&ProducerSettings::new(&app.options.kafka_brokers)).expect("producer")
+}
+
+async fn stop(projector: Projector) {
+    tokio::task::spawn_blocking(move || projector.stop())
+        .await
+        .expect("stopped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_projector_resumes_at_the_stored_offset_inside_a_record_batch() {
+    // Gateway only: projectors are started by hand. One partition, and the
+    // 1,000 events go in one request, so the producer writes them in a few
+    // large record batches and a 7-record projector batch ends inside one.
+    let app = TestApp::builder()
+        .role(Role::Gateway)
+        .partitions(1)
+        .spawn()
+        .await;
+    let events: Vec<_> = (0..1000)
+        .map(|n| {
+            contact(
+                n % 50,
+                &format!("restart-{n}"),
+                at_minute(n as i64),
+                "phone",
+            )
+        })
+        .collect();
+    assert_eq!(
+        app.post_events(&json!({ "events": events })).await.status(),
+        202
+    );
+
+    let mut small_batches = app.options.projector_settings();
+    small_batches.max_batch = 7;
+    let first =
+        Projector::spawn(small_batches, app.store.clone(), dlq_producer(&app)).expect("projector");
+    let first_stats = first.stats();
+    eventually("the first projector stored some offsets", WAIT, || async {
+        (app.stored_offsets().await > 0).then_some(())
+    })
+    .await;
+    stop(first).await;
+
+    let processed = first_stats.records() as i64;
+    assert!(
+        processed > 0 && processed < 1000,
+        "stopped mid-stream, after {processed} records"
+    );
+    assert_eq!(
+        app.stored_offsets().await,
+        processed,
+        "stored offset = records processed"
+    );
+    assert_eq!(app.store.totals().await.expect("totals").events, processed);
+
+    let second = Projector::spawn(
+        app.options.projector_settings(),
+        app.store.clone(),
+        dlq_producer(&app),
+    )
+    .expect("projector");
+    let second_stats = second.stats();
+    app.wait_for_offsets(1000).await;
+    stop(second).await;
+
+    assert_eq!(
+        second_stats.records() as i64,
+        1000 - processed,
+        "resumed exactly at the stored offset"
+    );
+    assert_eq!(second_stats.duplicates(), 0, "nothing processed twice");
+    assert_eq!(first_stats.duplicates(), 0);
+    assert_eq!(app.store.totals().await.expect("totals").events, 1000);
+    app.stop().await;
+}
+
+struct FromStart;
+
+impl OffsetSource for FromStart {
+    fn next_offsets(&self, _topic: &str, _partitions: &[i32]) -> Result<HashMap<i32, i64>, String> {
+        Ok(HashMap::new())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_record_is_dead_lettered_and_the_stream_moves_on() {
+    let app = TestApp::builder().partitions(1).spawn().await;
+    let producer = dlq_producer(&app);
+    let garbage = OutboundRecord {
+        key: "phone:+31600000000".into(),
+        payload: b"\xde\xad\xbe\xef this is not a contact event".to_vec(),
+        headers: vec![("origin".into(), b"test".to_vec())],
+    };
+    producer
+        .publish(&app.options.topic, &[garbage])
+        .await
+        .expect("garbage written");
+    assert_eq!(
+        app.post_events(&contact(3, "after-poison", at_minute(1), "email"))
+            .await
+            .status(),
+        202
+    );
+
+    app.wait_for_events(1).await;
+    app.wait_for_offsets(2).await;
+    assert_eq!(app.records_in(&app.options.dlq_topic).await, 1);
+
+    let settings = ConsumerSettings::new(
+        &app.options.kafka_brokers,
+        random_name("dlq_reader"),
+        &app.options.dlq_topic,
+    );
+    let dead = tokio::task::spawn_blocking(move || {
+        let mut consumer = BatchConsumer::new(&settings, Arc::new(FromStart)).expect("consumer");
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let batch = consumer
+                .next_batch(10, Duration::from_millis(200))
+                .expect("poll");
+            if let Some(record) = batch.into_iter().next() {
+                return record;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no record on the dead-letter topic"
+            );
+        }
+    })
+    .await
+    .expect("reader");
+    assert_eq!(dead.header(DLQ_REASON_HEADER), Some(&b"undecodable"[..]));
+    let origin = format!("{}/0/0", app.options.topic);
+    assert_eq!(dead.header(DLQ_ORIGIN_HEADER), Some(origin.as_bytes()));
+    assert_eq!(
+        dead.header("origin"),
+        Some(&b"test"[..]),
+        "original headers kept"
+    );
+    assert_eq!(
+        dead.payload.as_deref(),
+        Some(&b"\xde\xad\xbe\xef this is not a contact event"[..])
+    );
+    app.stop().await;
+}
