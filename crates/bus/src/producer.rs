@@ -23,12 +23,14 @@ pub struct ProducerSettings {
 }
 
 impl ProducerSettings {
-    /// Defaults for `brokers`: 5 s timeout, 5 ms linger.
+    /// Defaults for `brokers`: 5 s timeout, 1 ms linger (ingest answers
+    /// wait for the broker, so linger is added to every answer's latency;
+    /// large requests fill batches without it).
     pub fn new(brokers: impl Into<String>) -> Self {
         ProducerSettings {
             brokers: brokers.into(),
             timeout: Duration::from_secs(5),
-            linger: Duration::from_millis(5),
+            linger: Duration::from_millis(1),
         }
     }
 }

@@ -59,7 +59,10 @@ mod tests {
         assert_eq!(form.get("Caller"), Some("a b"));
         assert_eq!(form.pairs().len(), 3);
         let missing = form.require("CallSid").expect_err("missing");
-        assert_eq!(missing, ChannelError::malformed("CallSid", "CallSid is required"));
+        assert_eq!(
+            missing,
+            ChannelError::malformed("CallSid", "CallSid is required")
+        );
         assert!(Form::parse(b"\xff\xfe").is_err());
     }
 }

@@ -65,12 +65,18 @@ pub enum ChannelError {
 impl ChannelError {
     /// A malformed-payload error naming `field`.
     pub fn malformed(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ChannelError::Malformed { field: Some(field.into()), message: message.into() }
+        ChannelError::Malformed {
+            field: Some(field.into()),
+            message: message.into(),
+        }
     }
 
     /// A malformed-payload error about the body as a whole.
     pub fn malformed_body(message: impl Into<String>) -> Self {
-        ChannelError::Malformed { field: None, message: message.into() }
+        ChannelError::Malformed {
+            field: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -89,10 +95,171 @@ pub fn identifier(kind: IdentifierKind, raw: &str, context: &Context) -> Option<
 /// `Outcome::Events` when any draft is left, else ignored for want of an
 /// identifier.
 pub fn events_or_ignored(drafts: Vec<EventDraft>) -> Outcome {
-    let drafts: Vec<EventDraft> = drafts.into_iter().filter(|d| !d.identifiers.is_empty()).collect();
+    let drafts: Vec<EventDraft> = drafts
+        .into_iter()
+        .filter(|d| !d.identifiers.is_empty())
+        .collect();
     if drafts.is_empty() {
-        Outcome::Ignored { reason: "no_identifier" }
+        Outcome::Ignored {
+            reason: "no_identifier",
+        }
     } else {
         Outcome::Events(drafts)
+    }
+}
+
+/// `at` as the contract's `occurred_at`: RFC 3339, UTC.
+pub(crate) fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// A unix time in seconds as RFC 3339; `None` before 1970 or out of range.
+pub(crate) fn unix_seconds(seconds: i64) -> Option<String> {
+    (seconds >= 0)
+        .then(|| DateTime::from_timestamp(seconds, 0))
+        .flatten()
+        .map(rfc3339)
+}
+
+/// A unix time in milliseconds as RFC 3339; `None` before 1970 or out of range.
+pub(crate) fn unix_millis(millis: i64) -> Option<String> {
+    (millis >= 0)
+        .then(|| DateTime::from_timestamp_millis(millis))
+        .flatten()
+        .map(rfc3339)
+}
+
+/// Most events one JSON request may carry as `{"events": [...]}`.
+pub(crate) const MAX_BATCH_EVENTS: usize = 500;
+
+/// The event objects of a JSON body that holds one event object or
+/// `{"events": [...]}`, each with its path for error messages (`""` for a
+/// lone object, `events[3]` in a batch). Used by the JSON schemas Panorama
+/// defines itself (CTI, web).
+pub(crate) fn json_batch(body: &[u8]) -> Result<Vec<(String, serde_json::Value)>> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ChannelError::malformed_body(format!("body is not valid JSON: {e}")))?;
+    let serde_json::Value::Object(mut object) = value else {
+        return Err(ChannelError::malformed_body(
+            "body must be one event object or {\"events\": [...]}",
+        ));
+    };
+    let Some(events) = object.remove("events") else {
+        return Ok(vec![(String::new(), serde_json::Value::Object(object))]);
+    };
+    if let Some(extra) = object.keys().next() {
+        return Err(ChannelError::malformed(
+            extra.clone(),
+            "unknown field next to \"events\"",
+        ));
+    }
+    let serde_json::Value::Array(events) = events else {
+        return Err(ChannelError::malformed(
+            "events",
+            "must be an array of event objects",
+        ));
+    };
+    if events.is_empty() {
+        return Err(ChannelError::malformed(
+            "events",
+            "must hold at least one event",
+        ));
+    }
+    if events.len() > MAX_BATCH_EVENTS {
+        return Err(ChannelError::malformed(
+            "events",
+            format!("at most {MAX_BATCH_EVENTS} events per request"),
+        ));
+    }
+    Ok(events
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| (format!("events[{index}]"), event))
+        .collect())
+}
+
+/// Deserialises `value` (found at `path`) into `T`, or a malformed-payload
+/// error naming `path`.
+pub(crate) fn json_value<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    path: &str,
+) -> Result<T> {
+    serde_json::from_value(value).map_err(|error| {
+        if path.is_empty() {
+            ChannelError::malformed_body(error.to_string())
+        } else {
+            ChannelError::malformed(path, error.to_string())
+        }
+    })
+}
+
+/// The JSON object at `path`, refusing any key not in `allowed` (schemas
+/// Panorama defines are strict: a misspelt field is an error, not a silent
+/// loss).
+pub(crate) fn json_object(
+    value: serde_json::Value,
+    path: &str,
+    allowed: &[&str],
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let serde_json::Value::Object(object) = value else {
+        let message = "must be a JSON object";
+        return Err(if path.is_empty() {
+            ChannelError::malformed_body(format!("the event {message}"))
+        } else {
+            ChannelError::malformed(path, message)
+        });
+    };
+    if let Some(unknown) = object.keys().find(|key| !allowed.contains(&key.as_str())) {
+        return Err(ChannelError::malformed(
+            json_path(path, unknown),
+            format!("unknown field; expected one of {}", allowed.join(", ")),
+        ));
+    }
+    Ok(object)
+}
+
+/// Takes field `name` out of `object` (found at `path`) as `T`; absent and
+/// `null` are `None`.
+pub(crate) fn json_take<T: serde::de::DeserializeOwned>(
+    object: &mut serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    path: &str,
+) -> Result<Option<T>> {
+    match object.remove(name) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(value) => json_value(value, &json_path(path, name)).map(Some),
+    }
+}
+
+/// `name` under `path` (`events[2].form`, `call_id`).
+pub(crate) fn json_path(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// `raw` folded and cut to `max_chars` (see [`text::excerpt`]); `None` when
+/// nothing is left.
+pub(crate) fn bounded(raw: &str, max_chars: usize) -> Option<String> {
+    let text = text::excerpt(raw, max_chars);
+    (!text.is_empty()).then_some(text)
+}
+
+/// Most attributes an adapter sets (the contract allows 64).
+const MAX_ADAPTER_ATTRIBUTES: usize = 48;
+/// Longest attribute value (the contract's bound).
+const MAX_ATTRIBUTE_CHARS: usize = 1024;
+
+/// Sets attribute `key` (at most 64 printable characters: callers check keys
+/// they did not choose) to `value`, folded and bounded as the contract
+/// allows; blank values and attributes past the limit are left out.
+pub(crate) fn set_attribute(draft: &mut EventDraft, key: &str, value: &str) {
+    if draft.attributes.len() >= MAX_ADAPTER_ATTRIBUTES && !draft.attributes.contains_key(key) {
+        return;
+    }
+    if let Some(value) = bounded(value, MAX_ATTRIBUTE_CHARS) {
+        draft.attributes.insert(key.to_owned(), value);
     }
 }

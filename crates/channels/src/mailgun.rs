@@ -1,1 +1,417 @@
-//! (being written)
+//! Mailgun route forwards (`POST /v1/channels/mailgun/inbound`), source
+//! `mailgun`: a route's `forward("https://.../v1/channels/mailgun/inbound")`
+//! action posts `application/x-www-form-urlencoded`, or `multipart/form-data`
+//! when the message has attachments.
+//!
+//! Every POST is signed: `signature` = hex HMAC-SHA256 of `timestamp` +
+//! `token` under the webhook signing key. A POST is accepted only when the
+//! signature matches, the timestamp lies within five minutes of now, and the
+//! token has not been seen before ([`ReplayGuard`]).
+//!
+//! Fields of the parsed variant: `sender`, `from`, `recipient`, `subject`,
+//! `body-plain`, `stripped-text`, `body-html`, `message-headers` (a JSON array
+//! of `[name, value]` pairs, in order), `Message-Id`, `In-Reply-To`,
+//! `References`, `attachment-count`; the raw variant (a forward URL ending in
+//! `mime`) posts the whole message as `body-mime` instead.
+
+use std::collections::{HashSet, VecDeque};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::email::{self, BODY_STRUCTURE_HEADERS, Envelope};
+use crate::form::Form;
+use crate::{ChannelError, Context, Outcome, Result, multipart, signature};
+
+/// The source name of Mailgun events.
+pub const SOURCE: &str = "mailgun";
+/// How far a signed timestamp may lie from now, either way.
+pub const MAX_TIMESTAMP_SKEW_SECONDS: i64 = 5 * 60;
+/// How many tokens a [`ReplayGuard`] remembers at most by default.
+pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
+
+/// Checks a Mailgun webhook signature: hex HMAC-SHA256 of `timestamp` +
+/// `token` under `signing_key`, with the timestamp no more than five minutes
+/// from `now`. Any failure is `Unauthorized`.
+pub fn verify(
+    timestamp: &str,
+    token: &str,
+    signature: &str,
+    signing_key: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if signing_key.is_empty() {
+        // An empty key is a key anybody can sign with.
+        return Err(ChannelError::Unauthorized(
+            "no Mailgun signing key is configured".into(),
+        ));
+    }
+    if timestamp.trim().is_empty() || token.trim().is_empty() || signature.trim().is_empty() {
+        return Err(ChannelError::Unauthorized(
+            "the Mailgun timestamp, token or signature is missing".into(),
+        ));
+    }
+    let signed = [timestamp.as_bytes(), token.as_bytes()].concat();
+    signature::verify_hmac_sha256_hex(signing_key.as_bytes(), &signed, signature)?;
+    let seconds = timestamp_seconds(timestamp)?;
+    if (now.timestamp() - seconds).abs() > MAX_TIMESTAMP_SKEW_SECONDS {
+        return Err(ChannelError::Unauthorized(
+            "the Mailgun timestamp is more than five minutes from now".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Tokens of signed requests seen within the timestamp window, so a captured
+/// request cannot be replayed while its timestamp is still fresh. In memory
+/// and per process (each gateway instance guards its own traffic); bounded:
+/// past its capacity the oldest token is forgotten first. Tokens are kept as
+/// 128-bit digests, so memory does not depend on what callers send.
+#[derive(Debug)]
+pub struct ReplayGuard {
+    seen: HashSet<[u8; 16]>,
+    /// Digests with the moment they may be forgotten, oldest first.
+    order: VecDeque<(i64, [u8; 16])>,
+    capacity: usize,
+}
+
+impl Default for ReplayGuard {
+    fn default() -> Self {
+        ReplayGuard::with_capacity(DEFAULT_REPLAY_CAPACITY)
+    }
+}
+
+impl ReplayGuard {
+    /// A guard remembering up to [`DEFAULT_REPLAY_CAPACITY`] tokens.
+    pub fn new() -> Self {
+        ReplayGuard::default()
+    }
+
+    /// A guard remembering up to `capacity` tokens (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        ReplayGuard {
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// `Unauthorized` when `token` was seen before; else remembers it until
+    /// its `timestamp` leaves the window (when [`verify`] refuses it anyway).
+    /// Call only after the signature is verified, so nobody can fill the
+    /// guard with tokens they made up.
+    pub fn check_and_remember(
+        &mut self,
+        token: &str,
+        timestamp: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let forget_at = timestamp_seconds(timestamp)? + MAX_TIMESTAMP_SKEW_SECONDS;
+        while let Some(&(expiry, digest)) = self.order.front() {
+            if expiry >= now.timestamp() {
+                break;
+            }
+            self.order.pop_front();
+            self.seen.remove(&digest);
+        }
+        let digest = token_digest(token);
+        if self.seen.contains(&digest) {
+            return Err(ChannelError::Unauthorized(
+                "the Mailgun token was already used".into(),
+            ));
+        }
+        while self.order.len() >= self.capacity {
+            let Some((_, oldest)) = self.order.pop_front() else {
+                break;
+            };
+            self.seen.remove(&oldest);
+        }
+        self.seen.insert(digest);
+        self.order.push_back((forget_at, digest));
+        Ok(())
+    }
+
+    /// How many tokens are remembered.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether no token is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+/// Verifies one route forward (signature, freshness, replay), then maps it
+/// to its event. A signed POST that is no inbound message (e.g. a tracking
+/// webhook pointed at this URL) is ignored (`mailgun.not_a_message`).
+pub fn parse(
+    content_type: &str,
+    body: &[u8],
+    signing_key: &str,
+    guard: &mut ReplayGuard,
+    context: &Context,
+) -> Result<Outcome> {
+    let media_type = content_type.trim_start().to_ascii_lowercase();
+    // `body-mime` is kept as bytes: a message may carry 8-bit text in any
+    // charset, which decoding the field as UTF-8 would destroy.
+    let (form, raw_mime) = if media_type.starts_with("application/x-www-form-urlencoded") {
+        (Form::parse(body)?, urlencoded_value(body, "body-mime"))
+    } else if media_type.starts_with("multipart/form-data") {
+        let parts = multipart::parse(content_type, body)?;
+        let raw_mime = parts
+            .iter()
+            .find(|part| part.name == "body-mime")
+            .map(|part| part.data.clone());
+        (multipart::text_fields(&parts), raw_mime)
+    } else {
+        return Err(ChannelError::malformed(
+            "content-type",
+            "Mailgun posts application/x-www-form-urlencoded or multipart/form-data",
+        ));
+    };
+    let field = |name: &str| form.get(name).unwrap_or("");
+    let (timestamp, token) = (field("timestamp"), field("token"));
+    verify(
+        timestamp,
+        token,
+        field("signature"),
+        signing_key,
+        context.received_at,
+    )?;
+    guard.check_and_remember(token, timestamp, context.received_at)?;
+
+    let text = |name: &str| {
+        form.get(name)
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+    };
+    let headers = message_headers(&form);
+    let mut envelope = Envelope {
+        recipient: text("recipient").map(str::to_owned),
+        sender: text("sender").map(str::to_owned),
+        ..Envelope::default()
+    };
+    if let Some(raw) = raw_mime.filter(|raw| !raw.iter().all(u8::is_ascii_whitespace)) {
+        return email::parse_raw(&raw, SOURCE, &envelope, context);
+    }
+    if headers.is_none() && text("from").is_none() {
+        return Ok(Outcome::Ignored {
+            reason: "mailgun.not_a_message",
+        });
+    }
+    let headers = headers.unwrap_or_default();
+
+    let mut block = Vec::new();
+    let mut present = HashSet::new();
+    for (name, value) in &headers {
+        let valid_name =
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+        let structural = BODY_STRUCTURE_HEADERS
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name));
+        if valid_name && !structural {
+            email::push_header(&mut block, name, value);
+            present.insert(name.to_ascii_lowercase());
+        }
+    }
+    // Top-level fields fill in what the header list lacks.
+    for (field, header) in [
+        ("from", "From"),
+        ("To", "To"),
+        ("subject", "Subject"),
+        ("Date", "Date"),
+        ("Message-Id", "Message-ID"),
+        ("In-Reply-To", "In-Reply-To"),
+        ("References", "References"),
+    ] {
+        if present.contains(&header.to_ascii_lowercase()) {
+            continue;
+        }
+        if let Some(value) = text(field) {
+            email::push_header(&mut block, header, value);
+        }
+    }
+    for (key, header) in [
+        ("spf", "X-Mailgun-Spf"),
+        ("dkim", "X-Mailgun-Dkim-Check-Result"),
+        ("spam_score", "X-Mailgun-Sscore"),
+    ] {
+        if let Some((_, value)) = headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(header))
+        {
+            envelope.attributes.push((key, value.clone()));
+        }
+    }
+    envelope.stripped_text = text("stripped-text").map(str::to_owned);
+    envelope.attachments = Some(
+        text("attachment-count")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+    );
+    let raw = email::assemble(&block, text("body-plain"), text("body-html"));
+    email::parse_raw(&raw, SOURCE, &envelope, context)
+}
+
+/// `message-headers`: `[["Received", "..."], ["From", "..."], ...]`; `None`
+/// when absent or not that shape.
+fn message_headers(form: &Form) -> Option<Vec<(String, String)>> {
+    let Ok(Value::Array(pairs)) = serde_json::from_str::<Value>(form.get("message-headers")?)
+    else {
+        return None;
+    };
+    Some(
+        pairs
+            .iter()
+            .filter_map(|pair| match pair.as_array()?.as_slice() {
+                [Value::String(name), Value::String(value)] => Some((name.clone(), value.clone())),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// The first value of `name` in a urlencoded body, percent-decoded to bytes
+/// (not to text).
+fn urlencoded_value(body: &[u8], name: &str) -> Option<Vec<u8>> {
+    body.split(|&b| b == b'&').find_map(|pair| {
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(equals) => (&pair[..equals], &pair[equals + 1..]),
+            None => (pair, &[][..]),
+        };
+        (percent_decode(key) == name.as_bytes()).then(|| percent_decode(value))
+    })
+}
+
+fn percent_decode(input: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut decoded = Vec::with_capacity(input.len());
+    let mut index = 0;
+    while index < input.len() {
+        match input[index] {
+            b'+' => decoded.push(b' '),
+            b'%' => match (
+                input.get(index + 1).copied().and_then(hex),
+                input.get(index + 2).copied().and_then(hex),
+            ) {
+                (Some(high), Some(low)) => {
+                    decoded.push(u8::try_from(high * 16 + low).unwrap_or(b'?'));
+                    index += 2;
+                }
+                _ => decoded.push(b'%'),
+            },
+            byte => decoded.push(byte),
+        }
+        index += 1;
+    }
+    decoded
+}
+
+/// Seconds since the epoch of a Mailgun timestamp (`1461261330`, or with a
+/// fraction).
+fn timestamp_seconds(timestamp: &str) -> Result<i64> {
+    let whole = timestamp.trim().split('.').next().unwrap_or("");
+    whole
+        .parse::<i64>()
+        .ok()
+        .filter(|seconds| seconds.unsigned_abs() < 1 << 40)
+        .ok_or_else(|| {
+            ChannelError::Unauthorized("the Mailgun timestamp is not a number of seconds".into())
+        })
+}
+
+fn token_digest(token: &str) -> [u8; 16] {
+    let digest = Sha256::digest(token.as_bytes());
+    let mut truncated = [0u8; 16];
+    truncated.copy_from_slice(&digest[..16]);
+    truncated
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(seconds, 0).expect("time")
+    }
+
+    #[test]
+    fn the_guard_forgets_tokens_once_their_window_has_passed() {
+        let mut guard = ReplayGuard::new();
+        let now = 1_700_000_000;
+        guard
+            .check_and_remember("t1", &now.to_string(), at(now))
+            .expect("first use");
+        assert!(
+            guard
+                .check_and_remember("t1", &now.to_string(), at(now + 10))
+                .is_err()
+        );
+        assert_eq!(guard.len(), 1);
+        // Once the timestamp is out of the window the token is forgotten
+        // (verify refuses such a timestamp anyway).
+        guard
+            .check_and_remember("t2", &(now + 400).to_string(), at(now + 400))
+            .expect("other token");
+        assert_eq!(guard.len(), 1, "t1 evicted");
+    }
+
+    #[test]
+    fn the_guard_is_bounded() {
+        let mut guard = ReplayGuard::with_capacity(3);
+        let now = 1_700_000_000;
+        for token in ["a", "b", "c", "d"] {
+            guard
+                .check_and_remember(token, &now.to_string(), at(now))
+                .expect("fresh");
+        }
+        assert_eq!(guard.len(), 3);
+        assert!(
+            guard
+                .check_and_remember("d", &now.to_string(), at(now))
+                .is_err()
+        );
+        assert!(
+            guard
+                .check_and_remember("a", &now.to_string(), at(now))
+                .is_ok(),
+            "oldest was forgotten"
+        );
+        assert!(
+            guard
+                .check_and_remember("x", "not a time", at(now))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn an_empty_signing_key_is_refused() {
+        let now = 1_700_000_000;
+        let signature = signature::hmac_sha256_hex(b"", format!("{now}token").as_bytes());
+        assert!(verify(&now.to_string(), "token", &signature, "", at(now)).is_err());
+    }
+
+    #[test]
+    fn urlencoded_values_decode_to_bytes() {
+        let body = b"a=1&body-mime=caf%E9+%3D%zz%4&body-mime=second";
+        assert_eq!(
+            urlencoded_value(body, "body-mime"),
+            Some(b"caf\xe9 =%zz%4".to_vec())
+        );
+        assert_eq!(urlencoded_value(body, "a"), Some(b"1".to_vec()));
+        assert_eq!(urlencoded_value(body, "missing"), None);
+        assert_eq!(urlencoded_value(b"flag", "flag"), Some(Vec::new()));
+    }
+
+    #[test]
+    fn fractional_timestamps_are_read_as_seconds() {
+        assert_eq!(
+            timestamp_seconds("1461261330.123").ok(),
+            Some(1_461_261_330)
+        );
+        assert!(timestamp_seconds("").is_err());
+        assert!(timestamp_seconds("99999999999999999999").is_err());
+    }
+}

@@ -51,14 +51,17 @@ pub fn hmac_sha1_base64(key: &[u8], message: &[u8]) -> String {
 /// so timing reveals neither where they differ nor their lengths.
 pub fn secrets_equal(given: &[u8], expected: &[u8]) -> bool {
     const KEY: &[u8] = b"panorama-secret-compare";
-    let (Ok(mut reference), Ok(mut candidate)) =
-        (Hmac::<Sha256>::new_from_slice(KEY), Hmac::<Sha256>::new_from_slice(KEY))
-    else {
+    let (Ok(mut reference), Ok(mut candidate)) = (
+        Hmac::<Sha256>::new_from_slice(KEY),
+        Hmac::<Sha256>::new_from_slice(KEY),
+    ) else {
         return false;
     };
     reference.update(expected);
     candidate.update(given);
-    candidate.verify_slice(&reference.finalize().into_bytes()).is_ok()
+    candidate
+        .verify_slice(&reference.finalize().into_bytes())
+        .is_ok()
 }
 
 fn mismatch() -> ChannelError {

@@ -45,7 +45,13 @@ pub fn excerpt(text: &str, max_chars: usize) -> String {
 /// The readable text of an HTML document (tags dropped, block structure as
 /// line breaks, links as their text).
 pub fn html_to_text(html: &str) -> String {
-    html2text::from_read(html.as_bytes(), 100_000).unwrap_or_else(|_| {
+    // Undecorated: no `**bold**`, `[link]` or footnote markup in summaries.
+    html2text::from_read_with_decorator(
+        html.as_bytes(),
+        100_000,
+        html2text::render::TrivialDecorator::new(),
+    )
+    .unwrap_or_else(|_| {
         // A document html2text cannot read still has text between its tags.
         let mut text = String::with_capacity(html.len());
         let mut in_tag = false;
@@ -71,7 +77,10 @@ mod tests {
 
     #[test]
     fn folds_and_bounds() {
-        assert_eq!(excerpt("  Where\n\n is   my\tparcel? ", 100), "Where is my parcel?");
+        assert_eq!(
+            excerpt("  Where\n\n is   my\tparcel? ", 100),
+            "Where is my parcel?"
+        );
         assert_eq!(excerpt("abcdef", 4), "abc…");
         assert_eq!(excerpt("abcd", 4), "abcd");
         assert_eq!(excerpt("ab\u{0}cd", 10), "abcd");
@@ -81,9 +90,20 @@ mod tests {
 
     #[test]
     fn html_becomes_text() {
-        let text = html_to_text("<html><body><p>Hello <b>Anna</b>,</p><p>your order</p></body></html>");
-        assert!(text.contains("Hello") && text.contains("Anna") && text.contains("your order"), "{text}");
+        let text =
+            html_to_text("<html><body><p>Hello <b>Anna</b>,</p><p>your order</p></body></html>");
+        assert!(
+            text.contains("Hello") && text.contains("Anna") && text.contains("your order"),
+            "{text}"
+        );
         assert!(!text.contains('<'));
+        let decorated =
+            html_to_text("<p>a <b>bold</b> <a href=\"https://x.example/\">link</a></p>");
+        assert_eq!(
+            excerpt(&decorated, 100),
+            "a bold link",
+            "no markup in plain text"
+        );
     }
 
     proptest! {

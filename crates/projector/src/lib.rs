@@ -253,7 +253,13 @@ impl Worker {
             metrics::RECORDS_CONSUMED.inc_by(records.len() as u64);
             metrics::BATCH_SIZE.observe(records.len() as f64);
             let count = records.len() as u64;
+            let decode_started = Instant::now();
             let sorted = sort(records);
+            tracing::debug!(
+                records = count,
+                decode_ms = decode_started.elapsed().as_secs_f64() * 1e3,
+                "batch decoded"
+            );
             if !self.runtime.block_on(self.write(&sorted)) {
                 // Stopped while retrying: nothing was stored, so the next
                 // owner of these partitions starts again from the stored offsets.
@@ -338,6 +344,7 @@ impl Worker {
                             .set(offset.next_offset);
                     }
                     tracing::debug!(
+                        write_ms = started.elapsed().as_secs_f64() * 1e3,
                         inserted = outcome.inserted.len(),
                         duplicates = outcome.duplicates,
                         dead = batch.dead.len(),

@@ -235,7 +235,10 @@ mod tests {
             field(r#"{"events":[{}, {"identifiers":[{"kind":"phone","value":5}]}]}"#),
             "events[1].identifiers[0].value"
         );
-        assert_eq!(field(r#"{"events":[{"colour":"red"}]}"#), "events[0].colour");
+        assert_eq!(
+            field(r#"{"events":[{"colour":"red"}]}"#),
+            "events[0].colour"
+        );
         assert_eq!(field(r#"{"events":[]}"#), "events");
         assert_eq!(field(r#"{"events":{}}"#), "events");
         assert_eq!(field(r#"{"events":[], "more": 1}"#), "more");
