@@ -61,6 +61,69 @@ pub(crate) struct Settings {
     /// PostgreSQL connections per process [default: 16]
     #[arg(long, env = "PANORAMA_DB_POOL_SIZE", global = true)]
     pub(crate) db_pool_size: Option<usize>,
+    /// Public base URL providers call, e.g. https://panorama.example.com
+    /// (Twilio signs the full URL, so it must be what Twilio sees)
+    #[arg(long, env = "PANORAMA_PUBLIC_URL", global = true)]
+    pub(crate) public_url: Option<String>,
+    /// Twilio auth token; enables /v1/channels/twilio/voice
+    #[arg(
+        long,
+        env = "PANORAMA_TWILIO_AUTH_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub(crate) twilio_auth_token: Option<String>,
+    /// Meta app secret; with the verify token enables /v1/channels/meta/webhook
+    #[arg(
+        long,
+        env = "PANORAMA_META_APP_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub(crate) meta_app_secret: Option<String>,
+    /// Meta webhook verify token
+    #[arg(
+        long,
+        env = "PANORAMA_META_VERIFY_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub(crate) meta_verify_token: Option<String>,
+    /// Mailgun webhook signing key; enables /v1/channels/mailgun/inbound
+    #[arg(
+        long,
+        env = "PANORAMA_MAILGUN_SIGNING_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub(crate) mailgun_signing_key: Option<String>,
+    /// SendGrid basic-auth password or ?token=; enables /v1/channels/sendgrid/inbound
+    #[arg(
+        long,
+        env = "PANORAMA_SENDGRID_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub(crate) sendgrid_secret: Option<String>,
+    /// Bearer tokens for CTI, raw MIME and web back ends, comma-separated
+    #[arg(
+        long,
+        env = "PANORAMA_CHANNEL_TOKENS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub(crate) channel_tokens: Option<String>,
+    /// Public write keys for browsers posting web events, comma-separated
+    #[arg(
+        long,
+        env = "PANORAMA_WEB_WRITE_KEYS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub(crate) web_write_keys: Option<String>,
+    /// Origins browsers may post web events from, comma-separated
+    #[arg(long, env = "PANORAMA_WEB_ALLOWED_ORIGINS", global = true)]
+    pub(crate) web_allowed_origins: Option<String>,
     /// Log output: pretty or json [default: pretty]
     #[arg(long, env = "PANORAMA_LOG_FORMAT", global = true)]
     pub(crate) log_format: Option<String>,
@@ -94,6 +157,21 @@ pub(crate) struct Config {
     pub(crate) db_pool_size: usize,
     pub(crate) log_format: LogFormat,
     pub(crate) log: String,
+    pub(crate) channels: panorama_server::ChannelSettings,
+}
+
+fn list(raw: Option<String>) -> Vec<String> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn secret(raw: Option<String>) -> Option<String> {
+    raw.map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
 }
 
 impl Settings {
@@ -117,6 +195,15 @@ impl Settings {
             db_pool_size: self.db_pool_size.or(other.db_pool_size),
             log_format: self.log_format.or(other.log_format),
             log: self.log.or(other.log),
+            public_url: self.public_url.or(other.public_url),
+            twilio_auth_token: self.twilio_auth_token.or(other.twilio_auth_token),
+            meta_app_secret: self.meta_app_secret.or(other.meta_app_secret),
+            meta_verify_token: self.meta_verify_token.or(other.meta_verify_token),
+            mailgun_signing_key: self.mailgun_signing_key.or(other.mailgun_signing_key),
+            sendgrid_secret: self.sendgrid_secret.or(other.sendgrid_secret),
+            channel_tokens: self.channel_tokens.or(other.channel_tokens),
+            web_write_keys: self.web_write_keys.or(other.web_write_keys),
+            web_allowed_origins: self.web_allowed_origins.or(other.web_allowed_origins),
         }
     }
 
@@ -189,6 +276,17 @@ impl Settings {
             db_pool_size: positive("db_pool_size", merged.db_pool_size.unwrap_or(16))?,
             log_format,
             log: merged.log.unwrap_or_else(|| "info".into()),
+            channels: panorama_server::ChannelSettings {
+                public_url: secret(merged.public_url),
+                twilio_auth_token: secret(merged.twilio_auth_token),
+                meta_app_secret: secret(merged.meta_app_secret),
+                meta_verify_token: secret(merged.meta_verify_token),
+                mailgun_signing_key: secret(merged.mailgun_signing_key),
+                sendgrid_secret: secret(merged.sendgrid_secret),
+                channel_tokens: list(merged.channel_tokens),
+                web_write_keys: list(merged.web_write_keys),
+                web_allowed_origins: list(merged.web_allowed_origins),
+            },
         })
     }
 }

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use panorama_bus::{ConsumerSettings, Producer, ProducerSettings};
 use panorama_core::Region;
 use panorama_projector::{Projector, ProjectorSettings};
-use panorama_server::{Application, HttpSettings, ReadinessCheck, Services};
+use panorama_server::{Application, ChannelSettings, HttpSettings, ReadinessCheck, Services};
 use panorama_store::Store;
 
 /// Which parts of Panorama a process runs.
@@ -64,6 +64,8 @@ pub struct Options {
     pub projector_batch_wait: Duration,
     /// PostgreSQL connections.
     pub db_pool_size: usize,
+    /// Channel adapter secrets.
+    pub channels: ChannelSettings,
 }
 
 impl Options {
@@ -82,6 +84,7 @@ impl Options {
             projector_batch_size: 2000,
             projector_batch_wait: Duration::from_millis(20),
             db_pool_size: 16,
+            channels: ChannelSettings::default(),
         }
     }
 
@@ -233,6 +236,7 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
         max_body_bytes: options.max_body_bytes,
         topic: options.topic.clone(),
         default_region: options.default_region,
+        channels: options.channels.clone(),
     };
     let application = Application::build(settings, services, readiness)
         .with_context(|| format!("cannot listen on {}", options.http_addr))?;

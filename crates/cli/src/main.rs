@@ -127,6 +127,7 @@ impl Config {
             projector_batch_size: self.projector_batch_size,
             projector_batch_wait: self.projector_batch_wait,
             db_pool_size: self.db_pool_size,
+            channels: self.channels,
         })
     }
 }

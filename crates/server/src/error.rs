@@ -27,6 +27,17 @@ pub enum ApiError {
         /// What is wrong.
         message: String,
     },
+    /// A provider payload that is not what the provider sends.
+    #[error("{message}")]
+    MalformedPayload {
+        /// The field at fault, when there is one.
+        field: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// Missing or wrong credentials or signature.
+    #[error("{0}")]
+    Unauthorized(String),
     /// The body is larger than allowed.
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge {
@@ -101,6 +112,10 @@ impl ApiError {
                 ("/problems/unsupported-media-type", "Unsupported media type")
             }
             ApiError::NotFound(_) => ("/problems/not-found", "Not found"),
+            ApiError::MalformedPayload { .. } => {
+                ("/problems/malformed-payload", "Malformed payload")
+            }
+            ApiError::Unauthorized(_) => ("/problems/unauthorized", "Unauthorized"),
             ApiError::BrokerUnavailable => {
                 ("/problems/broker-unavailable", "Event bus unavailable")
             }
@@ -115,6 +130,7 @@ impl ApiError {
         match self {
             ApiError::Validation(error) => Some(&error.field),
             ApiError::InvalidParameter { field, .. } => Some(field),
+            ApiError::MalformedPayload { field, .. } => field.as_deref(),
             _ => None,
         }
     }
@@ -123,9 +139,10 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::MalformedJson(_) | ApiError::InvalidParameter { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::MalformedJson(_)
+            | ApiError::InvalidParameter { .. }
+            | ApiError::MalformedPayload { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -149,6 +166,9 @@ impl ResponseError for ApiError {
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        if status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
         }

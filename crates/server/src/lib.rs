@@ -2,6 +2,7 @@
 //! metrics, in one actix-web application whose routes depend on the roles
 //! this process runs.
 
+mod channels;
 mod error;
 mod health;
 mod ingest;
@@ -18,6 +19,7 @@ use panorama_bus::Producer;
 use panorama_core::Region;
 use panorama_store::Store;
 
+pub use channels::ChannelSettings;
 pub use error::{ApiError, PROBLEM_JSON};
 pub use health::ReadinessCheck;
 pub use ingest::MAX_EVENTS_PER_REQUEST;
@@ -33,6 +35,8 @@ pub struct HttpSettings {
     pub topic: String,
     /// Region for national phone numbers.
     pub default_region: Option<Region>,
+    /// Channel adapter secrets.
+    pub channels: ChannelSettings,
 }
 
 /// What the routes run against. A role that is off leaves its part `None`
@@ -50,6 +54,7 @@ pub(crate) struct AppState {
     producer: Option<Producer>,
     store: Option<Store>,
     readiness: Vec<(String, ReadinessCheck)>,
+    channel_state: channels::ChannelState,
 }
 
 /// A bound, not yet running HTTP server.
@@ -74,12 +79,16 @@ impl Application {
         readiness: Vec<(String, ReadinessCheck)>,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&settings.addr)?;
+        if services.producer.is_some() {
+            settings.channels.log_enabled();
+        }
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             settings,
             producer: services.producer,
             store: services.store,
             readiness,
+            channel_state: channels::ChannelState::default(),
         });
         let server = HttpServer::new(move || {
             let gateway = state.producer.is_some();
@@ -99,7 +108,44 @@ impl Application {
                 .route("/readyz", web::get().to(health::readyz))
                 .route("/metrics", web::get().to(metrics::render));
             if gateway {
-                app = app.route("/v1/events", web::post().to(ingest::post_events));
+                app = app
+                    .route("/v1/events", web::post().to(ingest::post_events))
+                    .route(
+                        "/v1/channels/twilio/voice",
+                        web::post().to(channels::twilio_voice),
+                    )
+                    .route(
+                        "/v1/channels/cti/events",
+                        web::post().to(channels::cti_events),
+                    )
+                    .route(
+                        "/v1/channels/sendgrid/inbound",
+                        web::post().to(channels::sendgrid_inbound),
+                    )
+                    .route(
+                        "/v1/channels/mailgun/inbound",
+                        web::post().to(channels::mailgun_inbound),
+                    )
+                    .route(
+                        "/v1/channels/email/mime",
+                        web::post().to(channels::email_mime),
+                    )
+                    .route(
+                        "/v1/channels/meta/webhook",
+                        web::get().to(channels::meta_handshake),
+                    )
+                    .route(
+                        "/v1/channels/meta/webhook",
+                        web::post().to(channels::meta_webhook),
+                    )
+                    .route(
+                        "/v1/channels/web/events",
+                        web::post().to(channels::web_events),
+                    )
+                    .route(
+                        "/v1/channels/web/events",
+                        web::method(actix_web::http::Method::OPTIONS).to(channels::web_preflight),
+                    );
             }
             if api {
                 app = app
@@ -151,6 +197,7 @@ async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiE
     let path = request.path();
     if request.method() != actix_web::http::Method::GET
         && request.method() != actix_web::http::Method::POST
+        && request.method() != actix_web::http::Method::OPTIONS
     {
         let response = HttpResponse::build(StatusCode::METHOD_NOT_ALLOWED)
             .content_type(PROBLEM_JSON)

@@ -26,6 +26,18 @@ pub(crate) static INGESTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// Webhook payloads accepted with 200 but not mapped, by source and reason.
+pub(crate) static IGNORED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        opts!(
+            "panorama_ingest_ignored_total",
+            "Webhook payloads acknowledged but not mapped to events, by source and reason"
+        ),
+        &["source", "reason"]
+    )
+    .expect("metric registers once")
+});
+
 /// Requests refused before publishing, by reason.
 pub(crate) static REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(

@@ -1,0 +1,492 @@
+//! Provider webhooks: authenticate the way each provider signs, hand the
+//! bytes to its adapter in `panorama-channels`, then validate and publish
+//! the events like `POST /v1/events`. An adapter whose secret is not
+//! configured is not mounted.
+
+use std::sync::Mutex;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use panorama_channels::form::Form;
+use panorama_channels::mailgun::ReplayGuard;
+use panorama_channels::signature::secrets_equal;
+use panorama_channels::{
+    ChannelError, Context, Outcome, cti, mailgun, meta, mime, sendgrid, twilio, web as web_channel,
+};
+use panorama_core::{ContactEvent, ValidationContext};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::ingest::{publish, read_body};
+use crate::{AppState, metrics};
+
+/// Secrets and settings of the channel adapters. `None` disables one.
+#[derive(Clone, Default)]
+pub struct ChannelSettings {
+    /// Public base URL providers call (Twilio signs the full URL).
+    pub public_url: Option<String>,
+    /// Twilio auth token.
+    pub twilio_auth_token: Option<String>,
+    /// Meta app secret (X-Hub-Signature-256).
+    pub meta_app_secret: Option<String>,
+    /// Meta webhook verify token.
+    pub meta_verify_token: Option<String>,
+    /// Mailgun webhook signing key.
+    pub mailgun_signing_key: Option<String>,
+    /// SendGrid basic-auth password or URL token.
+    pub sendgrid_secret: Option<String>,
+    /// Bearer tokens for CTI, raw MIME and web back ends.
+    pub channel_tokens: Vec<String>,
+    /// Public write keys for browsers.
+    pub web_write_keys: Vec<String>,
+    /// Origins browsers may post from.
+    pub web_allowed_origins: Vec<String>,
+}
+
+impl std::fmt::Debug for ChannelSettings {
+    // Secrets never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelSettings")
+            .field("public_url", &self.public_url)
+            .field("twilio", &self.twilio_auth_token.is_some())
+            .field("meta", &self.meta_app_secret.is_some())
+            .field("mailgun", &self.mailgun_signing_key.is_some())
+            .field("sendgrid", &self.sendgrid_secret.is_some())
+            .field("channel_tokens", &self.channel_tokens.len())
+            .field("web_write_keys", &self.web_write_keys.len())
+            .field("web_allowed_origins", &self.web_allowed_origins)
+            .finish()
+    }
+}
+
+impl ChannelSettings {
+    /// Which adapters are enabled, for the startup log.
+    pub fn log_enabled(&self) {
+        let adapters = [
+            (
+                "twilio",
+                self.twilio_auth_token.is_some() && self.public_url.is_some(),
+                "PANORAMA_TWILIO_AUTH_TOKEN and PANORAMA_PUBLIC_URL",
+            ),
+            (
+                "cti",
+                !self.channel_tokens.is_empty(),
+                "PANORAMA_CHANNEL_TOKENS",
+            ),
+            (
+                "sendgrid",
+                self.sendgrid_secret.is_some(),
+                "PANORAMA_SENDGRID_SECRET",
+            ),
+            (
+                "mailgun",
+                self.mailgun_signing_key.is_some(),
+                "PANORAMA_MAILGUN_SIGNING_KEY",
+            ),
+            (
+                "email.mime",
+                !self.channel_tokens.is_empty(),
+                "PANORAMA_CHANNEL_TOKENS",
+            ),
+            (
+                "meta",
+                self.meta_app_secret.is_some() && self.meta_verify_token.is_some(),
+                "PANORAMA_META_APP_SECRET and PANORAMA_META_VERIFY_TOKEN",
+            ),
+            (
+                "web",
+                !self.channel_tokens.is_empty() || !self.web_write_keys.is_empty(),
+                "PANORAMA_WEB_WRITE_KEYS or PANORAMA_CHANNEL_TOKENS",
+            ),
+        ];
+        for (adapter, enabled, needs) in adapters {
+            if enabled {
+                tracing::info!(adapter, "channel adapter enabled");
+            } else {
+                tracing::info!(
+                    adapter,
+                    needs,
+                    "channel adapter disabled: no secret configured"
+                );
+            }
+        }
+    }
+}
+
+/// State the stateful checks keep: Mailgun's replayed-token guard.
+#[derive(Debug, Default)]
+pub(crate) struct ChannelState {
+    mailgun_replays: Mutex<ReplayGuard>,
+}
+
+#[derive(Serialize)]
+struct Answer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accepted: Option<Vec<uuid::Uuid>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ignored: Option<&'static str>,
+}
+
+impl From<ChannelError> for ApiError {
+    fn from(error: ChannelError) -> Self {
+        match error {
+            ChannelError::Unauthorized(reason) => ApiError::Unauthorized(reason),
+            ChannelError::Malformed { field, message } => {
+                ApiError::MalformedPayload { field, message }
+            }
+        }
+    }
+}
+
+fn context(state: &AppState) -> Context {
+    Context {
+        received_at: chrono::Utc::now(),
+        default_region: state.settings.default_region,
+    }
+}
+
+fn disabled(adapter: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "the {adapter} adapter is not enabled on this server"
+    ))
+}
+
+fn header<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    request
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+}
+
+fn query_param(request: &HttpRequest, name: &str) -> Option<String> {
+    form_urlencoded_pairs(request.query_string())
+        .into_iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
+}
+
+fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    Form::parse(query.as_bytes())
+        .map(|form| form.pairs().to_vec())
+        .unwrap_or_default()
+}
+
+fn content_type(request: &HttpRequest) -> &str {
+    header(request, "content-type").unwrap_or_default()
+}
+
+/// `Authorization: Bearer <token>` against the configured channel tokens.
+fn require_channel_token(request: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let given = header(request, "authorization")
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::Unauthorized("a channel token is required (Authorization: Bearer ...)".into())
+        })?;
+    if any_secret_matches(given, &state.settings.channels.channel_tokens) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized("unknown channel token".into()))
+    }
+}
+
+fn any_secret_matches(given: &str, secrets: &[String]) -> bool {
+    // Every secret is compared, so timing does not tell which one matched.
+    secrets.iter().fold(false, |matched, secret| {
+        secrets_equal(given.as_bytes(), secret.as_bytes()) | matched
+    })
+}
+
+/// Validates an adapter's drafts and publishes them; answers 200 either way
+/// a provider should not retry.
+async fn finish(
+    state: &AppState,
+    source: &'static str,
+    outcome: Outcome,
+) -> Result<HttpResponse, ApiError> {
+    let drafts = match outcome {
+        Outcome::Ignored { reason } => {
+            metrics::IGNORED.with_label_values(&[source, reason]).inc();
+            return Ok(HttpResponse::Ok().json(Answer {
+                accepted: None,
+                ignored: Some(reason),
+            }));
+        }
+        Outcome::Events(drafts) => drafts,
+    };
+    let context = ValidationContext {
+        received_at: chrono::Utc::now(),
+        default_region: state.settings.default_region,
+    };
+    let events = drafts
+        .into_iter()
+        .enumerate()
+        .map(|(index, draft)| {
+            draft
+                .validate(&context)
+                .map_err(|e| e.within(&format!("events[{index}]")))
+        })
+        .collect::<Result<Vec<ContactEvent>, _>>()
+        .inspect_err(|_| metrics::REJECTED.with_label_values(&["validation"]).inc())?;
+    publish(state, &events).await?;
+    for event in &events {
+        metrics::INGESTED
+            .with_label_values(&[event.channel.as_str(), event.source.as_str(), "accepted"])
+            .inc();
+    }
+    Ok(HttpResponse::Ok().json(Answer {
+        accepted: Some(events.iter().map(|e| e.event_id).collect()),
+        ignored: None,
+    }))
+}
+
+/// Counts refusals by adapter before passing the error on.
+fn refused(source: &'static str) -> impl Fn(ApiError) -> ApiError {
+    move |error| {
+        let reason = match &error {
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::MalformedPayload { .. } => "malformed",
+            _ => "other",
+        };
+        metrics::REJECTED.with_label_values(&[reason]).inc();
+        tracing::info!(source, reason, "webhook refused");
+        error
+    }
+}
+
+/// `POST /v1/channels/twilio/voice`.
+pub(crate) async fn twilio_voice(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let channels = &state.settings.channels;
+    let (Some(token), Some(public_url)) = (&channels.twilio_auth_token, &channels.public_url)
+    else {
+        return Err(disabled("twilio"));
+    };
+    let body = read_body(payload, state.settings.max_body_bytes).await?;
+    let check = || -> Result<Outcome, ApiError> {
+        let form = Form::parse(&body)?;
+        let path = request.uri().path_and_query().map_or("", |p| p.as_str());
+        let url = format!("{}{path}", public_url.trim_end_matches('/'));
+        twilio::verify(&url, &form, header(&request, "x-twilio-signature"), token)?;
+        Ok(twilio::parse_voice_status(&form, &context(&state))?)
+    };
+    let outcome = check().map_err(refused(twilio::SOURCE))?;
+    finish(&state, twilio::SOURCE, outcome).await
+}
+
+/// `POST /v1/channels/cti/events`.
+pub(crate) async fn cti_events(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if state.settings.channels.channel_tokens.is_empty() {
+        return Err(disabled("cti"));
+    }
+    require_channel_token(&request, &state).map_err(refused(cti::SOURCE))?;
+    let body = read_body(payload, state.settings.max_body_bytes).await?;
+    let outcome =
+        cti::parse(&body, &context(&state)).map_err(|e| refused(cti::SOURCE)(e.into()))?;
+    finish(&state, cti::SOURCE, outcome).await
+}
+
+/// `POST /v1/channels/email/mime` (`message/rfc822`).
+pub(crate) async fn email_mime(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if state.settings.channels.channel_tokens.is_empty() {
+        return Err(disabled("email.mime"));
+    }
+    require_channel_token(&request, &state).map_err(refused(mime::SOURCE))?;
+    let body = read_body(payload, state.settings.max_body_bytes).await?;
+    let outcome =
+        mime::parse(&body, &context(&state)).map_err(|e| refused(mime::SOURCE)(e.into()))?;
+    finish(&state, mime::SOURCE, outcome).await
+}
+
+/// `POST /v1/channels/sendgrid/inbound`: basic auth (any user, the secret as
+/// password) or `?token=<secret>`.
+pub(crate) async fn sendgrid_inbound(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(secret) = &state.settings.channels.sendgrid_secret else {
+        return Err(disabled("sendgrid"));
+    };
+    let given = basic_auth_password(&request).or_else(|| query_param(&request, "token"));
+    let authorized = given.is_some_and(|given| secrets_equal(given.as_bytes(), secret.as_bytes()));
+    if !authorized {
+        return Err(refused(sendgrid::SOURCE)(ApiError::Unauthorized(
+            "basic auth or ?token= with the SendGrid secret is required".into(),
+        )));
+    }
+    let body = read_body(payload, state.settings.max_body_bytes).await?;
+    let outcome = sendgrid::parse(content_type(&request), &body, &context(&state))
+        .map_err(|e| refused(sendgrid::SOURCE)(e.into()))?;
+    finish(&state, sendgrid::SOURCE, outcome).await
+}
+
+fn basic_auth_password(request: &HttpRequest) -> Option<String> {
+    use base64::Engine as _;
+    let encoded = header(request, "authorization")?.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':')
+        .map(|(_, password)| password.to_owned())
+}
+
+/// `POST /v1/channels/mailgun/inbound`.
+pub(crate) async fn mailgun_inbound(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(key) = &state.settings.channels.mailgun_signing_key else {
+        return Err(disabled("mailgun"));
+    };
+    let body = read_body(payload, state.settings.max_body_bytes).await?;
+    let outcome = {
+        let mut guard = state
+            .channel_state
+            .mailgun_replays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        mailgun::parse(
+            content_type(&request),
+            &body,
+            key,
+            &mut guard,
+            &context(&state),
+        )
+    };
+    let outcome = outcome.map_err(|e| refused(mailgun::SOURCE)(e.into()))?;
+    finish(&state, mailgun::SOURCE, outcome).await
+}
+
+/// `GET /v1/channels/meta/webhook`: Meta's verification handshake.
+pub(crate) async fn meta_handshake(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(expected) = &state.settings.channels.meta_verify_token else {
+        return Err(disabled("meta"));
+    };
+    let mode = query_param(&request, "hub.mode");
+    let token = query_param(&request, "hub.verify_token");
+    let challenge = query_param(&request, "hub.challenge");
+    let echo = meta::handshake(
+        mode.as_deref(),
+        token.as_deref(),
+        challenge.as_deref(),
+        expected,
+    )
+    .map_err(|e| refused("meta")(e.into()))?;
+    Ok(HttpResponse::Ok().content_type("text/plain").body(echo))
+}
+
+/// `POST /v1/channels/meta/webhook`: WhatsApp, Messenger and Instagram.
+pub(crate) async fn meta_webhook(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(secret) = &state.settings.channels.meta_app_secret else {
+        return Err(disabled("meta"));
+    };
+    let body = read_body(payload, state.settings.max_body_bytes).await?;
+    meta::verify(&body, header(&request, "x-hub-signature-256"), secret)
+        .map_err(|e| refused("meta")(e.into()))?;
+    let outcome = meta::parse(&body, &context(&state)).map_err(|e| refused("meta")(e.into()))?;
+    let source = match &outcome {
+        Outcome::Events(drafts) => match drafts.first().and_then(|d| d.source.as_deref()) {
+            Some(meta::SOURCE_MESSENGER) => meta::SOURCE_MESSENGER,
+            Some(meta::SOURCE_INSTAGRAM) => meta::SOURCE_INSTAGRAM,
+            _ => meta::SOURCE_WHATSAPP,
+        },
+        Outcome::Ignored { .. } => "meta",
+    };
+    finish(&state, source, outcome).await
+}
+
+/// `OPTIONS /v1/channels/web/events`: CORS preflight for browsers.
+pub(crate) async fn web_preflight(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let origin = header(&request, "origin");
+    if !web_channel::origin_allowed(origin, &state.settings.channels.web_allowed_origins) {
+        return HttpResponse::Forbidden().finish();
+    }
+    let mut response = HttpResponse::NoContent();
+    cors_headers(&mut response, origin);
+    response
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST"))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "content-type, x-panorama-write-key, authorization",
+        ))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"));
+    response.finish()
+}
+
+fn cors_headers(response: &mut actix_web::HttpResponseBuilder, origin: Option<&str>) {
+    if let Some(origin) = origin.and_then(|o| HeaderValue::from_str(o).ok()) {
+        response.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin));
+        response.insert_header((header::VARY, "Origin"));
+    }
+}
+
+/// `POST /v1/channels/web/events`: browsers with a write key from an allowed
+/// origin, or web back ends with a channel token.
+pub(crate) async fn web_events(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let channels = &state.settings.channels;
+    if channels.channel_tokens.is_empty() && channels.web_write_keys.is_empty() {
+        return Err(disabled("web"));
+    }
+    let origin = header(&request, "origin").map(str::to_owned);
+    let write_key = header(&request, "x-panorama-write-key")
+        .map(str::to_owned)
+        .or_else(|| query_param(&request, "write_key"));
+    match write_key {
+        Some(key) => {
+            if !any_secret_matches(&key, &channels.web_write_keys) {
+                return Err(refused(web_channel::SOURCE_FORM)(ApiError::Unauthorized(
+                    "unknown write key".into(),
+                )));
+            }
+            if !web_channel::origin_allowed(origin.as_deref(), &channels.web_allowed_origins) {
+                return Err(refused(web_channel::SOURCE_FORM)(ApiError::Unauthorized(
+                    "this origin may not post events".into(),
+                )));
+            }
+        }
+        None => {
+            require_channel_token(&request, &state).map_err(refused(web_channel::SOURCE_FORM))?
+        }
+    }
+    let body = read_body(payload, state.settings.max_body_bytes).await?;
+    let outcome = web_channel::parse(&body, &context(&state))
+        .map_err(|e| refused(web_channel::SOURCE_FORM)(e.into()))?;
+    let mut response = finish(&state, web_channel::SOURCE_FORM, outcome).await?;
+    if let Some(origin) = origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
+        response
+            .headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    Ok(response)
+}
