@@ -50,8 +50,8 @@ use chrono::{DateTime, Utc};
 use panorama_core::{Channel, Direction, EventDraft, EventType, IdentifierKind};
 
 use crate::{
-    ChannelError, Context, Outcome, Result, bounded, json_batch, json_object, json_path, json_take,
-    set_attribute,
+    ChannelError, Context, MAX_REASON, MAX_SHORT_TEXT, Outcome, Result, bounded, json_choice,
+    json_object, json_path, json_take, rfc3339_time, set_attribute,
 };
 
 /// The `source` of CTI events.
@@ -80,18 +80,12 @@ const FIELDS: &[&str] = &[
 
 /// Longest call id (it is the conversation id and part of the event id).
 const MAX_CALL_ID: usize = 200;
-/// Longest queue, agent id, outcome and display name (the contract's bound).
-const MAX_SHORT_TEXT: usize = 200;
-/// Longest contact reason (the contract's bound).
-const MAX_REASON: usize = 500;
 
 /// Parses a CTI body (one event or `{"events": [...]}`) into call events.
 pub fn parse(body: &[u8], context: &Context) -> Result<Outcome> {
-    let mut drafts = Vec::new();
-    for (path, value) in json_batch(body)? {
-        drafts.push(parse_event(value, &path, context)?);
-    }
-    Ok(crate::events_or_ignored(drafts))
+    crate::json_events(body, |value, path| {
+        parse_event(value, path, context).map(|draft| [draft])
+    })
 }
 
 /// A call state as the PBX reports it.
@@ -106,22 +100,18 @@ enum State {
 
 impl State {
     fn parse(raw: &str, path: &str) -> Result<Self> {
-        Ok(match raw.trim() {
-            "ringing" => State::Ringing,
-            "answered" => State::Answered,
-            "transferred" => State::Transferred,
-            "ended" => State::Ended,
-            "missed" => State::Missed,
-            other => {
-                return Err(ChannelError::malformed(
-                    json_path(path, "state"),
-                    format!(
-                        "unknown state \"{}\"; expected one of ringing, answered, transferred, ended, missed",
-                        other.chars().take(40).collect::<String>()
-                    ),
-                ));
-            }
-        })
+        json_choice(
+            raw,
+            path,
+            "state",
+            &[
+                ("ringing", State::Ringing),
+                ("answered", State::Answered),
+                ("transferred", State::Transferred),
+                ("ended", State::Ended),
+                ("missed", State::Missed),
+            ],
+        )
     }
 
     fn as_str(self) -> &'static str {
@@ -201,17 +191,13 @@ fn parse_event(value: serde_json::Value, path: &str, context: &Context) -> Resul
         Direction::Inbound => (caller, callee),
         Direction::Outbound => (callee, caller),
     };
-    let identifiers = [
-        customer_number
-            .as_deref()
-            .and_then(|raw| crate::identifier(IdentifierKind::Phone, raw, context)),
-        account
-            .as_deref()
-            .and_then(|raw| crate::identifier(IdentifierKind::Account, raw, context)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let identifiers = crate::identifiers(
+        [
+            (IdentifierKind::Phone, customer_number.as_deref()),
+            (IdentifierKind::Account, account.as_deref()),
+        ],
+        context,
+    );
 
     let state_time = match state {
         State::Ringing => started_at,
@@ -238,10 +224,6 @@ fn parse_event(value: serde_json::Value, path: &str, context: &Context) -> Resul
             .or(state_time)
             .or(started_at)
             .map(crate::rfc3339),
-        channel: Some(Channel::Phone.as_str().to_owned()),
-        source: Some(SOURCE.to_owned()),
-        event_type: Some(state.event_type().as_str().to_owned()),
-        direction: Some(direction.as_str().to_owned()),
         identifiers,
         conversation_id: Some(call_id),
         contact_reason: reason.as_deref().and_then(|r| bounded(r, MAX_REASON)),
@@ -252,24 +234,12 @@ fn parse_event(value: serde_json::Value, path: &str, context: &Context) -> Resul
         display_name: customer_name
             .as_deref()
             .and_then(|n| bounded(n, MAX_SHORT_TEXT)),
-        ..EventDraft::default()
+        ..crate::draft(Channel::Phone, SOURCE, state.event_type(), direction)
     };
     if let Some(line) = line {
         set_attribute(&mut draft, "cti.line", &line);
     }
     Ok(draft)
-}
-
-/// An RFC 3339 time, or a malformed-payload error naming `field`.
-fn rfc3339_time(raw: &str, field: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(raw.trim())
-        .map(|at| at.with_timezone(&Utc))
-        .map_err(|_| {
-            ChannelError::malformed(
-                field,
-                "must be an RFC 3339 time such as 2026-11-24T10:00:00Z",
-            )
-        })
 }
 
 #[cfg(test)]

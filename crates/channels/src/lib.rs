@@ -20,7 +20,9 @@ pub mod twilio;
 pub mod web;
 
 use chrono::{DateTime, Utc};
-use panorama_core::{EventDraft, Identifier, IdentifierDraft, IdentifierKind, Region};
+use panorama_core::{
+    Channel, Direction, EventDraft, EventType, Identifier, IdentifierDraft, IdentifierKind, Region,
+};
 
 /// What an adapter needs to know besides the request.
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +94,34 @@ pub fn identifier(kind: IdentifierKind, raw: &str, context: &Context) -> Option<
         .map(|parsed| IdentifierDraft::new(parsed.kind(), parsed.value()))
 }
 
+/// The identifier drafts of those `candidates` that are present and parse
+/// (see [`identifier`]), in order.
+pub(crate) fn identifiers<'a>(
+    candidates: impl IntoIterator<Item = (IdentifierKind, Option<&'a str>)>,
+    context: &Context,
+) -> Vec<IdentifierDraft> {
+    candidates
+        .into_iter()
+        .filter_map(|(kind, raw)| identifier(kind, raw?, context))
+        .collect()
+}
+
+/// A draft with what every adapter sets: channel, source, type and direction.
+pub(crate) fn draft(
+    channel: Channel,
+    source: &str,
+    event_type: EventType,
+    direction: Direction,
+) -> EventDraft {
+    EventDraft {
+        channel: Some(channel.as_str().to_owned()),
+        source: Some(source.to_owned()),
+        event_type: Some(event_type.as_str().to_owned()),
+        direction: Some(direction.as_str().to_owned()),
+        ..EventDraft::default()
+    }
+}
+
 /// `Outcome::Events` when any draft is left, else ignored for want of an
 /// identifier.
 pub fn events_or_ignored(drafts: Vec<EventDraft>) -> Outcome {
@@ -129,14 +159,44 @@ pub(crate) fn unix_millis(millis: i64) -> Option<String> {
         .map(rfc3339)
 }
 
+/// An RFC 3339 time, or a malformed-payload error naming `field`.
+pub(crate) fn rfc3339_time(raw: &str, field: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|_| {
+            ChannelError::malformed(
+                field,
+                "must be an RFC 3339 time such as 2026-11-24T10:00:00Z",
+            )
+        })
+}
+
+/// Longest queue, agent id, outcome and display name (the contract's bound).
+pub(crate) const MAX_SHORT_TEXT: usize = 200;
+/// Longest contact reason (the contract's bound).
+pub(crate) const MAX_REASON: usize = 500;
+
 /// Most events one JSON request may carry as `{"events": [...]}`.
 pub(crate) const MAX_BATCH_EVENTS: usize = 500;
 
+/// Parses a body of a JSON schema Panorama defines itself (CTI, web): one
+/// event object or `{"events": [...]}`, each object turned into drafts by
+/// `parse_event(object, path)` (see [`json_batch`] for the path).
+pub(crate) fn json_events<Drafts: IntoIterator<Item = EventDraft>>(
+    body: &[u8],
+    mut parse_event: impl FnMut(serde_json::Value, &str) -> Result<Drafts>,
+) -> Result<Outcome> {
+    let mut drafts = Vec::new();
+    for (path, value) in json_batch(body)? {
+        drafts.extend(parse_event(value, &path)?);
+    }
+    Ok(events_or_ignored(drafts))
+}
+
 /// The event objects of a JSON body that holds one event object or
 /// `{"events": [...]}`, each with its path for error messages (`""` for a
-/// lone object, `events[3]` in a batch). Used by the JSON schemas Panorama
-/// defines itself (CTI, web).
-pub(crate) fn json_batch(body: &[u8]) -> Result<Vec<(String, serde_json::Value)>> {
+/// lone object, `events[3]` in a batch).
+fn json_batch(body: &[u8]) -> Result<Vec<(String, serde_json::Value)>> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| ChannelError::malformed_body(format!("body is not valid JSON: {e}")))?;
     let serde_json::Value::Object(mut object) = value else {
@@ -229,6 +289,29 @@ pub(crate) fn json_take<T: serde::de::DeserializeOwned>(
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(value) => json_value(value, &json_path(path, name)).map(Some),
     }
+}
+
+/// The value `raw` names among `choices`, the allowed values of field `name`
+/// of the object at `path`; else a malformed-payload error listing them.
+pub(crate) fn json_choice<T: Copy>(
+    raw: &str,
+    path: &str,
+    name: &str,
+    choices: &[(&str, T)],
+) -> Result<T> {
+    let raw = raw.trim();
+    if let Some((_, value)) = choices.iter().find(|(choice, _)| *choice == raw) {
+        return Ok(*value);
+    }
+    let expected: Vec<&str> = choices.iter().map(|(choice, _)| *choice).collect();
+    Err(ChannelError::malformed(
+        json_path(path, name),
+        format!(
+            "unknown {name} \"{}\"; expected one of {}",
+            raw.chars().take(40).collect::<String>(),
+            expected.join(", ")
+        ),
+    ))
 }
 
 /// `name` under `path` (`events[2].form`, `call_id`).

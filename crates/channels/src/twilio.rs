@@ -23,7 +23,7 @@ use panorama_core::{Channel, Direction, EventDraft, EventType, IdentifierKind};
 
 use crate::form::Form;
 use crate::signature::verify_hmac_sha1_base64;
-use crate::{ChannelError, Context, Outcome, Result, bounded, set_attribute};
+use crate::{ChannelError, Context, MAX_SHORT_TEXT, Outcome, Result, bounded, set_attribute};
 
 /// The `source` of Twilio events.
 pub const SOURCE: &str = "twilio";
@@ -153,10 +153,6 @@ pub fn parse_voice_status(form: &Form, context: &Context) -> Result<Outcome> {
     let mut draft = EventDraft {
         event_id: Some(event_id),
         occurred_at: form.get("Timestamp").and_then(rfc2822),
-        channel: Some(Channel::Phone.as_str().to_owned()),
-        source: Some(SOURCE.to_owned()),
-        event_type: Some(event_type.as_str().to_owned()),
-        direction: Some(direction.as_str().to_owned()),
         identifiers,
         conversation_id: Some(call_sid.to_owned()),
         duration_seconds: form
@@ -164,7 +160,7 @@ pub fn parse_voice_status(form: &Form, context: &Context) -> Result<Outcome> {
             .and_then(|raw| raw.trim().parse().ok()),
         outcome: terminal.then(|| status.to_owned()),
         display_name,
-        ..EventDraft::default()
+        ..crate::draft(Channel::Phone, SOURCE, event_type, direction)
     };
     for (attribute, parameter) in [
         ("twilio.account_sid", "AccountSid"),
@@ -237,7 +233,7 @@ fn caller_name(raw: &str) -> Option<String> {
     if GENERIC_CALLER_NAMES.contains(&upper.as_str()) {
         return None;
     }
-    bounded(name, 200)
+    bounded(name, MAX_SHORT_TEXT)
 }
 
 #[cfg(test)]

@@ -277,20 +277,32 @@ pub(crate) async fn twilio_voice(
     finish(&state, twilio::SOURCE, outcome).await
 }
 
+/// An adapter behind a channel token: CTI, raw MIME.
+type TokenAdapter = fn(&[u8], &Context) -> Result<Outcome, ChannelError>;
+
+async fn token_authenticated(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    source: &'static str,
+    parse: TokenAdapter,
+) -> Result<HttpResponse, ApiError> {
+    if state.settings.channels.channel_tokens.is_empty() {
+        return Err(disabled(source));
+    }
+    require_channel_token(&request, &state).map_err(refused(source))?;
+    let body = read_body(payload, state.settings.max_body_bytes).await?;
+    let outcome = parse(&body, &context(&state)).map_err(|e| refused(source)(e.into()))?;
+    finish(&state, source, outcome).await
+}
+
 /// `POST /v1/channels/cti/events`.
 pub(crate) async fn cti_events(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.settings.channels.channel_tokens.is_empty() {
-        return Err(disabled("cti"));
-    }
-    require_channel_token(&request, &state).map_err(refused(cti::SOURCE))?;
-    let body = read_body(payload, state.settings.max_body_bytes).await?;
-    let outcome =
-        cti::parse(&body, &context(&state)).map_err(|e| refused(cti::SOURCE)(e.into()))?;
-    finish(&state, cti::SOURCE, outcome).await
+    token_authenticated(request, payload, state, cti::SOURCE, cti::parse).await
 }
 
 /// `POST /v1/channels/email/mime` (`message/rfc822`).
@@ -299,14 +311,7 @@ pub(crate) async fn email_mime(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.settings.channels.channel_tokens.is_empty() {
-        return Err(disabled("email.mime"));
-    }
-    require_channel_token(&request, &state).map_err(refused(mime::SOURCE))?;
-    let body = read_body(payload, state.settings.max_body_bytes).await?;
-    let outcome =
-        mime::parse(&body, &context(&state)).map_err(|e| refused(mime::SOURCE)(e.into()))?;
-    finish(&state, mime::SOURCE, outcome).await
+    token_authenticated(request, payload, state, mime::SOURCE, mime::parse).await
 }
 
 /// `POST /v1/channels/sendgrid/inbound`: basic auth (any user, the secret as
