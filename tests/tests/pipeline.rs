@@ -235,3 +235,36 @@ async fn timeline_filters_and_late_events() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automatic_replies_and_receipts_are_history_not_contacts() {
+    let app = TestApp::spawn().await;
+    let question = contact(2, "question", at_minute(10), "email");
+    let mut out_of_office = contact(2, "ooo", at_minute(20), "email");
+    out_of_office["type"] = json!("email.auto_reply");
+    let mut read = contact(2, "read", at_minute(30), "social");
+    read["type"] = json!("message.read");
+    read["direction"] = json!("outbound");
+    let body = json!({ "events": [question, out_of_office, read] });
+    assert_eq!(app.post_events(&body).await.status(), 202);
+    app.wait_for_events(3).await;
+
+    let profile = app
+        .get_json(&format!("/v1/customers/lookup?email={}", email_of(2)))
+        .await;
+    assert_eq!(profile["event_count"], 3, "all three are in the history");
+    let channels = profile["channels"].as_array().expect("channels");
+    assert_eq!(
+        channels.len(),
+        1,
+        "only the email channel saw a contact: {channels:?}"
+    );
+    assert_eq!(channels[0]["channel"], "email");
+    assert_eq!(channels[0]["count"], 1);
+    let question_at = at_minute(10).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    assert_eq!(
+        profile["last_contact_at"].as_str(),
+        Some(question_at.as_str())
+    );
+    app.stop().await;
+}

@@ -171,6 +171,28 @@ string_enum!(
     }
 );
 
+impl EventType {
+    /// Whether the event is a contact with the customer, counted in the
+    /// profile's per-channel contacts and first/last contact. Calls count
+    /// once, when they end (or are missed); delivery receipts, automatic
+    /// replies, bounces, page views and agent actions are history, not
+    /// contacts.
+    pub fn is_customer_contact(self) -> bool {
+        matches!(
+            self,
+            EventType::CallEnded
+                | EventType::CallMissed
+                | EventType::VoicemailReceived
+                | EventType::EmailReceived
+                | EventType::EmailSent
+                | EventType::MessageReceived
+                | EventType::MessageSent
+                | EventType::FormSubmitted
+                | EventType::ChatStarted
+        )
+    }
+}
+
 impl FeedbackMetric {
     /// The inclusive range of valid scores.
     pub fn range(self) -> (i32, i32) {
@@ -973,6 +995,25 @@ mod tests {
             }),
             "feedback"
         );
+    }
+
+    #[test]
+    fn only_contacts_count_as_contacts() {
+        let contacts: Vec<&str> = EventType::ALL
+            .iter()
+            .filter(|t| t.is_customer_contact())
+            .map(|t| t.as_str())
+            .collect();
+        assert!(contacts.contains(&"email.received") && contacts.contains(&"call.ended"));
+        for not_contact in [
+            "email.auto_reply",
+            "email.bounced",
+            "message.read",
+            "call.started",
+            "note.added",
+        ] {
+            assert!(!contacts.contains(&not_contact), "{not_contact}");
+        }
     }
 
     #[test]

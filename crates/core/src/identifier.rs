@@ -51,6 +51,22 @@ impl IdentifierKind {
         IdentifierKind::Visitor,
     ];
 
+    /// How strongly the kind identifies a person when an event's
+    /// identifiers belong to different customers: the event goes to the
+    /// owner of its highest-priority identifier (account > phone and email
+    /// > platform handles > web visitor).
+    pub fn priority(self) -> u8 {
+        match self {
+            IdentifierKind::Account => 3,
+            IdentifierKind::Phone | IdentifierKind::Email => 2,
+            IdentifierKind::Whatsapp
+            | IdentifierKind::Messenger
+            | IdentifierKind::Instagram
+            | IdentifierKind::X => 1,
+            IdentifierKind::Visitor => 0,
+        }
+    }
+
     /// The lower-case name used in JSON, SQL and query strings.
     pub fn as_str(self) -> &'static str {
         match self {

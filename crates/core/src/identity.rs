@@ -24,9 +24,10 @@ pub struct Resolution {
 /// identifiers that already belongs to a customer.
 ///
 /// An event whose identifiers belong to nobody creates a customer. Otherwise
-/// it attaches to the owner of its first owned identifier, and its unowned
-/// identifiers join that customer. Later events in the batch see the links
-/// made by earlier ones.
+/// it attaches to the owner of its highest-priority owned identifier (see
+/// [`IdentifierKind::priority`](crate::IdentifierKind::priority); the first
+/// in the event among equals), and its unowned identifiers join that
+/// customer. Later events in the batch see the links made by earlier ones.
 pub fn resolve_batch<'a>(
     owners: &HashMap<Identifier, Uuid>,
     events: impl IntoIterator<Item = &'a [Identifier]>,
@@ -41,7 +42,19 @@ pub fn resolve_batch<'a>(
                 .or_else(|| linked.get(identifier))
                 .copied()
         };
-        let customer = match identifiers.iter().find_map(|i| owner_of(&linked, i)) {
+        let best_owned = identifiers
+            .iter()
+            .filter_map(|identifier| owner_of(&linked, identifier).map(|owner| (identifier, owner)))
+            .fold(
+                None::<(&Identifier, Uuid)>,
+                |best, (identifier, owner)| match best {
+                    Some((kept, _)) if kept.kind().priority() >= identifier.kind().priority() => {
+                        best
+                    }
+                    _ => Some((identifier, owner)),
+                },
+            );
+        let customer = match best_owned.map(|(_, owner)| owner) {
             Some(customer) => customer,
             None => {
                 let customer = new_customer_id();
@@ -96,6 +109,26 @@ mod tests {
             vec![Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(1)]
         );
         assert_eq!(resolution.new_links.len(), 2);
+    }
+
+    #[test]
+    fn a_strong_identifier_outranks_a_web_visitor() {
+        let visitor = id(IdentifierKind::Visitor, "v-1");
+        let email = id(IdentifierKind::Email, "anna@example.nl");
+        let account = id(IdentifierKind::Account, "C-1");
+        let (browsing, known, customer) =
+            (Uuid::from_u128(7), Uuid::from_u128(8), Uuid::from_u128(9));
+        let owners = HashMap::from([
+            (visitor.clone(), browsing),
+            (email.clone(), known),
+            (account.clone(), customer),
+        ]);
+        let form = [visitor.clone(), email.clone()];
+        let resolution = resolve_batch(&owners, [&form[..]], counter());
+        assert_eq!(resolution.event_customers, vec![known]);
+        let with_account = [visitor, email, account];
+        let resolution = resolve_batch(&owners, [&with_account[..]], counter());
+        assert_eq!(resolution.event_customers, vec![customer]);
     }
 
     #[test]

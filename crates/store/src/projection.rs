@@ -443,13 +443,18 @@ async fn fold_aggregates(
         let at = event.occurred_at;
         let delta = customers.entry(*customer).or_default();
         delta.events += 1;
-        delta.first_at = Some(delta.first_at.map_or(at, |first| first.min(at)));
-        delta.last_at = Some(delta.last_at.map_or(at, |last| last.max(at)));
         if let Some(name) = event.display_name.as_deref() {
             if delta.name.is_none_or(|(_, name_at)| at >= name_at) {
                 delta.name = Some((name, at));
             }
         }
+        // Receipts, automatic replies, bounces and agent actions are in the
+        // history but are not contacts with the customer.
+        if !event.event_type.is_customer_contact() {
+            continue;
+        }
+        delta.first_at = Some(delta.first_at.map_or(at, |first| first.min(at)));
+        delta.last_at = Some(delta.last_at.map_or(at, |last| last.max(at)));
         let direction = event.direction.map(|d| d.as_str());
         channels
             .entry((*customer, event.channel.as_str()))
@@ -494,6 +499,9 @@ async fn fold_aggregates(
         )
         .await?;
 
+    if channels.is_empty() {
+        return Ok(());
+    }
     let channel_customers: Vec<Uuid> = channels.keys().map(|(c, _)| *c).collect();
     let channel_names: Vec<&str> = channels.keys().map(|(_, ch)| *ch).collect();
     let channel_counts: Vec<i64> = channels.values().map(|d| d.events).collect();
