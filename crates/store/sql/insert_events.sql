@@ -1,3 +1,7 @@
+-- Events already projected were filtered out before this statement, so no
+-- ON CONFLICT clause (speculative insertion costs on every row): the rare
+-- event inserted by a concurrent projector since then fails the batch with a
+-- unique violation, and the retry filters it out.
 INSERT INTO events (
     event_id, customer_id, occurred_at, received_at, channel, source, type,
     direction, identifiers, conversation_id, contact_reason, subject, summary,
@@ -9,5 +13,3 @@ SELECT * FROM unnest(
     $12::text[], $13::text[], $14::text[], $15::text[], $16::int4[],
     $17::text[], $18::float4[], $19::text[], $20::int2[], $21::text[],
     $22::text[], $23::jsonb[])
-ON CONFLICT (event_id) DO NOTHING
-RETURNING event_id

@@ -44,6 +44,9 @@ impl Error {
                     || error.code().is_some_and(|code| {
                         code == &tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
                             || code == &tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                            // An event a concurrent projector inserted after
+                            // this batch filtered out existing ones.
+                            || code == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION
                             || code.code().starts_with("08")
                             || code.code().starts_with("57P")
                     })

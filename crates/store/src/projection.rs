@@ -381,8 +381,8 @@ async fn insert_events(
     let statement = transaction
         .prepare_cached(include_str!("../sql/insert_events.sql"))
         .await?;
-    let rows = transaction
-        .query(
+    transaction
+        .execute(
             &statement,
             &[
                 &ids,
@@ -411,7 +411,7 @@ async fn insert_events(
             ],
         )
         .await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+    Ok(ids.into_iter().collect())
 }
 
 #[derive(Default)]
