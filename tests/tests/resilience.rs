@@ -163,3 +163,73 @@ async fn a_poison_record_is_dead_lettered_and_the_stream_moves_on() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_projectors_in_one_group_share_the_partitions_without_loss_or_double_work() {
+    // Gateway only; two projector members of one group over 3 partitions.
+    // The second joins while the first is working, so the group rebalances
+    // mid-stream: each record must be stored by exactly one member.
+    let app = TestApp::builder()
+        .role(Role::Gateway)
+        .partitions(3)
+        .spawn()
+        .await;
+    let mut settings = app.options.projector_settings();
+    settings.max_batch = 50;
+    let first = Projector::spawn(settings.clone(), app.store.clone(), dlq_producer(&app))
+        .expect("projector");
+    let first_stats = first.stats();
+
+    let events: Vec<_> = (0..2000)
+        .map(|n| contact(n % 200, &format!("group-{n}"), at_minute(n as i64), "web"))
+        .collect();
+    let (before, after) = events.split_at(1000);
+    for chunk in before.chunks(500) {
+        assert_eq!(
+            app.post_events(&json!({ "events": chunk })).await.status(),
+            202
+        );
+    }
+    eventually("the first member started storing", WAIT, || async {
+        (first_stats.records() > 0).then_some(())
+    })
+    .await;
+    let second =
+        Projector::spawn(settings, app.store.clone(), dlq_producer(&app)).expect("projector");
+    let second_stats = second.stats();
+    eventually("the group rebalanced onto both members", WAIT, || async {
+        (second.is_assigned() && first.is_assigned()).then_some(())
+    })
+    .await;
+    // Keys spread over every partition, so both members get records now.
+    for chunk in after.chunks(500) {
+        assert_eq!(
+            app.post_events(&json!({ "events": chunk })).await.status(),
+            202
+        );
+    }
+
+    app.wait_for_offsets(2000).await;
+    app.wait_for_events(2000).await;
+    stop(first).await;
+    stop(second).await;
+
+    assert_eq!(
+        first_stats.records() + second_stats.records(),
+        2000,
+        "every record stored once: first {} + second {}",
+        first_stats.records(),
+        second_stats.records()
+    );
+    assert_eq!(
+        first_stats.duplicates() + second_stats.duplicates(),
+        0,
+        "no record projected twice"
+    );
+    assert!(
+        second_stats.records() > 0,
+        "the second member took over partitions"
+    );
+    assert_eq!(app.store.totals().await.expect("totals").events, 2000);
+    app.stop().await;
+}
