@@ -96,12 +96,13 @@ impl Store {
             timer.step("customers");
             insert_identifiers(&transaction, &fresh, &resolution.new_links).await?;
             timer.step("identifiers");
-            let inserted = insert_events(&transaction, &fresh, &resolution.event_customers).await?;
+            // Every fresh event is inserted (a concurrent duplicate fails the
+            // whole statement), so the inserted events are exactly `fresh`.
+            insert_events(&transaction, &fresh, &resolution.event_customers).await?;
             timer.step("events");
             let inserted_events: Vec<(&ContactEvent, Uuid)> = fresh
                 .iter()
                 .zip(&resolution.event_customers)
-                .filter(|(event, _)| inserted.contains(&event.event_id))
                 .map(|(event, customer)| (*event, *customer))
                 .collect();
             fold_aggregates(&transaction, &inserted_events).await?;
@@ -326,7 +327,7 @@ async fn insert_events(
     transaction: &Transaction<'_>,
     events: &[&ContactEvent],
     customers: &[Uuid],
-) -> Result<HashSet<Uuid>> {
+) -> Result<()> {
     let n = events.len();
     let mut ids = Vec::with_capacity(n);
     let mut occurred = Vec::with_capacity(n);
@@ -411,7 +412,7 @@ async fn insert_events(
             ],
         )
         .await?;
-    Ok(ids.into_iter().collect())
+    Ok(())
 }
 
 #[derive(Default)]
