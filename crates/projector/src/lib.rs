@@ -197,6 +197,8 @@ struct Worker {
 struct Sorted {
     events: Vec<ContactEvent>,
     dead: Vec<OutboundRecord>,
+    /// Why each of `dead` was dead-lettered, in the same order.
+    dead_reasons: Vec<&'static str>,
     offsets: Vec<PartitionOffset>,
 }
 
@@ -297,19 +299,8 @@ impl Worker {
                     return false;
                 }
             }
-            for record in &batch.dead {
-                let reason = record
-                    .headers
-                    .iter()
-                    .find(|(name, _)| name == DLQ_REASON_HEADER)
-                    .map_or("unknown", |(_, value)| {
-                        if value == b"invalid" {
-                            "invalid"
-                        } else {
-                            "undecodable"
-                        }
-                    });
-                metrics::DLQ_RECORDS.with_label_values(&[reason]).inc();
+            for reason in &batch.dead_reasons {
+                metrics::DLQ_RECORDS.with_label_values(&[*reason]).inc();
             }
         }
         let mut attempt = 0u32;
@@ -387,6 +378,7 @@ fn sort(records: Vec<ConsumedRecord>) -> Sorted {
     let mut next_offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
     let mut events = Vec::with_capacity(records.len());
     let mut dead = Vec::new();
+    let mut dead_reasons = Vec::new();
     for record in records {
         let next = next_offsets
             .entry((record.topic.clone(), record.partition))
@@ -408,6 +400,7 @@ fn sort(records: Vec<ConsumedRecord>) -> Sorted {
                     "dead-lettering record"
                 );
                 dead.push(dead_letter(&record, reason, &message));
+                dead_reasons.push(reason);
             }
         }
     }
@@ -422,6 +415,7 @@ fn sort(records: Vec<ConsumedRecord>) -> Sorted {
     Sorted {
         events,
         dead,
+        dead_reasons,
         offsets,
     }
 }
@@ -472,6 +466,7 @@ mod tests {
         ]);
         assert!(sorted.events.is_empty());
         assert_eq!(sorted.dead.len(), 3);
+        assert_eq!(sorted.dead_reasons, ["undecodable"; 3]);
         assert_eq!(
             sorted.offsets,
             vec![
