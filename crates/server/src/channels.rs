@@ -229,11 +229,6 @@ async fn finish(
         .collect::<Result<Vec<ContactEvent>, _>>()
         .inspect_err(|_| metrics::REJECTED.with_label_values(&["validation"]).inc())?;
     publish(state, &events).await?;
-    for event in &events {
-        metrics::INGESTED
-            .with_label_values(&[event.channel.as_str(), event.source.as_str(), "accepted"])
-            .inc();
-    }
     Ok(HttpResponse::Ok().json(Answer {
         accepted: Some(events.iter().map(|e| e.event_id).collect()),
         ignored: None,
@@ -430,22 +425,24 @@ pub(crate) async fn web_preflight(
     if !web_channel::origin_allowed(origin, &state.settings.channels.web_allowed_origins) {
         return HttpResponse::Forbidden().finish();
     }
-    let mut response = HttpResponse::NoContent();
-    cors_headers(&mut response, origin);
-    response
+    let mut response = HttpResponse::NoContent()
         .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST"))
         .insert_header((
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             "content-type, x-panorama-write-key, authorization",
         ))
-        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"));
-    response.finish()
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+        .finish();
+    allow_origin(&mut response, origin);
+    response
 }
 
-fn cors_headers(response: &mut actix_web::HttpResponseBuilder, origin: Option<&str>) {
+/// Lets the browser at `origin` read the answer (preflight and POST alike).
+fn allow_origin(response: &mut HttpResponse, origin: Option<&str>) {
     if let Some(origin) = origin.and_then(|o| HeaderValue::from_str(o).ok()) {
-        response.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin));
-        response.insert_header((header::VARY, "Origin"));
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
     }
 }
 
@@ -485,13 +482,6 @@ pub(crate) async fn web_events(
     let outcome = web_channel::parse(&body, &context(&state))
         .map_err(|e| refused(web_channel::SOURCE_FORM)(e.into()))?;
     let mut response = finish(&state, web_channel::SOURCE_FORM, outcome).await?;
-    if let Some(origin) = origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
-        response
-            .headers_mut()
-            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        response
-            .headers_mut()
-            .insert(header::VARY, HeaderValue::from_static("Origin"));
-    }
+    allow_origin(&mut response, origin.as_deref());
     Ok(response)
 }

@@ -43,18 +43,14 @@ pub(crate) async fn post_events(
         .map(str::to_owned);
     let events = validate_all(drafts, &context, traceparent.as_deref())?;
     publish(&state, &events).await?;
-    for event in &events {
-        metrics::INGESTED
-            .with_label_values(&[event.channel.as_str(), event.source.as_str(), "accepted"])
-            .inc();
-    }
     Ok(HttpResponse::Accepted().json(Accepted {
         accepted: events.iter().map(|event| event.event_id).collect(),
     }))
 }
 
 /// Publishes canonical events to the contact-event topic, keyed by their
-/// first identifier. Shared by every ingest route.
+/// first identifier, and counts them as accepted once the broker has them.
+/// Shared by every ingest route.
 pub(crate) async fn publish(state: &AppState, events: &[ContactEvent]) -> Result<(), ApiError> {
     let Some(producer) = &state.producer else {
         return Err(ApiError::Internal);
@@ -77,7 +73,13 @@ pub(crate) async fn publish(state: &AppState, events: &[ContactEvent]) -> Result
     if result.is_err() {
         metrics::PUBLISH_FAILURES.inc();
     }
-    Ok(result?)
+    result?;
+    for event in events {
+        metrics::INGESTED
+            .with_label_values(&[event.channel.as_str(), event.source.as_str(), "accepted"])
+            .inc();
+    }
+    Ok(())
 }
 
 fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
