@@ -92,7 +92,7 @@ async fn throughput(app: &TestApp, count: usize, already: usize) -> f64 {
     let started = Instant::now();
     for group in bodies.chunks(CONCURRENT_REQUESTS) {
         let posts = group.iter().map(|body| app.post_events(body));
-        for response in futures_join(posts).await {
+        for response in futures::future::join_all(posts).await {
             assert_eq!(response.status(), 202);
         }
     }
@@ -105,38 +105,6 @@ async fn throughput(app: &TestApp, count: usize, already: usize) -> f64 {
         count as f64 / acknowledged.as_secs_f64()
     );
     count as f64 / visible.as_secs_f64()
-}
-
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let handles: Vec<_> = futures.collect();
-    let mut outputs = Vec::with_capacity(handles.len());
-    // Polled together: each request's future is driven while the others wait.
-    let joined = futures_util_join_all(handles).await;
-    outputs.extend(joined);
-    outputs
-}
-
-async fn futures_util_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => *output = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }
 
 async fn latency(app: &TestApp) -> (Vec<Duration>, Vec<Duration>) {
