@@ -2,15 +2,22 @@
 //! projection writer (one transaction per batch, offsets included) and the
 //! read queries behind the agent API.
 
+mod identity;
 mod migrate;
 mod projection;
 mod read;
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use panorama_core::identity::IdentityRules;
 use tokio_postgres::NoTls;
 
+pub use identity::{
+    ConflictAction, ConflictCursor, ConflictOutcome, ConflictQuery, ConflictView, CustomerIdentity,
+    HistoryEntry, IdentityIdentifier, IdentityProfile, MergeOutcome, MergeRecord, UnmergeOutcome,
+};
 pub use projection::{BatchOutcome, PartitionOffset};
 pub use read::{
     ChannelSummary, CustomerProfile, IdentifierView, TimelineCursor, TimelineEntry, TimelineQuery,
@@ -72,6 +79,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// Strength and per-customer limit of each identifier kind, for the
+    /// projector's merges and for manual ones.
+    rules: Arc<IdentityRules>,
 }
 
 impl std::fmt::Debug for Store {
@@ -117,7 +127,23 @@ impl Store {
             .create_timeout(Some(std::time::Duration::from_secs(5)))
             .build()
             .map_err(|e| Error::Config(e.to_string()))?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            rules: Arc::new(IdentityRules::default()),
+        })
+    }
+
+    /// This store with `rules` for identity resolution (default:
+    /// [`IdentityRules::default`]).
+    #[must_use]
+    pub fn with_identity_rules(mut self, rules: IdentityRules) -> Self {
+        self.rules = Arc::new(rules);
+        self
+    }
+
+    /// The identity rules in force.
+    pub fn identity_rules(&self) -> &IdentityRules {
+        &self.rules
     }
 
     /// Checks that the database answers.

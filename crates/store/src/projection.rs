@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
-use panorama_core::identity::resolve_batch;
+use panorama_core::identity::{Conflict, resolve};
 use panorama_core::{ContactEvent, Identifier, IdentifierKind};
 use uuid::Uuid;
 
+use crate::identity::{Cause, attribute, load_trees, lock_survivors, merge_into, record_conflicts};
 use crate::{Result, Store};
 
 /// Advisory lock namespace for identifier stripes ("pano").
@@ -32,13 +33,17 @@ pub struct PartitionOffset {
 /// What one batch changed.
 #[derive(Debug, Clone, Default)]
 pub struct BatchOutcome {
-    /// Events written for the first time, with their customer and gateway
-    /// receipt time.
+    /// Events written for the first time, with their customer (as it is
+    /// after the batch's merges) and gateway receipt time.
     pub inserted: Vec<(Uuid, Uuid, DateTime<Utc>)>,
     /// Events already present (replays, retries, duplicates in the batch).
     pub duplicates: usize,
     /// Customers created.
     pub new_customers: usize,
+    /// Customers merged into another.
+    pub merges: usize,
+    /// Merges refused and identifiers left unlinked (see the conflicts).
+    pub conflicts: usize,
 }
 
 impl Store {
@@ -84,26 +89,71 @@ impl Store {
         if !fresh.is_empty() {
             lock_identifier_stripes(&transaction, &fresh).await?;
             timer.step("lock_stripes");
-            let owners = identifier_owners(&transaction, &fresh).await?;
-            timer.step("owners");
-            let resolution = resolve_batch(
-                &owners,
-                fresh.iter().map(|event| event.identifiers.as_slice()),
-                Uuid::now_v7,
-            );
-            insert_customers(&transaction, &resolution.new_customers).await?;
-            outcome.new_customers = resolution.new_customers.len();
+            let known = identifier_profiles(&transaction, &fresh).await?;
+            let mut profiles: Vec<Uuid> = known.values().copied().collect();
+            profiles.sort_unstable();
+            profiles.dedup();
+            let survivors = lock_survivors(&transaction, &profiles).await?;
+            let mut roots: Vec<Uuid> = survivors.values().copied().collect();
+            roots.sort_unstable();
+            roots.dedup();
+            timer.step("lock_customers");
+            let trees = load_trees(&transaction, &roots).await?;
+            timer.step("trees");
+            let identifiers: Vec<&[Identifier]> = fresh
+                .iter()
+                .map(|event| event.identifiers.as_slice())
+                .collect();
+            let mut snapshot = trees.snapshot;
+            let decisions = resolve(&mut snapshot, &identifiers, &self.rules, Uuid::now_v7);
+            let attribution = attribute(&identifiers, &decisions, trees.profiles, trees.survivors);
+            insert_customers(&transaction, &decisions.new_customers).await?;
+            outcome.new_customers = decisions.new_customers.len();
             timer.step("customers");
-            insert_identifiers(&transaction, &fresh, &resolution.new_links).await?;
+            let links: Vec<(&Identifier, Uuid)> = decisions
+                .new_links
+                .iter()
+                .zip(&attribution.link_profiles)
+                .map(|((identifier, _), profile)| (identifier, *profile))
+                .collect();
+            insert_identifiers(&transaction, &fresh, &links).await?;
+            touch_identifiers(&transaction, &fresh, &known).await?;
             timer.step("identifiers");
             // Every fresh event is inserted (a concurrent duplicate fails the
             // whole statement), so the inserted events are exactly `fresh`.
-            insert_events(&transaction, &fresh, &resolution.event_customers).await?;
+            insert_events(&transaction, &fresh, &attribution.event_profiles).await?;
             timer.step("events");
+            for merge in &decisions.merges {
+                let cause = Cause {
+                    event_id: Some(fresh[merge.event_index].event_id),
+                    identifiers: merge.via.clone(),
+                    ..Cause::default()
+                };
+                merge_into(
+                    &transaction,
+                    merge.survivor,
+                    merge.merged,
+                    &merge.moved,
+                    &cause,
+                )
+                .await?;
+            }
+            let conflicts: Vec<(&Conflict, Uuid)> = decisions
+                .conflicts
+                .iter()
+                .map(|conflict| (conflict, fresh[conflict.event_index].event_id))
+                .collect();
+            record_conflicts(&transaction, &conflicts).await?;
+            outcome.merges = decisions.merges.len();
+            outcome.conflicts = decisions.conflicts.len();
+            timer.step("identity");
             let inserted_events: Vec<(&ContactEvent, Uuid)> = fresh
                 .iter()
-                .zip(&resolution.event_customers)
-                .map(|(event, customer)| (*event, *customer))
+                .zip(&attribution.event_profiles)
+                .map(|(event, profile)| {
+                    let customer = attribution.survivors.get(profile).copied();
+                    (*event, customer.unwrap_or(*profile))
+                })
                 .collect();
             fold_aggregates(&transaction, &inserted_events).await?;
             timer.step("aggregates");
@@ -223,7 +273,8 @@ async fn lock_identifier_stripes(
     Ok(())
 }
 
-async fn identifier_owners(
+/// The profile each already known identifier of `events` came through.
+async fn identifier_profiles(
     transaction: &Transaction<'_>,
     events: &[&ContactEvent],
 ) -> Result<HashMap<Identifier, Uuid>> {
@@ -260,7 +311,9 @@ async fn insert_customers(transaction: &Transaction<'_>, customers: &[Uuid]) -> 
         return Ok(());
     }
     let statement = transaction
-        .prepare_cached("INSERT INTO customers (id) SELECT * FROM unnest($1::uuid[])")
+        .prepare_cached(
+            "INSERT INTO customers (id, survivor_id) SELECT id, id FROM unnest($1::uuid[]) AS q (id)",
+        )
         .await?;
     transaction.execute(&statement, &[&customers]).await?;
     Ok(())
@@ -269,7 +322,7 @@ async fn insert_customers(transaction: &Transaction<'_>, customers: &[Uuid]) -> 
 async fn insert_identifiers(
     transaction: &Transaction<'_>,
     events: &[&ContactEvent],
-    links: &[(Identifier, Uuid)],
+    links: &[(&Identifier, Uuid)],
 ) -> Result<()> {
     if links.is_empty() {
         return Ok(());
@@ -298,7 +351,7 @@ async fn insert_identifiers(
     let mut first = Vec::with_capacity(links.len());
     let mut last = Vec::with_capacity(links.len());
     for (identifier, customer) in links {
-        let Some((first_at, last_at, source)) = seen.get(identifier) else {
+        let Some((first_at, last_at, source)) = seen.get(*identifier) else {
             continue;
         };
         kinds.push(identifier.kind().as_str());
@@ -319,6 +372,40 @@ async fn insert_identifiers(
             &statement,
             &[&kinds, &values, &customers, &sources, &first, &last],
         )
+        .await?;
+    Ok(())
+}
+
+/// Moves `last_seen_at` of the batch's already known identifiers forward.
+/// The batch holds their stripe locks, so no other transaction updates these
+/// rows meanwhile.
+async fn touch_identifiers(
+    transaction: &Transaction<'_>,
+    events: &[&ContactEvent],
+    known: &HashMap<Identifier, Uuid>,
+) -> Result<()> {
+    let mut latest: BTreeMap<&Identifier, DateTime<Utc>> = BTreeMap::new();
+    for event in events {
+        for identifier in event.identifiers.iter().filter(|i| known.contains_key(*i)) {
+            let at = latest.entry(identifier).or_insert(event.occurred_at);
+            *at = (*at).max(event.occurred_at);
+        }
+    }
+    if latest.is_empty() {
+        return Ok(());
+    }
+    let kinds: Vec<&str> = latest.keys().map(|i| i.kind().as_str()).collect();
+    let values: Vec<&str> = latest.keys().map(|i| i.value()).collect();
+    let ats: Vec<DateTime<Utc>> = latest.values().copied().collect();
+    let statement = transaction
+        .prepare_cached(
+            "UPDATE identifiers AS i SET last_seen_at = q.at
+             FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS q (kind, value, at)
+             WHERE i.kind = q.kind AND i.value = q.value AND q.at > i.last_seen_at",
+        )
+        .await?;
+    transaction
+        .execute(&statement, &[&kinds, &values, &ats])
         .await?;
     Ok(())
 }

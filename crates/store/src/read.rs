@@ -43,8 +43,10 @@ pub struct ChannelSummary {
 /// A customer's profile, from precomputed aggregates.
 #[derive(Debug, Clone, Serialize)]
 pub struct CustomerProfile {
-    /// Customer id.
+    /// Customer id: the survivor of the id asked for.
     pub id: Uuid,
+    /// The id asked for: `id` itself, or a customer merged into it.
+    pub requested_id: Uuid,
     /// Best-known name.
     pub display_name: Option<String>,
     /// First contact.
@@ -204,12 +206,16 @@ impl Store {
         })
     }
 
-    /// The customer owning `identifier`, if any.
+    /// The customer owning `identifier` (the survivor of the profile it
+    /// came through), if any.
     #[tracing::instrument(skip(self))]
     pub async fn lookup(&self, identifier: &Identifier) -> Result<Option<Uuid>> {
         let client = self.pool.get().await?;
         let statement = client
-            .prepare_cached("SELECT customer_id FROM identifiers WHERE kind = $1 AND value = $2")
+            .prepare_cached(
+                "SELECT c.survivor_id FROM identifiers AS i JOIN customers AS c ON c.id = i.customer_id
+                 WHERE i.kind = $1 AND i.value = $2",
+            )
             .await?;
         let row = client
             .query_opt(
@@ -220,23 +226,27 @@ impl Store {
         Ok(row.map(|row| row.get(0)))
     }
 
-    /// The profile of customer `id`, if it exists.
+    /// The profile of the customer `id` leads to (itself, or the survivor
+    /// it was merged into), if any.
     #[tracing::instrument(skip(self))]
     pub async fn profile(&self, id: Uuid) -> Result<Option<CustomerProfile>> {
         let client = self.pool.get().await?;
         let customer = client
             .prepare_cached(
-                "SELECT id, display_name, first_contact_at, last_contact_at, event_count
-                 FROM customers WHERE id = $1",
+                "SELECT s.id, s.display_name, s.first_contact_at, s.last_contact_at, s.event_count
+                 FROM customers AS asked JOIN customers AS s ON s.id = asked.survivor_id
+                 WHERE asked.id = $1",
             )
             .await?;
         let Some(row) = client.query_opt(&customer, &[&id]).await? else {
             return Ok(None);
         };
+        let survivor: Uuid = row.get(0);
         let identifiers = client
             .prepare_cached(
-                "SELECT kind, value, source, first_seen_at, last_seen_at
-                 FROM identifiers WHERE customer_id = $1 ORDER BY kind, value",
+                "SELECT i.kind, i.value, i.source, i.first_seen_at, i.last_seen_at
+                 FROM customers AS c JOIN identifiers AS i ON i.customer_id = c.id
+                 WHERE c.survivor_id = $1 ORDER BY i.kind, i.value",
             )
             .await?;
         let channels = client
@@ -248,13 +258,14 @@ impl Store {
             .await?;
         // Pipelined on the one connection: two round trips' worth of latency
         // becomes one.
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&survivor];
         let (identifiers, channels) = futures::try_join!(
             client.query(&identifiers, &params),
             client.query(&channels, &params)
         )?;
         Ok(Some(CustomerProfile {
-            id: row.get(0),
+            id: survivor,
+            requested_id: id,
             display_name: row.get(1),
             first_contact_at: row.get(2),
             last_contact_at: row.get(3),
@@ -281,7 +292,9 @@ impl Store {
         }))
     }
 
-    /// One page of customer `id`'s history, newest first.
+    /// One page of the history of surviving customer `id` (see
+    /// [`Store::survivor_of`]) and every profile merged into it, newest
+    /// first.
     #[tracing::instrument(skip(self))]
     pub async fn timeline(&self, id: Uuid, query: &TimelineQuery) -> Result<Vec<TimelineEntry>> {
         let client = self.pool.get().await?;

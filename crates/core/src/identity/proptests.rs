@@ -9,7 +9,7 @@ use proptest::sample::Index;
 use uuid::Uuid;
 
 use super::*;
-use crate::identifier::IdentifierKind;
+use crate::identifier::{Identifier, IdentifierKind};
 
 /// A valid identifier of `kind`, one of a small pool per kind so that random
 /// events overlap.

@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use super::*;
-use crate::identifier::IdentifierKind;
+use crate::identifier::{Identifier, IdentifierKind};
 
 fn id(kind: IdentifierKind, value: &str) -> Identifier {
     Identifier::parse(kind, value, None).expect("valid identifier")

@@ -1,0 +1,201 @@
+//! Identity reads: the survivor of an id, a customer's identity, and the
+//! conflicts waiting for review.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use uuid::Uuid;
+
+use super::{
+    ConflictView, CustomerIdentity, HistoryEntry, IdentityIdentifier, IdentityProfile,
+    reason_detail,
+};
+use crate::{Result, Store};
+
+/// Where a page of conflicts starts: just older than this conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConflictCursor(pub Uuid);
+
+impl ConflictCursor {
+    /// Opaque text form for URLs.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0.as_bytes())
+    }
+
+    /// Reads the text form; `None` when it is not one.
+    pub fn decode(text: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        Uuid::from_slice(&bytes).ok().map(ConflictCursor)
+    }
+}
+
+/// Which conflicts to list.
+#[derive(Debug, Clone, Default)]
+pub struct ConflictQuery {
+    /// `open` (the default at the API), `merged` or `dismissed`; `None`: all.
+    pub status: Option<String>,
+    /// Only conflicts concerning this customer or a profile merged into it.
+    pub customer: Option<Uuid>,
+    /// Continue after this conflict.
+    pub cursor: Option<ConflictCursor>,
+    /// Page size.
+    pub limit: usize,
+}
+
+impl Store {
+    /// The customer `id` leads to: itself, or the survivor it was merged
+    /// into. `None` when no customer ever had this id.
+    #[tracing::instrument(skip(self))]
+    pub async fn survivor_of(&self, id: Uuid) -> Result<Option<Uuid>> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached("SELECT survivor_id FROM customers WHERE id = $1")
+            .await?;
+        Ok(client
+            .query_opt(&statement, &[&id])
+            .await?
+            .map(|row| row.get(0)))
+    }
+
+    /// The identity of the customer `id` leads to.
+    #[tracing::instrument(skip(self))]
+    pub async fn identity(&self, id: Uuid) -> Result<Option<CustomerIdentity>> {
+        let Some(survivor) = self.survivor_of(id).await? else {
+            return Ok(None);
+        };
+        let client = self.pool.get().await?;
+        let profiles = client
+            .prepare_cached(
+                "SELECT id, merged_into, merged_at, created_at FROM customers
+                 WHERE survivor_id = $1 ORDER BY id",
+            )
+            .await?;
+        let identifiers = client
+            .prepare_cached(
+                "SELECT i.kind, i.value, i.source, i.first_seen_at, i.last_seen_at, i.customer_id
+                 FROM customers AS c JOIN identifiers AS i ON i.customer_id = c.id
+                 WHERE c.survivor_id = $1 ORDER BY i.kind, i.value",
+            )
+            .await?;
+        let history = client
+            .prepare_cached(
+                "SELECT id, at, action, survivor_id, merged_id, customers, event_id, actor,
+                        reason, identifiers, moved
+                 FROM identity_history
+                 WHERE customers && ARRAY(SELECT id FROM customers WHERE survivor_id = $1)
+                 ORDER BY id DESC LIMIT 200",
+            )
+            .await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&survivor];
+        let (profiles, identifiers, history) = futures::try_join!(
+            client.query(&profiles, &params),
+            client.query(&identifiers, &params),
+            client.query(&history, &params),
+        )?;
+        Ok(Some(CustomerIdentity {
+            customer_id: survivor,
+            identifiers: identifiers
+                .iter()
+                .map(|row| IdentityIdentifier {
+                    kind: row.get(0),
+                    value: row.get(1),
+                    source: row.get(2),
+                    first_seen_at: row.get(3),
+                    last_seen_at: row.get(4),
+                    profile_id: row.get(5),
+                })
+                .collect(),
+            profiles: profiles
+                .iter()
+                .map(|row| IdentityProfile {
+                    id: row.get(0),
+                    merged_into: row.get(1),
+                    merged_at: row.get(2),
+                    created_at: row.get(3),
+                })
+                .collect(),
+            history: history
+                .iter()
+                .map(|row| HistoryEntry {
+                    id: row.get(0),
+                    at: row.get(1),
+                    action: row.get(2),
+                    survivor_id: row.get(3),
+                    merged_id: row.get(4),
+                    customers: row.get(5),
+                    event_id: row.get(6),
+                    actor: row.get(7),
+                    reason: row.get(8),
+                    identifiers: row.get(9),
+                    moved: row.get(10),
+                })
+                .collect(),
+        }))
+    }
+
+    /// One page of conflicts, newest first.
+    #[tracing::instrument(skip(self))]
+    pub async fn conflicts(&self, query: &ConflictQuery) -> Result<Vec<ConflictView>> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT ic.id, ic.created_at, ic.last_seen_at, ic.occurrences, ic.status,
+                        ic.reason, ic.kind, ic.customers, ic.identifiers, ic.event_id,
+                        ic.last_event_id, ic.resolved_at, ic.resolved_by,
+                        ARRAY(SELECT c.survivor_id
+                              FROM unnest(ic.customers) WITH ORDINALITY AS u (id, position)
+                              JOIN customers AS c ON c.id = u.id ORDER BY u.position)
+                 FROM identity_conflicts AS ic
+                 WHERE ic.id < $1
+                   AND ($2::text IS NULL OR ic.status = $2)
+                   AND ($3::uuid IS NULL OR ic.customers
+                        && ARRAY(SELECT id FROM customers WHERE survivor_id = $3))
+                 ORDER BY ic.id DESC LIMIT $4",
+            )
+            .await?;
+        let before = query.cursor.map_or(Uuid::max(), |cursor| cursor.0);
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                &statement,
+                &[&before, &query.status, &query.customer, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let reason: String = row.get(5);
+                let kind: String = row.get(6);
+                ConflictView {
+                    id: row.get(0),
+                    created_at: row.get(1),
+                    last_seen_at: row.get(2),
+                    occurrences: row.get(3),
+                    status: row.get(4),
+                    detail: reason_detail(&reason, &kind),
+                    reason,
+                    kind: (!kind.is_empty()).then_some(kind),
+                    customers: row.get(7),
+                    identifiers: row.get(8),
+                    event_id: row.get(9),
+                    last_event_id: row.get(10),
+                    resolved_at: row.get(11),
+                    resolved_by: row.get(12),
+                    survivors: row.get(13),
+                }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_cursors_round_trip_and_reject_garbage() {
+        let cursor = ConflictCursor(Uuid::now_v7());
+        assert_eq!(ConflictCursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(ConflictCursor::decode("nope!"), None);
+        assert_eq!(ConflictCursor::decode(""), None);
+    }
+}
