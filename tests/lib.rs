@@ -49,3 +49,20 @@ pub fn epoch() -> DateTime<Utc> {
 pub fn at_minute(minutes: i64) -> DateTime<Utc> {
     epoch() + Duration::minutes(minutes)
 }
+
+/// A contact through `channel` carrying exactly `identifiers` (kind, value),
+/// as a JSON body for `POST /v1/events`.
+pub fn contact_with(
+    event_id: &str,
+    occurred_at: DateTime<Utc>,
+    channel: &str,
+    identifiers: &[(&str, &str)],
+) -> Value {
+    let mut event = contact(0, event_id, occurred_at, channel);
+    event["identifiers"] = identifiers
+        .iter()
+        .map(|(kind, value)| json!({ "kind": kind, "value": value }))
+        .collect();
+    event["display_name"] = Value::Null;
+    event
+}

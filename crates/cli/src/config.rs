@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use panorama_core::Region;
+use panorama_core::identity::IdentityRules;
 use serde::Deserialize;
 
 /// Settings every command shares. Each has a flag and an environment
@@ -45,6 +46,12 @@ pub(crate) struct Settings {
     /// be international (+...)
     #[arg(long, env = "PANORAMA_DEFAULT_REGION", global = true)]
     pub(crate) default_region: Option<String>,
+    /// Identity rules: comma-separated kind=limit (a number or none), with
+    /// :weak or :strong to change a kind's strength, over the defaults
+    /// account=1, email=5, phone=5, whatsapp/messenger/instagram/x=3,
+    /// visitor=none:weak
+    #[arg(long, env = "PANORAMA_IDENTITY_RULES", global = true)]
+    pub(crate) identity_rules: Option<String>,
     /// Largest accepted request body in bytes [default: 1048576]
     #[arg(long, env = "PANORAMA_MAX_BODY_BYTES", global = true)]
     pub(crate) max_body_bytes: Option<usize>,
@@ -150,6 +157,7 @@ pub(crate) struct Config {
     pub(crate) consumer_group: String,
     pub(crate) topic_partitions: i32,
     pub(crate) default_region: Option<Region>,
+    pub(crate) identity_rules: IdentityRules,
     pub(crate) max_body_bytes: usize,
     pub(crate) produce_timeout: Duration,
     pub(crate) projector_batch_size: usize,
@@ -186,6 +194,7 @@ impl Settings {
             consumer_group: self.consumer_group.or(other.consumer_group),
             topic_partitions: self.topic_partitions.or(other.topic_partitions),
             default_region: self.default_region.or(other.default_region),
+            identity_rules: self.identity_rules.or(other.identity_rules),
             max_body_bytes: self.max_body_bytes.or(other.max_body_bytes),
             produce_timeout_ms: self.produce_timeout_ms.or(other.produce_timeout_ms),
             projector_batch_size: self.projector_batch_size.or(other.projector_batch_size),
@@ -226,6 +235,9 @@ impl Settings {
                     .map_err(|e| anyhow::anyhow!("default_region: {e}"))?,
             ),
         };
+        let identity_rules = IdentityRules::default()
+            .with_spec(merged.identity_rules.as_deref().unwrap_or_default())
+            .map_err(|e| anyhow::anyhow!("identity_rules: {e}"))?;
         let log_format = match merged.log_format.as_deref().unwrap_or("pretty") {
             "pretty" | "text" => LogFormat::Pretty,
             "json" => LogFormat::Json,
@@ -259,6 +271,7 @@ impl Settings {
                 usize::try_from(merged.topic_partitions.unwrap_or(6)).unwrap_or(0),
             )?)?,
             default_region,
+            identity_rules,
             max_body_bytes: positive(
                 "max_body_bytes",
                 merged.max_body_bytes.unwrap_or(1024 * 1024),

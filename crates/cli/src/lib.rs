@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use panorama_bus::{ConsumerSettings, Producer, ProducerSettings};
 use panorama_core::Region;
+use panorama_core::identity::IdentityRules;
 use panorama_projector::{Projector, ProjectorSettings};
 use panorama_server::{Application, ChannelSettings, HttpSettings, ReadinessCheck, Services};
 use panorama_store::Store;
@@ -54,6 +55,8 @@ pub struct Options {
     pub consumer_group: String,
     /// Region for national phone numbers.
     pub default_region: Option<Region>,
+    /// Identifier kinds' strengths and per-customer limits.
+    pub identity_rules: IdentityRules,
     /// Largest request body.
     pub max_body_bytes: usize,
     /// How long ingest waits for the broker.
@@ -79,6 +82,7 @@ impl Options {
             dlq_topic: "panorama.contact-events.dlq.v1".into(),
             consumer_group: "panorama-projector".into(),
             default_region: None,
+            identity_rules: IdentityRules::default(),
             max_body_bytes: 1024 * 1024,
             produce_timeout: Duration::from_secs(5),
             projector_batch_size: 2000,
@@ -153,7 +157,8 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
     let store = if needs_store {
         Some(
             Store::connect(&options.database_url, options.db_pool_size)
-                .context("invalid database url")?,
+                .context("invalid database url")?
+                .with_identity_rules(options.identity_rules.clone()),
         )
     } else {
         None

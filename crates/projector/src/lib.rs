@@ -328,6 +328,12 @@ impl Worker {
                     metrics::EVENTS_PROJECTED
                         .with_label_values(&["duplicate"])
                         .inc_by(outcome.duplicates as u64);
+                    metrics::IDENTITY_DECISIONS
+                        .with_label_values(&["merged"])
+                        .inc_by(outcome.merges as u64);
+                    metrics::IDENTITY_DECISIONS
+                        .with_label_values(&["conflict"])
+                        .inc_by(outcome.conflicts as u64);
                     metrics::BATCH_SECONDS.observe(started.elapsed().as_secs_f64());
                     for offset in &batch.offsets {
                         metrics::STORED_OFFSET
@@ -338,6 +344,8 @@ impl Worker {
                         write_ms = started.elapsed().as_secs_f64() * 1e3,
                         inserted = outcome.inserted.len(),
                         duplicates = outcome.duplicates,
+                        merges = outcome.merges,
+                        conflicts = outcome.conflicts,
                         dead = batch.dead.len(),
                         "batch projected"
                     );

@@ -40,6 +40,18 @@ pub(crate) static DLQ_RECORDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// Identity decisions: customers merged, and conflicts raised for review.
+pub(crate) static IDENTITY_DECISIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        opts!(
+            "panorama_identity_decisions_total",
+            "Automatic identity decisions, by outcome (merged, conflict)"
+        ),
+        &["outcome"]
+    )
+    .expect("metric registers once")
+});
+
 /// Records per batch.
 pub(crate) static BATCH_SIZE: LazyLock<Histogram> = LazyLock::new(|| {
     register_histogram!(histogram_opts!(

@@ -50,6 +50,16 @@ pub enum ApiError {
     /// Nothing here by that name.
     #[error("{0}")]
     NotFound(String),
+    /// The request contradicts the current state; nothing was changed.
+    #[error("{message}")]
+    Conflict {
+        /// Which contradiction.
+        clash: Clash,
+        /// The field at fault, when there is one.
+        field: Option<&'static str>,
+        /// What is wrong.
+        message: String,
+    },
     /// The broker did not acknowledge in time; nothing was accepted.
     #[error("the event bus is unavailable; nothing was accepted, retry later")]
     BrokerUnavailable,
@@ -59,6 +69,34 @@ pub enum ApiError {
     /// A bug or an unexpected failure; details are in the log only.
     #[error("internal error")]
     Internal,
+}
+
+/// The kinds of 409 answers, each with its own problem type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clash {
+    /// The identity rules forbid merging these customers.
+    MergeRefused,
+    /// The customers are one customer already.
+    AlreadyMerged,
+    /// The customer to split off is not part of this customer.
+    NotMerged,
+    /// The conflict was settled before.
+    AlreadyResolved,
+    /// The conflict's customers are one customer already, or it concerns
+    /// only one.
+    NothingToMerge,
+}
+
+impl Clash {
+    fn kind(self) -> (&'static str, &'static str) {
+        match self {
+            Clash::MergeRefused => ("/problems/merge-refused", "Merge refused"),
+            Clash::AlreadyMerged => ("/problems/already-merged", "Already one customer"),
+            Clash::NotMerged => ("/problems/not-merged", "Not merged"),
+            Clash::AlreadyResolved => ("/problems/already-resolved", "Already resolved"),
+            Clash::NothingToMerge => ("/problems/nothing-to-merge", "Nothing to merge"),
+        }
+    }
 }
 
 impl From<FieldError> for ApiError {
@@ -122,6 +160,7 @@ impl ApiError {
             ApiError::DatabaseUnavailable => {
                 ("/problems/database-unavailable", "Database unavailable")
             }
+            ApiError::Conflict { clash, .. } => clash.kind(),
             ApiError::Internal => ("/problems/internal", "Internal error"),
         }
     }
@@ -131,6 +170,7 @@ impl ApiError {
             ApiError::Validation(error) => Some(&error.field),
             ApiError::InvalidParameter { field, .. } => Some(field),
             ApiError::MalformedPayload { field, .. } => field.as_deref(),
+            ApiError::Conflict { field, .. } => *field,
             _ => None,
         }
     }
@@ -147,6 +187,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::BrokerUnavailable | ApiError::DatabaseUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -82,7 +82,7 @@ pub(crate) async fn publish(state: &AppState, events: &[ContactEvent]) -> Result
     Ok(())
 }
 
-fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
+pub(crate) fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
     let Some(content_type) = request.headers().get(header::CONTENT_TYPE) else {
         return Ok(());
     };

@@ -20,7 +20,7 @@ use panorama_core::Region;
 use panorama_store::Store;
 
 pub use channels::ChannelSettings;
-pub use error::{ApiError, PROBLEM_JSON};
+pub use error::{ApiError, Clash, PROBLEM_JSON};
 pub use health::ReadinessCheck;
 pub use ingest::MAX_EVENTS_PER_REQUEST;
 
@@ -160,6 +160,26 @@ impl Application {
                     .route(
                         "/v1/customers/{id}/timeline",
                         web::get().to(routes::customers::timeline),
+                    )
+                    .route(
+                        "/v1/customers/{id}/identity",
+                        web::get().to(routes::identity::identity),
+                    )
+                    .route(
+                        "/v1/customers/{id}/merge",
+                        web::post().to(routes::identity::merge),
+                    )
+                    .route(
+                        "/v1/customers/{id}/unmerge",
+                        web::post().to(routes::identity::unmerge),
+                    )
+                    .route(
+                        "/v1/identity/conflicts",
+                        web::get().to(routes::identity::conflicts),
+                    )
+                    .route(
+                        "/v1/identity/conflicts/{id}/resolve",
+                        web::post().to(routes::identity::resolve_conflict),
                     );
             }
             app.default_service(web::to(not_found))
@@ -193,6 +213,7 @@ async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiE
         "/metrics",
         "/v1/events",
         "/v1/customers",
+        "/v1/identity",
     ];
     let path = request.path();
     if request.method() != actix_web::http::Method::GET

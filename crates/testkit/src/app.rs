@@ -136,6 +136,16 @@ impl TestApp {
             .expect("POST /v1/events answers")
     }
 
+    /// `POST` a JSON body to a path of the app.
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base_url))
+            .json(body)
+            .send()
+            .await
+            .expect("POST answers")
+    }
+
     /// `GET` a path (with query) of the app.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http

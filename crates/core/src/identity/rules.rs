@@ -111,6 +111,39 @@ impl IdentityRules {
         self.kinds[slot(kind)].limit
     }
 
+    /// These rules changed by a textual spec, as configuration gives it:
+    /// comma-separated `kind=limit` entries, where the limit is a whole
+    /// number or `none`, and an optional `:weak` or `:strong` suffix sets
+    /// the strength (`account=1,email=3,visitor=none:weak,x=2:weak`).
+    pub fn with_spec(mut self, spec: &str) -> Result<Self, String> {
+        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (kind, rest) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("{entry:?}: expected kind=limit"))?;
+            let kind: IdentifierKind =
+                kind.trim().parse().map_err(|e| format!("{entry:?}: {e}"))?;
+            let (limit, strength) = match rest.split_once(':') {
+                Some((limit, "weak")) => (limit, Some(Strength::Weak)),
+                Some((limit, "strong")) => (limit, Some(Strength::Strong)),
+                Some((_, other)) => {
+                    return Err(format!("{entry:?}: {other:?} is not weak or strong"));
+                }
+                None => (rest, None),
+            };
+            let limit = match limit.trim() {
+                "none" => None,
+                number => Some(number.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(
+                    || format!("{entry:?}: the limit must be a positive whole number or none"),
+                )?),
+            };
+            self.kinds[slot(kind)].limit = limit;
+            if let Some(strength) = strength {
+                self.kinds[slot(kind)].strength = strength;
+            }
+        }
+        Ok(self)
+    }
+
     /// The highest-priority kind (see [`IdentifierKind::priority`]; the first
     /// in [`IdentifierKind::ALL`] among equals) whose count in `counts`
     /// (indexed by [`slot`]) exceeds its limit.
@@ -180,6 +213,28 @@ mod tests {
         assert_eq!(rules.limit(IdentifierKind::Phone), Some(5));
         assert!(!rules.is_strong(IdentifierKind::X));
         assert!(rules.is_strong(IdentifierKind::Instagram));
+    }
+
+    #[test]
+    fn specs_change_the_kinds_they_name_and_bad_ones_say_why() {
+        let rules = IdentityRules::default()
+            .with_spec(" account=2, email=none ,x=1:weak,")
+            .expect("valid spec");
+        assert_eq!(rules.limit(IdentifierKind::Account), Some(2));
+        assert_eq!(rules.limit(IdentifierKind::Email), None);
+        assert_eq!(rules.limit(IdentifierKind::X), Some(1));
+        assert!(!rules.is_strong(IdentifierKind::X));
+        assert_eq!(rules.limit(IdentifierKind::Phone), Some(5));
+        assert_eq!(
+            IdentityRules::default().with_spec(""),
+            Ok(IdentityRules::default())
+        );
+        for bad in ["account", "fax=1", "email=0", "email=-1", "email=2:medium"] {
+            let error = IdentityRules::default()
+                .with_spec(bad)
+                .expect_err("invalid spec");
+            assert!(error.contains(bad), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -17,18 +17,18 @@ use crate::error::ApiError;
 pub(crate) const MAX_PAGE: usize = 200;
 const DEFAULT_PAGE: usize = 50;
 
-fn store(state: &AppState) -> Result<&Store, ApiError> {
+pub(crate) fn store(state: &AppState) -> Result<&Store, ApiError> {
     state.store.as_ref().ok_or(ApiError::Internal)
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::InvalidParameter {
         field: field.to_owned(),
         message: message.into(),
     }
 }
 
-fn parse_customer_id(raw: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn parse_customer_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| invalid("id", "customer ids are UUIDs"))
 }
 
@@ -79,6 +79,7 @@ async fn profile_response(store: &Store, id: Uuid) -> Result<HttpResponse, ApiEr
 #[derive(Serialize)]
 struct TimelinePage {
     customer_id: Uuid,
+    requested_id: Uuid,
     entries: Vec<TimelineEntry>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,10 +98,10 @@ pub(crate) async fn timeline(
     let page = wanted.limit;
     wanted.limit = page + 1;
     let store = store(&state)?;
-    let mut entries = store.timeline(id, &wanted).await?;
-    if entries.is_empty() && store.profile(id).await?.is_none() {
+    let Some(customer) = store.survivor_of(id).await? else {
         return Err(ApiError::NotFound(format!("no customer {id}")));
-    }
+    };
+    let mut entries = store.timeline(customer, &wanted).await?;
     let next_cursor = if entries.len() > page {
         entries.truncate(page);
         entries
@@ -110,7 +111,8 @@ pub(crate) async fn timeline(
         None
     };
     Ok(HttpResponse::Ok().json(TimelinePage {
-        customer_id: id,
+        customer_id: customer,
+        requested_id: id,
         entries,
         next_cursor,
     }))

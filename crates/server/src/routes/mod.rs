@@ -1,3 +1,5 @@
 //! Agent-facing routes.
 
+pub(crate) mod body;
 pub(crate) mod customers;
+pub(crate) mod identity;

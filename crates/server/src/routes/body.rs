@@ -1,0 +1,153 @@
+//! Small JSON request bodies of the agent API, read field by field so every
+//! problem names the field at fault.
+
+use actix_web::{HttpRequest, web};
+use panorama_core::FieldError;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::ingest::{read_body, require_json};
+
+/// Largest body of an agent request.
+const MAX_BODY: usize = 64 * 1024;
+
+/// A JSON object body; unknown fields are refused by [`JsonBody::finish`].
+#[derive(Debug)]
+pub(crate) struct JsonBody {
+    fields: Map<String, Value>,
+    known: Vec<&'static str>,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::Validation(FieldError {
+        field: field.to_owned(),
+        message: message.into(),
+    })
+}
+
+impl JsonBody {
+    /// Reads the request body as a JSON object.
+    pub(crate) async fn read(
+        request: &HttpRequest,
+        payload: web::Payload,
+    ) -> Result<Self, ApiError> {
+        require_json(request)?;
+        let body = read_body(payload, MAX_BODY).await?;
+        Self::parse(&body)
+    }
+
+    fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        match value {
+            Value::Object(fields) => Ok(JsonBody {
+                fields,
+                known: Vec::new(),
+            }),
+            _ => Err(invalid("$", "expected a JSON object")),
+        }
+    }
+
+    /// A required UUID field.
+    pub(crate) fn uuid(&mut self, name: &'static str) -> Result<Uuid, ApiError> {
+        self.optional_uuid(name)?
+            .ok_or_else(|| invalid(name, "required"))
+    }
+
+    /// An optional UUID field.
+    pub(crate) fn optional_uuid(&mut self, name: &'static str) -> Result<Option<Uuid>, ApiError> {
+        self.known.push(name);
+        match self.fields.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Uuid::parse_str(text)
+                .map(Some)
+                .map_err(|_| invalid(name, "must be a UUID")),
+            Some(_) => Err(invalid(name, "must be a UUID string")),
+        }
+    }
+
+    /// An optional non-blank text field of at most `max` characters,
+    /// trimmed.
+    pub(crate) fn optional_text(
+        &mut self,
+        name: &'static str,
+        max: usize,
+    ) -> Result<Option<String>, ApiError> {
+        self.known.push(name);
+        match self.fields.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => {
+                let text = text.trim();
+                if text.is_empty() {
+                    Err(invalid(name, "must not be blank"))
+                } else if text.chars().count() > max {
+                    Err(invalid(name, format!("at most {max} characters")))
+                } else {
+                    Ok(Some(text.to_owned()))
+                }
+            }
+            Some(_) => Err(invalid(name, "must be a string")),
+        }
+    }
+
+    /// Refuses fields no accessor asked for: a misspelt field is an error,
+    /// not silently ignored.
+    pub(crate) fn finish(self) -> Result<(), ApiError> {
+        match self
+            .fields
+            .keys()
+            .find(|key| !self.known.contains(&key.as_str()))
+        {
+            Some(unknown) => Err(invalid(
+                unknown,
+                format!("unknown field; expected {}", self.known.join(", ")),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(error: ApiError) -> String {
+        match error {
+            ApiError::Validation(error) => error.field,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fields_are_read_and_problems_name_them() {
+        let id = Uuid::now_v7();
+        let mut body =
+            JsonBody::parse(format!(r#"{{"other":"{id}","reason":"  same person "}}"#).as_bytes())
+                .expect("object");
+        assert_eq!(body.uuid("other").expect("uuid"), id);
+        assert_eq!(
+            body.optional_text("reason", 20).expect("text").as_deref(),
+            Some("same person")
+        );
+        body.finish().expect("no unknown fields");
+
+        let mut body = JsonBody::parse(br#"{"other":"nope"}"#).expect("object");
+        assert_eq!(field_of(body.uuid("other").expect_err("bad")), "other");
+        let mut body = JsonBody::parse(br#"{}"#).expect("object");
+        assert_eq!(field_of(body.uuid("other").expect_err("missing")), "other");
+        let mut body = JsonBody::parse(br#"{"reason":"   "}"#).expect("object");
+        assert_eq!(
+            field_of(body.optional_text("reason", 5).expect_err("blank")),
+            "reason"
+        );
+        let mut body = JsonBody::parse(br#"{"othr":"x"}"#).expect("object");
+        body.optional_uuid("other").expect("absent is fine");
+        assert_eq!(field_of(body.finish().expect_err("unknown")), "othr");
+        assert_eq!(field_of(JsonBody::parse(b"[1]").expect_err("array")), "$");
+        assert!(matches!(
+            JsonBody::parse(b"{").expect_err("malformed"),
+            ApiError::MalformedJson(_)
+        ));
+    }
+}

@@ -1,0 +1,268 @@
+//! Identity administration: manual merge and unmerge, a customer's
+//! identity (identifiers, profiles, history), and the conflicts the
+//! resolver raised for review.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use panorama_core::identity::ConflictReason;
+use panorama_store::{
+    ConflictAction, ConflictCursor, ConflictOutcome, ConflictQuery, MergeOutcome, MergeRecord,
+    UnmergeOutcome,
+};
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::body::JsonBody;
+use super::customers::{invalid, parse_customer_id, store};
+use crate::AppState;
+use crate::error::{ApiError, Clash};
+
+/// Longest reason or note an agent may give.
+const MAX_NOTE: usize = 2_000;
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 200;
+
+fn actor_of(_request: &HttpRequest) -> String {
+    "anonymous".to_owned()
+}
+
+fn refused(reason: ConflictReason, field: &'static str) -> ApiError {
+    ApiError::Conflict {
+        clash: Clash::MergeRefused,
+        field: Some(field),
+        message: format!("refused: {reason}"),
+    }
+}
+
+#[derive(Serialize)]
+struct Merged<'a> {
+    requested_id: Uuid,
+    survivor: Uuid,
+    #[serde(flatten)]
+    record: &'a MergeRecord,
+}
+
+/// `POST /v1/customers/{id}/merge {"other": "<id>", "reason": "..."}` —
+/// merges two customers; the oldest survives.
+pub(crate) async fn merge(
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_customer_id(&path)?;
+    let mut body = JsonBody::read(&request, payload).await?;
+    let other = body.uuid("other")?;
+    let reason = body.optional_text("reason", MAX_NOTE)?;
+    body.finish()?;
+    let actor = actor_of(&request);
+    let outcome = store(&state)?
+        .merge_customers(id, other, &actor, reason.as_deref())
+        .await?;
+    match outcome {
+        MergeOutcome::Merged(record) => {
+            tracing::info!(survivor = %record.survivor, merged = %record.merged, %actor, "customers merged by hand");
+            Ok(HttpResponse::Ok().json(Merged {
+                requested_id: id,
+                survivor: record.survivor,
+                record: &record,
+            }))
+        }
+        MergeOutcome::AlreadyOne { survivor } => Err(ApiError::Conflict {
+            clash: Clash::AlreadyMerged,
+            field: Some("other"),
+            message: format!("{id} and {other} are already one customer, {survivor}"),
+        }),
+        MergeOutcome::Refused(reason) => Err(refused(reason, "other")),
+        MergeOutcome::NotFound(missing) if missing == id => {
+            Err(ApiError::NotFound(format!("no customer {id}")))
+        }
+        MergeOutcome::NotFound(missing) => Err(invalid("other", format!("no customer {missing}"))),
+    }
+}
+
+/// `POST /v1/customers/{id}/unmerge {"merged": "<id>"}` — splits a customer
+/// merged into this one off again, with what came through it.
+pub(crate) async fn unmerge(
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_customer_id(&path)?;
+    let mut body = JsonBody::read(&request, payload).await?;
+    let merged = body.uuid("merged")?;
+    body.finish()?;
+    let actor = actor_of(&request);
+    match store(&state)?.unmerge(id, merged, &actor).await? {
+        UnmergeOutcome::Unmerged(record) => {
+            tracing::info!(survivor = %record.survivor, merged = %record.merged, %actor, "customer unmerged");
+            Ok(HttpResponse::Ok().json(Merged {
+                requested_id: id,
+                survivor: record.survivor,
+                record: &record,
+            }))
+        }
+        UnmergeOutcome::NotMerged { survivor } => Err(ApiError::Conflict {
+            clash: Clash::NotMerged,
+            field: Some("merged"),
+            message: format!("{merged} is not merged into customer {survivor}"),
+        }),
+        UnmergeOutcome::NotFound(missing) if missing == id => {
+            Err(ApiError::NotFound(format!("no customer {id}")))
+        }
+        UnmergeOutcome::NotFound(missing) => {
+            Err(invalid("merged", format!("no customer {missing}")))
+        }
+    }
+}
+
+/// `GET /v1/customers/{id}/identity` — identifiers with the profile each
+/// came through, the merged profiles, and the identity history.
+pub(crate) async fn identity(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_customer_id(&path)?;
+    let Some(identity) = store(&state)?.identity(id).await? else {
+        return Err(ApiError::NotFound(format!("no customer {id}")));
+    };
+    let mut body = serde_json::to_value(&identity).map_err(|_| ApiError::Internal)?;
+    body["requested_id"] = json!(id);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Serialize)]
+struct ConflictPage {
+    conflicts: Vec<panorama_store::ConflictView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// `GET /v1/identity/conflicts?status=open|merged|dismissed|all&customer=&limit=&cursor=`
+/// — newest first; open ones by default.
+pub(crate) async fn conflicts(
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut wanted = conflict_query(&query)?;
+    let page = wanted.limit;
+    wanted.limit = page + 1;
+    let mut conflicts = store(&state)?.conflicts(&wanted).await?;
+    let next_cursor = if conflicts.len() > page {
+        conflicts.truncate(page);
+        conflicts
+            .last()
+            .map(|last| ConflictCursor(last.id).encode())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(ConflictPage {
+        conflicts,
+        next_cursor,
+    }))
+}
+
+fn conflict_query(query: &HashMap<String, String>) -> Result<ConflictQuery, ApiError> {
+    let mut parsed = ConflictQuery {
+        status: Some("open".to_owned()),
+        limit: DEFAULT_PAGE,
+        ..ConflictQuery::default()
+    };
+    for (name, value) in query {
+        match name.as_str() {
+            "status" => {
+                parsed.status = match value.as_str() {
+                    "all" => None,
+                    "open" | "merged" | "dismissed" => Some(value.clone()),
+                    _ => return Err(invalid(name, "one of open, merged, dismissed, all")),
+                }
+            }
+            "customer" => {
+                parsed.customer = Some(
+                    Uuid::parse_str(value).map_err(|_| invalid(name, "customer ids are UUIDs"))?,
+                )
+            }
+            "limit" => {
+                parsed.limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|limit| (1..=MAX_PAGE).contains(limit))
+                    .ok_or_else(|| {
+                        invalid(name, format!("must be a whole number from 1 to {MAX_PAGE}"))
+                    })?;
+            }
+            "cursor" => {
+                parsed.cursor = Some(
+                    ConflictCursor::decode(value)
+                        .ok_or_else(|| invalid(name, "not a cursor this API handed out"))?,
+                )
+            }
+            _ => {
+                return Err(invalid(
+                    name,
+                    "unknown parameter; expected status, customer, limit or cursor",
+                ));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// `POST /v1/identity/conflicts/{id}/resolve {"action": "merge"|"dismiss", "note": "..."}`
+pub(crate) async fn resolve_conflict(
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = Uuid::parse_str(&path).map_err(|_| invalid("id", "conflict ids are UUIDs"))?;
+    let mut body = JsonBody::read(&request, payload).await?;
+    let action = match body.optional_text("action", 20)?.as_deref() {
+        Some("merge") => ConflictAction::Merge,
+        Some("dismiss") => ConflictAction::Dismiss,
+        Some(_) => {
+            return Err(ApiError::Validation(panorama_core::FieldError {
+                field: "action".into(),
+                message: "one of merge, dismiss".into(),
+            }));
+        }
+        None => {
+            return Err(ApiError::Validation(panorama_core::FieldError {
+                field: "action".into(),
+                message: "required: merge or dismiss".into(),
+            }));
+        }
+    };
+    let note = body.optional_text("note", MAX_NOTE)?;
+    body.finish()?;
+    let actor = actor_of(&request);
+    let outcome = store(&state)?
+        .resolve_conflict(id, action, &actor, note.as_deref())
+        .await?;
+    match outcome {
+        ConflictOutcome::Merged(records) => Ok(HttpResponse::Ok().json(json!({
+            "id": id,
+            "status": "merged",
+            "merges": records,
+        }))),
+        ConflictOutcome::Dismissed => Ok(HttpResponse::Ok().json(json!({
+            "id": id,
+            "status": "dismissed",
+        }))),
+        ConflictOutcome::Refused(reason) => Err(refused(reason, "action")),
+        ConflictOutcome::NothingToMerge => Err(ApiError::Conflict {
+            clash: Clash::NothingToMerge,
+            field: Some("action"),
+            message: "the conflict's customers are one customer already, or it concerns only one; dismiss it".into(),
+        }),
+        ConflictOutcome::AlreadyResolved { status } => Err(ApiError::Conflict {
+            clash: Clash::AlreadyResolved,
+            field: None,
+            message: format!("the conflict was already settled: {status}"),
+        }),
+        ConflictOutcome::NotFound => Err(ApiError::NotFound(format!("no conflict {id}"))),
+    }
+}
