@@ -472,7 +472,7 @@ async fn bad_identity_requests_name_the_field_and_change_nothing() {
             None,
         ),
         (
-            format!("/v1/customers/not-a-uuid/merge"),
+            "/v1/customers/not-a-uuid/merge".to_owned(),
             json!({"other": solo}),
             400,
             Some("id"),
