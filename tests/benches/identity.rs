@@ -1,0 +1,130 @@
+//! Merge cost against history size: two customers with N events each are
+//! merged (and unmerged) by hand, for N = 10, 1,000 and 100,000, on the real
+//! PostgreSQL. The baseline, measured in the same run on the same rows, is
+//! what a merge that re-points the merged customer's events would pay: one
+//! `UPDATE events SET customer_id = ...` over those N rows.
+//!
+//! `cargo bench -p panorama-e2e --bench identity` (`BENCH_SIZES=10,1000` to
+//! change the sizes). Prints one line per size.
+
+use std::time::{Duration, Instant};
+
+use panorama_core::{EventDraft, ValidationContext};
+use panorama_e2e::{at_minute, contact_with};
+use panorama_store::{MergeOutcome, PartitionOffset, Store, UnmergeOutcome};
+use panorama_testkit::postgres;
+use uuid::Uuid;
+
+const SAMPLES: usize = 5;
+const WRITE_BATCH: usize = 5_000;
+
+fn ms(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// Projects `count` events of one person (identified by `email`) and
+/// returns the customer.
+async fn customer_with(store: &Store, email: &str, count: usize) -> Uuid {
+    let context = ValidationContext::now(None);
+    for start in (0..count).step_by(WRITE_BATCH) {
+        let events: Vec<_> = (start..count.min(start + WRITE_BATCH))
+            .map(|n| {
+                let json = contact_with(
+                    &format!("{email}-{n}"),
+                    at_minute(n as i64),
+                    "email",
+                    &[("email", email)],
+                );
+                serde_json::from_value::<EventDraft>(json)
+                    .expect("draft")
+                    .validate(&context)
+                    .expect("valid")
+            })
+            .collect();
+        let offsets: [PartitionOffset; 0] = [];
+        store
+            .apply_batch("bench", &events, &offsets)
+            .await
+            .expect("batch");
+    }
+    let email = panorama_core::Identifier::parse(panorama_core::IdentifierKind::Email, email, None)
+        .expect("email");
+    store
+        .lookup(&email)
+        .await
+        .expect("lookup")
+        .expect("customer")
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
+        .unwrap_or_else(|_| "10,1000,100000".into())
+        .split(',')
+        .filter_map(|size| size.trim().parse().ok())
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let database = tokio::task::spawn_blocking(|| postgres().create_database())
+            .await
+            .expect("task")
+            .expect("database");
+        let store = Store::connect(&database.url, 4).expect("store");
+        store.migrate().await.expect("migrate");
+        let (client, connection) = tokio_postgres::connect(&database.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        for size in sizes {
+            let mut merges = Vec::new();
+            let mut unmerges = Vec::new();
+            let mut repoints = Vec::new();
+            for sample in 0..SAMPLES {
+                let a = customer_with(&store, &format!("a{size}-{sample}@example.com"), size).await;
+                let b = customer_with(&store, &format!("b{size}-{sample}@example.com"), size).await;
+                let started = Instant::now();
+                let outcome = store
+                    .merge_customers(a, b, "bench", None)
+                    .await
+                    .expect("merge");
+                merges.push(started.elapsed());
+                assert!(matches!(outcome, MergeOutcome::Merged(_)), "{outcome:?}");
+                let started = Instant::now();
+                let outcome = store.unmerge(a, b, "bench").await.expect("unmerge");
+                unmerges.push(started.elapsed());
+                assert!(
+                    matches!(outcome, UnmergeOutcome::Unmerged(_)),
+                    "{outcome:?}"
+                );
+                // Baseline: re-point the merged customer's events, as a
+                // merge that moves history would. The customers are not
+                // used again.
+                let started = Instant::now();
+                let moved = client
+                    .execute(
+                        "UPDATE events SET customer_id = $1 WHERE customer_id = $2",
+                        &[&a, &b],
+                    )
+                    .await
+                    .expect("re-point");
+                repoints.push(started.elapsed());
+                assert_eq!(moved as usize, size);
+            }
+            let (merge, unmerge, repoint) = (median(merges), median(unmerges), median(repoints));
+            println!(
+                "{size:>7} events each: merge {} (baseline re-point {}; ratio {:.3}), unmerge {}",
+                ms(merge),
+                ms(repoint),
+                merge.as_secs_f64() / repoint.as_secs_f64(),
+                ms(unmerge),
+            );
+        }
+    });
+}
