@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use panorama_core::{EventDraft, ValidationContext};
-use panorama_e2e::{at_minute, contact_with};
+use panorama_e2e::{contact_with, epoch};
 use panorama_store::{MergeOutcome, PartitionOffset, Store, UnmergeOutcome};
 use panorama_testkit::postgres;
 use uuid::Uuid;
@@ -36,7 +36,7 @@ async fn customer_with(store: &Store, email: &str, count: usize) -> Uuid {
             .map(|n| {
                 let json = contact_with(
                     &format!("{email}-{n}"),
-                    at_minute(n as i64),
+                    epoch() + chrono::Duration::seconds(n as i64),
                     "email",
                     &[("email", email)],
                 );

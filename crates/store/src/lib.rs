@@ -63,6 +63,34 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether PostgreSQL aborted the transaction for a deadlock or a
+    /// serialization failure: running it again is the remedy.
+    pub fn is_lock_conflict(&self) -> bool {
+        matches!(self, Error::Db(error) if error.code().is_some_and(|code| {
+            code == &tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                || code == &tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+        }))
+    }
+}
+
+/// Runs a transaction again, a few times with a short pause, while
+/// PostgreSQL aborts it for a deadlock or a serialization failure. For
+/// requests an agent waits on; the projector retries whole batches itself.
+pub(crate) async fn retry_lock_conflicts<T>(mut run: impl AsyncFnMut() -> Result<T>) -> Result<T> {
+    let mut attempt = 0u32;
+    loop {
+        match run().await {
+            Err(error) if attempt < 4 && error.is_lock_conflict() => {
+                attempt += 1;
+                tracing::debug!(%error, attempt, "transaction aborted by a lock conflict, retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// tokio-postgres prints server errors as just "db error"; the server's
 /// message and code are what an operator needs.
 fn describe(error: &tokio_postgres::Error) -> String {

@@ -12,7 +12,7 @@ use super::lock::{load_trees, lock_survivors};
 use super::{
     ConflictAction, ConflictOutcome, MergeOutcome, MergeRecord, UnmergeOutcome, reason_parts,
 };
-use crate::{Result, Store};
+use crate::{Result, Store, retry_lock_conflicts};
 
 /// Why something happened to identity, for the history.
 #[derive(Debug, Default)]
@@ -308,6 +308,16 @@ impl Store {
         actor: &str,
         reason: Option<&str>,
     ) -> Result<MergeOutcome> {
+        retry_lock_conflicts(async || self.merge_customers_once(a, b, actor, reason).await).await
+    }
+
+    async fn merge_customers_once(
+        &self,
+        a: Uuid,
+        b: Uuid,
+        actor: &str,
+        reason: Option<&str>,
+    ) -> Result<MergeOutcome> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
         let survivors = lock_survivors(&transaction, &[a, b]).await?;
@@ -342,6 +352,15 @@ impl Store {
     /// apart: a later link between them is a conflict, not a merge.
     #[tracing::instrument(skip(self))]
     pub async fn unmerge(
+        &self,
+        customer: Uuid,
+        merged: Uuid,
+        actor: &str,
+    ) -> Result<UnmergeOutcome> {
+        retry_lock_conflicts(async || self.unmerge_once(customer, merged, actor).await).await
+    }
+
+    async fn unmerge_once(
         &self,
         customer: Uuid,
         merged: Uuid,
@@ -441,6 +460,17 @@ impl Store {
     /// dismisses it.
     #[tracing::instrument(skip(self))]
     pub async fn resolve_conflict(
+        &self,
+        id: Uuid,
+        action: ConflictAction,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<ConflictOutcome> {
+        retry_lock_conflicts(async || self.resolve_conflict_once(id, action, actor, note).await)
+            .await
+    }
+
+    async fn resolve_conflict_once(
         &self,
         id: Uuid,
         action: ConflictAction,
