@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The local development stack behind `make run`: a private PostgreSQL cluster
 # and a Nisshi broker (Kafka protocol), both keeping their state in .panorama/
-# in the checkout, then `panorama migrate`, `panorama topics` and
-# `panorama serve` in the foreground.
+# in the checkout, then `panorama migrate`, `panorama topics`, an admin and an
+# agent API token (`dev-admin`, `dev-agent`: revoked and created anew on each
+# run) and `panorama serve` in the foreground.
 #
 # usage: scripts/dev-stack.sh [COMMAND]
 #   run      (default) start everything, serve in the foreground; Ctrl-C stops
@@ -314,6 +315,26 @@ stop_serve() {
   rm -f "$state/serve.pid"
 }
 
+# Secrets of the dev tokens, set by create_dev_tokens.
+admin_token=""
+agent_token=""
+
+# dev_token ROLE NAME: revokes the live token NAME, if any, creates it anew and
+# prints its secret. Revoke-then-create keeps reruns idempotent.
+dev_token() {
+  "$panorama_bin" token revoke --name "$2" >/dev/null 2>&1 || true
+  "$panorama_bin" token create --role "$1" --name "$2" 2>"$state/token.err" || {
+    cat "$state/token.err" >&2
+    return 1
+  }
+}
+
+create_dev_tokens() {
+  admin_token="$(dev_token admin dev-admin)"
+  agent_token="$(dev_token agent dev-agent)"
+  [ -n "$admin_token" ] && [ -n "$agent_token" ] || die "cannot create the dev API tokens"
+}
+
 print_next_steps() {
   local base="$base_url"
   cat <<EOF
@@ -321,19 +342,26 @@ print_next_steps() {
 ────────────────────────────────────────────────────────────────────────
  Panorama is ready on $base   (PostgreSQL 127.0.0.1:$pg_port, broker 127.0.0.1:$kafka_port)
 
- Post a contact event:
+ API tokens, created anew on every start (\`panorama token list\`):
+   admin  dev-admin  $admin_token
+   agent  dev-agent  $agent_token
+
+ Post a contact event (needs the channel role; admin has every role):
 
    curl -sS -X POST $base/v1/events \\
+     -H 'authorization: Bearer $admin_token' \\
      -H 'content-type: application/json' \\
      -d '{"event_id":"demo-1","occurred_at":"2026-11-23T10:00:00Z","channel":"phone","source":"cti","type":"call.ended","direction":"inbound","identifiers":[{"kind":"phone","value":"+31612345678"},{"kind":"email","value":"Anna@Example.nl"}],"display_name":"Anna de Vries","contact_reason":"my order did not arrive","duration_seconds":240}'
 
  A moment later (the projector writes it), look the customer up by phone or
- email, then use the "id" from the answer for the profile and the timeline:
+ email, then use the "id" from the answer for the profile and the timeline
+ (customer reads need the agent role):
 
-   curl -sS '$base/v1/customers/lookup?phone=%2B31612345678'
-   curl -sS '$base/v1/customers/lookup?email=anna@example.nl'
-   curl -sS $base/v1/customers/<id>
-   curl -sS $base/v1/customers/<id>/timeline
+   export TOKEN=$agent_token
+   curl -sS -H "authorization: Bearer \$TOKEN" '$base/v1/customers/lookup?phone=%2B31612345678'
+   curl -sS -H "authorization: Bearer \$TOKEN" '$base/v1/customers/lookup?email=anna@example.nl'
+   curl -sS -H "authorization: Bearer \$TOKEN" $base/v1/customers/<id>
+   curl -sS -H "authorization: Bearer \$TOKEN" $base/v1/customers/<id>/timeline
 
  Metrics: $base/metrics      Logs of the broker: .panorama/broker.log
  Stop: Ctrl-C stops serve, the broker and PostgreSQL.
@@ -376,6 +404,7 @@ cmd_run() {
   export_panorama_env
   "$panorama_bin" migrate
   "$panorama_bin" topics
+  create_dev_tokens
   # Its own session: Ctrl-C reaches only this script, which then stops serve
   # before the broker and PostgreSQL (stop order matters for a clean shutdown).
   setsid "$panorama_bin" serve </dev/null &

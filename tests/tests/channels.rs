@@ -398,7 +398,7 @@ async fn bad_signatures_and_credentials_are_refused_and_publish_nothing() {
     assert_eq!(status(response), 401);
 
     let response = app
-        .http
+        .anonymous
         .post(format!("{}/v1/channels/email/mime", app.base_url))
         .header("content-type", "message/rfc822")
         .body(raw_email())

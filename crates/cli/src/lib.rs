@@ -13,6 +13,10 @@ use panorama_projector::{Projector, ProjectorSettings};
 use panorama_server::{Application, ChannelSettings, HttpSettings, ReadinessCheck, Services};
 use panorama_store::Store;
 
+/// Most PostgreSQL connections of a gateway-only process, which uses them
+/// only to check API tokens (and caches what it learns).
+pub const GATEWAY_DB_POOL_SIZE: usize = 2;
+
 /// Which parts of Panorama a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -153,16 +157,17 @@ impl Running {
 /// Builds and starts what `role` needs, returning once the HTTP port is
 /// bound.
 pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
-    let needs_store = role.api() || role.projector();
-    let store = if needs_store {
-        Some(
-            Store::connect(&options.database_url, options.db_pool_size)
-                .context("invalid database url")?
-                .with_identity_rules(options.identity_rules.clone()),
-        )
+    // Every role needs the database: the projector writes to it, the API
+    // reads from it, and the gateway checks API tokens against it, which
+    // takes only a few connections.
+    let pool_size = if role == Role::Gateway {
+        options.db_pool_size.min(GATEWAY_DB_POOL_SIZE)
     } else {
-        None
+        options.db_pool_size
     };
+    let store = Store::connect(&options.database_url, pool_size)
+        .context("invalid database url")?
+        .with_identity_rules(options.identity_rules.clone());
     let producer = if role.gateway() || role.projector() {
         Some(options.producer()?)
     } else {
@@ -170,7 +175,7 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
     };
 
     let mut readiness: Vec<(String, ReadinessCheck)> = Vec::new();
-    if let Some(store) = &store {
+    {
         let store = store.clone();
         readiness.push((
             "postgres".into(),
@@ -220,8 +225,8 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
         ));
     }
 
-    let projector = match (role.projector(), &store, &producer) {
-        (true, Some(store), Some(producer)) => Some(
+    let projector = match (role.projector(), &producer) {
+        (true, Some(producer)) => Some(
             Projector::spawn(
                 options.projector_settings(),
                 store.clone(),
@@ -234,7 +239,8 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
 
     let services = Services {
         producer: if role.gateway() { producer } else { None },
-        store: if role.api() { store } else { None },
+        store: role.api().then(|| store.clone()),
+        access: Some(store),
     };
     let settings = HttpSettings {
         addr: options.http_addr.clone(),

@@ -1,8 +1,9 @@
 //! `panorama`: the one binary. `serve` runs the gateway, projector and agent
 //! API (all in one process by default), `migrate` applies the schema,
-//! `topics` creates the Kafka topics.
+//! `topics` creates the Kafka topics, `token` manages API tokens.
 
 mod config;
+mod token;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +41,11 @@ enum Command {
     Migrate,
     /// Create the contact-event and dead-letter topics if missing.
     Topics,
+    /// Create, revoke and list API tokens (bearer tokens with a role).
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -96,6 +102,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             tracing::info!(topic = %config.topic, dlq = %config.dlq_topic, partitions = config.topic_partitions, "topics exist");
             Ok(())
         }
+        Command::Token { command } => token::run(command, &config.database_url).await,
     }
 }
 

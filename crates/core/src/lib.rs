@@ -4,11 +4,13 @@
 //! Nothing here does I/O: no async runtime, no broker, no database. Every
 //! other crate speaks in these types.
 
+mod access;
 mod event;
 mod identifier;
 pub mod identity;
 mod text;
 
+pub use access::{Role, UnknownRole};
 pub use event::{
     Channel, ContactEvent, Direction, EventDraft, EventType, Feedback, FeedbackDraft,
     FeedbackMetric, FieldError, IdentifierDraft, ValidationContext,

@@ -1,11 +1,13 @@
 //! Provider webhooks: authenticate the way each provider signs, hand the
 //! bytes to its adapter in `panorama-channels`, then validate and publish
 //! the events like `POST /v1/events`. An adapter whose secret is not
-//! configured is not mounted.
+//! configured answers 404. The CTI, raw MIME and web back-end routes take a
+//! bearer token instead: an API token with the `channel` role (or admin), or
+//! one of the configured channel tokens, so they are always on.
 
 use std::sync::Mutex;
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, AUTHORIZATION, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use panorama_channels::form::Form;
 use panorama_channels::mailgun::ReplayGuard;
@@ -13,9 +15,10 @@ use panorama_channels::signature::secrets_equal;
 use panorama_channels::{
     ChannelError, Context, Outcome, cti, mailgun, meta, mime, sendgrid, twilio, web as web_channel,
 };
-use panorama_core::{ContactEvent, ValidationContext};
+use panorama_core::{ContactEvent, Role, ValidationContext};
 use serde::Serialize;
 
+use crate::auth::{Caller, bearer_token};
 use crate::error::ApiError;
 use crate::ingest::{publish, read_body};
 use crate::{AppState, metrics};
@@ -35,7 +38,8 @@ pub struct ChannelSettings {
     pub mailgun_signing_key: Option<String>,
     /// SendGrid basic-auth password or URL token.
     pub sendgrid_secret: Option<String>,
-    /// Bearer tokens for CTI, raw MIME and web back ends.
+    /// Bearer tokens for CTI, raw MIME and web back ends, accepted besides
+    /// API tokens with the `channel` role.
     pub channel_tokens: Vec<String>,
     /// Public write keys for browsers.
     pub web_write_keys: Vec<String>,
@@ -68,11 +72,7 @@ impl ChannelSettings {
                 self.twilio_auth_token.is_some() && self.public_url.is_some(),
                 "PANORAMA_TWILIO_AUTH_TOKEN and PANORAMA_PUBLIC_URL",
             ),
-            (
-                "cti",
-                !self.channel_tokens.is_empty(),
-                "PANORAMA_CHANNEL_TOKENS",
-            ),
+            ("cti", true, "a channel token"),
             (
                 "sendgrid",
                 self.sendgrid_secret.is_some(),
@@ -83,21 +83,13 @@ impl ChannelSettings {
                 self.mailgun_signing_key.is_some(),
                 "PANORAMA_MAILGUN_SIGNING_KEY",
             ),
-            (
-                "email.mime",
-                !self.channel_tokens.is_empty(),
-                "PANORAMA_CHANNEL_TOKENS",
-            ),
+            ("email.mime", true, "a channel token"),
             (
                 "meta",
                 self.meta_app_secret.is_some() && self.meta_verify_token.is_some(),
                 "PANORAMA_META_APP_SECRET and PANORAMA_META_VERIFY_TOKEN",
             ),
-            (
-                "web",
-                !self.channel_tokens.is_empty() || !self.web_write_keys.is_empty(),
-                "PANORAMA_WEB_WRITE_KEYS or PANORAMA_CHANNEL_TOKENS",
-            ),
+            ("web", true, "a channel token or a write key"),
         ];
         for (adapter, enabled, needs) in adapters {
             if enabled {
@@ -175,19 +167,15 @@ fn content_type(request: &HttpRequest) -> &str {
     header(request, "content-type").unwrap_or_default()
 }
 
-/// `Authorization: Bearer <token>` against the configured channel tokens.
+/// `Authorization: Bearer <token>`: one of the configured channel tokens,
+/// or an API token with the `channel` role (or admin; another role is 403).
 fn require_channel_token(request: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    let given = header(request, "authorization")
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::Unauthorized("a channel token is required (Authorization: Bearer ...)".into())
-        })?;
-    if any_secret_matches(given, &state.settings.channels.channel_tokens) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized("unknown channel token".into()))
+    let configured = &state.settings.channels.channel_tokens;
+    let given = bearer_token(request.headers().get(AUTHORIZATION));
+    if given.is_some_and(|token| any_secret_matches(token, configured)) {
+        return Ok(());
     }
+    Caller::of(request)?.require(Role::Channel)
 }
 
 fn any_secret_matches(given: &str, secrets: &[String]) -> bool {
@@ -240,6 +228,7 @@ fn refused(source: &'static str) -> impl Fn(ApiError) -> ApiError {
     move |error| {
         let reason = match &error {
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden { .. } => "forbidden",
             ApiError::MalformedPayload { .. } => "malformed",
             _ => "other",
         };
@@ -282,9 +271,6 @@ async fn token_authenticated(
     source: &'static str,
     parse: TokenAdapter,
 ) -> Result<HttpResponse, ApiError> {
-    if state.settings.channels.channel_tokens.is_empty() {
-        return Err(disabled(source));
-    }
     require_channel_token(&request, &state).map_err(refused(source))?;
     let body = read_body(payload, state.settings.max_body_bytes).await?;
     let outcome = parse(&body, &context(&state)).map_err(|e| refused(source)(e.into()))?;
@@ -447,16 +433,13 @@ fn allow_origin(response: &mut HttpResponse, origin: Option<&str>) {
 }
 
 /// `POST /v1/channels/web/events`: browsers with a write key from an allowed
-/// origin, or web back ends with a channel token.
+/// origin, or web back ends with a channel token (configured or API token).
 pub(crate) async fn web_events(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let channels = &state.settings.channels;
-    if channels.channel_tokens.is_empty() && channels.web_write_keys.is_empty() {
-        return Err(disabled("web"));
-    }
     let origin = header(&request, "origin").map(str::to_owned);
     let write_key = header(&request, "x-panorama-write-key")
         .map(str::to_owned)

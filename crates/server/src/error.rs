@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use panorama_core::FieldError;
+use panorama_core::{FieldError, Role};
 use serde::Serialize;
 
 /// Media type of problem details.
@@ -38,6 +38,12 @@ pub enum ApiError {
     /// Missing or wrong credentials or signature.
     #[error("{0}")]
     Unauthorized(String),
+    /// A valid token whose role may not do this.
+    #[error("this needs a token with the {needed} role (or admin)")]
+    Forbidden {
+        /// The role the route needs.
+        needed: Role,
+    },
     /// The body is larger than allowed.
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge {
@@ -154,6 +160,7 @@ impl ApiError {
                 ("/problems/malformed-payload", "Malformed payload")
             }
             ApiError::Unauthorized(_) => ("/problems/unauthorized", "Unauthorized"),
+            ApiError::Forbidden { .. } => ("/problems/forbidden", "Forbidden"),
             ApiError::BrokerUnavailable => {
                 ("/problems/broker-unavailable", "Event bus unavailable")
             }
@@ -183,6 +190,7 @@ impl ResponseError for ApiError {
             | ApiError::InvalidParameter { .. }
             | ApiError::MalformedPayload { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -248,6 +256,41 @@ mod tests {
         assert_eq!(body["type"], "/problems/validation-failed");
         assert_eq!(body["field"], "identifiers[0].value");
         assert_eq!(body["status"], 422);
+    }
+
+    #[test]
+    fn unauthorized_challenges_and_forbidden_names_the_role() {
+        let response = ApiError::Unauthorized("no token".into()).error_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers().get(header::WWW_AUTHENTICATE),
+            Some(&HeaderValue::from_static("Bearer"))
+        );
+        let (status, body, _) = body_of(ApiError::Unauthorized("no token".into()));
+        assert_eq!(body["type"], "/problems/unauthorized");
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+        let forbidden = ApiError::Forbidden {
+            needed: Role::Agent,
+        };
+        assert!(
+            forbidden
+                .error_response()
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .is_none()
+        );
+        let (status, body, _) = body_of(forbidden);
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body["type"], "/problems/forbidden");
+        assert_eq!(body["status"], 403);
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("agent"),
+            "{body}"
+        );
     }
 
     #[test]

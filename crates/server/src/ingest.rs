@@ -10,11 +10,12 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt as _;
 use panorama_bus::OutboundRecord;
-use panorama_core::{ContactEvent, EventDraft, FieldError, ValidationContext};
+use panorama_core::{ContactEvent, EventDraft, FieldError, Role, ValidationContext};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::{AppState, metrics};
 
@@ -26,12 +27,14 @@ struct Accepted {
     accepted: Vec<Uuid>,
 }
 
-/// Handles `POST /v1/events`.
+/// Handles `POST /v1/events`; needs the `channel` role.
 pub(crate) async fn post_events(
+    caller: Caller,
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Channel)?;
     require_json(&request)?;
     let body = read_body(payload, state.settings.max_body_bytes).await?;
     let drafts = parse_drafts(&body)?;

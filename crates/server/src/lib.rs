@@ -2,6 +2,7 @@
 //! metrics, in one actix-web application whose routes depend on the roles
 //! this process runs.
 
+mod auth;
 mod channels;
 mod error;
 mod health;
@@ -19,6 +20,7 @@ use panorama_bus::Producer;
 use panorama_core::Region;
 use panorama_store::Store;
 
+pub use auth::{AUTH_CACHE_TTL, Caller};
 pub use channels::ChannelSettings;
 pub use error::{ApiError, Clash, PROBLEM_JSON};
 pub use health::ReadinessCheck;
@@ -47,12 +49,18 @@ pub struct Services {
     pub producer: Option<Producer>,
     /// The database: present when this process serves the agent API.
     pub store: Option<Store>,
+    /// The database API tokens are checked against: needed by every process
+    /// that serves routes behind a token (gateway and API). Without it, such
+    /// routes answer 401 without a token and 503 with one.
+    pub access: Option<Store>,
 }
 
 pub(crate) struct AppState {
     settings: HttpSettings,
     producer: Option<Producer>,
     store: Option<Store>,
+    access: Option<Store>,
+    auth: auth::Authenticator,
     readiness: Vec<(String, ReadinessCheck)>,
     channel_state: channels::ChannelState,
 }
@@ -87,6 +95,8 @@ impl Application {
             settings,
             producer: services.producer,
             store: services.store,
+            auth: auth::Authenticator::new(services.access.clone()),
+            access: services.access,
             readiness,
             channel_state: channels::ChannelState::default(),
         });
@@ -102,6 +112,7 @@ impl Application {
                     }
                     .into()
                 }))
+                .wrap(from_fn(auth::authenticate))
                 .wrap(from_fn(metrics::observe))
                 .wrap(tracing_actix())
                 .route("/healthz", web::get().to(health::healthz))

@@ -50,6 +50,19 @@ pub(crate) static REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// Bearer-token checks, by outcome: `accepted` (from the database),
+/// `cached`, `invalid`, `forbidden` (valid token, wrong role).
+pub(crate) static AUTH: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        opts!(
+            "panorama_http_auth_total",
+            "Bearer-token checks, by outcome"
+        ),
+        &["outcome"]
+    )
+    .expect("metric registers once")
+});
+
 /// Time for the broker to acknowledge one request's records.
 pub(crate) static PUBLISH_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     register_histogram!(histogram_opts!(
@@ -127,7 +140,7 @@ pub(crate) async fn render(state: actix_web::web::Data<AppState>) -> HttpRespons
     BUILD_INFO
         .with_label_values(&[env!("CARGO_PKG_VERSION")])
         .set(1);
-    if let Some(store) = &state.store {
+    if let Some(store) = state.store.as_ref().or(state.access.as_ref()) {
         let pool = store.pool_status();
         for (name, value) in [
             ("max", pool.max_size),

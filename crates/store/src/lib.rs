@@ -1,7 +1,8 @@
 //! The only crate that talks to PostgreSQL: schema migrations, the
 //! projection writer (one transaction per batch, offsets included) and the
-//! read queries behind the agent API.
+//! read queries behind the agent API, and the API tokens.
 
+mod access;
 mod identity;
 mod migrate;
 mod projection;
@@ -14,6 +15,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use panorama_core::identity::IdentityRules;
 use tokio_postgres::NoTls;
 
+pub use access::{Principal, SECRET_PREFIX, Secret, TokenInfo, token_hash};
 pub use identity::{
     ConflictAction, ConflictCursor, ConflictOutcome, ConflictQuery, ConflictView, CustomerIdentity,
     HistoryEntry, IdentityIdentifier, IdentityProfile, MergeOutcome, MergeRecord, UnmergeOutcome,
@@ -38,6 +40,12 @@ pub enum Error {
     /// The schema is not in a state this version understands.
     #[error("migration: {0}")]
     Migration(String),
+    /// A live token already has this name.
+    #[error("a live token named \"{0}\" exists; revoke it first")]
+    TokenNameTaken(String),
+    /// A token name that cannot be used.
+    #[error("invalid token name: {0}")]
+    InvalidTokenName(String),
 }
 
 impl Error {
@@ -58,7 +66,10 @@ impl Error {
                             || code.code().starts_with("57P")
                     })
             }
-            Error::Config(_) | Error::Migration(_) => false,
+            Error::Config(_)
+            | Error::Migration(_)
+            | Error::TokenNameTaken(_)
+            | Error::InvalidTokenName(_) => false,
         }
     }
 }

@@ -1,6 +1,12 @@
 //! Versioned, embedded schema migrations. Applying them is idempotent and
 //! safe to run from several processes at once (an advisory lock serialises
 //! them); an applied migration whose text changed is refused.
+//!
+//! Versions only have to increase; a gap is allowed. Each version is applied
+//! once, whatever else is applied already, so a lower version that arrives
+//! later (work on two branches that took numbers side by side) is applied on
+//! the next `migrate`. Such migrations must therefore not depend on each
+//! other.
 
 use crate::{Error, Result, Store};
 
@@ -20,6 +26,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "identity",
         sql: include_str!("../migrations/0002_identity.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "access",
+        sql: include_str!("../migrations/0003_access.sql"),
     },
 ];
 
@@ -93,21 +104,29 @@ impl Store {
     /// this build does not know).
     pub async fn migrations_current(&self) -> Result<bool> {
         let client = self.pool.get().await?;
-        let row = client
-            .query_opt("SELECT max(version) FROM schema_migrations", &[])
+        let rows = client
+            .query("SELECT version FROM schema_migrations", &[])
             .await;
-        let latest = MIGRATIONS.last().map_or(0, |m| m.version);
-        match row {
-            Ok(Some(row)) => Ok(row.get::<_, Option<i32>>(0) == Some(latest)),
-            Ok(None) => Ok(false),
+        let applied: Vec<i32> = match rows {
+            Ok(rows) => rows.iter().map(|row| row.get(0)).collect(),
             Err(error)
                 if error.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) =>
             {
-                Ok(false)
+                return Ok(false);
             }
-            Err(error) => Err(error.into()),
-        }
+            Err(error) => return Err(error.into()),
+        };
+        Ok(schema_is_current(&applied))
     }
+}
+
+/// Every embedded version applied, and nothing newer than the newest.
+fn schema_is_current(applied: &[i32]) -> bool {
+    let latest = MIGRATIONS.last().map_or(0, |m| m.version);
+    MIGRATIONS
+        .iter()
+        .all(|migration| applied.contains(&migration.version))
+        && applied.iter().all(|version| *version <= latest)
 }
 
 #[cfg(test)]
@@ -115,10 +134,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn migrations_are_numbered_in_order() {
-        for (index, migration) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(migration.version, index as i32 + 1);
+    fn migration_versions_increase_and_files_match() {
+        for pair in MIGRATIONS.windows(2) {
+            assert!(pair[0].version < pair[1].version, "versions must increase");
         }
+        assert!(MIGRATIONS.iter().all(|m| m.version > 0));
+    }
+
+    #[test]
+    fn current_means_every_embedded_version_and_nothing_newer() {
+        let all: Vec<i32> = MIGRATIONS.iter().map(|m| m.version).collect();
+        assert!(schema_is_current(&all));
+        assert!(!schema_is_current(&all[..all.len() - 1]));
+        assert!(!schema_is_current(&[]));
+        let mut newer = all.clone();
+        newer.push(all[all.len() - 1] + 1);
+        assert!(!schema_is_current(&newer));
+        // A version this build does not embed, below the newest (a gap
+        // another build filled), does not make the schema stale.
+        let mut gap_filled = all.clone();
+        gap_filled.push(2);
+        assert!(schema_is_current(&gap_filled));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use panorama::{Options, Role, Running};
+use panorama_core::Role as TokenRole;
 use panorama_store::Store;
 use serde_json::Value;
 
@@ -81,6 +82,19 @@ impl AppBuilder {
             .await
             .context("create topics")?;
         }
+        let (_, admin) = store
+            .create_token(&random_name("testkit_admin"), TokenRole::Admin)
+            .await
+            .context("create the admin token")?;
+        let admin_token = admin.expose().to_owned();
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {admin_token}").parse()?,
+        );
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()?;
         let running = panorama::start(&options, self.role).await?;
         let base_url = running.base_url();
         Ok(TestApp {
@@ -89,7 +103,9 @@ impl AppBuilder {
             store,
             running: Some(running),
             base_url,
-            http: reqwest::Client::new(),
+            http,
+            anonymous: reqwest::Client::new(),
+            admin_token,
         })
     }
 }
@@ -107,8 +123,13 @@ pub struct TestApp {
     pub running: Option<Running>,
     /// `http://127.0.0.1:PORT`.
     pub base_url: String,
-    /// An HTTP client.
+    /// An HTTP client that sends the admin token on every request (a header
+    /// the request sets itself, such as other `Authorization`, wins).
     pub http: reqwest::Client,
+    /// An HTTP client that sends no credentials.
+    pub anonymous: reqwest::Client,
+    /// The secret of the admin API token created at spawn.
+    pub admin_token: String,
 }
 
 impl TestApp {
@@ -126,7 +147,36 @@ impl TestApp {
         }
     }
 
-    /// `POST /v1/events` with a JSON body.
+    /// Creates an API token with `role` under a random name and returns its
+    /// secret.
+    pub async fn token(&self, role: TokenRole) -> String {
+        let name = random_name(&format!("test_{role}"));
+        let (_, secret) = self
+            .store
+            .create_token(&name, role)
+            .await
+            .expect("create a token");
+        secret.expose().to_owned()
+    }
+
+    /// A request to a path (with query) of the app carrying `token` as
+    /// `Authorization: Bearer`, or no credentials at all for `None`.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let request = self
+            .anonymous
+            .request(method, format!("{}{path}", self.base_url));
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// `POST /v1/events` with a JSON body, as admin.
     pub async fn post_events(&self, body: &Value) -> reqwest::Response {
         self.http
             .post(format!("{}/v1/events", self.base_url))
@@ -136,7 +186,7 @@ impl TestApp {
             .expect("POST /v1/events answers")
     }
 
-    /// `POST` a JSON body to a path of the app.
+    /// `POST` a JSON body to a path of the app, as admin.
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.http
             .post(format!("{}{path}", self.base_url))
@@ -146,7 +196,7 @@ impl TestApp {
             .expect("POST answers")
     }
 
-    /// `GET` a path (with query) of the app.
+    /// `GET` a path (with query) of the app, as admin.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.base_url))
@@ -155,7 +205,7 @@ impl TestApp {
             .expect("GET answers")
     }
 
-    /// `GET` a path and parse the JSON body of a 200 answer.
+    /// `GET` a path as admin and parse the JSON body of a 200 answer.
     pub async fn get_json(&self, path: &str) -> Value {
         let response = self.get(path).await;
         let status = response.status();

@@ -1,16 +1,17 @@
 //! Customer reads for agent desktops: lookup by identifier, the profile, and
-//! the keyset-paginated timeline.
+//! the keyset-paginated timeline. Every route needs the `agent` role.
 
 use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use panorama_core::{Channel, EventType, Identifier, IdentifierKind};
+use panorama_core::{Channel, EventType, Identifier, IdentifierKind, Role};
 use panorama_store::{Store, TimelineCursor, TimelineEntry, TimelineQuery};
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 
 /// Largest timeline page.
@@ -35,9 +36,11 @@ pub(crate) fn parse_customer_id(raw: &str) -> Result<Uuid, ApiError> {
 /// `GET /v1/customers/lookup?phone=|email=|account=|whatsapp=|...` — the
 /// profile of the customer owning that identifier.
 pub(crate) async fn lookup(
+    caller: Caller,
     query: web::Query<HashMap<String, String>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Agent)?;
     let mut given = query.iter();
     let (name, raw) = match (given.next(), given.next()) {
         (Some(pair), None) => pair,
@@ -62,9 +65,11 @@ pub(crate) async fn lookup(
 
 /// `GET /v1/customers/{id}` — the 360 profile.
 pub(crate) async fn profile(
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Agent)?;
     let id = parse_customer_id(&path)?;
     profile_response(store(&state)?, id).await
 }
@@ -89,10 +94,12 @@ struct TimelinePage {
 /// `GET /v1/customers/{id}/timeline?channel=&type=&since=&until=&limit=&cursor=`
 /// — newest first by `occurred_at`, then `event_id`.
 pub(crate) async fn timeline(
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Agent)?;
     let id = parse_customer_id(&path)?;
     let mut wanted = timeline_query(&query)?;
     let page = wanted.limit;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use panorama_core::Role;
 use panorama_core::identity::ConflictReason;
 use panorama_store::{
     ConflictAction, ConflictCursor, ConflictOutcome, ConflictQuery, MergeOutcome, MergeRecord,
@@ -17,6 +18,7 @@ use uuid::Uuid;
 use super::body::JsonBody;
 use super::customers::{invalid, parse_customer_id, store};
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::{ApiError, Clash};
 
 /// Longest reason or note an agent may give.
@@ -24,8 +26,9 @@ const MAX_NOTE: usize = 2_000;
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
 
-fn actor_of(_request: &HttpRequest) -> String {
-    "anonymous".to_owned()
+/// Who did it, for the identity history: the token's name.
+fn actor_of(caller: &Caller) -> String {
+    caller.principal().name.clone()
 }
 
 fn refused(reason: ConflictReason, field: &'static str) -> ApiError {
@@ -47,17 +50,19 @@ struct Merged<'a> {
 /// `POST /v1/customers/{id}/merge {"other": "<id>", "reason": "..."}` —
 /// merges two customers; the oldest survives.
 pub(crate) async fn merge(
+    caller: Caller,
     request: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
     let id = parse_customer_id(&path)?;
     let mut body = JsonBody::read(&request, payload).await?;
     let other = body.uuid("other")?;
     let reason = body.optional_text("reason", MAX_NOTE)?;
     body.finish()?;
-    let actor = actor_of(&request);
+    let actor = actor_of(&caller);
     let outcome = store(&state)?
         .merge_customers(id, other, &actor, reason.as_deref())
         .await?;
@@ -86,16 +91,18 @@ pub(crate) async fn merge(
 /// `POST /v1/customers/{id}/unmerge {"merged": "<id>"}` — splits a customer
 /// merged into this one off again, with what came through it.
 pub(crate) async fn unmerge(
+    caller: Caller,
     request: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
     let id = parse_customer_id(&path)?;
     let mut body = JsonBody::read(&request, payload).await?;
     let merged = body.uuid("merged")?;
     body.finish()?;
-    let actor = actor_of(&request);
+    let actor = actor_of(&caller);
     match store(&state)?.unmerge(id, merged, &actor).await? {
         UnmergeOutcome::Unmerged(record) => {
             tracing::info!(survivor = %record.survivor, merged = %record.merged, %actor, "customer unmerged");
@@ -122,9 +129,11 @@ pub(crate) async fn unmerge(
 /// `GET /v1/customers/{id}/identity` — identifiers with the profile each
 /// came through, the merged profiles, and the identity history.
 pub(crate) async fn identity(
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Agent)?;
     let id = parse_customer_id(&path)?;
     let Some(identity) = store(&state)?.identity(id).await? else {
         return Err(ApiError::NotFound(format!("no customer {id}")));
@@ -144,9 +153,11 @@ struct ConflictPage {
 /// `GET /v1/identity/conflicts?status=open|merged|dismissed|all&customer=&limit=&cursor=`
 /// — newest first; open ones by default.
 pub(crate) async fn conflicts(
+    caller: Caller,
     query: web::Query<HashMap<String, String>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
     let mut wanted = conflict_query(&query)?;
     let page = wanted.limit;
     wanted.limit = page + 1;
@@ -213,11 +224,13 @@ fn conflict_query(query: &HashMap<String, String>) -> Result<ConflictQuery, ApiE
 
 /// `POST /v1/identity/conflicts/{id}/resolve {"action": "merge"|"dismiss", "note": "..."}`
 pub(crate) async fn resolve_conflict(
+    caller: Caller,
     request: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
     let id = Uuid::parse_str(&path).map_err(|_| invalid("id", "conflict ids are UUIDs"))?;
     let mut body = JsonBody::read(&request, payload).await?;
     let action = match body.optional_text("action", 20)?.as_deref() {
@@ -238,7 +251,7 @@ pub(crate) async fn resolve_conflict(
     };
     let note = body.optional_text("note", MAX_NOTE)?;
     body.finish()?;
-    let actor = actor_of(&request);
+    let actor = actor_of(&caller);
     let outcome = store(&state)?
         .resolve_conflict(id, action, &actor, note.as_deref())
         .await?;
