@@ -529,3 +529,101 @@ async fn bad_identity_requests_name_the_field_and_change_nothing() {
     assert_eq!(identity["profiles"].as_array().map(Vec::len), Some(1));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undone_automatic_merge_is_not_redone_by_the_same_link() {
+    let app = TestApp::spawn().await;
+    let caller = [("phone", "+31633330003")];
+    let writer = [("email", "kim@example.com")];
+    let link = [("email", "kim@example.com"), ("phone", "+31633330003")];
+    project(
+        &app,
+        contact_with("kim-call", at_minute(0), "phone", &caller),
+        1,
+    )
+    .await;
+    project(
+        &app,
+        contact_with("kim-mail", at_minute(1), "email", &writer),
+        2,
+    )
+    .await;
+    let by_phone = customer_of(&app, "phone=%2B31633330003").await;
+    let by_email = customer_of(&app, "email=kim@example.com").await;
+    assert!(by_phone < by_email);
+
+    // A form with both merges them automatically; then each writes again.
+    project(
+        &app,
+        contact_with("kim-form", at_minute(2), "web", &link),
+        3,
+    )
+    .await;
+    assert_eq!(customer_of(&app, "email=kim@example.com").await, by_phone);
+    let identity = app
+        .get_json(&format!("/v1/customers/{by_phone}/identity"))
+        .await;
+    let merge = &identity["history"][0];
+    assert_eq!(merge["action"], "merge");
+    assert_eq!(merge["actor"], Value::Null, "automatic");
+    assert_eq!(merge["event_id"].as_str().map(str::len), Some(36));
+    assert_eq!(merge["identifiers"].as_array().map(Vec::len), Some(2));
+    project(
+        &app,
+        contact_with("kim-call-2", at_minute(3), "phone", &caller),
+        4,
+    )
+    .await;
+    project(
+        &app,
+        contact_with("kim-mail-2", at_minute(4), "email", &writer),
+        5,
+    )
+    .await;
+    assert_eq!(event_ids_of(&app, &by_phone).await.len(), 5);
+
+    let (status, body) = post(
+        &app,
+        &format!("/v1/customers/{by_phone}/unmerge"),
+        json!({"merged": by_email}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Each side gets the events that came through its identifiers, the ones
+    // after the merge included; the linking form went with its first
+    // identifier of the highest priority, the email.
+    assert_eq!(event_ids_of(&app, &by_phone).await.len(), 2);
+    assert_eq!(event_ids_of(&app, &by_email).await.len(), 3);
+    assert_eq!(aggregates_of(&app, &by_phone).await["event_count"], 2);
+    assert_eq!(aggregates_of(&app, &by_email).await["event_count"], 3);
+
+    // The same link again: a conflict, not a merge.
+    project(
+        &app,
+        contact_with("kim-form-2", at_minute(5), "web", &link),
+        6,
+    )
+    .await;
+    assert_ne!(
+        customer_of(&app, "email=kim@example.com").await,
+        customer_of(&app, "phone=%2B31633330003").await
+    );
+    let conflicts = open_conflicts(&app).await;
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0]["reason"], "do_not_merge");
+
+    // An agent who knows better merges them by hand after all.
+    let (status, body) = post(
+        &app,
+        &format!("/v1/customers/{by_email}/merge"),
+        json!({"other": by_phone}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        open_conflicts(&app).await.is_empty(),
+        "settled by the merge"
+    );
+    assert_eq!(event_ids_of(&app, &by_email).await.len(), 6);
+    app.stop().await;
+}

@@ -16,7 +16,7 @@ use crate::error::ApiError;
 
 /// Largest timeline page.
 pub(crate) const MAX_PAGE: usize = 200;
-const DEFAULT_PAGE: usize = 50;
+pub(crate) const DEFAULT_PAGE: usize = 50;
 
 pub(crate) fn store(state: &AppState) -> Result<&Store, ApiError> {
     state.store.as_ref().ok_or(ApiError::Internal)
@@ -31,6 +31,21 @@ pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ApiError {
 
 pub(crate) fn parse_customer_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| invalid("id", "customer ids are UUIDs"))
+}
+
+/// A page size parameter: a whole number from 1 to `max`.
+pub(crate) fn page_limit(name: &str, value: &str, max: usize) -> Result<usize, ApiError> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|limit| (1..=max).contains(limit))
+        .ok_or_else(|| invalid(name, format!("must be a whole number from 1 to {max}")))
+}
+
+/// A cursor parameter, decoded; refused when it is not one this API handed
+/// out.
+pub(crate) fn cursor<T>(name: &str, decoded: Option<T>) -> Result<T, ApiError> {
+    decoded.ok_or_else(|| invalid(name, "not a cursor this API handed out"))
 }
 
 /// `GET /v1/customers/lookup?phone=|email=|account=|whatsapp=|...` — the
@@ -140,21 +155,8 @@ fn timeline_query(query: &HashMap<String, String>) -> Result<TimelineQuery, ApiE
             }
             "since" => parsed.since = Some(parse_time(name, value)?),
             "until" => parsed.until = Some(parse_time(name, value)?),
-            "limit" => {
-                parsed.limit = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|limit| (1..=MAX_PAGE).contains(limit))
-                    .ok_or_else(|| {
-                        invalid(name, format!("must be a whole number from 1 to {MAX_PAGE}"))
-                    })?;
-            }
-            "cursor" => {
-                parsed.cursor = Some(
-                    TimelineCursor::decode(value)
-                        .ok_or_else(|| invalid(name, "not a cursor this API handed out"))?,
-                );
-            }
+            "limit" => parsed.limit = page_limit(name, value, MAX_PAGE)?,
+            "cursor" => parsed.cursor = Some(cursor(name, TimelineCursor::decode(value))?),
             _ => {
                 return Err(invalid(
                     name,

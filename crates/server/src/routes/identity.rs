@@ -16,15 +16,15 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::body::JsonBody;
-use super::customers::{invalid, parse_customer_id, store};
+use super::customers::{
+    DEFAULT_PAGE, MAX_PAGE, cursor, invalid, page_limit, parse_customer_id, store,
+};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Clash};
 
 /// Longest reason or note an agent may give.
 const MAX_NOTE: usize = 2_000;
-const DEFAULT_PAGE: usize = 50;
-const MAX_PAGE: usize = 200;
 
 /// Who did it, for the identity history: the token's name.
 fn actor_of(caller: &Caller) -> String {
@@ -42,9 +42,27 @@ fn refused(reason: ConflictReason, field: &'static str) -> ApiError {
 #[derive(Serialize)]
 struct Merged<'a> {
     requested_id: Uuid,
-    survivor: Uuid,
     #[serde(flatten)]
     record: &'a MergeRecord,
+}
+
+/// The answer to a merge or an unmerge, logged as an identity change.
+fn changed(what: &str, requested_id: Uuid, record: &MergeRecord, actor: &str) -> HttpResponse {
+    tracing::info!(survivor = %record.survivor, merged = %record.merged, %actor, what, "identity changed by hand");
+    HttpResponse::Ok().json(Merged {
+        requested_id,
+        record,
+    })
+}
+
+/// An unknown customer: 404 when it is the one in the path, a bad `field`
+/// otherwise.
+fn unknown(path_id: Uuid, missing: Uuid, field: &str) -> ApiError {
+    if missing == path_id {
+        ApiError::NotFound(format!("no customer {path_id}"))
+    } else {
+        invalid(field, format!("no customer {missing}"))
+    }
 }
 
 /// `POST /v1/customers/{id}/merge {"other": "<id>", "reason": "..."}` —
@@ -67,24 +85,14 @@ pub(crate) async fn merge(
         .merge_customers(id, other, &actor, reason.as_deref())
         .await?;
     match outcome {
-        MergeOutcome::Merged(record) => {
-            tracing::info!(survivor = %record.survivor, merged = %record.merged, %actor, "customers merged by hand");
-            Ok(HttpResponse::Ok().json(Merged {
-                requested_id: id,
-                survivor: record.survivor,
-                record: &record,
-            }))
-        }
+        MergeOutcome::Merged(record) => Ok(changed("merge", id, &record, &actor)),
         MergeOutcome::AlreadyOne { survivor } => Err(ApiError::Conflict {
             clash: Clash::AlreadyMerged,
             field: Some("other"),
             message: format!("{id} and {other} are already one customer, {survivor}"),
         }),
         MergeOutcome::Refused(reason) => Err(refused(reason, "other")),
-        MergeOutcome::NotFound(missing) if missing == id => {
-            Err(ApiError::NotFound(format!("no customer {id}")))
-        }
-        MergeOutcome::NotFound(missing) => Err(invalid("other", format!("no customer {missing}"))),
+        MergeOutcome::NotFound(missing) => Err(unknown(id, missing, "other")),
     }
 }
 
@@ -104,25 +112,13 @@ pub(crate) async fn unmerge(
     body.finish()?;
     let actor = actor_of(&caller);
     match store(&state)?.unmerge(id, merged, &actor).await? {
-        UnmergeOutcome::Unmerged(record) => {
-            tracing::info!(survivor = %record.survivor, merged = %record.merged, %actor, "customer unmerged");
-            Ok(HttpResponse::Ok().json(Merged {
-                requested_id: id,
-                survivor: record.survivor,
-                record: &record,
-            }))
-        }
+        UnmergeOutcome::Unmerged(record) => Ok(changed("unmerge", id, &record, &actor)),
         UnmergeOutcome::NotMerged { survivor } => Err(ApiError::Conflict {
             clash: Clash::NotMerged,
             field: Some("merged"),
             message: format!("{merged} is not merged into customer {survivor}"),
         }),
-        UnmergeOutcome::NotFound(missing) if missing == id => {
-            Err(ApiError::NotFound(format!("no customer {id}")))
-        }
-        UnmergeOutcome::NotFound(missing) => {
-            Err(invalid("merged", format!("no customer {missing}")))
-        }
+        UnmergeOutcome::NotFound(missing) => Err(unknown(id, missing, "merged")),
     }
 }
 
@@ -196,21 +192,8 @@ fn conflict_query(query: &HashMap<String, String>) -> Result<ConflictQuery, ApiE
                     Uuid::parse_str(value).map_err(|_| invalid(name, "customer ids are UUIDs"))?,
                 )
             }
-            "limit" => {
-                parsed.limit = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|limit| (1..=MAX_PAGE).contains(limit))
-                    .ok_or_else(|| {
-                        invalid(name, format!("must be a whole number from 1 to {MAX_PAGE}"))
-                    })?;
-            }
-            "cursor" => {
-                parsed.cursor = Some(
-                    ConflictCursor::decode(value)
-                        .ok_or_else(|| invalid(name, "not a cursor this API handed out"))?,
-                )
-            }
+            "limit" => parsed.limit = page_limit(name, value, MAX_PAGE)?,
+            "cursor" => parsed.cursor = Some(cursor(name, ConflictCursor::decode(value))?),
             _ => {
                 return Err(invalid(
                     name,

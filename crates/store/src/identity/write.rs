@@ -308,41 +308,34 @@ impl Store {
         actor: &str,
         reason: Option<&str>,
     ) -> Result<MergeOutcome> {
-        retry_lock_conflicts(async || self.merge_customers_once(a, b, actor, reason).await).await
-    }
-
-    async fn merge_customers_once(
-        &self,
-        a: Uuid,
-        b: Uuid,
-        actor: &str,
-        reason: Option<&str>,
-    ) -> Result<MergeOutcome> {
-        let mut client = self.pool.get().await?;
-        let transaction = client.transaction().await?;
-        let survivors = lock_survivors(&transaction, &[a, b]).await?;
-        let (Some(&first), Some(&second)) = (survivors.get(&a), survivors.get(&b)) else {
-            let missing = if survivors.contains_key(&a) { b } else { a };
-            return Ok(MergeOutcome::NotFound(missing));
-        };
-        if first == second {
-            return Ok(MergeOutcome::AlreadyOne { survivor: first });
-        }
-        let cause = Cause {
-            actor: Some(actor),
-            reason,
-            ..Cause::default()
-        };
-        let outcome = match merge_group(&transaction, &[first, second], &self.rules, &cause).await?
-        {
-            Ok(mut records) => match records.pop() {
-                Some(record) => MergeOutcome::Merged(record),
-                None => MergeOutcome::AlreadyOne { survivor: first },
-            },
-            Err(reason) => MergeOutcome::Refused(reason),
-        };
-        transaction.commit().await?;
-        Ok(outcome)
+        retry_lock_conflicts(async || {
+            let mut client = self.pool.get().await?;
+            let transaction = client.transaction().await?;
+            let survivors = lock_survivors(&transaction, &[a, b]).await?;
+            let (Some(&first), Some(&second)) = (survivors.get(&a), survivors.get(&b)) else {
+                let missing = if survivors.contains_key(&a) { b } else { a };
+                return Ok(MergeOutcome::NotFound(missing));
+            };
+            if first == second {
+                return Ok(MergeOutcome::AlreadyOne { survivor: first });
+            }
+            let cause = Cause {
+                actor: Some(actor),
+                reason,
+                ..Cause::default()
+            };
+            let outcome =
+                match merge_group(&transaction, &[first, second], &self.rules, &cause).await? {
+                    Ok(mut records) => match records.pop() {
+                        Some(record) => MergeOutcome::Merged(record),
+                        None => MergeOutcome::AlreadyOne { survivor: first },
+                    },
+                    Err(reason) => MergeOutcome::Refused(reason),
+                };
+            transaction.commit().await?;
+            Ok(outcome)
+        })
+        .await
     }
 
     /// Undoes the merge of `merged` into the customer `customer` now is:
@@ -357,103 +350,97 @@ impl Store {
         merged: Uuid,
         actor: &str,
     ) -> Result<UnmergeOutcome> {
-        retry_lock_conflicts(async || self.unmerge_once(customer, merged, actor).await).await
-    }
-
-    async fn unmerge_once(
-        &self,
-        customer: Uuid,
-        merged: Uuid,
-        actor: &str,
-    ) -> Result<UnmergeOutcome> {
-        let mut client = self.pool.get().await?;
-        let transaction = client.transaction().await?;
-        let survivors = lock_survivors(&transaction, &[customer, merged]).await?;
-        let (Some(&survivor), Some(&merged_survivor)) =
-            (survivors.get(&customer), survivors.get(&merged))
-        else {
-            let missing = if survivors.contains_key(&customer) {
-                merged
-            } else {
-                customer
+        retry_lock_conflicts(async || {
+            let mut client = self.pool.get().await?;
+            let transaction = client.transaction().await?;
+            let survivors = lock_survivors(&transaction, &[customer, merged]).await?;
+            let (Some(&survivor), Some(&merged_survivor)) =
+                (survivors.get(&customer), survivors.get(&merged))
+            else {
+                let missing = if survivors.contains_key(&customer) {
+                    merged
+                } else {
+                    customer
+                };
+                return Ok(UnmergeOutcome::NotFound(missing));
             };
-            return Ok(UnmergeOutcome::NotFound(missing));
-        };
-        if merged_survivor != survivor || merged == survivor {
-            return Ok(UnmergeOutcome::NotMerged { survivor });
-        }
-        let cut = transaction
-            .prepare_cached(
-                "UPDATE customers SET merged_into = NULL, merged_at = NULL
+            if merged_survivor != survivor || merged == survivor {
+                return Ok(UnmergeOutcome::NotMerged { survivor });
+            }
+            let cut = transaction
+                .prepare_cached(
+                    "UPDATE customers SET merged_into = NULL, merged_at = NULL
                  WHERE id = $1 RETURNING 1",
-            )
-            .await?;
-        transaction.execute(&cut, &[&merged]).await?;
-        let subtree = transaction
-            .prepare_cached(
-                "WITH RECURSIVE subtree (id) AS (
+                )
+                .await?;
+            transaction.execute(&cut, &[&merged]).await?;
+            let subtree = transaction
+                .prepare_cached(
+                    "WITH RECURSIVE subtree (id) AS (
                      SELECT $1::uuid
                      UNION ALL
                      SELECT c.id FROM customers AS c JOIN subtree AS s ON c.merged_into = s.id
                  )
                  UPDATE customers SET survivor_id = $1
                  WHERE id IN (SELECT id FROM subtree) RETURNING id",
-            )
-            .await?;
-        let mut profiles: Vec<Uuid> = transaction
-            .query(&subtree, &[&merged])
-            .await?
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
-        profiles.sort_unstable();
-        recount(&transaction, survivor).await?;
-        let events = recount(&transaction, merged).await?;
-        let separate = transaction
-            .prepare_cached(
-                "INSERT INTO identity_separations (customer_a, customer_b, created_by)
+                )
+                .await?;
+            let mut profiles: Vec<Uuid> = transaction
+                .query(&subtree, &[&merged])
+                .await?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            profiles.sort_unstable();
+            recount(&transaction, survivor).await?;
+            let events = recount(&transaction, merged).await?;
+            let separate = transaction
+                .prepare_cached(
+                    "INSERT INTO identity_separations (customer_a, customer_b, created_by)
                  VALUES (LEAST($1::uuid, $2::uuid), GREATEST($1::uuid, $2::uuid), $3)
                  ON CONFLICT DO NOTHING",
-            )
-            .await?;
-        transaction
-            .execute(&separate, &[&survivor, &merged, &actor])
-            .await?;
-        let identifiers_of = transaction
-            .prepare_cached(
-                "SELECT i.kind, i.value FROM identifiers AS i
+                )
+                .await?;
+            transaction
+                .execute(&separate, &[&survivor, &merged, &actor])
+                .await?;
+            let identifiers_of = transaction
+                .prepare_cached(
+                    "SELECT i.kind, i.value FROM identifiers AS i
                  WHERE i.customer_id = ANY($1) ORDER BY i.kind, i.value",
+                )
+                .await?;
+            let identifiers: Vec<Identifier> = transaction
+                .query(&identifiers_of, &[&profiles])
+                .await?
+                .iter()
+                .filter_map(|row| super::lock::stored_identifier(row.get(0), row.get(1)))
+                .collect();
+            let record = MergeRecord {
+                survivor,
+                merged,
+                profiles,
+                identifiers,
+                events,
+            };
+            record_history(
+                &transaction,
+                "unmerge",
+                Some(survivor),
+                Some(merged),
+                &[survivor, merged],
+                &Cause {
+                    actor: Some(actor),
+                    ..Cause::default()
+                },
+                None,
+                Some(moved_json(&record.profiles, &record.identifiers, events)),
             )
             .await?;
-        let identifiers: Vec<Identifier> = transaction
-            .query(&identifiers_of, &[&profiles])
-            .await?
-            .iter()
-            .filter_map(|row| super::lock::stored_identifier(row.get(0), row.get(1)))
-            .collect();
-        let record = MergeRecord {
-            survivor,
-            merged,
-            profiles,
-            identifiers,
-            events,
-        };
-        record_history(
-            &transaction,
-            "unmerge",
-            Some(survivor),
-            Some(merged),
-            &[survivor, merged],
-            &Cause {
-                actor: Some(actor),
-                ..Cause::default()
-            },
-            None,
-            Some(moved_json(&record.profiles, &record.identifiers, events)),
-        )
-        .await?;
-        transaction.commit().await?;
-        Ok(UnmergeOutcome::Unmerged(record))
+            transaction.commit().await?;
+            Ok(UnmergeOutcome::Unmerged(record))
+        })
+        .await
     }
 
     /// Settles an open conflict: merges its customers (as they are now) or
@@ -466,67 +453,59 @@ impl Store {
         actor: &str,
         note: Option<&str>,
     ) -> Result<ConflictOutcome> {
-        retry_lock_conflicts(async || self.resolve_conflict_once(id, action, actor, note).await)
-            .await
-    }
-
-    async fn resolve_conflict_once(
-        &self,
-        id: Uuid,
-        action: ConflictAction,
-        actor: &str,
-        note: Option<&str>,
-    ) -> Result<ConflictOutcome> {
-        let mut client = self.pool.get().await?;
-        let transaction = client.transaction().await?;
-        let read = transaction
-            .prepare_cached(
-                "SELECT status, customers FROM identity_conflicts WHERE id = $1 FOR UPDATE",
-            )
-            .await?;
-        let Some(row) = transaction.query_opt(&read, &[&id]).await? else {
-            return Ok(ConflictOutcome::NotFound);
-        };
-        let status: String = row.get(0);
-        if status != "open" {
-            return Ok(ConflictOutcome::AlreadyResolved { status });
-        }
-        let customers: Vec<Uuid> = row.get(1);
-        let (status, outcome) = match action {
-            ConflictAction::Dismiss => ("dismissed", ConflictOutcome::Dismissed),
-            ConflictAction::Merge => {
-                let survivors = lock_survivors(&transaction, &customers).await?;
-                let mut group: Vec<Uuid> = survivors.values().copied().collect();
-                group.sort_unstable();
-                group.dedup();
-                if group.len() < 2 {
-                    return Ok(ConflictOutcome::NothingToMerge);
-                }
-                let cause = Cause {
-                    actor: Some(actor),
-                    reason: note,
-                    ..Cause::default()
-                };
-                match merge_group(&transaction, &group, &self.rules, &cause).await? {
-                    Ok(records) => ("merged", ConflictOutcome::Merged(records)),
-                    Err(reason) => {
-                        transaction.commit().await?;
-                        return Ok(ConflictOutcome::Refused(reason));
+        retry_lock_conflicts(async || {
+            let mut client = self.pool.get().await?;
+            let transaction = client.transaction().await?;
+            let read = transaction
+                .prepare_cached(
+                    "SELECT status, customers FROM identity_conflicts WHERE id = $1 FOR UPDATE",
+                )
+                .await?;
+            let Some(row) = transaction.query_opt(&read, &[&id]).await? else {
+                return Ok(ConflictOutcome::NotFound);
+            };
+            let status: String = row.get(0);
+            if status != "open" {
+                return Ok(ConflictOutcome::AlreadyResolved { status });
+            }
+            let customers: Vec<Uuid> = row.get(1);
+            let (status, outcome) = match action {
+                ConflictAction::Dismiss => ("dismissed", ConflictOutcome::Dismissed),
+                ConflictAction::Merge => {
+                    let survivors = lock_survivors(&transaction, &customers).await?;
+                    let mut group: Vec<Uuid> = survivors.values().copied().collect();
+                    group.sort_unstable();
+                    group.dedup();
+                    if group.len() < 2 {
+                        return Ok(ConflictOutcome::NothingToMerge);
+                    }
+                    let cause = Cause {
+                        actor: Some(actor),
+                        reason: note,
+                        ..Cause::default()
+                    };
+                    match merge_group(&transaction, &group, &self.rules, &cause).await? {
+                        Ok(records) => ("merged", ConflictOutcome::Merged(records)),
+                        Err(reason) => {
+                            transaction.commit().await?;
+                            return Ok(ConflictOutcome::Refused(reason));
+                        }
                     }
                 }
-            }
-        };
-        let settle = transaction
-            .prepare_cached(
-                "UPDATE identity_conflicts SET status = $2, resolved_at = now(),
+            };
+            let settle = transaction
+                .prepare_cached(
+                    "UPDATE identity_conflicts SET status = $2, resolved_at = now(),
                         resolved_by = $3, resolution = $4
                  WHERE id = $1",
-            )
-            .await?;
-        transaction
-            .execute(&settle, &[&id, &status, &actor, &note])
-            .await?;
-        transaction.commit().await?;
-        Ok(outcome)
+                )
+                .await?;
+            transaction
+                .execute(&settle, &[&id, &status, &actor, &note])
+                .await?;
+            transaction.commit().await?;
+            Ok(outcome)
+        })
+        .await
     }
 }
