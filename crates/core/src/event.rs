@@ -264,6 +264,9 @@ pub struct ContactEvent {
     pub display_name: Option<String>,
     /// W3C trace context of the request that produced the event.
     pub traceparent: Option<String>,
+    /// The case an agent action is about, or that an agent linked this
+    /// contact to; `None`: the projector finds the case.
+    pub case_id: Option<Uuid>,
 }
 
 impl ContactEvent {
@@ -440,6 +443,10 @@ pub struct EventDraft {
     /// W3C trace context; normally set by the gateway, not the caller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// The case (a UUID) an agent action is about, or that the contact
+    /// belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<String>,
 }
 
 impl EventDraft {
@@ -503,6 +510,13 @@ impl EventDraft {
             attributes: parse_attributes(self.attributes)?,
             display_name: bounded("display_name", self.display_name, MAX_SHORT_TEXT)?,
             traceparent: parse_traceparent(self.traceparent)?,
+            case_id: match self.case_id.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(raw) => Some(
+                    Uuid::parse_str(raw)
+                        .map_err(|_| FieldError::new("case_id", "must be a UUID"))?,
+                ),
+            },
         })
     }
 }
@@ -544,6 +558,7 @@ impl From<&ContactEvent> for EventDraft {
             attributes: event.attributes.clone(),
             display_name: event.display_name.clone(),
             traceparent: event.traceparent.clone(),
+            case_id: event.case_id.map(|id| id.to_string()),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! other crate speaks in these types.
 
 mod access;
+pub mod cases;
 mod event;
 mod identifier;
 pub mod identity;

@@ -93,6 +93,10 @@ pub fn to_proto(event: &ContactEvent) -> v1::ContactEvent {
         attributes: event.attributes.clone().into_iter().collect(),
         display_name: event.display_name.clone().unwrap_or_default(),
         traceparent: event.traceparent.clone().unwrap_or_default(),
+        case_id: event
+            .case_id
+            .map(|id| id.as_bytes().to_vec())
+            .unwrap_or_default(),
     }
 }
 
@@ -152,6 +156,14 @@ pub fn from_proto(message: v1::ContactEvent) -> Result<ContactEvent, FieldError>
         attributes: message.attributes.into_iter().collect(),
         display_name: non_empty(message.display_name),
         traceparent: non_empty(message.traceparent),
+        case_id: match message.case_id.as_slice() {
+            [] => None,
+            bytes => Some(
+                Uuid::from_slice(bytes)
+                    .map_err(|_| invalid("case_id", "must be 16 bytes"))?
+                    .to_string(),
+            ),
+        },
     };
     // Identifiers on the wire are already normalised (E.164 phones), so no
     // default region is needed to read them again.

@@ -1,0 +1,330 @@
+//! Cases: a customer's contacts grouped by their reason for contact, so an
+//! agent sees "third contact about the missing parcel" rather than three
+//! unrelated calls. Pure functions over one batch, like identity
+//! resolution.
+//!
+//! A contact belongs to the case that an agent linked it to (`case_id` on
+//! the event); otherwise to every case of the same customer holding a
+//! contact of the same conversation, or one with the same reason for
+//! contact within the window (7 days by default) — several such cases are
+//! merged into the oldest. A contact that matches no case opens one. The
+//! grouping of contacts is therefore the connected components of "same
+//! conversation, or same reason within the window", whatever order the
+//! contacts arrive in. A resolved case takes no contact that happened after
+//! its resolution.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::event::{Channel, ContactEvent, EventType};
+
+/// How contacts are grouped into cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaseRules {
+    /// Contacts with the same reason this close in time share a case.
+    pub window: Duration,
+}
+
+impl Default for CaseRules {
+    fn default() -> Self {
+        CaseRules {
+            window: Duration::days(7),
+        }
+    }
+}
+
+/// Open or resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    /// Still being worked on.
+    Open,
+    /// Done.
+    Resolved,
+}
+
+impl CaseStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseStatus::Open => "open",
+            CaseStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// One contact of a case, as far as grouping cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseContact {
+    /// The reason for contact in the customer's words.
+    pub reason: Option<String>,
+    /// Its normalised form (empty when none was given).
+    pub reason_key: String,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Its conversation, if any.
+    pub conversation_id: Option<String>,
+}
+
+/// A case as the grouping sees it: its contacts and its state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseState {
+    /// Case id.
+    pub id: Uuid,
+    /// The (surviving) customer it belongs to.
+    pub customer: Uuid,
+    /// The reason an agent gave when opening it.
+    pub agent_reason: Option<String>,
+    /// When it was opened: its first contact, or the agent's action.
+    pub opened_at: DateTime<Utc>,
+    /// Open or resolved.
+    pub status: CaseStatus,
+    /// When it was last resolved.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// How it ended.
+    pub outcome: Option<String>,
+    /// The agent's note on resolving.
+    pub resolution_note: Option<String>,
+    /// The agent who opened it, when one did.
+    pub opened_by: Option<String>,
+    /// Its contacts.
+    pub contacts: Vec<CaseContact>,
+    /// The channels they came through.
+    pub channels: BTreeSet<Channel>,
+}
+
+impl CaseState {
+    /// The reason for contact: the agent's when an agent opened the case,
+    /// otherwise that of its earliest contact that gave one.
+    pub fn reason(&self) -> Option<&str> {
+        self.agent_reason.as_deref().or_else(|| {
+            self.contacts
+                .iter()
+                .filter(|contact| contact.reason.is_some())
+                .min_by_key(|contact| contact.at)
+                .and_then(|contact| contact.reason.as_deref())
+        })
+    }
+
+    /// First contact.
+    pub fn first_contact_at(&self) -> Option<DateTime<Utc>> {
+        self.contacts.iter().map(|contact| contact.at).min()
+    }
+
+    /// Latest contact.
+    pub fn last_contact_at(&self) -> Option<DateTime<Utc>> {
+        self.contacts.iter().map(|contact| contact.at).max()
+    }
+
+    /// Whether a contact at `at` may still join: not after a resolution.
+    fn takes_contact_at(&self, at: DateTime<Utc>) -> bool {
+        match (self.status, self.resolved_at) {
+            (CaseStatus::Resolved, Some(resolved_at)) => at <= resolved_at,
+            _ => true,
+        }
+    }
+
+    fn matches(&self, contact: &CaseContact, window: Duration) -> bool {
+        // An agent's reason matches like a contact at the time it was given.
+        let agent_match = self.agent_reason.as_deref().is_some_and(|reason| {
+            reason_key(Some(reason)) == contact.reason_key
+                && (self.opened_at - contact.at).abs() <= window
+        });
+        self.takes_contact_at(contact.at)
+            && (agent_match
+                || self.contacts.iter().any(|member| {
+                    let same_conversation = contact.conversation_id.is_some()
+                        && member.conversation_id == contact.conversation_id;
+                    let same_reason = member.reason_key == contact.reason_key
+                        && (member.at - contact.at).abs() <= window;
+                    same_conversation || same_reason
+                }))
+    }
+}
+
+/// The normalised form of a reason for contact used to match cases:
+/// trimmed, lower case, inner whitespace collapsed.
+pub fn reason_key(reason: Option<&str>) -> String {
+    reason
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// What the batch did to cases.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaseDecisions {
+    /// The case of each event, in batch order (`None`: no case).
+    pub event_cases: Vec<Option<Uuid>>,
+    /// Cases created or changed, by id.
+    pub touched: BTreeSet<Uuid>,
+    /// Cases merged into another: (merged, survivor), in order.
+    pub merged: Vec<(Uuid, Uuid)>,
+}
+
+/// One event as the case logic needs it: the event and the (surviving)
+/// customer it belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseInput<'a> {
+    /// The event.
+    pub event: &'a ContactEvent,
+    /// Its customer after the batch's identity decisions.
+    pub customer: Uuid,
+}
+
+/// Assigns a batch of events to cases, updating `cases` (every case of the
+/// batch's customers that an event of the batch could join) as it goes.
+/// New cases get the id `new_case_id` derives from the event that opens
+/// them. Merged-away cases are removed from `cases`.
+pub fn assign_cases(
+    cases: &mut Vec<CaseState>,
+    events: &[CaseInput<'_>],
+    rules: &CaseRules,
+    mut new_case_id: impl FnMut(&ContactEvent) -> Uuid,
+) -> CaseDecisions {
+    let mut decisions = CaseDecisions::default();
+    for input in events {
+        let event = input.event;
+        let case = match event.event_type {
+            EventType::CaseOpened => event.case_id.map(|id| {
+                if !cases.iter().any(|case| case.id == id) {
+                    cases.push(CaseState {
+                        id,
+                        customer: input.customer,
+                        agent_reason: event.contact_reason.clone(),
+                        opened_at: event.occurred_at,
+                        status: CaseStatus::Open,
+                        resolved_at: None,
+                        outcome: None,
+                        resolution_note: None,
+                        opened_by: event.agent_id.clone(),
+                        contacts: Vec::new(),
+                        channels: BTreeSet::new(),
+                    });
+                    decisions.touched.insert(id);
+                }
+                id
+            }),
+            EventType::CaseResolved | EventType::CaseReopened => {
+                let found = event
+                    .case_id
+                    .and_then(|id| cases.iter_mut().find(|case| case.id == id));
+                found.map(|case| {
+                    if event.event_type == EventType::CaseResolved {
+                        case.status = CaseStatus::Resolved;
+                        case.resolved_at = Some(event.occurred_at);
+                        case.outcome = event.outcome.clone();
+                        case.resolution_note = event.summary.clone();
+                    } else {
+                        case.status = CaseStatus::Open;
+                        case.resolved_at = None;
+                    }
+                    decisions.touched.insert(case.id);
+                    case.id
+                })
+            }
+            event_type if event_type.is_customer_contact() => Some(join_contact(
+                cases,
+                input,
+                rules,
+                &mut new_case_id,
+                &mut decisions,
+            )),
+            // Notes, tasks and feedback show under the case they name.
+            _ => event
+                .case_id
+                .filter(|id| cases.iter().any(|case| case.id == *id)),
+        };
+        decisions.event_cases.push(case);
+    }
+    decisions
+}
+
+fn join_contact(
+    cases: &mut Vec<CaseState>,
+    input: &CaseInput<'_>,
+    rules: &CaseRules,
+    new_case_id: &mut impl FnMut(&ContactEvent) -> Uuid,
+    decisions: &mut CaseDecisions,
+) -> Uuid {
+    let event = input.event;
+    let contact = CaseContact {
+        reason: event.contact_reason.clone(),
+        reason_key: reason_key(event.contact_reason.as_deref()),
+        at: event.occurred_at,
+        conversation_id: event.conversation_id.clone(),
+    };
+    let mut matching: Vec<Uuid> = match event.case_id {
+        Some(id) => vec![id],
+        None => cases
+            .iter()
+            .filter(|case| case.customer == input.customer && case.matches(&contact, rules.window))
+            .map(|case| case.id)
+            .collect(),
+    };
+    matching.sort_unstable();
+    let id = match matching.first() {
+        Some(&id) => id,
+        None => new_case_id(event),
+    };
+    if !cases.iter().any(|case| case.id == id) {
+        cases.push(CaseState {
+            id,
+            customer: input.customer,
+            agent_reason: None,
+            opened_at: event.occurred_at,
+            status: CaseStatus::Open,
+            resolved_at: None,
+            outcome: None,
+            resolution_note: None,
+            opened_by: None,
+            contacts: Vec::new(),
+            channels: BTreeSet::new(),
+        });
+    }
+    for &merged in matching.iter().skip(1) {
+        merge_case(cases, id, merged);
+        decisions.merged.push((merged, id));
+        decisions.touched.remove(&merged);
+    }
+    if let Some(case) = cases.iter_mut().find(|case| case.id == id) {
+        case.opened_at = case.opened_at.min(contact.at);
+        case.channels.insert(event.channel);
+        case.contacts.push(contact);
+    }
+    decisions.touched.insert(id);
+    id
+}
+
+/// Folds case `merged` into case `survivor`.
+fn merge_case(cases: &mut Vec<CaseState>, survivor: Uuid, merged: Uuid) {
+    let Some(position) = cases.iter().position(|case| case.id == merged) else {
+        return;
+    };
+    let merged = cases.remove(position);
+    let Some(case) = cases.iter_mut().find(|case| case.id == survivor) else {
+        return;
+    };
+    if case.agent_reason.is_none() {
+        case.agent_reason = merged.agent_reason;
+        case.opened_by = case.opened_by.take().or(merged.opened_by);
+    }
+    case.opened_at = case.opened_at.min(merged.opened_at);
+    case.contacts.extend(merged.contacts);
+    case.channels.extend(merged.channels);
+    // Open if either was open; otherwise resolved at the later resolution.
+    if merged.status == CaseStatus::Open {
+        case.status = CaseStatus::Open;
+        case.resolved_at = None;
+    } else if case.status == CaseStatus::Resolved {
+        case.resolved_at = case.resolved_at.max(merged.resolved_at);
+    }
+}
+
+#[cfg(test)]
+mod tests;
