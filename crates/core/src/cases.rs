@@ -97,6 +97,23 @@ pub struct CaseState {
 }
 
 impl CaseState {
+    /// A new open case without contacts.
+    pub fn new(id: Uuid, customer: Uuid, opened_at: DateTime<Utc>) -> Self {
+        CaseState {
+            id,
+            customer,
+            agent_reason: None,
+            opened_at,
+            status: CaseStatus::Open,
+            resolved_at: None,
+            outcome: None,
+            resolution_note: None,
+            opened_by: None,
+            contacts: Vec::new(),
+            channels: BTreeSet::new(),
+        }
+    }
+
     /// The reason for contact: the agent's when an agent opened the case,
     /// otherwise that of its earliest contact that gave one.
     pub fn reason(&self) -> Option<&str> {
@@ -191,24 +208,14 @@ pub fn assign_cases(
     for input in events {
         let event = input.event;
         let case = match event.event_type {
-            EventType::CaseOpened => event.case_id.map(|id| {
+            EventType::CaseOpened => event.case_id.inspect(|&id| {
                 if !cases.iter().any(|case| case.id == id) {
-                    cases.push(CaseState {
-                        id,
-                        customer: input.customer,
-                        agent_reason: event.contact_reason.clone(),
-                        opened_at: event.occurred_at,
-                        status: CaseStatus::Open,
-                        resolved_at: None,
-                        outcome: None,
-                        resolution_note: None,
-                        opened_by: event.agent_id.clone(),
-                        contacts: Vec::new(),
-                        channels: BTreeSet::new(),
-                    });
+                    let mut case = CaseState::new(id, input.customer, event.occurred_at);
+                    case.agent_reason = event.contact_reason.clone();
+                    case.opened_by = event.agent_id.clone();
+                    cases.push(case);
                     decisions.touched.insert(id);
                 }
-                id
             }),
             EventType::CaseResolved | EventType::CaseReopened => {
                 let found = event
@@ -273,19 +280,7 @@ fn join_contact(
         None => new_case_id(event),
     };
     if !cases.iter().any(|case| case.id == id) {
-        cases.push(CaseState {
-            id,
-            customer: input.customer,
-            agent_reason: None,
-            opened_at: event.occurred_at,
-            status: CaseStatus::Open,
-            resolved_at: None,
-            outcome: None,
-            resolution_note: None,
-            opened_by: None,
-            contacts: Vec::new(),
-            channels: BTreeSet::new(),
-        });
+        cases.push(CaseState::new(id, input.customer, event.occurred_at));
     }
     for &merged in matching.iter().skip(1) {
         merge_case(cases, id, merged);
