@@ -292,7 +292,7 @@ proptest! {
                     "message.received",
                     channels[channel as usize],
                     Some(reasons[reason as usize]),
-                    conversation.map(|c| ["c0", "c1", "c2", "c3"][c as usize]).as_deref(),
+                    conversation.map(|c| ["c0", "c1", "c2", "c3"][c as usize]),
                     None,
                 )
             })
