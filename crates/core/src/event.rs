@@ -88,6 +88,9 @@ string_enum!(
         Social => "social",
         /// Text messages.
         Sms => "sms",
+        /// The agent desktop: actions agents take (cases, notes, tasks),
+        /// never a contact by the customer.
+        Agent => "agent",
     }
 );
 
@@ -156,6 +159,8 @@ string_enum!(
         TaskCreated => "task.created",
         /// A follow-up task was done.
         TaskCompleted => "task.completed",
+        /// A follow-up task got a new due time.
+        TaskRescheduled => "task.rescheduled",
     }
 );
 

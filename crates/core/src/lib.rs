@@ -9,6 +9,7 @@ pub mod cases;
 mod event;
 mod identifier;
 pub mod identity;
+pub mod priority;
 mod text;
 
 pub use access::{Role, UnknownRole};

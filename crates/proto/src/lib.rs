@@ -197,6 +197,7 @@ fn channel_to_proto(channel: Channel) -> v1::Channel {
         Channel::Chat => v1::Channel::Chat,
         Channel::Social => v1::Channel::Social,
         Channel::Sms => v1::Channel::Sms,
+        Channel::Agent => v1::Channel::Agent,
     }
 }
 
@@ -209,6 +210,7 @@ fn channel_from_proto(raw: i32) -> Option<Channel> {
         v1::Channel::Chat => Channel::Chat,
         v1::Channel::Social => Channel::Social,
         v1::Channel::Sms => Channel::Sms,
+        v1::Channel::Agent => Channel::Agent,
     })
 }
 

@@ -7,6 +7,7 @@ mod identity;
 mod migrate;
 mod projection;
 mod read;
+mod view;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -23,6 +24,11 @@ pub use identity::{
 pub use projection::{BatchOutcome, PartitionOffset};
 pub use read::{
     ChannelSummary, CustomerProfile, IdentifierView, TimelineCursor, TimelineEntry, TimelineQuery,
+};
+pub use view::{
+    CUSTOMER_ATTRIBUTE_PREFIX, CaseQuery, CaseView, ContactWindows, FeedbackSummary, Insights,
+    InsightsQuery, MetricSummary, Signals, TASK_ASSIGNEE, TASK_CHANNEL, TASK_DUE_AT, TASK_ID,
+    TaskQuery, TaskView, ViewRules,
 };
 
 /// What can go wrong talking to PostgreSQL.
@@ -121,6 +127,8 @@ pub struct Store {
     /// Strength and per-customer limit of each identifier kind, for the
     /// projector's merges and for manual ones.
     rules: Arc<IdentityRules>,
+    /// Case grouping, signal thresholds and the priority rule.
+    view: Arc<ViewRules>,
 }
 
 impl std::fmt::Debug for Store {
@@ -169,6 +177,7 @@ impl Store {
         Ok(Store {
             pool,
             rules: Arc::new(IdentityRules::default()),
+            view: Arc::new(ViewRules::default()),
         })
     }
 
@@ -177,6 +186,14 @@ impl Store {
     #[must_use]
     pub fn with_identity_rules(mut self, rules: IdentityRules) -> Self {
         self.rules = Arc::new(rules);
+        self
+    }
+
+    /// This store with `rules` for the agent's view (default:
+    /// [`ViewRules::default`]).
+    #[must_use]
+    pub fn with_view_rules(mut self, rules: ViewRules) -> Self {
+        self.view = Arc::new(rules);
         self
     }
 

@@ -10,6 +10,7 @@ use panorama_core::{ContactEvent, Identifier, IdentifierKind};
 use uuid::Uuid;
 
 use crate::identity::{Cause, attribute, load_trees, lock_survivors, merge_into, record_conflicts};
+use crate::view::{fold_view, project_cases, project_tasks};
 use crate::{Result, Store};
 
 /// Advisory lock namespace for identifier stripes ("pano").
@@ -44,6 +45,8 @@ pub struct BatchOutcome {
     pub merges: usize,
     /// Merges refused and identifiers left unlinked (see the conflicts).
     pub conflicts: usize,
+    /// Cases created or changed, with their customer.
+    pub cases: Vec<(Uuid, Uuid)>,
 }
 
 impl Store {
@@ -119,9 +122,37 @@ impl Store {
             insert_identifiers(&transaction, &fresh, &links).await?;
             touch_identifiers(&transaction, &fresh, &known).await?;
             timer.step("identifiers");
+            let customers: Vec<Uuid> = attribution
+                .event_profiles
+                .iter()
+                .map(|profile| {
+                    attribution
+                        .survivors
+                        .get(profile)
+                        .copied()
+                        .unwrap_or(*profile)
+                })
+                .collect();
+            let cases = project_cases(
+                &transaction,
+                &fresh,
+                &customers,
+                &attribution.event_profiles,
+                &attribution.survivors,
+                &self.view.cases,
+            )
+            .await?;
+            outcome.cases = cases.touched;
+            timer.step("cases");
             // Every fresh event is inserted (a concurrent duplicate fails the
             // whole statement), so the inserted events are exactly `fresh`.
-            insert_events(&transaction, &fresh, &attribution.event_profiles).await?;
+            insert_events(
+                &transaction,
+                &fresh,
+                &attribution.event_profiles,
+                &cases.event_cases,
+            )
+            .await?;
             timer.step("events");
             for merge in &decisions.merges {
                 let cause = Cause {
@@ -149,13 +180,17 @@ impl Store {
             timer.step("identity");
             let inserted_events: Vec<(&ContactEvent, Uuid)> = fresh
                 .iter()
-                .zip(&attribution.event_profiles)
-                .map(|(event, profile)| {
-                    let customer = attribution.survivors.get(profile).copied();
-                    (*event, customer.unwrap_or(*profile))
-                })
+                .copied()
+                .zip(customers.iter().copied())
                 .collect();
             fold_aggregates(&transaction, &inserted_events).await?;
+            fold_view(&transaction, &inserted_events).await?;
+            let by_profile: Vec<(&ContactEvent, Uuid)> = fresh
+                .iter()
+                .copied()
+                .zip(attribution.event_profiles.iter().copied())
+                .collect();
+            project_tasks(&transaction, &by_profile).await?;
             timer.step("aggregates");
             outcome.inserted = inserted_events
                 .iter()
@@ -414,6 +449,7 @@ async fn insert_events(
     transaction: &Transaction<'_>,
     events: &[&ContactEvent],
     customers: &[Uuid],
+    cases: &[Option<Uuid>],
 ) -> Result<()> {
     let n = events.len();
     let mut ids = Vec::with_capacity(n);
@@ -496,6 +532,7 @@ async fn insert_events(
                 &comments,
                 &names,
                 &attributes,
+                &cases,
             ],
         )
         .await?;

@@ -3,6 +3,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use panorama_core::{Channel, EventType, Identifier};
 use serde::Serialize;
@@ -10,13 +12,12 @@ use serde_json::Value;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use crate::view::{CaseView, ContactWindows, FeedbackSummary, Signals};
 use crate::{Result, Store};
 
 /// An identifier of a customer, with when it was seen.
 #[derive(Debug, Clone, Serialize)]
 pub struct IdentifierView {
-    /// Kind.
-    pub kind: String,
     /// Normalised value.
     pub value: String,
     /// The source that first brought it.
@@ -55,10 +56,18 @@ pub struct CustomerProfile {
     pub last_contact_at: Option<DateTime<Utc>>,
     /// Events in the history.
     pub event_count: i64,
-    /// Every identifier, by kind then value.
-    pub identifiers: Vec<IdentifierView>,
+    /// Every identifier, grouped by kind, by value within a kind.
+    pub identifiers: BTreeMap<String, Vec<IdentifierView>>,
     /// Per channel, busiest first.
     pub channels: Vec<ChannelSummary>,
+    /// Contacts in the last 7, 30 and 90 days.
+    pub contacts: ContactWindows,
+    /// Open cases, newest first.
+    pub open_cases: Vec<CaseView>,
+    /// Survey answers per metric.
+    pub feedback: FeedbackSummary,
+    /// Repeat contact, channel hop, unresolved after contact, priority.
+    pub signals: Signals,
 }
 
 /// One entry of a timeline.
@@ -259,10 +268,25 @@ impl Store {
         // Pipelined on the one connection: two round trips' worth of latency
         // becomes one.
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&survivor];
-        let (identifiers, channels) = futures::try_join!(
-            client.query(&identifiers, &params),
-            client.query(&channels, &params)
-        )?;
+        let lists = async {
+            futures::try_join!(
+                client.query(&identifiers, &params),
+                client.query(&channels, &params),
+            )
+            .map_err(crate::Error::from)
+        };
+        let ((identifiers, channels), view) =
+            futures::try_join!(lists, self.profile_view(survivor))?;
+        let mut grouped: BTreeMap<String, Vec<IdentifierView>> = BTreeMap::new();
+        for row in &identifiers {
+            grouped.entry(row.get(0)).or_default().push(IdentifierView {
+                value: row.get(1),
+                source: row.get(2),
+                first_seen_at: row.get(3),
+                last_seen_at: row.get(4),
+            });
+        }
+        let signals = self.signals(&view, Utc::now());
         Ok(Some(CustomerProfile {
             id: survivor,
             requested_id: id,
@@ -270,16 +294,7 @@ impl Store {
             first_contact_at: row.get(2),
             last_contact_at: row.get(3),
             event_count: row.get(4),
-            identifiers: identifiers
-                .iter()
-                .map(|row| IdentifierView {
-                    kind: row.get(0),
-                    value: row.get(1),
-                    source: row.get(2),
-                    first_seen_at: row.get(3),
-                    last_seen_at: row.get(4),
-                })
-                .collect(),
+            identifiers: grouped,
             channels: channels
                 .iter()
                 .map(|row| ChannelSummary {
@@ -289,6 +304,10 @@ impl Store {
                     last_direction: row.get(3),
                 })
                 .collect(),
+            contacts: view.contacts,
+            open_cases: view.open_cases,
+            feedback: view.feedback,
+            signals,
         }))
     }
 

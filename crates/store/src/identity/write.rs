@@ -80,6 +80,7 @@ pub(crate) async fn merge_into(
         .prepare_cached("DELETE FROM customer_channels WHERE customer_id = $1")
         .await?;
     transaction.execute(&drop_channels, &[&merged]).await?;
+    crate::view::fold_into(transaction, survivor, merged).await?;
     let record = MergeRecord {
         survivor,
         merged,
@@ -209,6 +210,7 @@ async fn recount(transaction: &Transaction<'_>, survivor: Uuid) -> Result<i64> {
         .prepare_cached(include_str!("../../sql/identity/recount_channels.sql"))
         .await?;
     transaction.execute(&channels, &[&survivor, &types]).await?;
+    crate::view::recount(transaction, survivor, &types).await?;
     Ok(events)
 }
 
@@ -392,6 +394,7 @@ impl Store {
                 .map(|row| row.get(0))
                 .collect();
             profiles.sort_unstable();
+            crate::view::split_cases(&transaction, &profiles, &contact_types()).await?;
             recount(&transaction, survivor).await?;
             let events = recount(&transaction, merged).await?;
             let separate = transaction
@@ -439,6 +442,25 @@ impl Store {
             .await?;
             transaction.commit().await?;
             Ok(UnmergeOutcome::Unmerged(record))
+        })
+        .await
+    }
+
+    /// Recomputes the aggregates of the customer `id` leads to from its
+    /// events: what an unmerge does to both sides, and a way to check or
+    /// repair the incremental aggregates.
+    #[tracing::instrument(skip(self))]
+    pub async fn recount_customer(&self, id: Uuid) -> Result<bool> {
+        retry_lock_conflicts(async || {
+            let mut client = self.pool.get().await?;
+            let transaction = client.transaction().await?;
+            let survivors = lock_survivors(&transaction, &[id]).await?;
+            let Some(&survivor) = survivors.get(&id) else {
+                return Ok(false);
+            };
+            recount(&transaction, survivor).await?;
+            transaction.commit().await?;
+            Ok(true)
         })
         .await
     }

@@ -1,0 +1,253 @@
+//! Cases in the projection: the cases a batch's events may join are read,
+//! [`assign_cases`] decides in memory, and the touched cases are written
+//! back whole.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::DateTime;
+use deadpool_postgres::Transaction;
+use panorama_core::cases::{
+    CaseContact, CaseDecisions, CaseInput, CaseRules, CaseState, CaseStatus, assign_cases,
+    reason_key,
+};
+use panorama_core::{Channel, ContactEvent, EventType};
+use uuid::Uuid;
+
+use crate::Result;
+
+/// The case of each event of a batch, after the batch's case merges.
+#[derive(Debug, Default)]
+pub(crate) struct BatchCases {
+    /// In batch order.
+    pub(crate) event_cases: Vec<Option<Uuid>>,
+    /// Cases changed, to report to listeners.
+    pub(crate) touched: Vec<(Uuid, Uuid)>,
+}
+
+/// Namespace of case ids derived from the event that opened the case, so a
+/// replay of the topic gives every case the same id again.
+const CASE_NAMESPACE: Uuid = Uuid::from_u128(0x6361_7365_7061_6e6f_7261_6d61_0000_0001);
+
+/// The id of a case opened by a contact: derived from the contact's id.
+pub(crate) fn case_id_for(event: &ContactEvent) -> Uuid {
+    Uuid::new_v5(&CASE_NAMESPACE, event.event_id.as_bytes())
+}
+
+/// Assigns the batch's events to cases and writes the cases back.
+/// `customers` gives each event's customer after the batch's merges and
+/// `profiles` the profile each event came through; `survivors` maps every
+/// profile of the batch's customers to its survivor.
+pub(crate) async fn project_cases(
+    transaction: &Transaction<'_>,
+    events: &[&ContactEvent],
+    customers: &[Uuid],
+    profiles: &[Uuid],
+    survivors: &HashMap<Uuid, Uuid>,
+    rules: &CaseRules,
+) -> Result<BatchCases> {
+    let mut cases = load_cases(transaction, events, survivors, rules).await?;
+    let known: BTreeSet<Uuid> = cases.iter().map(|case| case.id).collect();
+    let inputs: Vec<CaseInput<'_>> = events
+        .iter()
+        .zip(customers)
+        .map(|(event, customer)| CaseInput {
+            event,
+            customer: *customer,
+        })
+        .collect();
+    let decisions = assign_cases(&mut cases, &inputs, rules, case_id_for);
+    let event_cases = final_cases(&decisions);
+    // A new case belongs to the profile of the first event that names it.
+    let mut opened_under: HashMap<Uuid, Uuid> = HashMap::new();
+    for (case, profile) in event_cases.iter().zip(profiles) {
+        if let Some(case) = case {
+            opened_under.entry(*case).or_insert(*profile);
+        }
+    }
+    let mut touched = Vec::new();
+    for case in cases
+        .iter()
+        .filter(|case| decisions.touched.contains(&case.id))
+    {
+        let profile = (!known.contains(&case.id))
+            .then(|| opened_under.get(&case.id).copied())
+            .flatten();
+        write_case(transaction, case, profile).await?;
+        touched.push((case.customer, case.id));
+    }
+    for (merged, survivor) in &decisions.merged {
+        if known.contains(merged) {
+            let statement = transaction
+                .prepare_cached(
+                    "UPDATE cases SET merged_into = $2, updated_at = now() WHERE id = $1",
+                )
+                .await?;
+            transaction.execute(&statement, &[merged, survivor]).await?;
+            let events = transaction
+                .prepare_cached("UPDATE events SET case_id = $2 WHERE case_id = $1")
+                .await?;
+            transaction.execute(&events, &[merged, survivor]).await?;
+        }
+    }
+    Ok(BatchCases {
+        event_cases,
+        touched,
+    })
+}
+
+/// Each event's case after every merge of the batch.
+fn final_cases(decisions: &CaseDecisions) -> Vec<Option<Uuid>> {
+    let merged: HashMap<Uuid, Uuid> = decisions.merged.iter().copied().collect();
+    decisions
+        .event_cases
+        .iter()
+        .map(|case| {
+            case.map(|mut id| {
+                while let Some(&next) = merged.get(&id) {
+                    id = next;
+                }
+                id
+            })
+        })
+        .collect()
+}
+
+/// Reads every case the batch's events could join: the cases of the
+/// batch's customers with a contact or an opening within the window of the
+/// batch's earliest event, those sharing a conversation with it, and those
+/// it names; with their contacts.
+async fn load_cases(
+    transaction: &Transaction<'_>,
+    events: &[&ContactEvent],
+    survivors: &HashMap<Uuid, Uuid>,
+    rules: &CaseRules,
+) -> Result<Vec<CaseState>> {
+    let profiles: Vec<Uuid> = survivors.keys().copied().collect();
+    if profiles.is_empty() && events.iter().all(|event| event.case_id.is_none()) {
+        return Ok(Vec::new());
+    }
+    let earliest = events
+        .iter()
+        .map(|event| event.occurred_at)
+        .min()
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    let since = earliest - rules.window;
+    let conversations: Vec<&str> = events
+        .iter()
+        .filter_map(|event| event.conversation_id.as_deref())
+        .collect();
+    let named: Vec<Uuid> = events.iter().filter_map(|event| event.case_id).collect();
+    let statement = transaction
+        .prepare_cached(include_str!("../../sql/view/load_cases.sql"))
+        .await?;
+    let rows = transaction
+        .query(&statement, &[&profiles, &since, &conversations, &named])
+        .await?;
+    let mut cases: Vec<CaseState> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: Uuid = row.get(0);
+        let profile: Uuid = row.get(1);
+        let status: &str = row.get(2);
+        let channels: Vec<String> = row.get(8);
+        let mut case = CaseState::new(
+            id,
+            survivors.get(&profile).copied().unwrap_or(profile),
+            row.get(4),
+        );
+        case.status = if status == "resolved" {
+            CaseStatus::Resolved
+        } else {
+            CaseStatus::Open
+        };
+        case.agent_reason = row.get(3);
+        case.opened_by = row.get(5);
+        case.resolved_at = row.get(6);
+        case.outcome = row.get(7);
+        case.channels = channels
+            .iter()
+            .filter_map(|channel| channel.parse::<Channel>().ok())
+            .collect();
+        case.resolution_note = row.get(9);
+        cases.push(case);
+    }
+    if cases.is_empty() {
+        return Ok(cases);
+    }
+    let ids: Vec<Uuid> = cases.iter().map(|case| case.id).collect();
+    let contact_types: Vec<&str> = EventType::ALL
+        .iter()
+        .filter(|event_type| event_type.is_customer_contact())
+        .map(|event_type| event_type.as_str())
+        .collect();
+    let contacts = transaction
+        .prepare_cached(
+            "SELECT case_id, contact_reason, occurred_at, conversation_id FROM events
+             WHERE case_id = ANY($1) AND type = ANY($2)",
+        )
+        .await?;
+    let mut by_case: HashMap<Uuid, Vec<CaseContact>> = HashMap::new();
+    for row in transaction
+        .query(&contacts, &[&ids, &contact_types])
+        .await?
+    {
+        let reason: Option<String> = row.get(1);
+        by_case.entry(row.get(0)).or_default().push(CaseContact {
+            reason_key: reason_key(reason.as_deref()),
+            reason,
+            at: row.get(2),
+            conversation_id: row.get(3),
+        });
+    }
+    for case in &mut cases {
+        case.contacts = by_case.remove(&case.id).unwrap_or_default();
+    }
+    Ok(cases)
+}
+
+async fn write_case(
+    transaction: &Transaction<'_>,
+    case: &CaseState,
+    new_profile: Option<Uuid>,
+) -> Result<()> {
+    // Sorted by name, as a recount from the events sorts them.
+    let mut channels: Vec<&str> = case
+        .channels
+        .iter()
+        .map(|channel| channel.as_str())
+        .collect();
+    channels.sort_unstable();
+    let mut conversations: Vec<&str> = case
+        .contacts
+        .iter()
+        .filter_map(|contact| contact.conversation_id.as_deref())
+        .collect();
+    conversations.sort_unstable();
+    conversations.dedup();
+    let count = i32::try_from(case.contacts.len()).unwrap_or(i32::MAX);
+    let statement = transaction
+        .prepare_cached(include_str!("../../sql/view/upsert_case.sql"))
+        .await?;
+    transaction
+        .execute(
+            &statement,
+            &[
+                &case.id,
+                &new_profile.unwrap_or(case.customer),
+                &case.status.as_str(),
+                &case.reason(),
+                &case.agent_reason,
+                &case.opened_at,
+                &case.opened_by,
+                &case.first_contact_at(),
+                &case.last_contact_at(),
+                &count,
+                &channels,
+                &conversations,
+                &case.resolved_at,
+                &case.outcome,
+                &case.resolution_note,
+            ],
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! Follow-up tasks, projected from `task.*` events: created with an id, a
+//! title, a due time, the channel to use and maybe an assignee; completed
+//! or rescheduled later. Events whose task attributes do not parse stay in
+//! the history and change no task.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+use panorama_core::{ContactEvent, EventType};
+use uuid::Uuid;
+
+use crate::Result;
+
+/// Event attribute: the task's id (a UUID).
+pub const TASK_ID: &str = "task.id";
+/// Event attribute: when it is due (RFC 3339).
+pub const TASK_DUE_AT: &str = "task.due_at";
+/// Event attribute: who should do it.
+pub const TASK_ASSIGNEE: &str = "task.assignee";
+/// Event attribute: the channel to contact the customer through.
+pub const TASK_CHANNEL: &str = "task.channel";
+
+fn attribute<'a>(event: &'a ContactEvent, key: &str) -> Option<&'a str> {
+    event.attributes.get(key).map(String::as_str)
+}
+
+fn task_id(event: &ContactEvent) -> Option<Uuid> {
+    attribute(event, TASK_ID).and_then(|id| Uuid::parse_str(id).ok())
+}
+
+fn due_at(event: &ContactEvent) -> Option<DateTime<Utc>> {
+    attribute(event, TASK_DUE_AT)
+        .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+        .map(|at| at.with_timezone(&Utc))
+}
+
+/// Applies the task events among `inserted` (event, profile).
+pub(crate) async fn project_tasks(
+    transaction: &Transaction<'_>,
+    inserted: &[(&ContactEvent, Uuid)],
+) -> Result<()> {
+    for (event, profile) in inserted {
+        match event.event_type {
+            EventType::TaskCreated => {
+                let (Some(id), Some(due_at), Some(title)) =
+                    (task_id(event), due_at(event), event.subject.as_deref())
+                else {
+                    continue;
+                };
+                let statement = transaction
+                    .prepare_cached(
+                        "INSERT INTO tasks (id, customer_id, case_id, title, channel, due_at,
+                                            assignee, status, created_at, created_by)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9)
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .await?;
+                let channel = attribute(event, TASK_CHANNEL).unwrap_or("phone");
+                transaction
+                    .execute(
+                        &statement,
+                        &[
+                            &id,
+                            profile,
+                            &event.case_id,
+                            &title,
+                            &channel,
+                            &due_at,
+                            &attribute(event, TASK_ASSIGNEE),
+                            &event.occurred_at,
+                            &event.agent_id,
+                        ],
+                    )
+                    .await?;
+            }
+            EventType::TaskCompleted => {
+                let Some(id) = task_id(event) else { continue };
+                let statement = transaction
+                    .prepare_cached(
+                        "UPDATE tasks SET status = 'done', completed_at = $2, updated_at = now()
+                         WHERE id = $1",
+                    )
+                    .await?;
+                transaction
+                    .execute(&statement, &[&id, &event.occurred_at])
+                    .await?;
+            }
+            EventType::TaskRescheduled => {
+                let (Some(id), Some(due_at)) = (task_id(event), due_at(event)) else {
+                    continue;
+                };
+                let statement = transaction
+                    .prepare_cached(
+                        "UPDATE tasks SET due_at = $2, assignee = COALESCE($3, assignee),
+                                status = 'open', completed_at = NULL, updated_at = now()
+                         WHERE id = $1",
+                    )
+                    .await?;
+                transaction
+                    .execute(
+                        &statement,
+                        &[&id, &due_at, &attribute(event, TASK_ASSIGNEE)],
+                    )
+                    .await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
