@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use panorama_core::Region;
+use panorama_core::cases::CaseRules;
 use panorama_core::identity::IdentityRules;
+use panorama_core::priority::PriorityRules;
+use panorama_store::ViewRules;
 use serde::Deserialize;
 
 /// Settings every command shares. Each has a flag and an environment
@@ -52,6 +55,19 @@ pub(crate) struct Settings {
     /// visitor=none:weak
     #[arg(long, env = "PANORAMA_IDENTITY_RULES", global = true)]
     pub(crate) identity_rules: Option<String>,
+    /// Contacts with the same reason this many days apart share a case
+    /// [default: 7]
+    #[arg(long, env = "PANORAMA_CASE_WINDOW_DAYS", global = true)]
+    pub(crate) case_window_days: Option<u32>,
+    /// An open case whose last contact is older than this many days raises
+    /// unresolved_after_contact [default: 3]
+    #[arg(long, env = "PANORAMA_UNRESOLVED_AFTER_DAYS", global = true)]
+    pub(crate) unresolved_after_days: Option<u32>,
+    /// Priority tiers from customer.* attributes: comma-separated
+    /// tier:attribute=value|value, optional default=tier (e.g.
+    /// high:customer.tier=gold|platinum,default=normal)
+    #[arg(long, env = "PANORAMA_PRIORITY_RULES", global = true)]
+    pub(crate) priority_rules: Option<String>,
     /// Largest accepted request body in bytes [default: 1048576]
     #[arg(long, env = "PANORAMA_MAX_BODY_BYTES", global = true)]
     pub(crate) max_body_bytes: Option<usize>,
@@ -158,6 +174,7 @@ pub(crate) struct Config {
     pub(crate) topic_partitions: i32,
     pub(crate) default_region: Option<Region>,
     pub(crate) identity_rules: IdentityRules,
+    pub(crate) view_rules: ViewRules,
     pub(crate) max_body_bytes: usize,
     pub(crate) produce_timeout: Duration,
     pub(crate) projector_batch_size: usize,
@@ -166,6 +183,13 @@ pub(crate) struct Config {
     pub(crate) log_format: LogFormat,
     pub(crate) log: String,
     pub(crate) channels: panorama_server::ChannelSettings,
+}
+
+fn positive_days(name: &str, days: u32) -> anyhow::Result<u32> {
+    if days == 0 || days > 3650 {
+        anyhow::bail!("{name} must be from 1 to 3650 days");
+    }
+    Ok(days)
 }
 
 fn list(raw: Option<String>) -> Vec<String> {
@@ -195,6 +219,9 @@ impl Settings {
             topic_partitions: self.topic_partitions.or(other.topic_partitions),
             default_region: self.default_region.or(other.default_region),
             identity_rules: self.identity_rules.or(other.identity_rules),
+            case_window_days: self.case_window_days.or(other.case_window_days),
+            unresolved_after_days: self.unresolved_after_days.or(other.unresolved_after_days),
+            priority_rules: self.priority_rules.or(other.priority_rules),
             max_body_bytes: self.max_body_bytes.or(other.max_body_bytes),
             produce_timeout_ms: self.produce_timeout_ms.or(other.produce_timeout_ms),
             projector_batch_size: self.projector_batch_size.or(other.projector_batch_size),
@@ -238,6 +265,20 @@ impl Settings {
         let identity_rules = IdentityRules::default()
             .with_spec(merged.identity_rules.as_deref().unwrap_or_default())
             .map_err(|e| anyhow::anyhow!("identity_rules: {e}"))?;
+        let view_rules = ViewRules {
+            cases: CaseRules {
+                window: chrono::Duration::days(i64::from(positive_days(
+                    "case_window_days",
+                    merged.case_window_days.unwrap_or(7),
+                )?)),
+            },
+            unresolved_after: chrono::Duration::days(i64::from(positive_days(
+                "unresolved_after_days",
+                merged.unresolved_after_days.unwrap_or(3),
+            )?)),
+            priority: PriorityRules::parse(merged.priority_rules.as_deref().unwrap_or_default())
+                .map_err(|e| anyhow::anyhow!("priority_rules: {e}"))?,
+        };
         let log_format = match merged.log_format.as_deref().unwrap_or("pretty") {
             "pretty" | "text" => LogFormat::Pretty,
             "json" => LogFormat::Json,
@@ -272,6 +313,7 @@ impl Settings {
             )?)?,
             default_region,
             identity_rules,
+            view_rules,
             max_body_bytes: positive(
                 "max_body_bytes",
                 merged.max_body_bytes.unwrap_or(1024 * 1024),

@@ -11,7 +11,7 @@ use panorama_core::Region;
 use panorama_core::identity::IdentityRules;
 use panorama_projector::{Projector, ProjectorSettings};
 use panorama_server::{Application, ChannelSettings, HttpSettings, ReadinessCheck, Services};
-use panorama_store::Store;
+use panorama_store::{Store, ViewRules};
 
 /// Most PostgreSQL connections of a gateway-only process, which uses them
 /// only to check API tokens (and caches what it learns).
@@ -61,6 +61,8 @@ pub struct Options {
     pub default_region: Option<Region>,
     /// Identifier kinds' strengths and per-customer limits.
     pub identity_rules: IdentityRules,
+    /// Case grouping, signal thresholds, priority tiers.
+    pub view_rules: ViewRules,
     /// Largest request body.
     pub max_body_bytes: usize,
     /// How long ingest waits for the broker.
@@ -87,6 +89,7 @@ impl Options {
             consumer_group: "panorama-projector".into(),
             default_region: None,
             identity_rules: IdentityRules::default(),
+            view_rules: ViewRules::default(),
             max_body_bytes: 1024 * 1024,
             produce_timeout: Duration::from_secs(5),
             projector_batch_size: 2000,
@@ -167,8 +170,9 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
     };
     let store = Store::connect(&options.database_url, pool_size)
         .context("invalid database url")?
-        .with_identity_rules(options.identity_rules.clone());
-    let producer = if role.gateway() || role.projector() {
+        .with_identity_rules(options.identity_rules.clone())
+        .with_view_rules(options.view_rules.clone());
+    let producer = if role.gateway() || role.projector() || role.api() {
         Some(options.producer()?)
     } else {
         None
@@ -238,6 +242,7 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
     };
 
     let services = Services {
+        actions: if role.api() { producer.clone() } else { None },
         producer: if role.gateway() { producer } else { None },
         store: role.api().then(|| store.clone()),
         access: Some(store),

@@ -130,6 +130,7 @@ impl Config {
             consumer_group: self.consumer_group,
             default_region: self.default_region,
             identity_rules: self.identity_rules,
+            view_rules: self.view_rules,
             max_body_bytes: self.max_body_bytes,
             produce_timeout: self.produce_timeout,
             projector_batch_size: self.projector_batch_size,

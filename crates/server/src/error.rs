@@ -91,6 +91,8 @@ pub enum Clash {
     /// The conflict's customers are one customer already, or it concerns
     /// only one.
     NothingToMerge,
+    /// The case has that status already.
+    CaseState,
 }
 
 impl Clash {
@@ -101,6 +103,7 @@ impl Clash {
             Clash::NotMerged => ("/problems/not-merged", "Not merged"),
             Clash::AlreadyResolved => ("/problems/already-resolved", "Already resolved"),
             Clash::NothingToMerge => ("/problems/nothing-to-merge", "Nothing to merge"),
+            Clash::CaseState => ("/problems/case-state", "Case already in that state"),
         }
     }
 }

@@ -9,7 +9,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt as _;
-use panorama_bus::OutboundRecord;
+use panorama_bus::{OutboundRecord, Producer};
 use panorama_core::{ContactEvent, EventDraft, FieldError, Role, ValidationContext};
 use serde::Serialize;
 use serde_json::Value;
@@ -55,7 +55,17 @@ pub(crate) async fn post_events(
 /// first identifier, and counts them as accepted once the broker has them.
 /// Shared by every ingest route.
 pub(crate) async fn publish(state: &AppState, events: &[ContactEvent]) -> Result<(), ApiError> {
-    let Some(producer) = &state.producer else {
+    publish_with(state, state.producer.as_ref(), events).await
+}
+
+/// Publishes with `producer`: the gateway's, or the API's for agent
+/// actions.
+pub(crate) async fn publish_with(
+    state: &AppState,
+    producer: Option<&Producer>,
+    events: &[ContactEvent],
+) -> Result<(), ApiError> {
+    let Some(producer) = producer else {
         return Err(ApiError::Internal);
     };
     let records: Vec<OutboundRecord> = events

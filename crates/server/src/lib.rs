@@ -49,6 +49,9 @@ pub struct Services {
     pub producer: Option<Producer>,
     /// The database: present when this process serves the agent API.
     pub store: Option<Store>,
+    /// The producer agent actions (cases, notes, tasks) are published with:
+    /// present when this process serves the agent API.
+    pub actions: Option<Producer>,
     /// The database API tokens are checked against: needed by every process
     /// that serves routes behind a token (gateway and API). Without it, such
     /// routes answer 401 without a token and 503 with one.
@@ -59,6 +62,7 @@ pub(crate) struct AppState {
     settings: HttpSettings,
     producer: Option<Producer>,
     store: Option<Store>,
+    actions: Option<Producer>,
     access: Option<Store>,
     auth: auth::Authenticator,
     readiness: Vec<(String, ReadinessCheck)>,
@@ -95,6 +99,7 @@ impl Application {
             settings,
             producer: services.producer,
             store: services.store,
+            actions: services.actions,
             auth: auth::Authenticator::new(services.access.clone()),
             access: services.access,
             readiness,
@@ -185,6 +190,40 @@ impl Application {
                         web::post().to(routes::identity::unmerge),
                     )
                     .route(
+                        "/v1/customers/{id}/notes",
+                        web::post().to(routes::actions::add_note),
+                    )
+                    .route(
+                        "/v1/customers/{id}/feedback",
+                        web::post().to(routes::actions::add_feedback),
+                    )
+                    .route(
+                        "/v1/customers/{id}/cases",
+                        web::get().to(routes::actions::list_cases),
+                    )
+                    .route(
+                        "/v1/customers/{id}/cases",
+                        web::post().to(routes::actions::open_case),
+                    )
+                    .route(
+                        "/v1/cases/{id}/resolve",
+                        web::post().to(routes::actions::resolve_case),
+                    )
+                    .route(
+                        "/v1/cases/{id}/reopen",
+                        web::post().to(routes::actions::reopen_case),
+                    )
+                    .route(
+                        "/v1/customers/{id}/tasks",
+                        web::post().to(routes::actions::create_task),
+                    )
+                    .route("/v1/tasks", web::get().to(routes::actions::list_tasks))
+                    .route(
+                        "/v1/tasks/{id}",
+                        web::patch().to(routes::actions::update_task),
+                    )
+                    .route("/v1/insights", web::get().to(routes::insights::insights))
+                    .route(
                         "/v1/identity/conflicts",
                         web::get().to(routes::identity::conflicts),
                     )
@@ -225,11 +264,15 @@ async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiE
         "/v1/events",
         "/v1/customers",
         "/v1/identity",
+        "/v1/cases",
+        "/v1/tasks",
+        "/v1/insights",
     ];
     let path = request.path();
     if request.method() != actix_web::http::Method::GET
         && request.method() != actix_web::http::Method::POST
         && request.method() != actix_web::http::Method::OPTIONS
+        && request.method() != actix_web::http::Method::PATCH
     {
         let response = HttpResponse::build(StatusCode::METHOD_NOT_ALLOWED)
             .content_type(PROBLEM_JSON)

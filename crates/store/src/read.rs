@@ -311,6 +311,32 @@ impl Store {
         }))
     }
 
+    /// The identifier agent actions about surviving customer `survivor` are
+    /// filed under, so the projector attaches them to it: one that came
+    /// through the customer's own profile if there is one (it stays with
+    /// the customer through any unmerge), of the highest priority, then the
+    /// smallest.
+    #[tracing::instrument(skip(self))]
+    pub async fn customer_handle(&self, survivor: Uuid) -> Result<Option<Identifier>> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT i.kind, i.value FROM customers AS c
+                 JOIN identifiers AS i ON i.customer_id = c.id
+                 WHERE c.survivor_id = $1
+                 ORDER BY (c.id = $1) DESC,
+                          CASE i.kind WHEN 'account' THEN 3 WHEN 'phone' THEN 2 WHEN 'email' THEN 2
+                                      WHEN 'visitor' THEN 0 ELSE 1 END DESC,
+                          i.kind, i.value
+                 LIMIT 1",
+            )
+            .await?;
+        Ok(client
+            .query_opt(&statement, &[&survivor])
+            .await?
+            .and_then(|row| crate::identity::stored_identifier(row.get(0), row.get(1))))
+    }
+
     /// One page of the history of surviving customer `id` (see
     /// [`Store::survivor_of`]) and every profile merged into it, newest
     /// first.

@@ -2,6 +2,7 @@
 //! problem names the field at fault.
 
 use actix_web::{HttpRequest, web};
+use chrono::{DateTime, Utc};
 use panorama_core::FieldError;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -88,6 +89,42 @@ impl JsonBody {
                 }
             }
             Some(_) => Err(invalid(name, "must be a string")),
+        }
+    }
+
+    /// A required non-blank text field of at most `max` characters.
+    pub(crate) fn text(&mut self, name: &'static str, max: usize) -> Result<String, ApiError> {
+        self.optional_text(name, max)?
+            .ok_or_else(|| invalid(name, "required"))
+    }
+
+    /// An optional RFC 3339 time.
+    pub(crate) fn optional_time(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Option<DateTime<Utc>>, ApiError> {
+        self.optional_text(name, 64)?
+            .map(|text| {
+                DateTime::parse_from_rfc3339(&text)
+                    .map(|at| at.with_timezone(&Utc))
+                    .map_err(|_| {
+                        invalid(
+                            name,
+                            "must be an RFC 3339 time such as 2026-11-23T10:00:00Z",
+                        )
+                    })
+            })
+            .transpose()
+    }
+
+    /// A required whole number.
+    pub(crate) fn integer(&mut self, name: &'static str) -> Result<i64, ApiError> {
+        self.known.push(name);
+        match self.fields.get(name) {
+            None | Some(Value::Null) => Err(invalid(name, "required")),
+            Some(value) => value
+                .as_i64()
+                .ok_or_else(|| invalid(name, "must be a whole number")),
         }
     }
 

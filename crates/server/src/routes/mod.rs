@@ -1,5 +1,7 @@
 //! Agent-facing routes.
 
+pub(crate) mod actions;
 pub(crate) mod body;
 pub(crate) mod customers;
 pub(crate) mod identity;
+pub(crate) mod insights;

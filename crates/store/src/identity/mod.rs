@@ -20,7 +20,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 pub(crate) use attribution::attribute;
-pub(crate) use lock::{load_trees, lock_survivors};
+pub(crate) use lock::{load_trees, lock_survivors, stored_identifier};
 pub use read::{ConflictCursor, ConflictQuery};
 pub(crate) use write::{Cause, merge_into, record_conflicts};
 

@@ -1,0 +1,49 @@
+//! `GET /v1/insights`: the figures ops dashboards show, for a period and
+//! optionally one channel.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpResponse, web};
+use panorama_core::{Channel, Role};
+use panorama_store::InsightsQuery;
+
+use super::customers::{invalid, parse_time, store};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// `GET /v1/insights?since=&until=&channel=` — contacts per channel,
+/// repeat-contact, first-contact-resolution and channel-hop rates, NPS,
+/// CSAT and CES. Defaults to the last 30 days.
+pub(crate) async fn insights(
+    caller: Caller,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Agent)?;
+    let mut wanted = InsightsQuery::default();
+    for (name, value) in query.iter() {
+        match name.as_str() {
+            "since" => wanted.since = Some(parse_time(name, value)?),
+            "until" => wanted.until = Some(parse_time(name, value)?),
+            "channel" => {
+                let channel = value
+                    .parse::<Channel>()
+                    .map_err(|error| invalid(name, error.to_string()))?;
+                wanted.channel = Some(channel.as_str().to_owned());
+            }
+            _ => {
+                return Err(invalid(
+                    name,
+                    "unknown parameter; expected since, until or channel",
+                ));
+            }
+        }
+    }
+    if let (Some(since), Some(until)) = (wanted.since, wanted.until) {
+        if since >= until {
+            return Err(invalid("until", "must be after since"));
+        }
+    }
+    Ok(HttpResponse::Ok().json(store(&state)?.insights(&wanted).await?))
+}
