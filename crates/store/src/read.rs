@@ -276,7 +276,7 @@ impl Store {
             .map_err(crate::Error::from)
         };
         let ((identifiers, channels), view) =
-            futures::try_join!(lists, self.profile_view(survivor))?;
+            futures::try_join!(lists, Store::profile_view(&client, survivor))?;
         let mut grouped: BTreeMap<String, Vec<IdentifierView>> = BTreeMap::new();
         for row in &identifiers {
             grouped.entry(row.get(0)).or_default().push(IdentifierView {

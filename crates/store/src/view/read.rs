@@ -240,9 +240,13 @@ fn ratio(part: i64, whole: i64) -> Option<f64> {
 }
 
 impl Store {
-    /// Summaries for the profile of surviving customer `survivor`.
-    pub(crate) async fn profile_view(&self, survivor: Uuid) -> Result<ProfileView> {
-        let client = self.pool.get().await?;
+    /// Summaries for the profile of surviving customer `survivor`, read on
+    /// the caller's connection (a second one per request could starve the
+    /// pool under load).
+    pub(crate) async fn profile_view(
+        client: &deadpool_postgres::Client,
+        survivor: Uuid,
+    ) -> Result<ProfileView> {
         let today = Utc::now().date_naive();
         let windows = client
             .prepare_cached(
