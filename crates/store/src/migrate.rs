@@ -32,6 +32,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "access",
         sql: include_str!("../migrations/0003_access.sql"),
     },
+    Migration {
+        version: 4,
+        name: "changes",
+        sql: include_str!("../migrations/0004_changes.sql"),
+    },
 ];
 
 /// Advisory lock key for migrations ("panomigr" in ASCII).

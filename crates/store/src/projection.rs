@@ -9,6 +9,7 @@ use panorama_core::identity::{Conflict, resolve};
 use panorama_core::{ContactEvent, Identifier, IdentifierKind};
 use uuid::Uuid;
 
+use crate::changes::{batch_changes, record_changes};
 use crate::identity::{Cause, attribute, load_trees, lock_survivors, merge_into, record_conflicts};
 use crate::{Result, Store};
 
@@ -161,6 +162,8 @@ impl Store {
                 .iter()
                 .map(|(event, customer)| (event.event_id, *customer, event.received_at))
                 .collect();
+            record_changes(&transaction, &batch_changes(&outcome.inserted)).await?;
+            timer.step("changes");
         }
         tracing::debug!(steps = %timer, "batch steps");
 
