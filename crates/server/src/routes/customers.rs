@@ -168,7 +168,7 @@ fn timeline_query(query: &HashMap<String, String>) -> Result<TimelineQuery, ApiE
     Ok(parsed)
 }
 
-fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+pub(crate) fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(value)
         .map(|at| at.with_timezone(&Utc))
         .map_err(|_| {
