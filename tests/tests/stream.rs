@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use panorama::Role as ProcessRole;
 use panorama_core::Role;
 use panorama_e2e::{at_minute, contact, phone_of};
-use panorama_testkit::{TestApp, WAIT};
+use panorama_testkit::{TestApp, WAIT, eventually};
 use serde_json::{Value, json};
 
 /// One server-sent event, or a comment.
@@ -446,4 +446,54 @@ async fn bad_stream_requests_are_refused_before_the_stream_starts() {
         let body: Value = response.json().await.expect("problem");
         assert_eq!(body["type"], problem, "?{query}: {body}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_keep_working_when_the_listening_connection_is_killed() {
+    // A safety poll far beyond the test: only notifications deliver.
+    let app = TestApp::builder()
+        .configure(|options| options.live.poll = Duration::from_secs(3600))
+        .spawn()
+        .await;
+    post(
+        &app.base_url,
+        &app.admin_token,
+        &contact(7, "kill-1", at_minute(1), "phone"),
+    )
+    .await;
+    app.wait_for_events(1).await;
+    let customer = customer_id(&app, &app.base_url, 7).await;
+    let agent = app.token(Role::Agent).await;
+    let mut stream = Stream::open(&app.base_url, &agent, &customer, None).await;
+
+    let (client, connection) = tokio_postgres::connect(&app.database.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let listening = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = current_database() AND query LIKE 'LISTEN%'";
+    let killed = client.query(listening, &[]).await.expect("terminate");
+    assert_eq!(killed.len(), 1, "one listening connection per process");
+    // The listener reconnects: wait until it listens again.
+    eventually("the listener to reconnect", WAIT, || async {
+        let rows = client
+            .query(
+                listening
+                    .replace("pg_terminate_backend(pid)", "pid")
+                    .as_str(),
+                &[],
+            )
+            .await
+            .ok()?;
+        (rows.len() == 1).then_some(())
+    })
+    .await;
+
+    posted_event_reaches(
+        &mut stream,
+        &app.base_url,
+        &app.admin_token,
+        contact(7, "kill-2", at_minute(2), "email"),
+    )
+    .await;
 }
