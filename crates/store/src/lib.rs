@@ -1,6 +1,7 @@
 //! The only crate that talks to PostgreSQL: schema migrations, the
 //! projection writer (one transaction per batch, offsets included) and the
-//! read queries behind the agent API, and the API tokens.
+//! read queries behind the agent API, the change log behind live updates,
+//! the audit log, and the API tokens.
 
 mod access;
 mod audit;
