@@ -230,7 +230,10 @@ pub(crate) async fn stream(
         store,
         requested,
         survivor,
-        after: resume.unwrap_or(latest),
+        // An id beyond the customer's latest cannot be one this customer's
+        // stream sent (another database, a restore): starting there would
+        // skip changes, while starting at the latest loses nothing.
+        after: resume.map_or(latest, |resume| resume.min(latest)),
         ticks,
         heartbeat: interval(live.heartbeat),
         poll: interval(live.poll),
