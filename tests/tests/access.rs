@@ -197,6 +197,13 @@ fn routes() -> Vec<Route> {
             Some(json!({"action": "dismiss"})),
             Needs(Role::Admin),
         ),
+        route(
+            Method::GET,
+            &format!("/v1/stream?customer={customer}"),
+            None,
+            Needs(Role::Agent),
+        ),
+        route(Method::GET, "/v1/audit", None, Needs(Role::Admin)),
     ]
 }
 

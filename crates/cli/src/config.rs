@@ -84,6 +84,18 @@ pub(crate) struct Settings {
     /// PostgreSQL connections per process [default: 16]
     #[arg(long, env = "PANORAMA_DB_POOL_SIZE", global = true)]
     pub(crate) db_pool_size: Option<usize>,
+    /// Heartbeat of idle live-update streams (GET /v1/stream), in
+    /// milliseconds [default: 15000]
+    #[arg(long, env = "PANORAMA_SSE_HEARTBEAT_MS", global = true)]
+    pub(crate) sse_heartbeat_ms: Option<u64>,
+    /// How often a live-update stream re-reads the change log without a
+    /// notification, in milliseconds [default: 5000]
+    #[arg(long, env = "PANORAMA_SSE_POLL_MS", global = true)]
+    pub(crate) sse_poll_ms: Option<u64>,
+    /// Hours change-log rows are kept, the window for resuming a stream
+    /// with Last-Event-ID [default: 24]
+    #[arg(long, env = "PANORAMA_CHANGES_RETENTION_HOURS", global = true)]
+    pub(crate) changes_retention_hours: Option<u64>,
     /// Public base URL providers call, e.g. https://panorama.example.com
     /// (Twilio signs the full URL, so it must be what Twilio sees)
     #[arg(long, env = "PANORAMA_PUBLIC_URL", global = true)]
@@ -183,6 +195,8 @@ pub(crate) struct Config {
     pub(crate) log_format: LogFormat,
     pub(crate) log: String,
     pub(crate) channels: panorama_server::ChannelSettings,
+    pub(crate) live: panorama_server::LiveSettings,
+    pub(crate) changes_retention: Duration,
 }
 
 fn positive_days(name: &str, days: u32) -> anyhow::Result<u32> {
@@ -229,6 +243,11 @@ impl Settings {
                 .projector_batch_wait_ms
                 .or(other.projector_batch_wait_ms),
             db_pool_size: self.db_pool_size.or(other.db_pool_size),
+            sse_heartbeat_ms: self.sse_heartbeat_ms.or(other.sse_heartbeat_ms),
+            sse_poll_ms: self.sse_poll_ms.or(other.sse_poll_ms),
+            changes_retention_hours: self
+                .changes_retention_hours
+                .or(other.changes_retention_hours),
             log_format: self.log_format.or(other.log_format),
             log: self.log.or(other.log),
             public_url: self.public_url.or(other.public_url),
@@ -290,6 +309,12 @@ impl Settings {
             }
             Ok(value)
         };
+        let at_least_one = |name: &str, value: u64| {
+            if value == 0 {
+                anyhow::bail!("{name} must be at least 1");
+            }
+            Ok(value)
+        };
         Ok(Config {
             http_addr: merged.http_addr.unwrap_or_else(|| "127.0.0.1:8080".into()),
             database_url: merged
@@ -329,6 +354,23 @@ impl Settings {
                 merged.projector_batch_wait_ms.unwrap_or(20),
             ),
             db_pool_size: positive("db_pool_size", merged.db_pool_size.unwrap_or(16))?,
+            live: panorama_server::LiveSettings {
+                heartbeat: Duration::from_millis(at_least_one(
+                    "sse_heartbeat_ms",
+                    merged.sse_heartbeat_ms.unwrap_or(15_000),
+                )?),
+                poll: Duration::from_millis(at_least_one(
+                    "sse_poll_ms",
+                    merged.sse_poll_ms.unwrap_or(5_000),
+                )?),
+            },
+            changes_retention: Duration::from_secs(
+                3600 * at_least_one(
+                    "changes_retention_hours",
+                    merged.changes_retention_hours.unwrap_or(24),
+                )?
+                .min(24 * 365 * 10),
+            ),
             log_format,
             log: merged.log.unwrap_or_else(|| "info".into()),
             channels: panorama_server::ChannelSettings {

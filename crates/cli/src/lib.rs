@@ -10,7 +10,9 @@ use panorama_bus::{ConsumerSettings, Producer, ProducerSettings};
 use panorama_core::Region;
 use panorama_core::identity::IdentityRules;
 use panorama_projector::{Projector, ProjectorSettings};
-use panorama_server::{Application, ChannelSettings, HttpSettings, ReadinessCheck, Services};
+use panorama_server::{
+    Application, ChannelSettings, HttpSettings, LiveSettings, ReadinessCheck, Services,
+};
 use panorama_store::{Store, ViewRules};
 
 /// Most PostgreSQL connections of a gateway-only process, which uses them
@@ -75,6 +77,11 @@ pub struct Options {
     pub db_pool_size: usize,
     /// Channel adapter secrets.
     pub channels: ChannelSettings,
+    /// Heartbeat and safety poll of live-update streams.
+    pub live: LiveSettings,
+    /// How long change-log rows are kept: the window for resuming a
+    /// live-update stream. The projector role prunes older ones.
+    pub changes_retention: Duration,
 }
 
 impl Options {
@@ -96,6 +103,8 @@ impl Options {
             projector_batch_wait: Duration::from_millis(20),
             db_pool_size: 16,
             channels: ChannelSettings::default(),
+            live: LiveSettings::default(),
+            changes_retention: Duration::from_secs(24 * 3600),
         }
     }
 
@@ -125,6 +134,7 @@ pub struct Running {
     server: actix_web::dev::ServerHandle,
     server_task: tokio::task::JoinHandle<std::io::Result<()>>,
     projector: Option<Projector>,
+    pruner: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -135,6 +145,9 @@ impl Running {
 
     /// Stops the projector alone (the HTTP side keeps serving).
     pub async fn stop_projector(&mut self) {
+        if let Some(pruner) = self.pruner.take() {
+            pruner.abort();
+        }
         if let Some(projector) = self.projector.take() {
             let _ = tokio::task::spawn_blocking(move || projector.stop()).await;
         }
@@ -241,6 +254,10 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
         _ => None,
     };
 
+    let pruner = role
+        .projector()
+        .then(|| tokio::spawn(prune_changes(store.clone(), options.changes_retention)));
+
     let services = Services {
         actions: if role.api() { producer.clone() } else { None },
         producer: if role.gateway() { producer } else { None },
@@ -253,6 +270,7 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
         topic: options.topic.clone(),
         default_region: options.default_region,
         channels: options.channels.clone(),
+        live: options.live,
     };
     let application = Application::build(settings, services, readiness)
         .with_context(|| format!("cannot listen on {}", options.http_addr))?;
@@ -265,7 +283,26 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
         server,
         server_task,
         projector,
+        pruner,
     })
+}
+
+/// How often the projector role prunes the change log.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// Deletes change-log rows older than `retention`, at start and then every
+/// [`PRUNE_EVERY`]. Several projectors pruning at once is harmless.
+async fn prune_changes(store: Store, retention: Duration) {
+    let mut every = tokio::time::interval(PRUNE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match store.prune_changes(retention).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "change log pruned"),
+            Err(error) => tracing::warn!(%error, "cannot prune the change log"),
+        }
+    }
 }
 
 /// Runs `role` until SIGINT or SIGTERM.

@@ -137,6 +137,8 @@ impl Config {
             projector_batch_wait: self.projector_batch_wait,
             db_pool_size: self.db_pool_size,
             channels: self.channels,
+            live: self.live,
+            changes_retention: self.changes_retention,
         })
     }
 }

@@ -2,11 +2,13 @@
 //! metrics, in one actix-web application whose routes depend on the roles
 //! this process runs.
 
+mod audit;
 mod auth;
 mod channels;
 mod error;
 mod health;
 mod ingest;
+mod live;
 mod metrics;
 mod routes;
 
@@ -25,6 +27,7 @@ pub use channels::ChannelSettings;
 pub use error::{ApiError, Clash, PROBLEM_JSON};
 pub use health::ReadinessCheck;
 pub use ingest::MAX_EVENTS_PER_REQUEST;
+pub use live::LiveSettings;
 
 /// HTTP settings.
 #[derive(Debug, Clone)]
@@ -39,6 +42,8 @@ pub struct HttpSettings {
     pub default_region: Option<Region>,
     /// Channel adapter secrets.
     pub channels: ChannelSettings,
+    /// Heartbeat and safety poll of live-update streams.
+    pub live: LiveSettings,
 }
 
 /// What the routes run against. A role that is off leaves its part `None`
@@ -67,6 +72,10 @@ pub(crate) struct AppState {
     auth: auth::Authenticator,
     readiness: Vec<(String, ReadinessCheck)>,
     channel_state: channels::ChannelState,
+    /// Change notifications for live-update streams (API role).
+    feed: Option<live::ChangeFeed>,
+    /// The audit pipeline (API role).
+    audit: Option<audit::AuditSink>,
 }
 
 /// A bound, not yet running HTTP server.
@@ -95,6 +104,8 @@ impl Application {
             settings.channels.log_enabled();
         }
         let port = listener.local_addr()?.port();
+        let feed = services.store.clone().and_then(live::ChangeFeed::start);
+        let audit = services.store.clone().and_then(audit::AuditSink::start);
         let state = web::Data::new(AppState {
             settings,
             producer: services.producer,
@@ -104,6 +115,8 @@ impl Application {
             access: services.access,
             readiness,
             channel_state: channels::ChannelState::default(),
+            feed,
+            audit,
         });
         let server = HttpServer::new(move || {
             let gateway = state.producer.is_some();
@@ -117,6 +130,8 @@ impl Application {
                     }
                     .into()
                 }))
+                // Inside authenticate: sees the caller it found.
+                .wrap(from_fn(audit::record))
                 .wrap(from_fn(auth::authenticate))
                 .wrap(from_fn(metrics::observe))
                 .wrap(tracing_actix())
@@ -230,7 +245,9 @@ impl Application {
                     .route(
                         "/v1/identity/conflicts/{id}/resolve",
                         web::post().to(routes::identity::resolve_conflict),
-                    );
+                    )
+                    .route("/v1/stream", web::get().to(live::stream))
+                    .route("/v1/audit", web::get().to(routes::audit::audit));
             }
             app.default_service(web::to(not_found))
         })
@@ -267,6 +284,8 @@ async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiE
         "/v1/cases",
         "/v1/tasks",
         "/v1/insights",
+        "/v1/stream",
+        "/v1/audit",
     ];
     let path = request.path();
     if request.method() != actix_web::http::Method::GET

@@ -7,9 +7,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use prometheus::{
-    Encoder, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, TextEncoder,
-    exponential_buckets, histogram_opts, opts, register_histogram, register_histogram_vec,
-    register_int_counter, register_int_counter_vec, register_int_gauge_vec,
+    Encoder, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    TextEncoder, exponential_buckets, histogram_opts, opts, register_histogram,
+    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
+    register_int_gauge_vec,
 };
 
 use crate::AppState;
@@ -60,6 +61,24 @@ pub(crate) static AUTH: LazyLock<IntCounterVec> = LazyLock::new(|| {
         ),
         &["outcome"]
     )
+    .expect("metric registers once")
+});
+
+/// Open live-update streams (`GET /v1/stream`).
+pub(crate) static SSE_CONNECTIONS: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(opts!(
+        "panorama_sse_connections",
+        "Open live-update streams (GET /v1/stream)"
+    ))
+    .expect("metric registers once")
+});
+
+/// Audit entries lost: queue full, or the database refused them.
+pub(crate) static AUDIT_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(opts!(
+        "panorama_audit_dropped_total",
+        "Audit entries dropped because the queue was full or the database refused them"
+    ))
     .expect("metric registers once")
 });
 

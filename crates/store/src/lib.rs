@@ -1,8 +1,11 @@
 //! The only crate that talks to PostgreSQL: schema migrations, the
 //! projection writer (one transaction per batch, offsets included) and the
-//! read queries behind the agent API, and the API tokens.
+//! read queries behind the agent API, the change log behind live updates,
+//! the audit log, and the API tokens.
 
 mod access;
+mod audit;
+mod changes;
 mod identity;
 mod migrate;
 mod projection;
@@ -17,6 +20,8 @@ use panorama_core::identity::IdentityRules;
 use tokio_postgres::NoTls;
 
 pub use access::{Principal, SECRET_PREFIX, Secret, TokenInfo, token_hash};
+pub use audit::{AuditCursor, AuditQuery, AuditRecord};
+pub use changes::{CHANGES_CHANNEL, ChangeKind, ChangeListener, CustomerChange};
 pub use identity::{
     ConflictAction, ConflictCursor, ConflictOutcome, ConflictQuery, ConflictView, CustomerIdentity,
     HistoryEntry, IdentityIdentifier, IdentityProfile, MergeOutcome, MergeRecord, UnmergeOutcome,
@@ -124,6 +129,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// Where the pool connects, for connections outside it (the change
+    /// listener).
+    config: Arc<tokio_postgres::Config>,
     /// Strength and per-customer limit of each identifier kind, for the
     /// projector's merges and for manual ones.
     rules: Arc<IdentityRules>,
@@ -161,7 +169,7 @@ impl Store {
         let config =
             tokio_postgres::Config::from_str(url).map_err(|e| Error::Config(e.to_string()))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -176,6 +184,7 @@ impl Store {
             .map_err(|e| Error::Config(e.to_string()))?;
         Ok(Store {
             pool,
+            config: Arc::new(config),
             rules: Arc::new(IdentityRules::default()),
             view: Arc::new(ViewRules::default()),
         })

@@ -33,6 +33,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0003_access.sql"),
     },
     Migration {
+        version: 4,
+        name: "changes",
+        sql: include_str!("../migrations/0004_changes.sql"),
+    },
+    Migration {
         version: 5,
         name: "agent view",
         sql: include_str!("../migrations/0005_agent_view.sql"),

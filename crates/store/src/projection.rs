@@ -9,6 +9,7 @@ use panorama_core::identity::{Conflict, resolve};
 use panorama_core::{ContactEvent, Identifier, IdentifierKind};
 use uuid::Uuid;
 
+use crate::changes::{Change, batch_changes, record_changes};
 use crate::identity::{Cause, attribute, load_trees, lock_survivors, merge_into, record_conflicts};
 use crate::view::{fold_view, project_cases, project_tasks};
 use crate::{Result, Store};
@@ -196,6 +197,15 @@ impl Store {
                 .iter()
                 .map(|(event, customer)| (event.event_id, *customer, event.received_at))
                 .collect();
+            let mut changes = batch_changes(&outcome.inserted);
+            changes.extend(
+                outcome
+                    .cases
+                    .iter()
+                    .map(|&(customer, case)| Change::case(customer, case)),
+            );
+            record_changes(&transaction, &changes).await?;
+            timer.step("changes");
         }
         tracing::debug!(steps = %timer, "batch steps");
 

@@ -372,37 +372,41 @@ impl Store {
                 ],
             )
             .await?;
-        Ok(rows.iter().map(timeline_entry).collect())
+        Ok(rows.iter().map(|row| timeline_entry(row, 0)).collect())
     }
 }
 
-fn timeline_entry(row: &Row) -> TimelineEntry {
-    let metric: Option<String> = row.get(17);
-    let score: Option<i16> = row.get(18);
-    let comment: Option<String> = row.get(19);
+/// Maps the event columns of a row, in the order of `sql/timeline.sql`
+/// (event_id through attributes), starting at column `first`; shared by the
+/// timeline and the change log (`sql/changes_since.sql`).
+pub(crate) fn timeline_entry(row: &Row, first: usize) -> TimelineEntry {
+    let column = |offset: usize| first + offset;
+    let metric: Option<String> = row.get(column(17));
+    let score: Option<i16> = row.get(column(18));
+    let comment: Option<String> = row.get(column(19));
     let feedback = metric
         .map(|metric| serde_json::json!({ "metric": metric, "score": score, "comment": comment }));
     TimelineEntry {
-        event_id: row.get(0),
-        occurred_at: row.get(1),
-        received_at: row.get(2),
-        channel: row.get(3),
-        source: row.get(4),
-        event_type: row.get(5),
-        direction: row.get(6),
-        identifiers: row.get(7),
-        conversation_id: row.get(8),
-        contact_reason: row.get(9),
-        subject: row.get(10),
-        summary: row.get(11),
-        agent_id: row.get(12),
-        queue: row.get(13),
-        duration_seconds: row.get(14),
-        outcome: row.get(15),
-        sentiment: row.get(16),
+        event_id: row.get(column(0)),
+        occurred_at: row.get(column(1)),
+        received_at: row.get(column(2)),
+        channel: row.get(column(3)),
+        source: row.get(column(4)),
+        event_type: row.get(column(5)),
+        direction: row.get(column(6)),
+        identifiers: row.get(column(7)),
+        conversation_id: row.get(column(8)),
+        contact_reason: row.get(column(9)),
+        subject: row.get(column(10)),
+        summary: row.get(column(11)),
+        agent_id: row.get(column(12)),
+        queue: row.get(column(13)),
+        duration_seconds: row.get(column(14)),
+        outcome: row.get(column(15)),
+        sentiment: row.get(column(16)),
         feedback,
-        display_name: row.get(20),
-        attributes: row.get(21),
+        display_name: row.get(column(20)),
+        attributes: row.get(column(21)),
     }
 }
 

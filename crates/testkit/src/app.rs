@@ -263,6 +263,15 @@ impl TestApp {
         .expect("watermark task")
     }
 
+    /// Starts `role` the way another process would run it: its own pool,
+    /// listeners and port, on this app's database, broker, topics and
+    /// consumer group. Stop it with [`Running::stop`].
+    pub async fn start_role(&self, role: Role) -> Running {
+        panorama::start(&self.options, role)
+            .await
+            .expect("the other process starts")
+    }
+
     /// Stops the app.
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {

@@ -12,6 +12,7 @@ use super::lock::{load_trees, lock_survivors};
 use super::{
     ConflictAction, ConflictOutcome, MergeOutcome, MergeRecord, UnmergeOutcome, reason_parts,
 };
+use crate::changes::{Change, record_changes};
 use crate::{Result, Store, retry_lock_conflicts};
 
 /// Why something happened to identity, for the history.
@@ -334,6 +335,10 @@ impl Store {
                     },
                     Err(reason) => MergeOutcome::Refused(reason),
                 };
+            if matches!(outcome, MergeOutcome::Merged(_)) {
+                let changes = [Change::profile(first), Change::profile(second)];
+                record_changes(&transaction, &changes).await?;
+            }
             transaction.commit().await?;
             Ok(outcome)
         })
@@ -440,6 +445,8 @@ impl Store {
                 Some(moved_json(&record.profiles, &record.identifiers, events)),
             )
             .await?;
+            let changes = [Change::profile(survivor), Change::profile(merged)];
+            record_changes(&transaction, &changes).await?;
             transaction.commit().await?;
             Ok(UnmergeOutcome::Unmerged(record))
         })
@@ -507,7 +514,12 @@ impl Store {
                         ..Cause::default()
                     };
                     match merge_group(&transaction, &group, &self.rules, &cause).await? {
-                        Ok(records) => ("merged", ConflictOutcome::Merged(records)),
+                        Ok(records) => {
+                            let changes: Vec<Change> =
+                                group.iter().map(|id| Change::profile(*id)).collect();
+                            record_changes(&transaction, &changes).await?;
+                            ("merged", ConflictOutcome::Merged(records))
+                        }
                         Err(reason) => {
                             transaction.commit().await?;
                             return Ok(ConflictOutcome::Refused(reason));

@@ -1,0 +1,401 @@
+//! Live updates: `GET /v1/stream?customer={id}` as server-sent events.
+//!
+//! The projector (and every other writer of what agents see) appends rows
+//! to the change log and notifies `panorama_changes` in its own
+//! transaction (`panorama-store`'s `changes` module). Each API process
+//! holds one dedicated listening connection ([`ChangeFeed`]) and turns every
+//! notification into a tick of a `watch` channel. Each subscriber then
+//! reads the change log after its own last `seq` and writes the rows as SSE
+//! frames.
+//!
+//! A `watch` rather than a `broadcast` channel: subscribers never act on
+//! the payload (it says nothing about their customer), only on "something
+//! committed", so the latest tick is all they need. A burst of
+//! notifications during one read coalesces into one more read, and a slow
+//! subscriber cannot lag behind and lose ticks. After the listening
+//! connection is re-established the feed ticks once, so every subscriber
+//! re-reads whatever committed while nobody was listening; a safety poll
+//! every few seconds covers anything else.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use panorama_core::Role;
+use panorama_store::{ChangeKind, CustomerChange, Store};
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::routes::customers::{invalid, store};
+use crate::{AppState, metrics};
+
+/// Change rows read per query; a fuller backlog is read in several.
+const PAGE: usize = 200;
+
+/// First and longest wait before connecting the listener again.
+const RECONNECT_MIN: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+/// How long an `EventSource` waits before reconnecting, sent as `retry:`.
+const CLIENT_RETRY_MS: u64 = 1000;
+
+/// Timing of live updates.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveSettings {
+    /// How often an idle stream sends a `: keepalive` comment.
+    pub heartbeat: Duration,
+    /// How often a stream re-reads the change log without a notification
+    /// (a safety net; notifications normally arrive within milliseconds).
+    pub poll: Duration,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        LiveSettings {
+            heartbeat: Duration::from_secs(15),
+            poll: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The process's one listening connection, fanned out to subscribers.
+#[derive(Debug)]
+pub(crate) struct ChangeFeed {
+    ticks: watch::Receiver<u64>,
+}
+
+impl ChangeFeed {
+    /// Starts listening on the current Tokio runtime; `None` outside one.
+    /// The listener stops once the feed and every subscriber are dropped.
+    pub(crate) fn start(store: Store) -> Option<Self> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let (sender, ticks) = watch::channel(0);
+        runtime.spawn(listen(store, sender));
+        Some(ChangeFeed { ticks })
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.ticks.clone()
+    }
+}
+
+/// Keeps one `LISTEN` connection up, reconnecting with backoff, and ticks
+/// `sender` on every notification and after every (re)connect.
+async fn listen(store: Store, sender: watch::Sender<u64>) {
+    let tick = |sender: &watch::Sender<u64>| sender.send_modify(|n| *n = n.wrapping_add(1));
+    let mut backoff = RECONNECT_MIN;
+    loop {
+        let connected = tokio::select! {
+            () = sender.closed() => return,
+            connected = store.listen_changes() => connected,
+        };
+        match connected {
+            Ok(mut listener) => {
+                backoff = RECONNECT_MIN;
+                tracing::debug!("change listener connected");
+                // Whatever committed while nobody listened is read now.
+                tick(&sender);
+                loop {
+                    tokio::select! {
+                        () = sender.closed() => return,
+                        notification = listener.next() => match notification {
+                            Some(_) => tick(&sender),
+                            None => break,
+                        },
+                    }
+                }
+                tracing::warn!("change listener lost its connection; reconnecting");
+            }
+            Err(error) => {
+                tracing::warn!(%error, backoff_ms = backoff.as_millis() as u64, "change listener cannot connect");
+            }
+        }
+        tokio::select! {
+            () = sender.closed() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(RECONNECT_MAX);
+    }
+}
+
+/// Counts an open stream for `panorama_sse_connections` while it lives.
+struct Connected;
+
+impl Connected {
+    fn new() -> Self {
+        metrics::SSE_CONNECTIONS.inc();
+        Connected
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        metrics::SSE_CONNECTIONS.dec();
+    }
+}
+
+/// One subscriber's state between frames.
+struct Subscriber {
+    store: Store,
+    requested: Uuid,
+    survivor: Uuid,
+    after: i64,
+    ticks: watch::Receiver<u64>,
+    heartbeat: Interval,
+    poll: Interval,
+    /// Frames ready to send.
+    pending: VecDeque<Bytes>,
+    /// Whether the change log must be read before waiting again.
+    stale: bool,
+    _connected: Connected,
+}
+
+fn interval(period: Duration) -> Interval {
+    let period = period.max(Duration::from_millis(10));
+    let mut interval = tokio::time::interval_at(Instant::now() + period, period);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    interval
+}
+
+/// Where a stream resumes: `Last-Event-ID` (what `EventSource` sends on
+/// reconnect), else `?after=`.
+fn resume_point(
+    request: &HttpRequest,
+    query: &HashMap<String, String>,
+) -> Result<Option<i64>, ApiError> {
+    let seq = |name: &str, text: &str| {
+        text.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|seq| *seq >= 0)
+            .ok_or_else(|| invalid(name, "must be an event id this stream sent"))
+    };
+    if let Some(value) = request.headers().get("last-event-id") {
+        let text = value
+            .to_str()
+            .map_err(|_| invalid("Last-Event-ID", "must be an event id this stream sent"))?;
+        if !text.trim().is_empty() {
+            return seq("Last-Event-ID", text).map(Some);
+        }
+    }
+    query
+        .get("after")
+        .map(|text| seq("after", text))
+        .transpose()
+}
+
+/// `GET /v1/stream?customer={id}[&after={seq}]` — new timeline entries and
+/// profile changes of a customer as server-sent events.
+pub(crate) async fn stream(
+    caller: Caller,
+    request: HttpRequest,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Agent)?;
+    if let Some(name) = query
+        .keys()
+        .find(|name| !["customer", "after"].contains(&name.as_str()))
+    {
+        return Err(invalid(
+            name,
+            "unknown parameter; expected customer or after",
+        ));
+    }
+    let raw = query
+        .get("customer")
+        .ok_or_else(|| invalid("customer", "the customer to follow is required"))?;
+    let requested =
+        Uuid::parse_str(raw).map_err(|_| invalid("customer", "customer ids are UUIDs"))?;
+    let resume = resume_point(&request, &query)?;
+    let store = store(&state)?.clone();
+    let feed = state.feed.as_ref().ok_or(ApiError::Internal)?;
+    // Subscribed before the first read, so nothing committed after that
+    // read goes unnoticed.
+    let mut ticks = feed.subscribe();
+    ticks.borrow_and_update();
+    let Some((survivor, latest)) = store.latest_change(requested).await? else {
+        return Err(ApiError::NotFound(format!("no customer {requested}")));
+    };
+    let live = state.settings.live;
+    let mut pending = VecDeque::new();
+    pending.push_back(Bytes::from(format!("retry: {CLIENT_RETRY_MS}\n\n")));
+    let subscriber = Subscriber {
+        store,
+        requested,
+        survivor,
+        // An id beyond the customer's latest cannot be one this customer's
+        // stream sent (another database, a restore): starting there would
+        // skip changes, while starting at the latest loses nothing.
+        after: resume.map_or(latest, |resume| resume.min(latest)),
+        ticks,
+        heartbeat: interval(live.heartbeat),
+        poll: interval(live.poll),
+        pending,
+        stale: true,
+        _connected: Connected::new(),
+    };
+    tracing::debug!(customer = %requested, after = subscriber.after, "stream opened");
+    let body = futures::stream::unfold(subscriber, |mut subscriber| async move {
+        let frame = subscriber.next_frame().await?;
+        Some((Ok::<_, std::convert::Infallible>(frame), subscriber))
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}
+
+impl Subscriber {
+    /// The next bytes to send; `None` ends the stream (the process is
+    /// shutting down).
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(frame) = self.pending.pop_front() {
+                return Some(frame);
+            }
+            if self.stale {
+                self.stale = false;
+                self.read().await;
+                continue;
+            }
+            tokio::select! {
+                changed = self.ticks.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                    self.ticks.borrow_and_update();
+                    self.stale = true;
+                }
+                _ = self.poll.tick() => self.stale = true,
+                _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": keepalive\n\n")),
+            }
+        }
+    }
+
+    /// Reads the changes after `after` and queues their frames. A failed
+    /// read is retried at the next tick or poll.
+    async fn read(&mut self) {
+        let changes = match self
+            .store
+            .changes_since(self.requested, self.after, PAGE)
+            .await
+        {
+            Ok(Some((survivor, changes))) => {
+                self.survivor = survivor;
+                changes
+            }
+            Ok(None) => {
+                tracing::warn!(customer = %self.requested, "streamed customer no longer exists");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, customer = %self.requested, "cannot read changes; retrying at the next poll");
+                return;
+            }
+        };
+        let Some(last) = changes.last().map(|change| change.seq) else {
+            return;
+        };
+        // A full page: there may be more.
+        self.stale = changes.len() >= PAGE;
+        // Only the last profile change of a page is sent: each frame
+        // carries the whole current profile.
+        let last_profile = changes
+            .iter()
+            .rev()
+            .find(|change| change.kind == ChangeKind::Profile)
+            .map(|change| change.seq);
+        for change in &changes {
+            if change.kind == ChangeKind::Profile && Some(change.seq) != last_profile {
+                continue;
+            }
+            if let Some(data) = self.data(change).await {
+                self.pending
+                    .push_back(frame(change.seq, change.kind.as_str(), &data));
+            }
+        }
+        self.after = last;
+    }
+
+    /// The JSON of one frame; `None` when there is nothing to send.
+    async fn data(&self, change: &CustomerChange) -> Option<serde_json::Value> {
+        let mut data = json!({
+            "customer_id": self.survivor,
+            "requested_id": self.requested,
+            "at": change.at,
+        });
+        match &change.kind {
+            ChangeKind::Timeline => {
+                data["entry"] = serde_json::to_value(change.entry.as_ref()?).ok()?;
+            }
+            ChangeKind::Profile => match self.store.profile(self.requested).await {
+                Ok(Some(profile)) => data["profile"] = serde_json::to_value(profile).ok()?,
+                Ok(None) => return None,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the profile for a stream");
+                    data["profile"] = serde_json::Value::Null;
+                }
+            },
+            ChangeKind::Case | ChangeKind::Other(_) => {
+                data["event_id"] = json!(change.event_id);
+                data["subject_id"] = json!(change.subject_id);
+            }
+        }
+        Some(data)
+    }
+}
+
+/// One SSE frame. JSON text holds no raw newline, so `data` is one line.
+fn frame(seq: i64, event: &str, data: &serde_json::Value) -> Bytes {
+    Bytes::from(format!("id: {seq}\nevent: {event}\ndata: {data}\n\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_one_event_each() {
+        let text = frame(7, "timeline", &json!({"a": "line\nbreak"}));
+        assert_eq!(
+            std::str::from_utf8(&text).expect("utf-8"),
+            "id: 7\nevent: timeline\ndata: {\"a\":\"line\\nbreak\"}\n\n"
+        );
+    }
+
+    #[test]
+    fn resume_prefers_last_event_id_and_refuses_garbage() {
+        let query = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let plain = actix_web::test::TestRequest::default().to_http_request();
+        assert_eq!(resume_point(&plain, &query(&[])).ok(), Some(None));
+        assert_eq!(
+            resume_point(&plain, &query(&[("after", "12")])).ok(),
+            Some(Some(12))
+        );
+        let with_header = actix_web::test::TestRequest::default()
+            .insert_header(("Last-Event-ID", "40"))
+            .to_http_request();
+        assert_eq!(
+            resume_point(&with_header, &query(&[("after", "12")])).ok(),
+            Some(Some(40))
+        );
+        assert!(resume_point(&plain, &query(&[("after", "-1")])).is_err());
+        let garbage = actix_web::test::TestRequest::default()
+            .insert_header(("Last-Event-ID", "abc"))
+            .to_http_request();
+        assert!(resume_point(&garbage, &query(&[])).is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! `GET /v1/audit`: the audit trail for admins, newest first.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpResponse, web};
+use panorama_core::Role;
+use panorama_store::{AuditCursor, AuditQuery, AuditRecord};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::customers::{DEFAULT_PAGE, MAX_PAGE, cursor, invalid, page_limit, parse_time, store};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// Longest actor (token name) accepted as a filter.
+const MAX_ACTOR: usize = 200;
+
+#[derive(Serialize)]
+struct AuditPage {
+    entries: Vec<AuditRecord>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// `GET /v1/audit?customer=&actor=&since=&until=&limit=&cursor=` — who read
+/// or changed which customer; `customer` covers its whole merge tree.
+pub(crate) async fn audit(
+    caller: Caller,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let mut wanted = audit_query(&query)?;
+    let page = wanted.limit;
+    wanted.limit = page + 1;
+    let mut entries = store(&state)?.audit(&wanted).await?;
+    let next_cursor = if entries.len() > page {
+        entries.truncate(page);
+        entries.last().map(|last| AuditCursor(last.id).encode())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(AuditPage {
+        entries,
+        next_cursor,
+    }))
+}
+
+fn audit_query(query: &HashMap<String, String>) -> Result<AuditQuery, ApiError> {
+    let mut parsed = AuditQuery {
+        limit: DEFAULT_PAGE,
+        ..AuditQuery::default()
+    };
+    for (name, value) in query {
+        match name.as_str() {
+            "customer" => {
+                parsed.customer = Some(
+                    Uuid::parse_str(value).map_err(|_| invalid(name, "customer ids are UUIDs"))?,
+                );
+            }
+            "actor" => {
+                if value.is_empty() || value.len() > MAX_ACTOR {
+                    return Err(invalid(name, format!("1 to {MAX_ACTOR} characters")));
+                }
+                parsed.actor = Some(value.clone());
+            }
+            "since" => parsed.since = Some(parse_time(name, value)?),
+            "until" => parsed.until = Some(parse_time(name, value)?),
+            "limit" => parsed.limit = page_limit(name, value, MAX_PAGE)?,
+            "cursor" => parsed.cursor = Some(cursor(name, AuditCursor::decode(value))?),
+            _ => {
+                return Err(invalid(
+                    name,
+                    "unknown parameter; expected customer, actor, since, until, limit or cursor",
+                ));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(pairs: &[(&str, &str)]) -> Option<String> {
+        let query = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        match audit_query(&query) {
+            Err(ApiError::InvalidParameter { field, .. }) => Some(field),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        assert_eq!(field_of(&[("customer", "x")]).as_deref(), Some("customer"));
+        assert_eq!(field_of(&[("limit", "0")]).as_deref(), Some("limit"));
+        assert_eq!(field_of(&[("cursor", "??")]).as_deref(), Some("cursor"));
+        assert_eq!(
+            field_of(&[("since", "yesterday")]).as_deref(),
+            Some("since")
+        );
+        assert_eq!(field_of(&[("who", "me")]).as_deref(), Some("who"));
+        assert_eq!(field_of(&[("actor", "desk-12"), ("limit", "5")]), None);
+    }
+}

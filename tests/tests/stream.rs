@@ -1,0 +1,499 @@
+//! Live updates end to end: an event posted to the gateway reaches an
+//! agent's `GET /v1/stream` as a timeline frame, in one process and with
+//! gateway, projector and API as separate processes; a stream resumes with
+//! `Last-Event-ID`, sends heartbeats, and follows a customer into a merge.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use panorama::Role as ProcessRole;
+use panorama_core::Role;
+use panorama_e2e::{at_minute, contact, phone_of};
+use panorama_testkit::{TestApp, WAIT, eventually};
+use serde_json::{Value, json};
+
+/// One server-sent event, or a comment.
+#[derive(Debug, Clone, Default)]
+struct Frame {
+    id: Option<i64>,
+    event: Option<String>,
+    data: Option<Value>,
+    comment: Option<String>,
+}
+
+impl Frame {
+    fn is(&self, event: &str) -> bool {
+        self.event.as_deref() == Some(event)
+    }
+
+    fn event_id(&self) -> Option<&str> {
+        self.data.as_ref()?["entry"]["event_id"].as_str()
+    }
+}
+
+/// A connected stream, read incrementally.
+struct Stream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Stream {
+    /// Opens the stream of `customer` as `token`, resuming after
+    /// `last_event_id` if given; asserts the SSE headers.
+    async fn open(
+        base_url: &str,
+        token: &str,
+        customer: &str,
+        last_event_id: Option<i64>,
+    ) -> Stream {
+        let mut request = reqwest::Client::new()
+            .get(format!("{base_url}/v1/stream?customer={customer}"))
+            .bearer_auth(token);
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = request.send().await.expect("the stream answers");
+        assert_eq!(response.status(), 200);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(header("content-type"), "text/event-stream");
+        assert_eq!(header("cache-control"), "no-cache");
+        assert_eq!(header("x-accel-buffering"), "no");
+        Stream {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next frame (event or comment), failing the test after [`WAIT`].
+    async fn next(&mut self) -> Frame {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let text: String = self.buffer.drain(..end + 2).collect();
+                let frame = parse(&text);
+                if frame.id.is_none() && frame.event.is_none() && frame.comment.is_none() {
+                    continue; // `retry:` only
+                }
+                return frame;
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .expect("a frame within the deadline")
+                .expect("the stream reads")
+                .expect("the stream stays open");
+            self.buffer
+                .push_str(std::str::from_utf8(&chunk).expect("frames are UTF-8"));
+        }
+    }
+
+    /// Reads frames until one matches `wanted`; returns every frame read,
+    /// the match last.
+    async fn until(&mut self, wanted: impl Fn(&Frame) -> bool) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.next().await;
+            let done = wanted(&frame);
+            frames.push(frame);
+            if done {
+                return frames;
+            }
+        }
+    }
+}
+
+fn parse(text: &str) -> Frame {
+    let mut frame = Frame::default();
+    for line in text.lines() {
+        if let Some(comment) = line.strip_prefix(':') {
+            frame.comment = Some(comment.trim().to_owned());
+        } else if let Some(id) = line.strip_prefix("id: ") {
+            frame.id = Some(id.parse().expect("numeric ids"));
+        } else if let Some(event) = line.strip_prefix("event: ") {
+            frame.event = Some(event.to_owned());
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            frame.data = Some(serde_json::from_str(data).expect("JSON data"));
+        }
+    }
+    frame
+}
+
+/// Posts `event` to the gateway at `base_url` and returns its event id.
+async fn post(base_url: &str, token: &str, event: &Value) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{base_url}/v1/events"))
+        .bearer_auth(token)
+        .json(event)
+        .send()
+        .await
+        .expect("ingest answers");
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.expect("JSON");
+    body["accepted"][0].as_str().expect("an id").to_owned()
+}
+
+async fn customer_id(app: &TestApp, base_url: &str, index: usize) -> String {
+    let response = app
+        .http
+        .get(format!(
+            "{base_url}/v1/customers/lookup?phone={}",
+            phone_of(index).replace('+', "%2B")
+        ))
+        .send()
+        .await
+        .expect("lookup answers");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("JSON");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+/// Posts an event while `stream` is open and reads until its timeline
+/// frame; prints how long that took (information only: CI machines vary).
+async fn posted_event_reaches(
+    stream: &mut Stream,
+    gateway: &str,
+    token: &str,
+    event: Value,
+) -> Vec<Frame> {
+    let started = Instant::now();
+    let id = post(gateway, token, &event).await;
+    let frames = stream
+        .until(|frame| frame.is("timeline") && frame.event_id() == Some(id.as_str()))
+        .await;
+    println!("post to timeline frame: {:?}", started.elapsed());
+    frames
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_posted_to_the_gateway_reaches_a_connected_stream() {
+    let app = TestApp::spawn().await;
+    post(
+        &app.base_url,
+        &app.admin_token,
+        &contact(1, "live-1", at_minute(1), "phone"),
+    )
+    .await;
+    app.wait_for_events(1).await;
+    let customer = customer_id(&app, &app.base_url, 1).await;
+    let agent = app.token(Role::Agent).await;
+
+    let mut stream = Stream::open(&app.base_url, &agent, &customer, None).await;
+    let event = contact(1, "live-2", at_minute(2), "email");
+    let frames = posted_event_reaches(&mut stream, &app.base_url, &app.admin_token, event).await;
+
+    let timeline = frames.last().expect("the timeline frame");
+    let data = timeline.data.as_ref().expect("data");
+    assert_eq!(data["customer_id"], customer.as_str());
+    assert_eq!(data["entry"]["channel"], "email");
+    assert!(
+        frames
+            .iter()
+            .all(|frame| !frame.is("timeline") || frame.id == timeline.id),
+        "only the new entry, not the history: {frames:?}"
+    );
+    let profiles = stream.until(|frame| frame.is("profile")).await;
+    let profile = profiles.last().expect("the profile frame");
+    let data = profile.data.as_ref().expect("data");
+    assert_eq!(data["profile"]["event_count"], 2);
+    assert!(profile.id > timeline.id, "ids increase");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_on_an_api_process_sees_what_another_process_projected() {
+    // The gateway serves ingest; the projector and the API run as two more
+    // processes' worth of wiring on the same database.
+    let gateway = TestApp::builder().role(ProcessRole::Gateway).spawn().await;
+    let projector = gateway.start_role(ProcessRole::Projector).await;
+    let api = gateway.start_role(ProcessRole::Api).await;
+    let api_url = api.base_url();
+
+    post(
+        &gateway.base_url,
+        &gateway.admin_token,
+        &contact(2, "split-1", at_minute(1), "phone"),
+    )
+    .await;
+    gateway.wait_for_events(1).await;
+    let customer = customer_id(&gateway, &api_url, 2).await;
+    let agent = gateway.token(Role::Agent).await;
+
+    let mut stream = Stream::open(&api_url, &agent, &customer, None).await;
+    let event = contact(2, "split-2", at_minute(2), "web");
+    let frames =
+        posted_event_reaches(&mut stream, &gateway.base_url, &gateway.admin_token, event).await;
+    let entry = &frames.last().and_then(|f| f.data.as_ref()).expect("data")["entry"];
+    assert_eq!(entry["channel"], "web");
+
+    drop(stream);
+    api.stop().await.expect("the api stops");
+    projector.stop().await.expect("the projector stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_resumes_after_last_event_id_with_exactly_what_it_missed() {
+    let app = TestApp::builder()
+        .configure(|options| options.live.heartbeat = Duration::from_millis(300))
+        .spawn()
+        .await;
+    post(
+        &app.base_url,
+        &app.admin_token,
+        &contact(3, "resume-0", at_minute(0), "phone"),
+    )
+    .await;
+    app.wait_for_events(1).await;
+    let customer = customer_id(&app, &app.base_url, 3).await;
+    let agent = app.token(Role::Agent).await;
+
+    let mut stream = Stream::open(&app.base_url, &agent, &customer, None).await;
+    let seen = posted_event_reaches(
+        &mut stream,
+        &app.base_url,
+        &app.admin_token,
+        contact(3, "resume-1", at_minute(1), "phone"),
+    )
+    .await;
+    let seen_entry = seen
+        .last()
+        .and_then(Frame::event_id)
+        .expect("id")
+        .to_owned();
+    let last = stream.until(|frame| frame.is("profile")).await;
+    let last_id = last.last().and_then(|frame| frame.id).expect("an id");
+    drop(stream);
+
+    let missed = [
+        post(
+            &app.base_url,
+            &app.admin_token,
+            &contact(3, "resume-2", at_minute(2), "email"),
+        )
+        .await,
+        post(
+            &app.base_url,
+            &app.admin_token,
+            &contact(3, "resume-3", at_minute(3), "chat"),
+        )
+        .await,
+    ];
+    app.wait_for_events(4).await;
+
+    let mut stream = Stream::open(&app.base_url, &agent, &customer, Some(last_id)).await;
+    let mut received: Vec<String> = Vec::new();
+    let mut ids = vec![last_id];
+    // Everything missed is sent at once on reconnect; a heartbeat after
+    // both entries shows that nothing else followed.
+    loop {
+        let frame = stream.next().await;
+        let both = missed.iter().all(|id| received.contains(id));
+        if both && frame.comment.as_deref() == Some("keepalive") {
+            break;
+        }
+        record(&frame, &mut received, &mut ids);
+    }
+    assert_eq!(
+        received.iter().collect::<HashSet<_>>().len(),
+        received.len(),
+        "no entry twice: {received:?}"
+    );
+    let mut expected = missed.to_vec();
+    expected.sort();
+    received.sort();
+    assert_eq!(
+        received, expected,
+        "exactly the missed entries, not {seen_entry}"
+    );
+    assert!(
+        ids.windows(2).all(|pair| pair[0] < pair[1]),
+        "ids increase: {ids:?}"
+    );
+}
+
+fn record(frame: &Frame, received: &mut Vec<String>, ids: &mut Vec<i64>) {
+    if let Some(id) = frame.id {
+        ids.push(id);
+    }
+    if frame.is("timeline") {
+        received.push(frame.event_id().expect("an entry").to_owned());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_stream_sends_heartbeats() {
+    let app = TestApp::builder()
+        .configure(|options| options.live.heartbeat = Duration::from_millis(100))
+        .spawn()
+        .await;
+    post(
+        &app.base_url,
+        &app.admin_token,
+        &contact(4, "beat-1", at_minute(1), "phone"),
+    )
+    .await;
+    app.wait_for_events(1).await;
+    let customer = customer_id(&app, &app.base_url, 4).await;
+    let agent = app.token(Role::Agent).await;
+    let mut stream = Stream::open(&app.base_url, &agent, &customer, None).await;
+    for _ in 0..3 {
+        let frame = stream.next().await;
+        assert_eq!(frame.comment.as_deref(), Some("keepalive"), "{frame:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_follows_its_customer_into_a_merge() {
+    let app = TestApp::spawn().await;
+    post(
+        &app.base_url,
+        &app.admin_token,
+        &contact(5, "merge-1", at_minute(1), "phone"),
+    )
+    .await;
+    app.wait_for_events(1).await;
+    post(
+        &app.base_url,
+        &app.admin_token,
+        &contact(6, "merge-2", at_minute(2), "phone"),
+    )
+    .await;
+    app.wait_for_events(2).await;
+    let older = customer_id(&app, &app.base_url, 5).await;
+    let newer = customer_id(&app, &app.base_url, 6).await;
+    let agent = app.token(Role::Agent).await;
+
+    let mut stream = Stream::open(&app.base_url, &agent, &newer, None).await;
+    let merged = app
+        .post_json(
+            &format!("/v1/customers/{older}/merge"),
+            &json!({"other": newer}),
+        )
+        .await;
+    assert_eq!(merged.status(), 200);
+    let frames = stream.until(|frame| frame.is("profile")).await;
+    let profile = frames.last().and_then(|f| f.data.as_ref()).expect("data");
+    assert_eq!(profile["customer_id"], older.as_str(), "now the survivor");
+    assert_eq!(profile["requested_id"], newer.as_str());
+
+    // An event of the survivor's own reaches the merged customer's stream.
+    let frames = posted_event_reaches(
+        &mut stream,
+        &app.base_url,
+        &app.admin_token,
+        contact(5, "merge-3", at_minute(3), "email"),
+    )
+    .await;
+    let data = frames.last().and_then(|f| f.data.as_ref()).expect("data");
+    assert_eq!(data["customer_id"], older.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_stream_requests_are_refused_before_the_stream_starts() {
+    let app = TestApp::spawn().await;
+    let agent = app.token(Role::Agent).await;
+    let unknown = uuid::Uuid::now_v7();
+    let cases: [(String, Option<&str>, u16, &str); 5] = [
+        (
+            format!("customer={unknown}"),
+            None,
+            401,
+            "/problems/unauthorized",
+        ),
+        (
+            format!("customer={unknown}"),
+            Some(&agent),
+            404,
+            "/problems/not-found",
+        ),
+        (
+            "customer=nope".into(),
+            Some(&agent),
+            400,
+            "/problems/invalid-parameter",
+        ),
+        (
+            String::new(),
+            Some(&agent),
+            400,
+            "/problems/invalid-parameter",
+        ),
+        (
+            format!("customer={unknown}&after=x"),
+            Some(&agent),
+            400,
+            "/problems/invalid-parameter",
+        ),
+    ];
+    for (query, token, status, problem) in cases {
+        let response = app
+            .request(reqwest::Method::GET, &format!("/v1/stream?{query}"), token)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), status, "?{query}");
+        assert_eq!(
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json")
+        );
+        let body: Value = response.json().await.expect("problem");
+        assert_eq!(body["type"], problem, "?{query}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_keep_working_when_the_listening_connection_is_killed() {
+    // A safety poll far beyond the test: only notifications deliver.
+    let app = TestApp::builder()
+        .configure(|options| options.live.poll = Duration::from_secs(3600))
+        .spawn()
+        .await;
+    post(
+        &app.base_url,
+        &app.admin_token,
+        &contact(7, "kill-1", at_minute(1), "phone"),
+    )
+    .await;
+    app.wait_for_events(1).await;
+    let customer = customer_id(&app, &app.base_url, 7).await;
+    let agent = app.token(Role::Agent).await;
+    let mut stream = Stream::open(&app.base_url, &agent, &customer, None).await;
+
+    let (client, connection) = tokio_postgres::connect(&app.database.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let listening = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = current_database() AND query LIKE 'LISTEN%'";
+    let killed = client.query(listening, &[]).await.expect("terminate");
+    assert_eq!(killed.len(), 1, "one listening connection per process");
+    // The listener reconnects: wait until it listens again.
+    eventually("the listener to reconnect", WAIT, || async {
+        let rows = client
+            .query(
+                listening
+                    .replace("pg_terminate_backend(pid)", "pid")
+                    .as_str(),
+                &[],
+            )
+            .await
+            .ok()?;
+        (rows.len() == 1).then_some(())
+    })
+    .await;
+
+    posted_event_reaches(
+        &mut stream,
+        &app.base_url,
+        &app.admin_token,
+        contact(7, "kill-2", at_minute(2), "email"),
+    )
+    .await;
+}
