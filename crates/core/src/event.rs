@@ -34,7 +34,7 @@ const MAX_CLOCK_SKEW_HOURS: i64 = 24;
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
         }
@@ -349,10 +349,11 @@ impl ValidationContext {
 }
 
 /// An identifier as a caller sends it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifierDraft {
     /// `phone`, `email`, `account`, `whatsapp`, ...
+    #[schema(value_type = IdentifierKind)]
     pub kind: String,
     /// The value as the channel knows it.
     pub value: String,
@@ -369,12 +370,13 @@ impl IdentifierDraft {
 }
 
 /// A survey answer as a caller sends it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackDraft {
     /// `nps`, `csat` or `ces`.
+    #[schema(value_type = FeedbackMetric)]
     pub metric: String,
-    /// The score.
+    /// The score: 0–10 for `nps`, 1–5 for `csat`, 1–7 for `ces`.
     pub score: i32,
     /// The customer's words.
     #[serde(default)]
@@ -384,8 +386,11 @@ pub struct FeedbackDraft {
 /// An event as a caller sends it: the JSON body of `POST /v1/events`, and
 /// what every channel adapter fills in. Strings are checked by
 /// [`EventDraft::validate`], which names the field at fault.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(
+    description = "A contact event in the event contract (docs/event-contract.md): unknown fields are refused, and each problem names the field at fault."
+)]
 pub struct EventDraft {
     /// A UUID (kept as is), a provider id (turned into a stable UUIDv5), or
     /// absent (a new UUIDv7).
@@ -393,21 +398,26 @@ pub struct EventDraft {
     pub event_id: Option<String>,
     /// RFC 3339; defaults to the time of receipt.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub occurred_at: Option<String>,
     /// `phone`, `email`, `web`, `chat`, `social`, `sms`.
     #[serde(default)]
+    #[schema(value_type = Channel, required = true)]
     pub channel: Option<String>,
     /// The provider or system; defaults to `api`.
     #[serde(default)]
     pub source: Option<String>,
     /// Dotted event type.
     #[serde(default, rename = "type")]
+    #[schema(value_type = EventType, required = true)]
     pub event_type: Option<String>,
     /// `inbound` or `outbound`.
     #[serde(default)]
+    #[schema(value_type = Option<Direction>)]
     pub direction: Option<String>,
     /// At least one.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 20)]
     pub identifiers: Vec<IdentifierDraft>,
     /// Thread id.
     #[serde(default)]
@@ -420,6 +430,7 @@ pub struct EventDraft {
     pub subject: Option<String>,
     /// Text excerpt, at most 4,000 characters.
     #[serde(default)]
+    #[schema(max_length = 4000)]
     pub summary: Option<String>,
     /// Handling agent.
     #[serde(default)]
@@ -435,6 +446,7 @@ pub struct EventDraft {
     pub outcome: Option<String>,
     /// -1 to 1.
     #[serde(default)]
+    #[schema(minimum = -1.0, maximum = 1.0)]
     pub sentiment: Option<f32>,
     /// Survey answer.
     #[serde(default)]
@@ -451,6 +463,7 @@ pub struct EventDraft {
     /// The case (a UUID) an agent action is about, or that the contact
     /// belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid)]
     pub case_id: Option<String>,
 }
 

@@ -17,7 +17,19 @@ const MAX_EMAIL_LOCAL: usize = 64;
 const MAX_PLATFORM_ID: usize = 128;
 
 /// What an identifier identifies a customer by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum IdentifierKind {
     /// A phone number in E.164.
@@ -264,9 +276,17 @@ fn valid_domain(domain: &str) -> bool {
 
 /// A customer identifier: a kind and its normalised value. Only
 /// [`Identifier::parse`] makes one, so every value is normalised.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+// The schema describes the serialised form (`Serialize` is by hand, in
+// `event.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, utoipa::ToSchema)]
+#[schema(
+    description = "A customer identifier, normalised: phone numbers in E.164, email addresses in lower case.",
+    example = json!({"kind": "phone", "value": "+31612345678"})
+)]
 pub struct Identifier {
+    /// Kind.
     kind: IdentifierKind,
+    /// Normalised value.
     value: String,
 }
 

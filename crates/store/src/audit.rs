@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::{Result, Store};
 
 /// One audited request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// UUIDv7, so ids sort by time.
     pub id: Uuid,

@@ -16,7 +16,7 @@ use crate::view::{CaseView, ContactWindows, FeedbackSummary, Signals};
 use crate::{Result, Store};
 
 /// An identifier of a customer, with when it was seen.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IdentifierView {
     /// Normalised value.
     pub value: String,
@@ -29,7 +29,7 @@ pub struct IdentifierView {
 }
 
 /// Contacts through one channel.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChannelSummary {
     /// Channel name.
     pub channel: String,
@@ -42,7 +42,7 @@ pub struct ChannelSummary {
 }
 
 /// A customer's profile, from precomputed aggregates.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CustomerProfile {
     /// Customer id: the survivor of the id asked for.
     pub id: Uuid,
@@ -71,7 +71,7 @@ pub struct CustomerProfile {
 }
 
 /// One entry of a timeline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     /// Event id.
     pub event_id: Uuid,
@@ -90,6 +90,7 @@ pub struct TimelineEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<String>,
     /// The identifiers the event carried.
+    #[schema(value_type = Vec<panorama_core::Identifier>)]
     pub identifiers: Value,
     /// Thread.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,11 +121,13 @@ pub struct TimelineEntry {
     pub sentiment: Option<f32>,
     /// Survey answer.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<panorama_core::FeedbackDraft>)]
     pub feedback: Option<Value>,
     /// Name as given on this event.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// Extra values.
+    #[schema(value_type = BTreeMap<String, String>)]
     pub attributes: Value,
 }
 

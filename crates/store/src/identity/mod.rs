@@ -25,7 +25,7 @@ pub use read::{ConflictCursor, ConflictQuery};
 pub(crate) use write::{Cause, merge_into, record_conflicts};
 
 /// What one merge did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MergeRecord {
     /// The customer that remains.
     pub survivor: Uuid,
@@ -100,7 +100,7 @@ pub enum ConflictOutcome {
 }
 
 /// An identifier of a customer, with the profile it came through.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IdentityIdentifier {
     /// Kind.
     pub kind: String,
@@ -117,7 +117,7 @@ pub struct IdentityIdentifier {
 }
 
 /// A profile of a merge tree.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IdentityProfile {
     /// Profile id: the customer's own, or one merged into it.
     pub id: Uuid,
@@ -132,7 +132,7 @@ pub struct IdentityProfile {
 }
 
 /// One entry of the identity history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     /// Entry id.
     pub id: Uuid,
@@ -158,14 +158,17 @@ pub struct HistoryEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The identifiers that linked the customers.
+    #[schema(value_type = Vec<panorama_core::Identifier>)]
     pub identifiers: Value,
-    /// What moved: profiles, identifiers, event count.
+    /// What moved: profiles, identifiers, event count
+    /// (`{"customers": [...], "identifiers": [...], "events": n}`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub moved: Option<Value>,
 }
 
 /// A customer's identity: identifiers, profiles, history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CustomerIdentity {
     /// The customer (the survivor of the id asked for).
     pub customer_id: Uuid,
@@ -178,7 +181,7 @@ pub struct CustomerIdentity {
 }
 
 /// A conflict for review.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConflictView {
     /// Conflict id.
     pub id: Uuid,
@@ -202,6 +205,7 @@ pub struct ConflictView {
     /// Their survivors now, in the same order.
     pub survivors: Vec<Uuid>,
     /// The identifiers concerned.
+    #[schema(value_type = Vec<panorama_core::Identifier>)]
     pub identifiers: Value,
     /// The first event that raised it.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::{Result, Store, TimelineCursor};
 
 /// A case as agents see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CaseView {
     /// Case id.
     pub id: Uuid,
@@ -87,7 +87,7 @@ pub struct CaseQuery {
 }
 
 /// A follow-up task.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TaskView {
     /// Task id.
     pub id: Uuid,
@@ -135,7 +135,7 @@ pub struct TaskQuery {
 }
 
 /// Contacts in recent windows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ContactWindows {
     /// In the last 7 days, today included.
     pub last_7_days: i64,
@@ -146,7 +146,7 @@ pub struct ContactWindows {
 }
 
 /// One survey metric of a customer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MetricSummary {
     /// Answers given.
     pub responses: i64,
@@ -159,7 +159,7 @@ pub struct MetricSummary {
 }
 
 /// A customer's survey answers, per metric.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FeedbackSummary {
     /// Net promoter score answers (0–10).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -173,7 +173,7 @@ pub struct FeedbackSummary {
 }
 
 /// What an agent should notice at a glance.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Signals {
     /// Two or more contacts on one open case (contacts within the case
     /// window of each other share a case).
@@ -209,7 +209,7 @@ pub struct InsightsQuery {
 }
 
 /// The figures ops dashboards show.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Insights {
     /// The period's first day.
     pub since: DateTime<Utc>,
