@@ -5,6 +5,8 @@
 //! bearer token instead: an API token with the `channel` role (or admin), or
 //! one of the configured channel tokens, so they are always on.
 
+pub(crate) mod doc;
+
 use std::sync::Mutex;
 
 use actix_web::http::header::{self, AUTHORIZATION, HeaderValue};
@@ -21,6 +23,7 @@ use serde::Serialize;
 use crate::auth::{Caller, bearer_token};
 use crate::error::ApiError;
 use crate::ingest::{publish, read_body};
+use crate::openapi::problem;
 use crate::{AppState, metrics};
 
 /// Secrets and settings of the channel adapters. `None` disables one.
@@ -111,10 +114,15 @@ pub(crate) struct ChannelState {
     mailgun_replays: Mutex<ReplayGuard>,
 }
 
-#[derive(Serialize)]
-struct Answer {
+/// A webhook's answer: the events published, or why nothing was.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ChannelAnswer)]
+pub(crate) struct Answer {
+    /// The ids of the events the broker acknowledged.
     #[serde(skip_serializing_if = "Option::is_none")]
     accepted: Option<Vec<uuid::Uuid>>,
+    /// Why nothing was published: `no_identifier`, `twilio.unmapped_status`,
+    /// `mailgun.not_a_message`, `whatsapp.unmapped`, `meta.empty`, ...
     #[serde(skip_serializing_if = "Option::is_none")]
     ignored: Option<&'static str>,
 }
@@ -239,6 +247,24 @@ fn refused(source: &'static str) -> impl Fn(ApiError) -> ApiError {
 }
 
 /// `POST /v1/channels/twilio/voice`.
+#[utoipa::path(
+    post,
+    path = "/v1/channels/twilio/voice",
+    tag = "channels",
+    summary = "Twilio Voice status callbacks",
+    description = "Each call status callback becomes one event (`call.started`, `call.answered`, `call.ended`, `call.missed`) of channel `phone`, source `twilio`. No bearer token: the `X-Twilio-Signature` is checked against `PANORAMA_PUBLIC_URL` + the request's path and query, so it must match what is configured at Twilio. Off (404) unless `PANORAMA_TWILIO_AUTH_TOKEN` and `PANORAMA_PUBLIC_URL` are set.",
+    security(("twilioSignature" = [])),
+    request_body(content = doc::TwilioVoiceCallback, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 404, response = problem::NotFound),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn twilio_voice(
     request: HttpRequest,
     payload: web::Payload,
@@ -278,6 +304,24 @@ async fn token_authenticated(
 }
 
 /// `POST /v1/channels/cti/events`.
+#[utoipa::path(
+    post,
+    path = "/v1/channels/cti/events",
+    tag = "channels",
+    summary = "PBX / CTI call state changes",
+    description = "One call state change per object, or `{\"events\": [...]}` (at most 500); channel `phone`, source `cti`. Unknown fields are refused with a 400 naming them.\n\nAuthenticated by a bearer token: an API token with the `channel` role (or `admin`), or one of `PANORAMA_CHANNEL_TOKENS`. Always on.",
+    security(("bearer" = ["channel"]), ("channelToken" = [])),
+    request_body(content = doc::CtiBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn cti_events(
     request: HttpRequest,
     payload: web::Payload,
@@ -287,6 +331,24 @@ pub(crate) async fn cti_events(
 }
 
 /// `POST /v1/channels/email/mime` (`message/rfc822`).
+#[utoipa::path(
+    post,
+    path = "/v1/channels/email/mime",
+    tag = "channels",
+    summary = "A raw email message (Postfix pipe, any MTA)",
+    description = "The message as it is, one event per message (`email.received`, or `email.auto_reply` / `email.bounced` for machine mail); channel `email`, source `mime`.\n\nAuthenticated by a bearer token: an API token with the `channel` role (or `admin`), or one of `PANORAMA_CHANNEL_TOKENS`. Always on.",
+    security(("bearer" = ["channel"]), ("channelToken" = [])),
+    request_body(content = String, content_type = "message/rfc822", description = "The RFC 5322 message"),
+    responses(
+        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn email_mime(
     request: HttpRequest,
     payload: web::Payload,
@@ -297,6 +359,24 @@ pub(crate) async fn email_mime(
 
 /// `POST /v1/channels/sendgrid/inbound`: basic auth (any user, the secret as
 /// password) or `?token=<secret>`.
+#[utoipa::path(
+    post,
+    path = "/v1/channels/sendgrid/inbound",
+    tag = "channels",
+    summary = "SendGrid Inbound Parse",
+    description = "Raw (`email`) and parsed (`headers`, `text`, `html`, `charsets`) modes are both read; one event per message, channel `email`, source `sendgrid`. Inbound Parse signs nothing: the secret in the destination URL (basic auth password, or `?token=`) authenticates it, so use https. Off (404) unless `PANORAMA_SENDGRID_SECRET` is set.",
+    security(("sendgridBasic" = []), ("sendgridToken" = [])),
+    request_body(content = doc::SendGridInbound, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 404, response = problem::NotFound),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn sendgrid_inbound(
     request: HttpRequest,
     payload: web::Payload,
@@ -330,6 +410,23 @@ fn basic_auth_password(request: &HttpRequest) -> Option<String> {
 }
 
 /// `POST /v1/channels/mailgun/inbound`.
+#[utoipa::path(
+    post,
+    path = "/v1/channels/mailgun/inbound",
+    tag = "channels",
+    summary = "Mailgun routes (forward or store and notify)",
+    description = "One event per message, channel `email`, source `mailgun`. Authenticated inside the body, which OpenAPI security schemes cannot express: `signature` must be the hex HMAC-SHA256 of `timestamp` + `token` under `PANORAMA_MAILGUN_SIGNING_KEY`, `timestamp` within 5 minutes of now, and `token` not seen before by this process. A signed POST that is no inbound message is answered `ignored`. Off (404) unless `PANORAMA_MAILGUN_SIGNING_KEY` is set.",
+    request_body(content((doc::MailgunInbound = "multipart/form-data"), (doc::MailgunInbound = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 404, response = problem::NotFound),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn mailgun_inbound(
     request: HttpRequest,
     payload: web::Payload,
@@ -358,6 +455,25 @@ pub(crate) async fn mailgun_inbound(
 }
 
 /// `GET /v1/channels/meta/webhook`: Meta's verification handshake.
+#[utoipa::path(
+    get,
+    path = "/v1/channels/meta/webhook",
+    tag = "channels",
+    summary = "Meta's subscription handshake",
+    description = "Meta calls this when the webhook is saved; the challenge is echoed when `hub.mode` is `subscribe` and `hub.verify_token` matches `PANORAMA_META_VERIFY_TOKEN`. Off (404) unless `PANORAMA_META_APP_SECRET` and `PANORAMA_META_VERIFY_TOKEN` are set.",
+    security(("metaVerifyToken" = [])),
+    params(
+        ("hub.mode" = String, Query, description = "`subscribe`"),
+        ("hub.verify_token" = String, Query, description = "The configured verify token"),
+        ("hub.challenge" = String, Query, description = "Echoed back: letters, digits, `-`, `_`, `.`; at most 256"),
+    ),
+    responses(
+        (status = 200, description = "The challenge, echoed", content_type = "text/plain", body = String),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 pub(crate) async fn meta_handshake(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -379,6 +495,24 @@ pub(crate) async fn meta_handshake(
 }
 
 /// `POST /v1/channels/meta/webhook`: WhatsApp, Messenger and Instagram.
+#[utoipa::path(
+    post,
+    path = "/v1/channels/meta/webhook",
+    tag = "channels",
+    summary = "WhatsApp Cloud API, Messenger and Instagram notifications",
+    description = "One notification may batch many entries; each mapped message or status becomes one event (channel `social`, sources `meta.whatsapp`, `meta.messenger`, `meta.instagram`); a notification with nothing mapped is answered `ignored`. No bearer token: `X-Hub-Signature-256` must be the HMAC-SHA256 of the raw body under `PANORAMA_META_APP_SECRET`. Off (404) unless `PANORAMA_META_APP_SECRET` and `PANORAMA_META_VERIFY_TOKEN` are set.",
+    security(("metaSignature" = [])),
+    request_body(content = doc::MetaNotification, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 404, response = problem::NotFound),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn meta_webhook(
     request: HttpRequest,
     payload: web::Payload,
@@ -403,6 +537,26 @@ pub(crate) async fn meta_webhook(
 }
 
 /// `OPTIONS /v1/channels/web/events`: CORS preflight for browsers.
+#[utoipa::path(
+    options,
+    path = "/v1/channels/web/events",
+    tag = "channels",
+    summary = "CORS preflight for browsers",
+    description = "Answered for origins in `PANORAMA_WEB_ALLOWED_ORIGINS` (`*` allows any); any other origin gets 403 with no body. No credentials.",
+    params(
+        ("Origin" = String, Header, description = "The page's origin"),
+    ),
+    responses(
+        (status = 204, description = "Allowed: `POST` with `content-type`, `x-panorama-write-key` and `authorization`, for 24 h",
+            headers(
+                ("Access-Control-Allow-Origin" = String, description = "The request's `Origin`"),
+                ("Access-Control-Allow-Methods" = String, description = "`POST`"),
+                ("Access-Control-Allow-Headers" = String, description = "`content-type, x-panorama-write-key, authorization`"),
+                ("Access-Control-Max-Age" = String, description = "`86400`"),
+            )),
+        (status = 403, description = "The origin may not post (no body)"),
+    ),
+)]
 pub(crate) async fn web_preflight(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -434,6 +588,24 @@ fn allow_origin(response: &mut HttpResponse, origin: Option<&str>) {
 
 /// `POST /v1/channels/web/events`: browsers with a write key from an allowed
 /// origin, or web back ends with a channel token (configured or API token).
+#[utoipa::path(
+    post,
+    path = "/v1/channels/web/events",
+    tag = "channels",
+    summary = "Web forms, chat and beacons",
+    description = "One event object or `{\"events\": [...]}` (at most 500): `form.submitted` and `page.viewed` (channel `web`), `chat.started`, `chat.message`, `chat.ended` (channel `chat`). Unknown fields are refused with a 400 naming them.\n\nBrowsers send a public write key (`X-Panorama-Write-Key`, or `?write_key=` for `navigator.sendBeacon`) from an origin in `PANORAMA_WEB_ALLOWED_ORIGINS`; a key from another origin gets 401. Web back ends send a bearer token instead: an API token with the `channel` role (or `admin`), or one of `PANORAMA_CHANNEL_TOKENS`. Always on.",
+    security(("webWriteKey" = []), ("webWriteKeyQuery" = []), ("bearer" = ["channel"]), ("channelToken" = [])),
+    request_body(content = doc::WebBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn web_events(
     request: HttpRequest,
     payload: web::Payload,

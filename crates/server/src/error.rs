@@ -132,14 +132,26 @@ impl From<panorama_bus::Error> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: every error answer's body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Problem<'a> {
+    /// Stable problem type, a URI reference such as
+    /// `/problems/validation-failed`: what a client branches on.
     #[serde(rename = "type")]
+    #[schema(example = "/problems/validation-failed")]
     problem_type: &'a str,
+    /// A short summary of the type.
+    #[schema(example = "Validation failed")]
     title: &'a str,
+    /// The HTTP status.
+    #[schema(example = 422)]
     status: u16,
+    /// What is wrong with this request.
+    #[schema(example = "phone: not a valid phone number")]
     detail: String,
+    /// The field, parameter or JSON path at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "identifiers[0].value")]
     field: Option<&'a str>,
 }
 

@@ -14,26 +14,63 @@ pub type ReadinessCheck = std::sync::Arc<
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-#[derive(Serialize)]
-struct Readiness {
+/// `/healthz`'s answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+/// `/readyz`'s answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Readiness {
+    /// Whether every check passed.
     ready: bool,
+    /// Each check.
     checks: Vec<CheckResult>,
 }
 
-#[derive(Serialize)]
-struct CheckResult {
+/// One readiness check.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct CheckResult {
+    /// `postgres`, `broker`, ...
     name: String,
+    /// Whether it passed.
     ok: bool,
+    /// Why not.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
 
 /// `GET /healthz`.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    summary = "The process is up",
+    description = "No token needed; checks nothing else.",
+    responses((status = 200, description = "Up", body = Health)),
+)]
 pub(crate) async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Health { status: "ok" })
 }
 
 /// `GET /readyz`: 200 when every check passes, else 503 with the failures.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    summary = "PostgreSQL and the broker are reachable",
+    description = "No token needed. Checks, with a 2 s timeout each, that PostgreSQL answers \
+        and the schema is current, and that the topic exists on the broker (gateway and \
+        projector roles).",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready: the failing checks (not a problem body)", body = Readiness,
+            headers(("Retry-After" = String, description = "`5`"))),
+    ),
+)]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let checks = state.readiness.iter().map(|(name, check)| {
         let name = name.clone();

@@ -17,17 +17,74 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::openapi::problem;
 use crate::{AppState, metrics};
 
 /// Most events in one request.
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 
-#[derive(Serialize)]
-struct Accepted {
+/// The ids of the events the broker acknowledged, in the request's order.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Accepted {
+    /// One id per event: the given UUID, the UUIDv5 of a provider id, or a
+    /// new UUIDv7.
     accepted: Vec<Uuid>,
 }
 
+/// The request body of `POST /v1/events`, for the OpenAPI document only:
+/// the handler reads the body as JSON and deserialises each event.
+pub(crate) mod doc {
+    #![allow(dead_code)]
+
+    use panorama_core::EventDraft;
+    use serde::Serialize;
+
+    /// One event, or a batch.
+    #[derive(Serialize, utoipa::ToSchema)]
+    #[serde(untagged)]
+    pub(crate) enum EventsBody {
+        /// One event.
+        One(Box<EventDraft>),
+        /// Up to 1,000 events.
+        Batch(EventBatch),
+    }
+
+    /// Several events, validated whole: one bad event refuses the request.
+    #[derive(Serialize, utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct EventBatch {
+        /// 1 to 1,000 events.
+        #[schema(min_items = 1, max_items = 1000)]
+        events: Vec<EventDraft>,
+    }
+}
+
 /// Handles `POST /v1/events`; needs the `channel` role.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "ingest",
+    summary = "Post contact events",
+    description = "One event in the event contract, or `{\"events\": [...]}` (1 to 1,000), \
+        validated whole, published to the topic and answered once the broker acknowledged \
+        every record. `event_id` is the sender's idempotency key: posting an event again adds \
+        nothing. A `traceparent` header is kept on events that carry none. On a 503 some \
+        records may already be on the topic; retrying with the same event ids is safe.\n\n\
+        Needs the `channel` role (or `admin`).",
+    security(("bearer" = ["channel"])),
+    request_body(content = doc::EventsBody, content_type = "application/json",
+        description = "`Content-Type` `application/json` (or any `+json`), or none"),
+    responses(
+        (status = 202, description = "Accepted: the broker has every event", body = Accepted),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn post_events(
     caller: Caller,
     request: HttpRequest,

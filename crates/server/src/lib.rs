@@ -5,11 +5,13 @@
 mod audit;
 mod auth;
 mod channels;
+mod endpoints;
 mod error;
 mod health;
 mod ingest;
 mod live;
 mod metrics;
+mod openapi;
 mod routes;
 
 use std::net::TcpListener;
@@ -121,7 +123,7 @@ impl Application {
         let server = HttpServer::new(move || {
             let gateway = state.producer.is_some();
             let api = state.store.is_some();
-            let mut app = App::new()
+            App::new()
                 .app_data(state.clone())
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {
                     ApiError::InvalidParameter {
@@ -135,121 +137,8 @@ impl Application {
                 .wrap(from_fn(auth::authenticate))
                 .wrap(from_fn(metrics::observe))
                 .wrap(tracing_actix())
-                .route("/healthz", web::get().to(health::healthz))
-                .route("/readyz", web::get().to(health::readyz))
-                .route("/metrics", web::get().to(metrics::render));
-            if gateway {
-                app = app
-                    .route("/v1/events", web::post().to(ingest::post_events))
-                    .route(
-                        "/v1/channels/twilio/voice",
-                        web::post().to(channels::twilio_voice),
-                    )
-                    .route(
-                        "/v1/channels/cti/events",
-                        web::post().to(channels::cti_events),
-                    )
-                    .route(
-                        "/v1/channels/sendgrid/inbound",
-                        web::post().to(channels::sendgrid_inbound),
-                    )
-                    .route(
-                        "/v1/channels/mailgun/inbound",
-                        web::post().to(channels::mailgun_inbound),
-                    )
-                    .route(
-                        "/v1/channels/email/mime",
-                        web::post().to(channels::email_mime),
-                    )
-                    .route(
-                        "/v1/channels/meta/webhook",
-                        web::get().to(channels::meta_handshake),
-                    )
-                    .route(
-                        "/v1/channels/meta/webhook",
-                        web::post().to(channels::meta_webhook),
-                    )
-                    .route(
-                        "/v1/channels/web/events",
-                        web::post().to(channels::web_events),
-                    )
-                    .route(
-                        "/v1/channels/web/events",
-                        web::method(actix_web::http::Method::OPTIONS).to(channels::web_preflight),
-                    );
-            }
-            if api {
-                app = app
-                    .route(
-                        "/v1/customers/lookup",
-                        web::get().to(routes::customers::lookup),
-                    )
-                    .route(
-                        "/v1/customers/{id}",
-                        web::get().to(routes::customers::profile),
-                    )
-                    .route(
-                        "/v1/customers/{id}/timeline",
-                        web::get().to(routes::customers::timeline),
-                    )
-                    .route(
-                        "/v1/customers/{id}/identity",
-                        web::get().to(routes::identity::identity),
-                    )
-                    .route(
-                        "/v1/customers/{id}/merge",
-                        web::post().to(routes::identity::merge),
-                    )
-                    .route(
-                        "/v1/customers/{id}/unmerge",
-                        web::post().to(routes::identity::unmerge),
-                    )
-                    .route(
-                        "/v1/customers/{id}/notes",
-                        web::post().to(routes::actions::add_note),
-                    )
-                    .route(
-                        "/v1/customers/{id}/feedback",
-                        web::post().to(routes::actions::add_feedback),
-                    )
-                    .route(
-                        "/v1/customers/{id}/cases",
-                        web::get().to(routes::actions::list_cases),
-                    )
-                    .route(
-                        "/v1/customers/{id}/cases",
-                        web::post().to(routes::actions::open_case),
-                    )
-                    .route(
-                        "/v1/cases/{id}/resolve",
-                        web::post().to(routes::actions::resolve_case),
-                    )
-                    .route(
-                        "/v1/cases/{id}/reopen",
-                        web::post().to(routes::actions::reopen_case),
-                    )
-                    .route(
-                        "/v1/customers/{id}/tasks",
-                        web::post().to(routes::actions::create_task),
-                    )
-                    .route("/v1/tasks", web::get().to(routes::actions::list_tasks))
-                    .route(
-                        "/v1/tasks/{id}",
-                        web::patch().to(routes::actions::update_task),
-                    )
-                    .route("/v1/insights", web::get().to(routes::insights::insights))
-                    .route(
-                        "/v1/identity/conflicts",
-                        web::get().to(routes::identity::conflicts),
-                    )
-                    .route(
-                        "/v1/identity/conflicts/{id}/resolve",
-                        web::post().to(routes::identity::resolve_conflict),
-                    )
-                    .route("/v1/stream", web::get().to(live::stream))
-                    .route("/v1/audit", web::get().to(routes::audit::audit));
-            }
-            app.default_service(web::to(not_found))
+                .configure(|config| endpoints::mount(config, gateway, api))
+                .default_service(web::to(not_found))
         })
         .listen(listener)?
         .shutdown_timeout(10)

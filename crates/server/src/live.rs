@@ -32,6 +32,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::openapi::problem;
 use crate::routes::customers::{invalid, store};
 use crate::{AppState, metrics};
 
@@ -190,8 +191,86 @@ fn resume_point(
         .transpose()
 }
 
+/// The `data` of the stream's events, for the OpenAPI document only: the
+/// stream writes them with `json!`.
+pub(crate) mod doc {
+    #![allow(dead_code)]
+
+    use chrono::{DateTime, Utc};
+    use panorama_store::{CustomerProfile, TimelineEntry};
+    use serde::Serialize;
+    use uuid::Uuid;
+
+    /// One event's `data`: a JSON object on one line.
+    #[derive(Serialize, utoipa::ToSchema)]
+    pub(crate) struct StreamData {
+        /// The customer now (the survivor: it changes after a merge).
+        customer_id: Uuid,
+        /// The id the stream follows.
+        requested_id: Uuid,
+        /// When the change was recorded.
+        at: DateTime<Utc>,
+        /// `timeline` events: the new entry, as in the timeline.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        entry: Option<TimelineEntry>,
+        /// `profile` events: the whole current profile.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        profile: Option<CustomerProfile>,
+        /// `case` and later kinds: what changed (e.g. the case id); read it
+        /// by id.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        subject_id: Option<Uuid>,
+        /// `case` and later kinds: the event behind the change, when there
+        /// is one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        event_id: Option<Uuid>,
+    }
+}
+
 /// `GET /v1/stream?customer={id}[&after={seq}]` — new timeline entries and
 /// profile changes of a customer as server-sent events.
+#[utoipa::path(
+    get,
+    path = "/v1/stream",
+    tag = "stream",
+    summary = "Follow a customer's live updates",
+    description = "A stream of [server-sent events](https://html.spec.whatwg.org/multipage/server-sent-events.html) \
+        (`text/event-stream`): it starts with `retry: 1000`, then one event per change \
+        after the customer's latest change (load the timeline first, then open the \
+        stream).\n\n\
+        Each event has `id:` (its position in the customer's change log), `event:` and \
+        `data:` (one line of JSON, the `StreamData` schema):\n\n\
+        - `timeline`: a new timeline entry (`entry`);\n\
+        - `profile`: the whole current profile (`profile`), after the entries that changed \
+        it and after merges and unmerges; reload the timeline when its `customer_id` \
+        changed;\n\
+        - `case` and later kinds: `subject_id` and `event_id`; read the subject by id.\n\n\
+        **Resume** with the `Last-Event-ID` header (browsers' `EventSource` sends it) or \
+        `?after=`: the stream sends exactly what was missed, in order, nothing twice, \
+        within the 24 h the change log keeps. An idle stream sends the comment \
+        `: keepalive` every 15 s. Errors come before the stream starts, as problem+json.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("customer" = Uuid, Query, description = "The customer to follow (a merged id works too)"),
+        ("after" = Option<i64>, Query, minimum = 0, description = "Resume after this event id; `Last-Event-ID` wins"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id (what `EventSource` sends on reconnect)"),
+    ),
+    responses(
+        (status = 200, description = "The stream, until the client leaves or the server shuts down",
+            content_type = "text/event-stream", body = String,
+            headers(
+                ("Cache-Control" = String, description = "`no-cache`"),
+                ("X-Accel-Buffering" = String, description = "`no`: nginx does not buffer the stream"),
+            ),
+            example = json!("retry: 1000\n\nid: 4711\nevent: timeline\ndata: {\"customer_id\":\"...\",\"requested_id\":\"...\",\"at\":\"...\",\"entry\":{...}}\n\n: keepalive\n\n")),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn stream(
     caller: Caller,
     request: HttpRequest,

@@ -155,6 +155,17 @@ pub(crate) async fn observe(
 }
 
 /// `GET /metrics` in the Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Prometheus metrics",
+    description = "No token needed. Every metric is named `panorama_*`, with low-cardinality labels.",
+    responses(
+        (status = 200, description = "The Prometheus text format", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 500, description = "The metrics could not be encoded (no body)"),
+    ),
+)]
 pub(crate) async fn render(state: actix_web::web::Data<AppState>) -> HttpResponse {
     BUILD_INFO
         .with_label_values(&[env!("CARGO_PKG_VERSION")])

@@ -5,6 +5,8 @@
 //! 202 once the broker has the event; the projection follows within
 //! moments (watch the live stream, or read again).
 
+pub(crate) mod doc;
+
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -26,6 +28,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Clash};
 use crate::ingest::publish_with;
+use crate::openapi::problem;
 
 /// Longest note, reason or outcome text.
 const MAX_TEXT: usize = 4_000;
@@ -94,6 +97,30 @@ fn accepted(event: &ContactEvent, extra: serde_json::Value) -> HttpResponse {
 }
 
 /// `POST /v1/customers/{id}/notes {"text": "...", "case_id": "..."?}`
+#[utoipa::path(
+    post,
+    path = "/v1/customers/{id}/notes",
+    tag = "actions",
+    summary = "Add a note",
+    description = "A `note.added` event on the customer's timeline, optionally about a case.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
+    ),
+    request_body(content = doc::NoteRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn add_note(
     caller: Caller,
     request: HttpRequest,
@@ -124,6 +151,30 @@ pub(crate) async fn add_note(
 
 /// `POST /v1/customers/{id}/feedback {"metric": "nps", "score": 9, "comment": "..."?, "case_id": "..."?}`
 /// — an answer an agent took down (on the phone, say).
+#[utoipa::path(
+    post,
+    path = "/v1/customers/{id}/feedback",
+    tag = "actions",
+    summary = "Take down a survey answer",
+    description = "A `feedback.submitted` event: an answer an agent took down (on the phone, say).\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
+    ),
+    request_body(content = doc::FeedbackRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn add_feedback(
     caller: Caller,
     request: HttpRequest,
@@ -167,6 +218,29 @@ fn invalid_body(field: &str, message: &str) -> ApiError {
 }
 
 /// `GET /v1/customers/{id}/cases?status=open|resolved&limit=&cursor=`
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{id}/cases",
+    tag = "actions",
+    summary = "A customer's cases",
+    description = "Newest first by `opened_at`, in keyset pages.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
+        ("status" = Option<String>, Query, description = "`open` or `resolved`; both when absent"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, default 50"),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = doc::CasePage),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn list_cases(
     caller: Caller,
     path: web::Path<String>,
@@ -219,6 +293,30 @@ pub(crate) async fn list_cases(
 
 /// `POST /v1/customers/{id}/cases {"reason": "...", "note": "..."?}` — an
 /// agent opens a case; its id is in the answer.
+#[utoipa::path(
+    post,
+    path = "/v1/customers/{id}/cases",
+    tag = "actions",
+    summary = "Open a case",
+    description = "A `case.opened` event; the new case id is in the answer.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
+    ),
+    request_body(content = doc::OpenCaseRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn open_case(
     caller: Caller,
     request: HttpRequest,
@@ -253,6 +351,31 @@ pub(crate) async fn open_case(
 }
 
 /// `POST /v1/cases/{id}/resolve {"outcome": "...", "note": "..."?}`
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/resolve",
+    tag = "actions",
+    summary = "Resolve a case",
+    description = "A `case.resolved` event. 409 `/problems/case-state` when the case is resolved already.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("id" = Uuid, Path, description = "Case id"),
+    ),
+    request_body(content = doc::ResolveCaseRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 409, response = problem::Conflict),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn resolve_case(
     caller: Caller,
     request: HttpRequest,
@@ -281,6 +404,31 @@ pub(crate) async fn resolve_case(
 }
 
 /// `POST /v1/cases/{id}/reopen {"note": "..."?}`
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/reopen",
+    tag = "actions",
+    summary = "Reopen a case",
+    description = "A `case.reopened` event. 409 `/problems/case-state` when the case is open already.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("id" = Uuid, Path, description = "Case id"),
+    ),
+    request_body(content = doc::ReopenCaseRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 409, response = problem::Conflict),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn reopen_case(
     caller: Caller,
     request: HttpRequest,
@@ -335,6 +483,30 @@ async fn change_case(
 }
 
 /// `POST /v1/customers/{id}/tasks {"title", "due_at", "channel", "case_id"?, "assignee"?}`
+#[utoipa::path(
+    post,
+    path = "/v1/customers/{id}/tasks",
+    tag = "actions",
+    summary = "Create a follow-up task",
+    description = "A `task.created` event; the new task id is in the answer.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
+    ),
+    request_body(content = doc::TaskRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn create_task(
     caller: Caller,
     request: HttpRequest,
@@ -389,6 +561,30 @@ pub(crate) async fn create_task(
 
 /// `GET /v1/tasks?assignee=&due_before=&status=open|done&customer=&limit=&cursor=`
 /// — soonest due first.
+#[utoipa::path(
+    get,
+    path = "/v1/tasks",
+    tag = "actions",
+    summary = "Follow-up tasks",
+    description = "Soonest due first, in keyset pages.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("assignee" = Option<String>, Query, description = "Only this assignee"),
+        ("due_before" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Only due before this time (RFC 3339)"),
+        ("status" = Option<String>, Query, description = "`open` or `done`; both when absent"),
+        ("customer" = Option<Uuid>, Query, description = "Only this customer's (a merged id works too)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, default 50"),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = doc::TaskPage),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn list_tasks(
     caller: Caller,
     query: web::Query<HashMap<String, String>>,
@@ -445,6 +641,30 @@ pub(crate) async fn list_tasks(
 }
 
 /// `PATCH /v1/tasks/{id} {"status": "done"}` or `{"due_at": "...", "assignee": "..."?}`
+#[utoipa::path(
+    patch,
+    path = "/v1/tasks/{id}",
+    tag = "actions",
+    summary = "Complete or reschedule a task",
+    description = "`{\"status\": \"done\"}` completes it (`task.completed`); `{\"due_at\": ..., \"assignee\": ...}` reschedules it (`task.rescheduled`); not both.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("id" = Uuid, Path, description = "Task id"),
+    ),
+    request_body(content = doc::TaskUpdate, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn update_task(
     caller: Caller,
     request: HttpRequest,

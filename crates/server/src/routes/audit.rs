@@ -12,12 +12,15 @@ use super::customers::{DEFAULT_PAGE, MAX_PAGE, cursor, invalid, page_limit, pars
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::openapi::problem;
 
 /// Longest actor (token name) accepted as a filter.
 const MAX_ACTOR: usize = 200;
 
-#[derive(Serialize)]
-struct AuditPage {
+/// A page of the audit trail.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AuditPage {
+    /// Newest first.
     entries: Vec<AuditRecord>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -26,6 +29,33 @@ struct AuditPage {
 
 /// `GET /v1/audit?customer=&actor=&since=&until=&limit=&cursor=` — who read
 /// or changed which customer; `customer` covers its whole merge tree.
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "audit",
+    summary = "The audit trail",
+    description = "Every request with a valid token to a customer or identity route, and \
+        every stream opened: who, when, which route template, the customer asked for, the \
+        status. Newest first, in keyset pages. Entries are written in the background within \
+        about 100 ms.\n\n\
+        Needs the `admin` role.",
+    security(("bearer" = ["admin"])),
+    params(
+        ("customer" = Option<Uuid>, Query, description = "That id and every profile of its merge tree"),
+        ("actor" = Option<String>, Query, description = "A token name (1 to 200 characters)"),
+        ("since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "From this time (RFC 3339)"),
+        ("until" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Before this time (RFC 3339)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, default 50"),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = AuditPage),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn audit(
     caller: Caller,
     query: web::Query<HashMap<String, String>>,

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::openapi::problem;
 
 /// Largest timeline page.
 pub(crate) const MAX_PAGE: usize = 200;
@@ -50,6 +51,35 @@ pub(crate) fn cursor<T>(name: &str, decoded: Option<T>) -> Result<T, ApiError> {
 
 /// `GET /v1/customers/lookup?phone=|email=|account=|whatsapp=|...` — the
 /// profile of the customer owning that identifier.
+#[utoipa::path(
+    get,
+    path = "/v1/customers/lookup",
+    tag = "customers",
+    summary = "Find a customer by an identifier",
+    description = "Give exactly one identifier; it is normalised as events' identifiers are \
+        (phone numbers to E.164, national ones in `PANORAMA_DEFAULT_REGION`; email \
+        addresses to lower case). Answers the profile of the customer that owns it.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("phone" = Option<String>, Query, description = "A phone number", example = "+31612345678"),
+        ("email" = Option<String>, Query, description = "An email address"),
+        ("account" = Option<String>, Query, description = "A CRM or customer number"),
+        ("whatsapp" = Option<String>, Query, description = "A WhatsApp `wa_id`"),
+        ("messenger" = Option<String>, Query, description = "A Messenger page-scoped id"),
+        ("instagram" = Option<String>, Query, description = "An Instagram-scoped id"),
+        ("x" = Option<String>, Query, description = "An X handle"),
+        ("visitor" = Option<String>, Query, description = "A web visitor id"),
+    ),
+    responses(
+        (status = 200, description = "The profile", body = panorama_store::CustomerProfile),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn lookup(
     caller: Caller,
     query: web::Query<HashMap<String, String>>,
@@ -79,6 +109,26 @@ pub(crate) async fn lookup(
 }
 
 /// `GET /v1/customers/{id}` — the 360 profile.
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{id}",
+    tag = "customers",
+    summary = "A customer's profile",
+    description = "Identifiers, per-channel counts, recent contact windows, open cases, \
+        feedback and signals. The id of a merged customer answers for the survivor: `id` is \
+        the survivor, `requested_id` the id asked for.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(("id" = Uuid, Path, description = "Customer id (a merged one works too)")),
+    responses(
+        (status = 200, description = "The profile", body = panorama_store::CustomerProfile),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn profile(
     caller: Caller,
     path: web::Path<String>,
@@ -96,10 +146,14 @@ async fn profile_response(store: &Store, id: Uuid) -> Result<HttpResponse, ApiEr
     }
 }
 
-#[derive(Serialize)]
-struct TimelinePage {
+/// A page of a customer's timeline.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TimelinePage {
+    /// The customer (the survivor of the id asked for).
     customer_id: Uuid,
+    /// The id asked for.
     requested_id: Uuid,
+    /// Newest first.
     entries: Vec<TimelineEntry>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,6 +162,34 @@ struct TimelinePage {
 
 /// `GET /v1/customers/{id}/timeline?channel=&type=&since=&until=&limit=&cursor=`
 /// — newest first by `occurred_at`, then `event_id`.
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{id}/timeline",
+    tag = "customers",
+    summary = "A customer's timeline",
+    description = "Every event of the customer and of every profile merged into it, newest \
+        first by `occurred_at`, then `event_id`, in keyset pages. Unknown parameters are \
+        refused.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
+        ("channel" = Option<panorama_core::Channel>, Query, description = "Only this channel"),
+        ("type" = Option<panorama_core::EventType>, Query, description = "Only this event type"),
+        ("since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "From this time (RFC 3339)"),
+        ("until" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Before this time (RFC 3339)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, default 50"),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = TimelinePage),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn timeline(
     caller: Caller,
     path: web::Path<String>,

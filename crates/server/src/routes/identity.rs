@@ -2,6 +2,8 @@
 //! identity (identifiers, profiles, history), and the conflicts the
 //! resolver raised for review.
 
+pub(crate) mod doc;
+
 use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -22,6 +24,7 @@ use super::customers::{
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Clash};
+use crate::openapi::problem;
 
 /// Longest reason or note an agent may give.
 const MAX_NOTE: usize = 2_000;
@@ -39,8 +42,10 @@ fn refused(reason: ConflictReason, field: &'static str) -> ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Merged<'a> {
+/// What a merge or an unmerge did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Merged<'a> {
+    /// The customer in the path.
     requested_id: Uuid,
     #[serde(flatten)]
     record: &'a MergeRecord,
@@ -67,6 +72,32 @@ fn unknown(path_id: Uuid, missing: Uuid, field: &str) -> ApiError {
 
 /// `POST /v1/customers/{id}/merge {"other": "<id>", "reason": "..."}` —
 /// merges two customers; the oldest survives.
+#[utoipa::path(
+    post,
+    path = "/v1/customers/{id}/merge",
+    tag = "identity",
+    summary = "Merge two customers",
+    description = "Merges the customer in the path and `other`; the older survives. 409 \
+        `/problems/merge-refused` when the merged customer would own more identifiers of a \
+        kind than allowed (`detail` names the kind), `/problems/already-merged` when both \
+        ids lead to one customer already. An unknown `other` is a 400 naming `other`.\n\n\
+        Needs the `admin` role.",
+    security(("bearer" = ["admin"])),
+    params(("id" = Uuid, Path, description = "Customer id")),
+    request_body(content = doc::MergeRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Merged", body = Merged),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 409, response = problem::Conflict),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn merge(
     caller: Caller,
     request: HttpRequest,
@@ -98,6 +129,32 @@ pub(crate) async fn merge(
 
 /// `POST /v1/customers/{id}/unmerge {"merged": "<id>"}` — splits a customer
 /// merged into this one off again, with what came through it.
+#[utoipa::path(
+    post,
+    path = "/v1/customers/{id}/unmerge",
+    tag = "identity",
+    summary = "Undo a merge",
+    description = "Splits `merged` off the customer in the path again, with its identifiers \
+        and every event that came through them, later ones included; they are not merged \
+        again automatically. 409 `/problems/not-merged` when `merged` is not part of this \
+        customer.\n\n\
+        Needs the `admin` role.",
+    security(("bearer" = ["admin"])),
+    params(("id" = Uuid, Path, description = "Customer id")),
+    request_body(content = doc::UnmergeRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Split off", body = Merged),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 409, response = problem::Conflict),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn unmerge(
     caller: Caller,
     request: HttpRequest,
@@ -124,6 +181,25 @@ pub(crate) async fn unmerge(
 
 /// `GET /v1/customers/{id}/identity` — identifiers with the profile each
 /// came through, the merged profiles, and the identity history.
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{id}/identity",
+    tag = "identity",
+    summary = "A customer's identity",
+    description = "Identifiers with the profile each came through, the profiles merged into \
+        the customer, and the history of merges, refusals and unmerges.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(("id" = Uuid, Path, description = "Customer id (a merged one works too)")),
+    responses(
+        (status = 200, description = "The identity", body = doc::IdentityAnswer),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn identity(
     caller: Caller,
     path: web::Path<String>,
@@ -139,15 +215,41 @@ pub(crate) async fn identity(
     Ok(HttpResponse::Ok().json(body))
 }
 
-#[derive(Serialize)]
-struct ConflictPage {
+/// A page of identity conflicts.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ConflictPage {
+    /// Newest first.
     conflicts: Vec<panorama_store::ConflictView>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
 }
 
 /// `GET /v1/identity/conflicts?status=open|merged|dismissed|all&customer=&limit=&cursor=`
 /// — newest first; open ones by default.
+#[utoipa::path(
+    get,
+    path = "/v1/identity/conflicts",
+    tag = "identity",
+    summary = "Refused merges waiting for review",
+    description = "Conflicts the resolver raised instead of merging (limits, weak links, \
+        do-not-merge), newest first, in keyset pages.\n\n\
+        Needs the `admin` role.",
+    security(("bearer" = ["admin"])),
+    params(
+        ("status" = Option<String>, Query, description = "`open` (default), `merged`, `dismissed` or `all`"),
+        ("customer" = Option<Uuid>, Query, description = "Only conflicts concerning this customer"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, default 50"),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = ConflictPage),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn conflicts(
     caller: Caller,
     query: web::Query<HashMap<String, String>>,
@@ -206,6 +308,32 @@ fn conflict_query(query: &HashMap<String, String>) -> Result<ConflictQuery, ApiE
 }
 
 /// `POST /v1/identity/conflicts/{id}/resolve {"action": "merge"|"dismiss", "note": "..."}`
+#[utoipa::path(
+    post,
+    path = "/v1/identity/conflicts/{id}/resolve",
+    tag = "identity",
+    summary = "Settle a conflict",
+    description = "`merge` merges its customers after all, `dismiss` keeps them apart. 409 \
+        `/problems/merge-refused` when the rules still forbid the merge, \
+        `/problems/nothing-to-merge` when its customers are one already (dismiss it), \
+        `/problems/already-resolved` when it was settled before.\n\n\
+        Needs the `admin` role.",
+    security(("bearer" = ["admin"])),
+    params(("id" = Uuid, Path, description = "Conflict id")),
+    request_body(content = doc::ResolveConflictRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Settled", body = doc::ConflictResolution),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 409, response = problem::Conflict),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn resolve_conflict(
     caller: Caller,
     request: HttpRequest,

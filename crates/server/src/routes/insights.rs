@@ -11,10 +11,34 @@ use super::customers::{invalid, parse_time, store};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::openapi::problem;
 
 /// `GET /v1/insights?since=&until=&channel=` — contacts per channel,
 /// repeat-contact, first-contact-resolution and channel-hop rates, NPS,
 /// CSAT and CES. Defaults to the last 30 days.
+#[utoipa::path(
+    get,
+    path = "/v1/insights",
+    tag = "insights",
+    summary = "Figures for ops dashboards",
+    description = "Contacts per channel, repeat-contact, first-contact-resolution and \
+        channel-hop rates, NPS, CSAT and CES for a period (default: the last 30 days), \
+        optionally of one channel.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "From this day (RFC 3339); default 30 days before `until`"),
+        ("until" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Up to this time (RFC 3339), after `since`; default now"),
+        ("channel" = Option<Channel>, Query, description = "Only this channel"),
+    ),
+    responses(
+        (status = 200, description = "The figures", body = panorama_store::Insights),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
 pub(crate) async fn insights(
     caller: Caller,
     query: web::Query<HashMap<String, String>>,

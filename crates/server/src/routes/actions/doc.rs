@@ -1,0 +1,143 @@
+//! Request and answer bodies of these routes, for the OpenAPI document
+//! only: the handlers read bodies field by field (`JsonBody`) and build
+//! answers with `json!`.
+
+// Never constructed: these types exist for their `ToSchema` derives.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Utc};
+use panorama_core::FeedbackMetric;
+use panorama_store::{CaseView, TaskView};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// `POST /v1/customers/{id}/notes`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoteRequest {
+    /// The note.
+    #[schema(min_length = 1, max_length = 4000)]
+    text: String,
+    /// The case it is about.
+    case_id: Option<Uuid>,
+}
+
+/// `POST /v1/customers/{id}/feedback`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FeedbackRequest {
+    /// The survey metric.
+    metric: FeedbackMetric,
+    /// The score: 0–10 for `nps`, 1–5 for `csat`, 1–7 for `ces`.
+    score: i32,
+    /// The customer's words.
+    #[schema(max_length = 4000)]
+    comment: Option<String>,
+    /// The case it is about.
+    case_id: Option<Uuid>,
+}
+
+/// `POST /v1/customers/{id}/cases`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OpenCaseRequest {
+    /// The reason for contact.
+    #[schema(min_length = 1, max_length = 200)]
+    reason: String,
+    /// A first note.
+    #[schema(max_length = 4000)]
+    note: Option<String>,
+}
+
+/// `POST /v1/cases/{id}/resolve`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResolveCaseRequest {
+    /// How it ended.
+    #[schema(min_length = 1, max_length = 200)]
+    outcome: String,
+    /// A resolution note.
+    #[schema(max_length = 4000)]
+    note: Option<String>,
+}
+
+/// `POST /v1/cases/{id}/reopen`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReopenCaseRequest {
+    /// Why.
+    #[schema(max_length = 4000)]
+    note: Option<String>,
+}
+
+/// `POST /v1/customers/{id}/tasks`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TaskRequest {
+    /// What to do.
+    #[schema(min_length = 1, max_length = 200)]
+    title: String,
+    /// When it is due.
+    due_at: DateTime<Utc>,
+    /// The channel to contact the customer through: `phone`, `email`,
+    /// `web`, `chat`, `social` or `sms`.
+    channel: String,
+    /// The case it belongs to.
+    case_id: Option<Uuid>,
+    /// Who should do it.
+    #[schema(max_length = 200)]
+    assignee: Option<String>,
+}
+
+/// `PATCH /v1/tasks/{id}`: `status` alone, or `due_at` with an optional
+/// `assignee`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TaskUpdate {
+    /// `done`: complete the task.
+    #[schema(example = "done")]
+    status: Option<String>,
+    /// Reschedule to this time.
+    due_at: Option<DateTime<Utc>>,
+    /// With `due_at`: hand it to someone else.
+    #[schema(max_length = 200)]
+    assignee: Option<String>,
+}
+
+/// An agent action the broker has.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ActionAccepted {
+    /// The event published.
+    event_id: Uuid,
+    /// The customer (the survivor); absent when a task changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer_id: Option<Uuid>,
+    /// The case opened or changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case_id: Option<Uuid>,
+    /// The task created or changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task_id: Option<Uuid>,
+}
+
+/// A page of a customer's cases.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct CasePage {
+    /// The customer (the survivor).
+    customer_id: Uuid,
+    /// Newest first.
+    cases: Vec<CaseView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// A page of tasks.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TaskPage {
+    /// Soonest due first.
+    tasks: Vec<TaskView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
