@@ -63,6 +63,7 @@ fn routes() -> Vec<Route> {
         route(Method::GET, "/healthz", None, Public),
         route(Method::GET, "/readyz", None, Public),
         route(Method::GET, "/metrics", None, Public),
+        route(Method::GET, "/openapi.json", None, Public),
         route(
             Method::POST,
             "/v1/events",
