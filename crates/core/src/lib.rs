@@ -9,6 +9,7 @@ mod event;
 mod identifier;
 pub mod identity;
 mod text;
+mod trace;
 
 pub use access::{Role, UnknownRole};
 pub use event::{
@@ -18,3 +19,4 @@ pub use event::{
 pub use identifier::{
     EmailAddress, Identifier, IdentifierError, IdentifierKind, PhoneNumber, Region,
 };
+pub use trace::{SpanLinker, TraceContext, link_span, set_span_linker};
