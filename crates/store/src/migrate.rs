@@ -32,6 +32,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "access",
         sql: include_str!("../migrations/0003_access.sql"),
     },
+    Migration {
+        version: 5,
+        name: "insights",
+        sql: include_str!("../migrations/0005_insights.sql"),
+    },
 ];
 
 /// Advisory lock key for migrations ("panomigr" in ASCII).
