@@ -7,8 +7,10 @@ mod channels;
 mod error;
 mod health;
 mod ingest;
+mod insights;
 mod metrics;
 mod routes;
+mod trace;
 
 use std::net::TcpListener;
 
@@ -23,8 +25,11 @@ use panorama_store::Store;
 pub use auth::{AUTH_CACHE_TTL, Caller};
 pub use channels::ChannelSettings;
 pub use error::{ApiError, Clash, PROBLEM_JSON};
-pub use health::ReadinessCheck;
+pub use health::{ReadinessCheck, spawn_readiness_monitor};
 pub use ingest::MAX_EVENTS_PER_REQUEST;
+pub use insights::{InsightsSettings, spawn_insights_refresher};
+pub use metrics::{SseConnection, register as register_metrics};
+pub use trace::REQUEST_ID_HEADER;
 
 /// HTTP settings.
 #[derive(Debug, Clone)]
@@ -114,7 +119,7 @@ impl Application {
                 }))
                 .wrap(from_fn(auth::authenticate))
                 .wrap(from_fn(metrics::observe))
-                .wrap(tracing_actix())
+                .wrap(from_fn(trace::trace))
                 .route("/healthz", web::get().to(health::healthz))
                 .route("/readyz", web::get().to(health::readyz))
                 .route("/metrics", web::get().to(metrics::render));
@@ -250,8 +255,4 @@ async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiE
         "no such route"
     };
     Err(ApiError::NotFound(hint.to_owned()))
-}
-
-fn tracing_actix() -> actix_web::middleware::Logger {
-    actix_web::middleware::Logger::new("%r %s %Dms").log_target("panorama::http")
 }
