@@ -1,6 +1,8 @@
 //! Wiring: builds the parts a role needs and runs them. `main` parses
 //! configuration and calls [`serve`]; tests call [`start`] to run the same
-//! wiring on port 0.
+//! wiring on port 0. [`replay`] rebuilds the projection from the topic.
+
+pub mod replay;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +12,9 @@ use panorama_bus::{ConsumerSettings, Producer, ProducerSettings};
 use panorama_core::Region;
 use panorama_core::identity::IdentityRules;
 use panorama_projector::{Projector, ProjectorSettings};
-use panorama_server::{Application, ChannelSettings, HttpSettings, ReadinessCheck, Services};
+use panorama_server::{
+    Application, ChannelSettings, HttpSettings, InsightsSettings, ReadinessCheck, Services,
+};
 use panorama_store::Store;
 
 /// Most PostgreSQL connections of a gateway-only process, which uses them
@@ -73,6 +77,11 @@ pub struct Options {
     pub db_pool_size: usize,
     /// Channel adapter secrets.
     pub channels: ChannelSettings,
+    /// The business gauges (`panorama_insights_*`), refreshed by API
+    /// processes; `None` turns them off.
+    pub insights: Option<InsightsSettings>,
+    /// How often readiness is checked for the `panorama_ready` gauge.
+    pub readiness_interval: Duration,
 }
 
 impl Options {
@@ -93,6 +102,11 @@ impl Options {
             projector_batch_wait: Duration::from_millis(20),
             db_pool_size: 16,
             channels: ChannelSettings::default(),
+            insights: Some(InsightsSettings {
+                refresh: Duration::from_secs(60),
+                window: Duration::from_secs(7 * 24 * 3600),
+            }),
+            readiness_interval: Duration::from_secs(5),
         }
     }
 
@@ -103,6 +117,7 @@ impl Options {
             dlq_topic: self.dlq_topic.clone(),
             max_batch: self.projector_batch_size,
             max_wait: self.projector_batch_wait,
+            publish_dead_letters: true,
         }
     }
 
@@ -122,6 +137,8 @@ pub struct Running {
     server: actix_web::dev::ServerHandle,
     server_task: tokio::task::JoinHandle<std::io::Result<()>>,
     projector: Option<Projector>,
+    /// Readiness monitor and insights refresher.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -141,6 +158,9 @@ impl Running {
     /// projector.
     pub async fn wait(mut self) -> anyhow::Result<()> {
         let served = (&mut self.server_task).await;
+        for task in self.background.drain(..) {
+            task.abort();
+        }
         self.stop_projector().await;
         served
             .context("HTTP server task failed")?
@@ -157,6 +177,11 @@ impl Running {
 /// Builds and starts what `role` needs, returning once the HTTP port is
 /// bound.
 pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
+    // Every series is on /metrics from the first scrape, not only once used.
+    panorama_server::register_metrics();
+    if role.projector() {
+        panorama_projector::register_metrics();
+    }
     // Every role needs the database: the projector writes to it, the API
     // reads from it, and the gateway checks API tokens against it, which
     // takes only a few connections.
@@ -237,6 +262,27 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
         _ => None,
     };
 
+    if let Some(projector) = &projector {
+        let ready = Arc::new(projector.readiness());
+        readiness.push((
+            "projector".into(),
+            Arc::new(move || {
+                let ready = ready.clone();
+                Box::pin(async move { ready() })
+            }),
+        ));
+    }
+    let mut background = vec![panorama_server::spawn_readiness_monitor(
+        readiness.clone(),
+        options.readiness_interval,
+    )];
+    if let (true, Some(insights)) = (role.api(), options.insights) {
+        background.push(panorama_server::spawn_insights_refresher(
+            store.clone(),
+            insights,
+        ));
+    }
+
     let services = Services {
         producer: if role.gateway() { producer } else { None },
         store: role.api().then(|| store.clone()),
@@ -260,6 +306,7 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
         server,
         server_task,
         projector,
+        background,
     })
 }
 
