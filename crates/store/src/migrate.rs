@@ -33,9 +33,9 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0003_access.sql"),
     },
     Migration {
-        version: 5,
+        version: 6,
         name: "insights",
-        sql: include_str!("../migrations/0005_insights.sql"),
+        sql: include_str!("../migrations/0006_insights.sql"),
     },
 ];
 
