@@ -14,13 +14,16 @@ use panorama_e2e::{at_minute, contact, contact_with, email_of, phone_of};
 use panorama_testkit::{TestApp, WAIT, eventually};
 use tokio_postgres::NoTls;
 
+/// One customer's timeline (event ids, newest first), per-channel counts
+/// and profile (name and first/last contact).
+type CustomerView = (Vec<String>, Vec<(String, i64)>, String);
+
 /// A projection with customer ids replaced by their identifiers, which a
 /// replay keeps (it assigns new ids).
 #[derive(Debug, PartialEq, Eq)]
 struct Canonical {
-    /// Identifiers of each customer (as merged) → its timeline, newest
-    /// first, its per-channel counts and its profile.
-    customers: BTreeMap<BTreeSet<String>, (Vec<String>, Vec<(String, i64)>, String)>,
+    /// Identifiers of each customer (as merged) → what it looks like.
+    customers: BTreeMap<BTreeSet<String>, CustomerView>,
     merged_profiles: i64,
     conflicts: i64,
 }

@@ -98,12 +98,9 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let outcome = runtime.block_on(run(cli.command, config));
-    #[cfg(feature = "otlp")]
     if let Some(exporter) = exporter {
         exporter.shutdown();
     }
-    #[cfg(not(feature = "otlp"))]
-    let () = exporter;
     outcome
 }
 
@@ -151,13 +148,20 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 }
 
 #[cfg(feature = "otlp")]
-type Exporter = Option<otlp::Exporter>;
+use otlp::Exporter;
+
+/// Without the `otlp` feature there is nothing to flush.
 #[cfg(not(feature = "otlp"))]
-type Exporter = ();
+struct Exporter;
+
+#[cfg(not(feature = "otlp"))]
+impl Exporter {
+    fn shutdown(self) {}
+}
 
 /// Logs to stderr as text or JSON lines; with the `otlp` feature and an
 /// endpoint, spans also go to the OTLP collector.
-fn init_logging(config: &Config) -> anyhow::Result<Exporter> {
+fn init_logging(config: &Config) -> anyhow::Result<Option<Exporter>> {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -172,7 +176,7 @@ fn init_logging(config: &Config) -> anyhow::Result<Exporter> {
         None => (None, None),
     };
     #[cfg(not(feature = "otlp"))]
-    let (otlp, exporter) = (None::<tracing_subscriber::layer::Identity>, ());
+    let (otlp, exporter) = (None::<tracing_subscriber::layer::Identity>, None);
     let registry = tracing_subscriber::registry().with(otlp).with(filter);
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match config.log_format {
