@@ -7,7 +7,7 @@
 //! idempotent by event id.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, web};
 use futures::StreamExt as _;
 use panorama_bus::{OutboundRecord, Producer};
 use panorama_core::{ContactEvent, EventDraft, FieldError, Role, ValidationContext};
@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::trace::RequestTrace;
 use crate::{AppState, metrics};
 
 /// Most events in one request.
@@ -39,12 +40,14 @@ pub(crate) async fn post_events(
     let body = read_body(payload, state.settings.max_body_bytes).await?;
     let drafts = parse_drafts(&body)?;
     let context = ValidationContext::now(state.settings.default_region);
+    // The gateway's own span context (see `trace`), not the raw header: an
+    // invalid header starts a new trace instead of refusing the events.
     let traceparent = request
-        .headers()
-        .get("traceparent")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
+        .extensions()
+        .get::<RequestTrace>()
+        .and_then(RequestTrace::outbound);
     let events = validate_all(drafts, &context, traceparent.as_deref())?;
+    metrics::INGEST_BATCH_SIZE.observe(events.len() as f64);
     publish(&state, &events).await?;
     Ok(HttpResponse::Accepted().json(Accepted {
         accepted: events.iter().map(|event| event.event_id).collect(),
