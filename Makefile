@@ -6,7 +6,8 @@
 #
 # Both install what they need once per machine: PostgreSQL through apt-get
 # (scripts/ensure-postgres.sh) and the Nisshi broker through cargo into
-# ~/.cache/panorama (scripts/ensure-nisshi.sh).
+# ~/.cache/panorama (scripts/ensure-nisshi.sh); `make test` also promtool
+# through apt-get (scripts/ensure-promtool.sh).
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -25,6 +26,12 @@ ENSURE_DEPS = \
 	echo "PANORAMA_PG_BINDIR=$$PANORAMA_PG_BINDIR"; \
 	echo "PANORAMA_NISSHI_BIN=$$PANORAMA_NISSHI_BIN"
 
+# promtool checks deploy/prometheus.yml and deploy/alerts.yml in the tests.
+ENSURE_PROMTOOL = \
+	PANORAMA_PROMTOOL="$$(bash scripts/ensure-promtool.sh)"; \
+	export PANORAMA_PROMTOOL; \
+	echo "PANORAMA_PROMTOOL=$$PANORAMA_PROMTOOL"
+
 .PHONY: run test build fmt lint deps stop clean help
 
 # A release build, not a debug one: `make run` is where people post bursts of
@@ -42,6 +49,7 @@ run: ## start PostgreSQL, the broker and panorama serve on 127.0.0.1:8080 (Ctrl-
 test: ## what CI runs: cargo fmt --check, clippy -D warnings, cargo test against real PostgreSQL + broker
 	$(CARGO) fmt --all --check
 	@$(ENSURE_DEPS); \
+	$(ENSURE_PROMTOOL); \
 	set -x; \
 	$(CARGO) clippy --workspace --all-targets -- -D warnings; \
 	$(CARGO) test --workspace

@@ -3,6 +3,8 @@
 //! broker (started by `panorama-testkit`). This library holds the event
 //! builders the tests share.
 
+pub mod prometheus;
+
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 

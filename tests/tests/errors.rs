@@ -184,7 +184,14 @@ async fn an_unreachable_broker_means_503_with_retry_after() {
 async fn health_and_readiness() {
     let app = TestApp::spawn().await;
     assert_eq!(app.get("/healthz").await.status(), 200);
-    let ready = app.get_json("/readyz").await;
+    // Ready once the projector has joined its consumer group.
+    let ready = panorama_testkit::eventually("ready", panorama_testkit::WAIT, || async {
+        let response = app.get("/readyz").await;
+        let ok = response.status() == 200;
+        let body: Value = response.json().await.ok()?;
+        ok.then_some(body)
+    })
+    .await;
     assert_eq!(ready["ready"], true);
     let names: Vec<&str> = ready["checks"]
         .as_array()
@@ -192,7 +199,7 @@ async fn health_and_readiness() {
         .iter()
         .map(|c| c["name"].as_str().expect("name"))
         .collect();
-    assert_eq!(names, ["postgres", "kafka"]);
+    assert_eq!(names, ["postgres", "kafka", "projector"]);
     assert_eq!(
         app.store.migrate().await.expect("migrate again"),
         0,

@@ -1,6 +1,6 @@
 //! A live-update stream ends when its client goes away: the server notices
 //! at the latest at the next heartbeat and stops counting it. In a file of
-//! its own because `panorama_sse_connections` is per process.
+//! its own because `panorama_api_sse_connections` is per process.
 
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ async fn open_streams(app: &TestApp) -> Option<i64> {
     let metrics = app.get("/metrics").await.text().await.ok()?;
     metrics
         .lines()
-        .find_map(|line| line.strip_prefix("panorama_sse_connections "))
+        .find_map(|line| line.strip_prefix("panorama_api_sse_connections "))
         .and_then(|value| value.trim().parse().ok())
 }
 

@@ -65,3 +65,17 @@ pub fn high_watermarks(brokers: &str, topic: &str, timeout: Duration) -> Result<
     marks.sort_unstable();
     Ok(marks)
 }
+
+/// How many members the consumer group `group` has now, as the broker's
+/// group coordinator reports it; 0 for a group that does not exist or is
+/// empty.
+pub fn group_member_count(brokers: &str, group: &str, timeout: Duration) -> Result<usize> {
+    let client = metadata_client(brokers)?;
+    let groups = client.fetch_group_list(Some(group), timeout)?;
+    Ok(groups
+        .groups()
+        .iter()
+        .filter(|info| info.name() == group)
+        .map(|info| info.members().len())
+        .sum())
+}

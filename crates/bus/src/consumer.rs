@@ -6,13 +6,14 @@
 //! Kafka's own committed offsets never decide where processing resumes.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
+use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext};
@@ -39,10 +40,13 @@ pub struct ConsumerSettings {
     pub session_timeout: Duration,
     /// Longest the broker holds a fetch open waiting for data.
     pub fetch_wait: Duration,
+    /// How often the client reports partition high watermarks (for lag).
+    pub statistics_interval: Duration,
 }
 
 impl ConsumerSettings {
-    /// Defaults: 10 s session timeout, 20 ms fetch wait.
+    /// Defaults: 10 s session timeout, 20 ms fetch wait, watermarks every
+    /// 5 s.
     pub fn new(
         brokers: impl Into<String>,
         group: impl Into<String>,
@@ -54,6 +58,7 @@ impl ConsumerSettings {
             topic: topic.into(),
             session_timeout: Duration::from_secs(10),
             fetch_wait: Duration::from_millis(20),
+            statistics_interval: Duration::from_secs(5),
         }
     }
 }
@@ -92,9 +97,32 @@ struct SeekingContext {
     /// Set when stored offsets could not be loaded: the consumer must stop.
     failed: AtomicBool,
     assigned: AtomicBool,
+    /// Set once the group gave this member an assignment, even an empty one
+    /// (more members than partitions); cleared when the membership is lost.
+    joined: AtomicBool,
+    topic: String,
+    /// High watermark per partition of `topic`, from the client statistics.
+    high_watermarks: Mutex<HashMap<i32, i64>>,
 }
 
-impl ClientContext for SeekingContext {}
+impl ClientContext for SeekingContext {
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else {
+            return;
+        };
+        let marks: HashMap<i32, i64> = topic
+            .partitions
+            .values()
+            // Partition -1 is librdkafka's internal "unassigned" queue, and a
+            // negative watermark means "not known yet".
+            .filter(|partition| partition.partition >= 0 && partition.hi_offset >= 0)
+            .map(|partition| (partition.partition, partition.hi_offset))
+            .collect();
+        if let Ok(mut stored) = self.high_watermarks.lock() {
+            stored.extend(marks);
+        }
+    }
+}
 
 impl ConsumerContext for SeekingContext {
     fn rebalance(
@@ -116,6 +144,7 @@ impl ConsumerContext for SeekingContext {
                     Ok(()) => {
                         self.assigned
                             .store(partitions.count() > 0, Ordering::SeqCst);
+                        self.joined.store(true, Ordering::SeqCst);
                         tracing::info!(partitions = ?partition_numbers(partitions), "partitions assigned");
                     }
                     Err(error) => {
@@ -127,6 +156,9 @@ impl ConsumerContext for SeekingContext {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 tracing::info!(partitions = ?partition_numbers(partitions), "partitions revoked");
                 self.assigned.store(false, Ordering::SeqCst);
+                if consumer.assignment_lost() {
+                    self.joined.store(false, Ordering::SeqCst);
+                }
                 if let Err(error) = consumer.unassign() {
                     tracing::warn!(%error, "unassign failed");
                 }
@@ -134,6 +166,7 @@ impl ConsumerContext for SeekingContext {
             other => {
                 tracing::warn!(error = ?other, "rebalance error");
                 self.assigned.store(false, Ordering::SeqCst);
+                self.joined.store(false, Ordering::SeqCst);
                 let _ = consumer.unassign();
             }
         }
@@ -196,6 +229,9 @@ impl BatchConsumer {
             epoch: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             assigned: AtomicBool::new(false),
+            joined: AtomicBool::new(false),
+            topic: settings.topic.clone(),
+            high_watermarks: Mutex::new(HashMap::new()),
         };
         let session_ms = settings.session_timeout.as_millis().max(1000);
         let consumer: BaseConsumer<SeekingContext> = ClientConfig::new()
@@ -214,6 +250,14 @@ impl BatchConsumer {
                 settings.fetch_wait.as_millis().to_string(),
             )
             .set("topic.metadata.refresh.interval.ms", "5000")
+            .set(
+                "statistics.interval.ms",
+                settings
+                    .statistics_interval
+                    .as_millis()
+                    .max(100)
+                    .to_string(),
+            )
             .create_with_context(context)?;
         consumer.subscribe(&[&settings.topic])?;
         Ok(BatchConsumer {
@@ -285,6 +329,33 @@ impl BatchConsumer {
     /// Whether this member currently owns partitions.
     pub fn has_assignment(&self) -> bool {
         self.consumer.context().assigned.load(Ordering::SeqCst)
+    }
+
+    /// Whether this member holds its place in the group: it received an
+    /// assignment (possibly empty, when the group has more members than
+    /// partitions) and has not lost it since.
+    pub fn is_group_member(&self) -> bool {
+        self.consumer.context().joined.load(Ordering::SeqCst)
+    }
+
+    /// The partitions of the topic this member owns now.
+    pub fn assigned_partitions(&self) -> Vec<i32> {
+        self.consumer
+            .assignment()
+            .map(|list| partition_numbers(&list))
+            .unwrap_or_default()
+    }
+
+    /// The latest known high watermark (next offset to be written) of each
+    /// partition, as last reported by the client's statistics; partitions
+    /// not reported yet are missing.
+    pub fn high_watermarks(&self) -> HashMap<i32, i64> {
+        self.consumer
+            .context()
+            .high_watermarks
+            .lock()
+            .map(|marks| marks.clone())
+            .unwrap_or_default()
     }
 
     /// The topic.

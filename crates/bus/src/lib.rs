@@ -6,7 +6,7 @@ mod admin;
 mod consumer;
 mod producer;
 
-pub use admin::{create_topics, high_watermarks, topic_partition_count};
+pub use admin::{create_topics, group_member_count, high_watermarks, topic_partition_count};
 pub use consumer::{BatchConsumer, ConsumedRecord, ConsumerSettings, OffsetSource};
 pub use producer::{OutboundRecord, Producer, ProducerSettings};
 

@@ -159,6 +159,17 @@ pub(crate) struct Settings {
     /// Origins browsers may post web events from, comma-separated
     #[arg(long, env = "PANORAMA_WEB_ALLOWED_ORIGINS", global = true)]
     pub(crate) web_allowed_origins: Option<String>,
+    /// Seconds between two computations of the insights gauges; 0 turns
+    /// them off [default: 60]
+    #[arg(long, env = "PANORAMA_INSIGHTS_REFRESH_SECS", global = true)]
+    pub(crate) insights_refresh_secs: Option<u64>,
+    /// Hours of history (by receipt time) the insights gauges cover [default: 168]
+    #[arg(long, env = "PANORAMA_INSIGHTS_WINDOW_HOURS", global = true)]
+    pub(crate) insights_window_hours: Option<u64>,
+    /// OTLP/HTTP endpoint for traces, e.g. http://collector:4318 (only in
+    /// builds with the otlp feature)
+    #[arg(long, env = "PANORAMA_OTLP_ENDPOINT", global = true)]
+    pub(crate) otlp_endpoint: Option<String>,
     /// Log output: pretty or json [default: pretty]
     #[arg(long, env = "PANORAMA_LOG_FORMAT", global = true)]
     pub(crate) log_format: Option<String>,
@@ -197,6 +208,8 @@ pub(crate) struct Config {
     pub(crate) channels: panorama_server::ChannelSettings,
     pub(crate) live: panorama_server::LiveSettings,
     pub(crate) changes_retention: Duration,
+    pub(crate) insights: Option<panorama_server::InsightsSettings>,
+    pub(crate) otlp_endpoint: Option<String>,
 }
 
 fn positive_days(name: &str, days: u32) -> anyhow::Result<u32> {
@@ -250,6 +263,9 @@ impl Settings {
                 .or(other.changes_retention_hours),
             log_format: self.log_format.or(other.log_format),
             log: self.log.or(other.log),
+            insights_refresh_secs: self.insights_refresh_secs.or(other.insights_refresh_secs),
+            insights_window_hours: self.insights_window_hours.or(other.insights_window_hours),
+            otlp_endpoint: self.otlp_endpoint.or(other.otlp_endpoint),
             public_url: self.public_url.or(other.public_url),
             twilio_auth_token: self.twilio_auth_token.or(other.twilio_auth_token),
             meta_app_secret: self.meta_app_secret.or(other.meta_app_secret),
@@ -315,7 +331,22 @@ impl Settings {
             }
             Ok(value)
         };
+        let insights = match merged.insights_refresh_secs.unwrap_or(60) {
+            0 => None,
+            seconds => Some(panorama_server::InsightsSettings {
+                refresh: Duration::from_secs(seconds),
+                window: Duration::from_secs(
+                    3600u64.saturating_mul(positive(
+                        "insights_window_hours",
+                        usize::try_from(merged.insights_window_hours.unwrap_or(168))
+                            .unwrap_or(usize::MAX),
+                    )? as u64),
+                ),
+            }),
+        };
         Ok(Config {
+            insights,
+            otlp_endpoint: secret(merged.otlp_endpoint),
             http_addr: merged.http_addr.unwrap_or_else(|| "127.0.0.1:8080".into()),
             database_url: merged
                 .database_url

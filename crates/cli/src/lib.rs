@@ -1,6 +1,8 @@
 //! Wiring: builds the parts a role needs and runs them. `main` parses
 //! configuration and calls [`serve`]; tests call [`start`] to run the same
-//! wiring on port 0.
+//! wiring on port 0. [`replay`] rebuilds the projection from the topic.
+
+pub mod replay;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,8 @@ use panorama_core::Region;
 use panorama_core::identity::IdentityRules;
 use panorama_projector::{Projector, ProjectorSettings};
 use panorama_server::{
-    Application, ChannelSettings, HttpSettings, LiveSettings, ReadinessCheck, Services,
+    Application, ChannelSettings, HttpSettings, InsightsSettings, LiveSettings, ReadinessCheck,
+    Services,
 };
 use panorama_store::{Store, ViewRules};
 
@@ -82,6 +85,11 @@ pub struct Options {
     /// How long change-log rows are kept: the window for resuming a
     /// live-update stream. The projector role prunes older ones.
     pub changes_retention: Duration,
+    /// The business gauges (`panorama_insights_*`), refreshed by API
+    /// processes; `None` turns them off.
+    pub insights: Option<InsightsSettings>,
+    /// How often readiness is checked for the `panorama_ready` gauge.
+    pub readiness_interval: Duration,
 }
 
 impl Options {
@@ -105,6 +113,11 @@ impl Options {
             channels: ChannelSettings::default(),
             live: LiveSettings::default(),
             changes_retention: Duration::from_secs(24 * 3600),
+            insights: Some(InsightsSettings {
+                refresh: Duration::from_secs(60),
+                window: Duration::from_secs(7 * 24 * 3600),
+            }),
+            readiness_interval: Duration::from_secs(5),
         }
     }
 
@@ -115,6 +128,7 @@ impl Options {
             dlq_topic: self.dlq_topic.clone(),
             max_batch: self.projector_batch_size,
             max_wait: self.projector_batch_wait,
+            publish_dead_letters: true,
         }
     }
 
@@ -135,6 +149,8 @@ pub struct Running {
     server_task: tokio::task::JoinHandle<std::io::Result<()>>,
     projector: Option<Projector>,
     pruner: Option<tokio::task::JoinHandle<()>>,
+    /// Readiness monitor and insights refresher.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -157,6 +173,9 @@ impl Running {
     /// projector.
     pub async fn wait(mut self) -> anyhow::Result<()> {
         let served = (&mut self.server_task).await;
+        for task in self.background.drain(..) {
+            task.abort();
+        }
         self.stop_projector().await;
         served
             .context("HTTP server task failed")?
@@ -173,6 +192,11 @@ impl Running {
 /// Builds and starts what `role` needs, returning once the HTTP port is
 /// bound.
 pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
+    // Every series is on /metrics from the first scrape, not only once used.
+    panorama_server::register_metrics();
+    if role.projector() {
+        panorama_projector::register_metrics();
+    }
     // Every role needs the database: the projector writes to it, the API
     // reads from it, and the gateway checks API tokens against it, which
     // takes only a few connections.
@@ -257,6 +281,26 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
     let pruner = role
         .projector()
         .then(|| tokio::spawn(prune_changes(store.clone(), options.changes_retention)));
+    if let Some(projector) = &projector {
+        let ready = Arc::new(projector.readiness());
+        readiness.push((
+            "projector".into(),
+            Arc::new(move || {
+                let ready = ready.clone();
+                Box::pin(async move { ready() })
+            }),
+        ));
+    }
+    let mut background = vec![panorama_server::spawn_readiness_monitor(
+        readiness.clone(),
+        options.readiness_interval,
+    )];
+    if let (true, Some(insights)) = (role.api(), options.insights) {
+        background.push(panorama_server::spawn_insights_refresher(
+            store.clone(),
+            insights,
+        ));
+    }
 
     let services = Services {
         actions: if role.api() { producer.clone() } else { None },
@@ -284,6 +328,7 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
         server_task,
         projector,
         pruner,
+        background,
     })
 }
 

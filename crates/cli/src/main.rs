@@ -3,6 +3,8 @@
 //! `topics` creates the Kafka topics, `token` manages API tokens.
 
 mod config;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod token;
 
 use std::path::PathBuf;
@@ -41,6 +43,26 @@ enum Command {
     Migrate,
     /// Create the contact-event and dead-letter topics if missing.
     Topics,
+    /// Rebuild the projection from the topic into a fresh schema; with
+    /// --switch, make it the live one once caught up.
+    Replay {
+        /// Schema to rebuild into (created if missing; an existing one is
+        /// resumed from its stored offsets).
+        #[arg(long, default_value = "panorama_replay")]
+        schema: String,
+        /// Once caught up, swap the schema in for `public` (stop every
+        /// projector first).
+        #[arg(long)]
+        switch: bool,
+        /// Switch even though people made identity decisions (manual merges,
+        /// unmerges, settled conflicts) that a replay drops.
+        #[arg(long)]
+        discard_manual_identity: bool,
+        /// Switch even when the broker cannot tell whether live projectors
+        /// are still running.
+        #[arg(long)]
+        force: bool,
+    },
     /// Create, revoke and list API tokens (bearer tokens with a role).
     Token {
         #[command(subcommand)]
@@ -70,12 +92,16 @@ impl From<RoleArg> for Role {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = cli.settings.resolve(cli.config.as_ref())?;
-    init_logging(&config)?;
+    let exporter = init_logging(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(cli.command, config))
+    let outcome = runtime.block_on(run(cli.command, config));
+    if let Some(exporter) = exporter {
+        exporter.shutdown();
+    }
+    outcome
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
@@ -103,20 +129,67 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { command } => token::run(command, &config.database_url).await,
+        Command::Replay {
+            schema,
+            switch,
+            discard_manual_identity,
+            force,
+        } => {
+            let options = config.into_options();
+            let mut replay = panorama::replay::ReplayOptions::new(schema);
+            replay.switch = switch;
+            replay.discard_manual_identity = discard_manual_identity;
+            replay.force = force;
+            let report = panorama::replay::replay(&options, &replay).await?;
+            tracing::info!(records = report.records, group = %report.group, switched = report.switched.is_some(), "replay done");
+            Ok(())
+        }
     }
 }
 
-fn init_logging(config: &Config) -> anyhow::Result<()> {
+#[cfg(feature = "otlp")]
+use otlp::Exporter;
+
+/// Without the `otlp` feature there is nothing to flush.
+#[cfg(not(feature = "otlp"))]
+struct Exporter;
+
+#[cfg(not(feature = "otlp"))]
+impl Exporter {
+    fn shutdown(self) {}
+}
+
+/// Logs to stderr as text or JSON lines; with the `otlp` feature and an
+/// endpoint, spans also go to the OTLP collector.
+fn init_logging(config: &Config) -> anyhow::Result<Option<Exporter>> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .with_context(|| format!("log: invalid filter {:?}", config.log))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    #[cfg(feature = "otlp")]
+    let (otlp, exporter) = match &config.otlp_endpoint {
+        Some(endpoint) => {
+            let (layer, exporter) = otlp::layer(endpoint)?;
+            (Some(layer), Some(exporter))
+        }
+        None => (None, None),
+    };
+    #[cfg(not(feature = "otlp"))]
+    let (otlp, exporter) = (None::<tracing_subscriber::layer::Identity>, None);
+    let registry = tracing_subscriber::registry().with(otlp).with(filter);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match config.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Pretty => builder.compact().init(),
+        LogFormat::Json => registry.with(fmt.json().flatten_event(true)).init(),
+        LogFormat::Pretty => registry.with(fmt.compact()).init(),
     }
-    Ok(())
+    #[cfg(not(feature = "otlp"))]
+    if config.otlp_endpoint.is_some() {
+        tracing::warn!(
+            "PANORAMA_OTLP_ENDPOINT is set but this build has no otlp feature; not exporting traces"
+        );
+    }
+    Ok(exporter)
 }
 
 impl Config {
@@ -139,6 +212,8 @@ impl Config {
             channels: self.channels,
             live: self.live,
             changes_retention: self.changes_retention,
+            insights: self.insights,
+            readiness_interval: Duration::from_secs(5),
         })
     }
 }

@@ -11,6 +11,7 @@ mod identifier;
 pub mod identity;
 pub mod priority;
 mod text;
+mod trace;
 
 pub use access::{Role, UnknownRole};
 pub use event::{
@@ -20,3 +21,4 @@ pub use event::{
 pub use identifier::{
     EmailAddress, Identifier, IdentifierError, IdentifierKind, PhoneNumber, Region,
 };
+pub use trace::{SpanLinker, TraceContext, link_span, set_span_linker};

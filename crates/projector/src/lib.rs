@@ -9,6 +9,8 @@
 
 mod metrics;
 
+pub use metrics::register as register_metrics;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,9 +21,10 @@ use chrono::Utc;
 use panorama_bus::{
     BatchConsumer, ConsumedRecord, ConsumerSettings, OffsetSource, OutboundRecord, Producer,
 };
-use panorama_core::ContactEvent;
+use panorama_core::{ContactEvent, TraceContext};
 use panorama_store::{PartitionOffset, Store};
 use tokio::runtime::Handle;
+use tracing::Instrument as _;
 
 /// DLQ header holding why a record was dead-lettered.
 pub const DLQ_REASON_HEADER: &str = "panorama-dlq-reason";
@@ -41,6 +44,10 @@ pub struct ProjectorSettings {
     pub max_batch: usize,
     /// Longest wait to fill a batch.
     pub max_wait: Duration,
+    /// Whether records that cannot be projected are written to the
+    /// dead-letter topic. A replay turns this off: the live projector
+    /// dead-lettered the same records already.
+    pub publish_dead_letters: bool,
 }
 
 /// Counters of one projector instance since it started (the Prometheus
@@ -82,6 +89,7 @@ impl ProjectorStats {
 pub struct Projector {
     stop: Arc<AtomicBool>,
     assigned: Arc<AtomicBool>,
+    member: Arc<AtomicBool>,
     stats: Arc<ProjectorStats>,
     thread: Option<JoinHandle<()>>,
 }
@@ -96,6 +104,7 @@ impl Projector {
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let assigned = Arc::new(AtomicBool::new(false));
+        let member = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(ProjectorStats::default());
         let worker = Worker {
             stats: stats.clone(),
@@ -105,6 +114,7 @@ impl Projector {
             runtime: Handle::current(),
             stop: stop.clone(),
             assigned: assigned.clone(),
+            member: member.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("projector".into())
@@ -112,6 +122,7 @@ impl Projector {
         Ok(Projector {
             stop,
             assigned,
+            member,
             stats,
             thread: Some(thread),
         })
@@ -120,6 +131,29 @@ impl Projector {
     /// Whether the consumer currently owns partitions of the topic.
     pub fn is_assigned(&self) -> bool {
         self.assigned.load(Ordering::SeqCst)
+    }
+
+    /// Whether the consumer holds its place in the group: it was given an
+    /// assignment (empty when the group has more members than partitions)
+    /// and has not lost it. False while joining and after the broker or the
+    /// group coordinator dropped it.
+    pub fn is_group_member(&self) -> bool {
+        self.member.load(Ordering::SeqCst)
+    }
+
+    /// A readiness probe for this projector: `Err` says why it is not ready.
+    pub fn readiness(&self) -> impl Fn() -> Result<(), String> + Send + Sync + 'static {
+        let member = self.member.clone();
+        let stop = self.stop.clone();
+        move || {
+            if stop.load(Ordering::SeqCst) {
+                return Err("projector stopped".to_owned());
+            }
+            if !member.load(Ordering::SeqCst) {
+                return Err("projector is not a member of its consumer group".to_owned());
+            }
+            Ok(())
+        }
     }
 
     /// This instance's counters.
@@ -190,7 +224,28 @@ struct Worker {
     runtime: Handle,
     stop: Arc<AtomicBool>,
     assigned: Arc<AtomicBool>,
+    member: Arc<AtomicBool>,
     stats: Arc<ProjectorStats>,
+}
+
+/// How often the consumer-lag gauges are brought up to date.
+const LAG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Lag bookkeeping: the stored next offset of each owned partition.
+#[derive(Default)]
+struct LagTracker {
+    stored: HashMap<i32, i64>,
+    reported: Vec<i32>,
+    last: Option<Instant>,
+}
+
+/// An event that arrived with a trace context, to be joined to its trace
+/// once projected.
+struct Traced {
+    event_id: uuid::Uuid,
+    context: TraceContext,
+    partition: i32,
+    offset: i64,
 }
 
 /// Records of one batch, sorted into what to project and what to dead-letter.
@@ -200,6 +255,8 @@ struct Sorted {
     /// Why each of `dead` was dead-lettered, in the same order.
     dead_reasons: Vec<&'static str>,
     offsets: Vec<PartitionOffset>,
+    /// Events whose sender asked for tracing (sampled `traceparent`).
+    traced: Vec<Traced>,
 }
 
 impl Worker {
@@ -213,13 +270,18 @@ impl Worker {
                     continue;
                 }
             };
-            if let Err(error) = self.consume(&mut consumer) {
+            let mut lag = LagTracker::default();
+            let consumed = self.consume(&mut consumer, &mut lag);
+            clear_lag(&mut lag, &[]);
+            if let Err(error) = consumed {
                 tracing::error!(%error, "consumer failed; rejoining the group");
                 self.assigned.store(false, Ordering::SeqCst);
+                self.set_member(false);
                 self.pause(Duration::from_secs(1));
             }
         }
         self.assigned.store(false, Ordering::SeqCst);
+        self.set_member(false);
         tracing::info!("projector stopped");
     }
 
@@ -230,6 +292,55 @@ impl Worker {
             runtime: self.runtime.clone(),
         });
         BatchConsumer::new(&self.settings.consumer, offsets)
+    }
+
+    fn set_member(&self, member: bool) {
+        self.member.store(member, Ordering::SeqCst);
+        metrics::GROUP_MEMBER.set(i64::from(member));
+    }
+
+    /// Brings the lag gauges up to date, at most once per [`LAG_INTERVAL`]:
+    /// high watermark (from the client's statistics) minus stored offset,
+    /// for the partitions this member owns.
+    fn update_lag(&self, consumer: &BatchConsumer, lag: &mut LagTracker) {
+        if lag.last.is_some_and(|last| last.elapsed() < LAG_INTERVAL) {
+            return;
+        }
+        lag.last = Some(Instant::now());
+        let owned = consumer.assigned_partitions();
+        lag.stored.retain(|partition, _| owned.contains(partition));
+        let unknown: Vec<i32> = owned
+            .iter()
+            .copied()
+            .filter(|partition| !lag.stored.contains_key(partition))
+            .collect();
+        if !unknown.is_empty() {
+            let loaded = self.runtime.block_on(self.store.next_offsets(
+                &self.settings.consumer.group,
+                consumer.topic(),
+                &unknown,
+            ));
+            match loaded {
+                Ok(offsets) => {
+                    for partition in unknown {
+                        lag.stored
+                            .insert(partition, offsets.get(&partition).copied().unwrap_or(0));
+                    }
+                }
+                Err(error) => tracing::debug!(%error, "cannot load stored offsets for lag"),
+            }
+        }
+        let marks = consumer.high_watermarks();
+        for partition in &owned {
+            let (Some(high), Some(stored)) = (marks.get(partition), lag.stored.get(partition))
+            else {
+                continue;
+            };
+            metrics::CONSUMER_LAG
+                .with_label_values(&[partition.to_string()])
+                .set((high - stored).max(0));
+        }
+        clear_lag(lag, &owned);
     }
 
     fn stopping(&self) -> bool {
@@ -244,11 +355,17 @@ impl Worker {
         }
     }
 
-    fn consume(&self, consumer: &mut BatchConsumer) -> panorama_bus::Result<()> {
+    fn consume(
+        &self,
+        consumer: &mut BatchConsumer,
+        lag: &mut LagTracker,
+    ) -> panorama_bus::Result<()> {
         while !self.stopping() {
             let records = consumer.next_batch(self.settings.max_batch, self.settings.max_wait)?;
             self.assigned
                 .store(consumer.has_assignment(), Ordering::SeqCst);
+            self.set_member(consumer.is_group_member());
+            self.update_lag(consumer, lag);
             if records.is_empty() {
                 continue;
             }
@@ -262,7 +379,16 @@ impl Worker {
                 decode_ms = decode_started.elapsed().as_secs_f64() * 1e3,
                 "batch decoded"
             );
-            if !self.runtime.block_on(self.write(&sorted)) {
+            let span = tracing::info_span!(
+                "projector_batch",
+                records = count,
+                dead = sorted.dead.len(),
+                traced = sorted.traced.len()
+            );
+            if !self
+                .runtime
+                .block_on(self.write(&sorted).instrument(span.clone()))
+            {
                 // Stopped while retrying: nothing was stored, so the next
                 // owner of these partitions starts again from the stored offsets.
                 return Ok(());
@@ -273,6 +399,9 @@ impl Worker {
                 .map(|o| (o.topic.clone(), o.partition, o.next_offset))
                 .collect();
             consumer.commit_advisory(&advisory);
+            for offset in &sorted.offsets {
+                lag.stored.insert(offset.partition, offset.next_offset);
+            }
             self.stats.records.fetch_add(count, Ordering::SeqCst);
             self.stats
                 .dead_lettered
@@ -286,7 +415,7 @@ impl Worker {
     /// projector stops. Returns whether the batch was stored.
     async fn write(&self, batch: &Sorted) -> bool {
         let started = Instant::now();
-        if !batch.dead.is_empty() {
+        if !batch.dead.is_empty() && self.settings.publish_dead_letters {
             let mut attempt = 0u32;
             while let Err(error) = self
                 .dlq
@@ -316,6 +445,7 @@ impl Worker {
                         let latency = (now - *received_at).to_std().unwrap_or_default();
                         metrics::EVENT_TO_VISIBLE.observe(latency.as_secs_f64());
                     }
+                    trace_projected(batch, &outcome, now);
                     self.stats
                         .inserted
                         .fetch_add(outcome.inserted.len() as u64, Ordering::SeqCst);
@@ -382,11 +512,80 @@ impl Worker {
     }
 }
 
+/// Opens one span per traced event, a child of the gateway's span through
+/// the event's `traceparent`, so the event can be followed end to end.
+fn trace_projected(
+    batch: &Sorted,
+    outcome: &panorama_store::BatchOutcome,
+    now: chrono::DateTime<Utc>,
+) {
+    if batch.traced.is_empty() {
+        return;
+    }
+    let inserted: HashMap<uuid::Uuid, (uuid::Uuid, chrono::DateTime<Utc>)> = outcome
+        .inserted
+        .iter()
+        .map(|(event, customer, received)| (*event, (*customer, *received)))
+        .collect();
+    for traced in &batch.traced {
+        let own = traced.context.child();
+        let (customer, visible_ms) = match inserted.get(&traced.event_id) {
+            Some((customer, received)) => (
+                Some(customer.to_string()),
+                Some((now - *received).num_milliseconds()),
+            ),
+            None => (None, None),
+        };
+        let span = tracing::info_span!(
+            "project_event",
+            event_id = %traced.event_id,
+            trace_id = %traced.context.trace_id(),
+            parent_span_id = %traced.context.span_id(),
+            span_id = %own.span_id(),
+            partition = traced.partition,
+            offset = traced.offset,
+            customer_id = customer.as_deref(),
+            duplicate = customer.is_none(),
+            visible_ms,
+        );
+        panorama_core::link_span(&span, &traced.context);
+        span.in_scope(|| tracing::debug!("event projected"));
+    }
+}
+
+/// The trace context of a record: its `traceparent` header, else the one
+/// inside the event; only sampled contexts are followed.
+fn trace_context(record: &ConsumedRecord, event: &ContactEvent) -> Option<TraceContext> {
+    let from_header = record
+        .header("traceparent")
+        .and_then(|value| std::str::from_utf8(value).ok())
+        .and_then(TraceContext::parse);
+    from_header
+        .or_else(|| event.traceparent.as_deref().and_then(TraceContext::parse))
+        .filter(TraceContext::sampled)
+}
+
+/// Removes the lag and offset gauges of partitions this member no longer
+/// owns, so a moved partition is reported by its new owner only.
+fn clear_lag(lag: &mut LagTracker, owned: &[i32]) {
+    for partition in lag
+        .reported
+        .iter()
+        .filter(|partition| !owned.contains(partition))
+    {
+        let label = partition.to_string();
+        let _ = metrics::CONSUMER_LAG.remove_label_values(&[label.as_str()]);
+        let _ = metrics::STORED_OFFSET.remove_label_values(&[label.as_str()]);
+    }
+    lag.reported = owned.to_vec();
+}
+
 fn sort(records: Vec<ConsumedRecord>) -> Sorted {
     let mut next_offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
     let mut events = Vec::with_capacity(records.len());
     let mut dead = Vec::new();
     let mut dead_reasons = Vec::new();
+    let mut traced = Vec::new();
     for record in records {
         let next = next_offsets
             .entry((record.topic.clone(), record.partition))
@@ -399,7 +598,17 @@ fn sort(records: Vec<ConsumedRecord>) -> Sorted {
             None => Err(("undecodable", "record has no value".to_owned())),
         };
         match decoded {
-            Ok(event) => events.push(event),
+            Ok(event) => {
+                if let Some(context) = trace_context(&record, &event) {
+                    traced.push(Traced {
+                        event_id: event.event_id,
+                        context,
+                        partition: record.partition,
+                        offset: record.offset,
+                    });
+                }
+                events.push(event);
+            }
             Err((reason, message)) => {
                 tracing::warn!(
                     partition = record.partition,
@@ -425,6 +634,7 @@ fn sort(records: Vec<ConsumedRecord>) -> Sorted {
         dead,
         dead_reasons,
         offsets,
+        traced,
     }
 }
 

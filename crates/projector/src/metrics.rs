@@ -3,8 +3,9 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Histogram, IntCounter, IntCounterVec, IntGaugeVec, exponential_buckets, histogram_opts, opts,
-    register_histogram, register_int_counter, register_int_counter_vec, register_int_gauge_vec,
+    Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, exponential_buckets,
+    histogram_opts, opts, register_histogram, register_int_counter, register_int_counter_vec,
+    register_int_gauge, register_int_gauge_vec,
 };
 
 /// Records consumed from the topic.
@@ -91,6 +92,27 @@ pub(crate) static BATCH_RETRIES: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// High watermark minus stored offset, per partition this process owns.
+pub(crate) static CONSUMER_LAG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        opts!(
+            "panorama_projector_consumer_lag",
+            "Records on the topic not yet projected (high watermark minus stored offset), per partition this process owns"
+        ),
+        &["partition"]
+    )
+    .expect("metric registers once")
+});
+
+/// Whether this process's projector holds its place in the consumer group.
+pub(crate) static GROUP_MEMBER: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(opts!(
+        "panorama_projector_group_member",
+        "1 while this process's projector is a member of its consumer group, else 0"
+    ))
+    .expect("metric registers once")
+});
+
 /// Next offset stored per partition.
 pub(crate) static STORED_OFFSET: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     register_int_gauge_vec!(
@@ -102,3 +124,25 @@ pub(crate) static STORED_OFFSET: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
     .expect("metric registers once")
 });
+
+/// Registers every projector metric, with its fixed label values at zero, so
+/// a scrape shows each series before the first batch.
+pub fn register() {
+    RECORDS_CONSUMED.inc_by(0);
+    for outcome in ["inserted", "duplicate"] {
+        EVENTS_PROJECTED.with_label_values(&[outcome]).inc_by(0);
+    }
+    for reason in ["undecodable", "invalid"] {
+        DLQ_RECORDS.with_label_values(&[reason]).inc_by(0);
+    }
+    for outcome in ["merged", "conflict"] {
+        IDENTITY_DECISIONS.with_label_values(&[outcome]).inc_by(0);
+    }
+    LazyLock::force(&BATCH_SIZE);
+    LazyLock::force(&BATCH_SECONDS);
+    LazyLock::force(&EVENT_TO_VISIBLE);
+    BATCH_RETRIES.inc_by(0);
+    LazyLock::force(&CONSUMER_LAG);
+    LazyLock::force(&STORED_OFFSET);
+    GROUP_MEMBER.set(0);
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use crate::AppState;
+use crate::{AppState, metrics};
 
 /// A named readiness check; `Err` says why not ready.
 pub type ReadinessCheck = std::sync::Arc<
@@ -72,7 +72,63 @@ pub(crate) async fn healthz() -> HttpResponse {
     ),
 )]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let checks = state.readiness.iter().map(|(name, check)| {
+    let checks = run_checks(&state.readiness).await;
+    let ready = checks.iter().all(|check| check.ok);
+    record(&checks, ready);
+    let body = Readiness { ready, checks };
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "5"))
+            .json(body)
+    }
+}
+
+/// Runs the checks every `interval` so `panorama_ready` and
+/// `panorama_readiness_check` stay current between probes (alerts read
+/// them); stops with the runtime or when the handle is aborted.
+pub fn spawn_readiness_monitor(
+    checks: Vec<(String, ReadinessCheck)>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut was_ready = None;
+        loop {
+            ticker.tick().await;
+            let results = run_checks(&checks).await;
+            let ready = results.iter().all(|check| check.ok);
+            record(&results, ready);
+            if was_ready != Some(ready) {
+                let failing: Vec<&str> = results
+                    .iter()
+                    .filter(|check| !check.ok)
+                    .map(|check| check.name.as_str())
+                    .collect();
+                if ready {
+                    tracing::info!("ready");
+                } else {
+                    tracing::warn!(?failing, "not ready");
+                }
+                was_ready = Some(ready);
+            }
+        }
+    })
+}
+
+fn record(checks: &[CheckResult], ready: bool) {
+    for check in checks {
+        metrics::READINESS_CHECK
+            .with_label_values(&[check.name.as_str()])
+            .set(i64::from(check.ok));
+    }
+    metrics::READY.set(i64::from(ready));
+}
+
+async fn run_checks(checks: &[(String, ReadinessCheck)]) -> Vec<CheckResult> {
+    let checks = checks.iter().map(|(name, check)| {
         let name = name.clone();
         let future = check();
         async move {
@@ -87,14 +143,5 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             }
         }
     });
-    let checks = futures::future::join_all(checks).await;
-    let ready = checks.iter().all(|check| check.ok);
-    let body = Readiness { ready, checks };
-    if ready {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", "5"))
-            .json(body)
-    }
+    futures::future::join_all(checks).await
 }

@@ -7,7 +7,7 @@
 //! idempotent by event id.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, web};
 use futures::StreamExt as _;
 use panorama_bus::{OutboundRecord, Producer};
 use panorama_core::{ContactEvent, EventDraft, FieldError, Role, ValidationContext};
@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::openapi::problem;
+use crate::trace::RequestTrace;
 use crate::{AppState, metrics};
 
 /// Most events in one request.
@@ -68,7 +69,8 @@ pub(crate) mod doc {
     description = "One event in the event contract, or `{\"events\": [...]}` (1 to 1,000), \
         validated whole, published to the topic and answered once the broker acknowledged \
         every record. `event_id` is the sender's idempotency key: posting an event again adds \
-        nothing. A `traceparent` header is kept on events that carry none. On a 503 some \
+        nothing. The request's trace context (a valid `traceparent` header, else a new \
+        trace) is kept on events that carry none. On a 503 some \
         records may already be on the topic; retrying with the same event ids is safe.\n\n\
         Needs the `channel` role (or `admin`).",
     security(("bearer" = ["channel"])),
@@ -96,12 +98,14 @@ pub(crate) async fn post_events(
     let body = read_body(payload, state.settings.max_body_bytes).await?;
     let drafts = parse_drafts(&body)?;
     let context = ValidationContext::now(state.settings.default_region);
+    // The gateway's own span context (see `trace`), not the raw header: an
+    // invalid header starts a new trace instead of refusing the events.
     let traceparent = request
-        .headers()
-        .get("traceparent")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
+        .extensions()
+        .get::<RequestTrace>()
+        .and_then(RequestTrace::outbound);
     let events = validate_all(drafts, &context, traceparent.as_deref())?;
+    metrics::INGEST_BATCH_SIZE.observe(events.len() as f64);
     publish(&state, &events).await?;
     Ok(HttpResponse::Accepted().json(Accepted {
         accepted: events.iter().map(|event| event.event_id).collect(),

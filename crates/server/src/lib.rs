@@ -9,10 +9,12 @@ mod endpoints;
 mod error;
 mod health;
 mod ingest;
+mod insights;
 mod live;
 mod metrics;
 mod openapi;
 mod routes;
+mod trace;
 
 use std::net::TcpListener;
 
@@ -27,9 +29,12 @@ use panorama_store::Store;
 pub use auth::{AUTH_CACHE_TTL, Caller};
 pub use channels::ChannelSettings;
 pub use error::{ApiError, Clash, PROBLEM_JSON};
-pub use health::ReadinessCheck;
+pub use health::{ReadinessCheck, spawn_readiness_monitor};
 pub use ingest::MAX_EVENTS_PER_REQUEST;
+pub use insights::{InsightsSettings, spawn_insights_refresher};
 pub use live::LiveSettings;
+pub use metrics::{SseConnection, register as register_metrics};
+pub use trace::REQUEST_ID_HEADER;
 
 /// HTTP settings.
 #[derive(Debug, Clone)]
@@ -136,7 +141,7 @@ impl Application {
                 .wrap(from_fn(audit::record))
                 .wrap(from_fn(auth::authenticate))
                 .wrap(from_fn(metrics::observe))
-                .wrap(tracing_actix())
+                .wrap(from_fn(trace::trace))
                 .configure(|config| endpoints::mount(config, gateway, api))
                 .default_service(web::to(not_found))
         })
@@ -201,8 +206,4 @@ async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiE
         "no such route"
     };
     Err(ApiError::NotFound(hint.to_owned()))
-}
-
-fn tracing_actix() -> actix_web::middleware::Logger {
-    actix_web::middleware::Logger::new("%r %s %Dms").log_target("panorama::http")
 }

@@ -7,10 +7,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use prometheus::{
-    Encoder, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    TextEncoder, exponential_buckets, histogram_opts, opts, register_histogram,
-    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
-    register_int_gauge_vec,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, TextEncoder, exponential_buckets, histogram_opts, opts, register_gauge,
+    register_gauge_vec, register_histogram, register_histogram_vec, register_int_counter,
+    register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
 };
 
 use crate::AppState;
@@ -64,15 +64,6 @@ pub(crate) static AUTH: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
-/// Open live-update streams (`GET /v1/stream`).
-pub(crate) static SSE_CONNECTIONS: LazyLock<IntGauge> = LazyLock::new(|| {
-    register_int_gauge!(opts!(
-        "panorama_sse_connections",
-        "Open live-update streams (GET /v1/stream)"
-    ))
-    .expect("metric registers once")
-});
-
 /// Audit entries lost: queue full, or the database refused them.
 pub(crate) static AUDIT_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
     register_int_counter!(opts!(
@@ -101,6 +92,129 @@ pub(crate) static PUBLISH_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// Events per accepted `POST /v1/events` request.
+pub(crate) static INGEST_BATCH_SIZE: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(histogram_opts!(
+        "panorama_ingest_batch_size",
+        "Events per POST /v1/events request that passed validation",
+        exponential_buckets(1.0, 2.0, 11).expect("valid buckets")
+    ))
+    .expect("metric registers once")
+});
+
+/// Records the producer holds that the broker has not acknowledged yet.
+static PRODUCER_QUEUE: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(opts!(
+        "panorama_broker_producer_queue_depth",
+        "Records in the gateway's producer queue not yet acknowledged by the broker"
+    ))
+    .expect("metric registers once")
+});
+
+/// Open server-sent-event streams (`GET /v1/stream`).
+pub(crate) static SSE_CONNECTIONS: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(opts!(
+        "panorama_api_sse_connections",
+        "Server-sent-event streams open to agent desktops"
+    ))
+    .expect("metric registers once")
+});
+
+/// Counts one open server-sent-event stream for as long as it lives: hold
+/// one in the stream, and the gauge drops when the stream is dropped.
+#[derive(Debug)]
+pub struct SseConnection(());
+
+impl SseConnection {
+    /// Counts a stream that just opened.
+    pub fn open() -> SseConnection {
+        SSE_CONNECTIONS.inc();
+        SseConnection(())
+    }
+}
+
+impl Drop for SseConnection {
+    fn drop(&mut self) {
+        SSE_CONNECTIONS.dec();
+    }
+}
+
+/// 1 when every readiness check passed at the last look, else 0.
+pub(crate) static READY: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(opts!(
+        "panorama_ready",
+        "1 when every readiness check of this process passed at the last look, else 0"
+    ))
+    .expect("metric registers once")
+});
+
+/// Each readiness check: 1 passing, 0 failing.
+pub(crate) static READINESS_CHECK: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        opts!(
+            "panorama_readiness_check",
+            "Readiness checks of this process, by check (postgres, kafka, projector): 1 passing, 0 failing"
+        ),
+        &["check"]
+    )
+    .expect("metric registers once")
+});
+
+/// Contacts per channel over the insights window.
+pub(crate) static INSIGHTS_CONTACTS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        opts!(
+            "panorama_insights_contacts",
+            "Customer contacts received in the insights window, by channel"
+        ),
+        &["channel"]
+    )
+    .expect("metric registers once")
+});
+
+/// Share of contacting customers who contacted more than once.
+pub(crate) static INSIGHTS_REPEAT_RATE: LazyLock<Gauge> = LazyLock::new(|| {
+    register_gauge!(opts!(
+        "panorama_insights_repeat_contact_rate",
+        "Share (0 to 1) of the cases opened in the insights window with two or more contacts"
+    ))
+    .expect("metric registers once")
+});
+
+/// Survey scores over the insights window: NPS (-100 to 100), CSAT (% of
+/// 4 and 5), CES (mean, 1 to 7).
+pub(crate) static INSIGHTS_SCORE: LazyLock<GaugeVec> = LazyLock::new(|| {
+    register_gauge_vec!(
+        opts!(
+            "panorama_insights_feedback_score",
+            "Survey score in the insights window, by metric: nps (-100..100), csat (% satisfied), ces (mean effort 1..7); NaN without answers"
+        ),
+        &["metric"]
+    )
+    .expect("metric registers once")
+});
+
+/// Survey answers over the insights window.
+pub(crate) static INSIGHTS_RESPONSES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        opts!(
+            "panorama_insights_feedback_responses",
+            "Survey answers received in the insights window, by metric"
+        ),
+        &["metric"]
+    )
+    .expect("metric registers once")
+});
+
+/// When the insights gauges were last computed (Unix seconds).
+pub(crate) static INSIGHTS_REFRESHED: LazyLock<Gauge> = LazyLock::new(|| {
+    register_gauge!(opts!(
+        "panorama_insights_refreshed_timestamp_seconds",
+        "When the insights gauges were last computed, as Unix time"
+    ))
+    .expect("metric registers once")
+});
+
 /// HTTP latency by route template, method and status class.
 static HTTP_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
     register_histogram_vec!(
@@ -119,7 +233,7 @@ static DB_POOL: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     register_int_gauge_vec!(
         opts!(
             "panorama_db_pool_connections",
-            "PostgreSQL pool connections by state (max, open, idle, waiting)"
+            "PostgreSQL pool connections by state (max, open, idle, in_use, waiting)"
         ),
         &["state"]
     )
@@ -133,6 +247,38 @@ static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
     .expect("metric registers once")
 });
+
+/// Registers every metric of the HTTP side, with fixed label values at
+/// zero, so a scrape shows each series before its first use.
+pub fn register() {
+    BUILD_INFO
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1);
+    for outcome in ["accepted", "cached", "invalid", "forbidden"] {
+        AUTH.with_label_values(&[outcome]).inc_by(0);
+    }
+    for reason in ["validation", "unauthorized", "forbidden", "malformed"] {
+        REJECTED.with_label_values(&[reason]).inc_by(0);
+    }
+    LazyLock::force(&INGESTED);
+    LazyLock::force(&IGNORED);
+    LazyLock::force(&PUBLISH_SECONDS);
+    PUBLISH_FAILURES.inc_by(0);
+    LazyLock::force(&INGEST_BATCH_SIZE);
+    PRODUCER_QUEUE.set(0);
+    SSE_CONNECTIONS.add(0);
+    LazyLock::force(&HTTP_SECONDS);
+    for state in ["max", "open", "idle", "in_use", "waiting"] {
+        DB_POOL.with_label_values(&[state]).set(0);
+    }
+    LazyLock::force(&READY);
+    LazyLock::force(&READINESS_CHECK);
+    LazyLock::force(&INSIGHTS_CONTACTS);
+    LazyLock::force(&INSIGHTS_REPEAT_RATE);
+    LazyLock::force(&INSIGHTS_SCORE);
+    LazyLock::force(&INSIGHTS_RESPONSES);
+    LazyLock::force(&INSIGHTS_REFRESHED);
+}
 
 /// Times every request under its route template (never the raw path, so
 /// customer ids do not become label values).
@@ -170,12 +316,16 @@ pub(crate) async fn render(state: actix_web::web::Data<AppState>) -> HttpRespons
     BUILD_INFO
         .with_label_values(&[env!("CARGO_PKG_VERSION")])
         .set(1);
+    if let Some(producer) = &state.producer {
+        PRODUCER_QUEUE.set(i64::from(producer.queue_depth()));
+    }
     if let Some(store) = state.store.as_ref().or(state.access.as_ref()) {
         let pool = store.pool_status();
         for (name, value) in [
             ("max", pool.max_size),
             ("open", pool.size),
             ("idle", pool.available),
+            ("in_use", pool.size.saturating_sub(pool.available)),
             ("waiting", pool.waiting),
         ] {
             DB_POOL

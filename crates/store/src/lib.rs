@@ -10,6 +10,7 @@ mod identity;
 mod migrate;
 mod projection;
 mod read;
+mod replay;
 mod view;
 
 use std::str::FromStr;
@@ -30,6 +31,7 @@ pub use projection::{BatchOutcome, PartitionOffset};
 pub use read::{
     ChannelSummary, CustomerProfile, IdentifierView, TimelineCursor, TimelineEntry, TimelineQuery,
 };
+pub use replay::{CARRIED_OVER_TABLES, Switched, valid_schema_name};
 pub use view::{
     CUSTOMER_ATTRIBUTE_PREFIX, CaseQuery, CaseView, ContactWindows, FeedbackSummary, Insights,
     InsightsQuery, MetricSummary, Signals, TASK_ASSIGNEE, TASK_CHANNEL, TASK_DUE_AT, TASK_ID,
@@ -166,8 +168,24 @@ impl Store {
     /// A pool for `url` (`postgres://user@host:port/db`) of at most
     /// `max_connections`. Connects lazily.
     pub fn connect(url: &str, max_connections: usize) -> Result<Self> {
-        let config =
+        Store::connect_in_schema(url, max_connections, None)
+    }
+
+    /// Like [`Store::connect`], with every connection's `search_path` set to
+    /// `schema` (a replay's fresh schema) when one is given.
+    pub fn connect_in_schema(
+        url: &str,
+        max_connections: usize,
+        schema: Option<&str>,
+    ) -> Result<Self> {
+        let mut config =
             tokio_postgres::Config::from_str(url).map_err(|e| Error::Config(e.to_string()))?;
+        if let Some(schema) = schema {
+            if !valid_schema_name(schema) {
+                return Err(Error::Config(format!("invalid schema name {schema:?}")));
+            }
+            config.options(format!("-c search_path={schema}"));
+        }
         let manager = Manager::from_config(
             config.clone(),
             NoTls,

@@ -22,7 +22,8 @@ use uuid::Uuid;
 
 use super::body::JsonBody;
 use super::customers::{
-    DEFAULT_PAGE, MAX_PAGE, cursor, invalid, page_limit, parse_customer_id, parse_time, store,
+    DEFAULT_PAGE, MAX_PAGE, cursor, invalid, next_page, page_limit, parse_customer_id, parse_time,
+    store,
 };
 use crate::AppState;
 use crate::auth::Caller;
@@ -210,6 +211,15 @@ pub(crate) async fn add_feedback(
     Ok(accepted(&event, json!({ "customer_id": customer })))
 }
 
+/// The opaque cursor of a (time, id) position.
+fn position(at: DateTime<Utc>, id: Uuid) -> String {
+    TimelineCursor {
+        occurred_at: at,
+        event_id: id,
+    }
+    .encode()
+}
+
 fn invalid_body(field: &str, message: &str) -> ApiError {
     ApiError::Validation(panorama_core::FieldError {
         field: field.to_owned(),
@@ -272,18 +282,7 @@ pub(crate) async fn list_cases(
     let page = wanted.limit;
     wanted.limit = page + 1;
     let mut cases = store(&state)?.cases(customer, &wanted).await?;
-    let next_cursor = if cases.len() > page {
-        cases.truncate(page);
-        cases.last().map(|last| {
-            TimelineCursor {
-                occurred_at: last.opened_at,
-                event_id: last.id,
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut cases, page, |last| position(last.opened_at, last.id));
     let mut body = json!({ "customer_id": customer, "cases": cases });
     if let Some(next) = next_cursor {
         body["next_cursor"] = json!(next);
@@ -621,18 +620,7 @@ pub(crate) async fn list_tasks(
     let page = wanted.limit;
     wanted.limit = page + 1;
     let mut tasks = store(&state)?.tasks(&wanted).await?;
-    let next_cursor = if tasks.len() > page {
-        tasks.truncate(page);
-        tasks.last().map(|last| {
-            TimelineCursor {
-                occurred_at: last.due_at,
-                event_id: last.id,
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut tasks, page, |last| position(last.due_at, last.id));
     let mut body = json!({ "tasks": tasks });
     if let Some(next) = next_cursor {
         body["next_cursor"] = json!(next);

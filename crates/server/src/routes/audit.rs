@@ -8,7 +8,9 @@ use panorama_store::{AuditCursor, AuditQuery, AuditRecord};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::customers::{DEFAULT_PAGE, MAX_PAGE, cursor, invalid, page_limit, parse_time, store};
+use super::customers::{
+    DEFAULT_PAGE, MAX_PAGE, cursor, invalid, next_page, page_limit, parse_time, store,
+};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -66,12 +68,7 @@ pub(crate) async fn audit(
     let page = wanted.limit;
     wanted.limit = page + 1;
     let mut entries = store(&state)?.audit(&wanted).await?;
-    let next_cursor = if entries.len() > page {
-        entries.truncate(page);
-        entries.last().map(|last| AuditCursor(last.id).encode())
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut entries, page, |last| AuditCursor(last.id).encode());
     Ok(HttpResponse::Ok().json(AuditPage {
         entries,
         next_cursor,

@@ -43,6 +43,20 @@ pub(crate) fn page_limit(name: &str, value: &str, max: usize) -> Result<usize, A
         .ok_or_else(|| invalid(name, format!("must be a whole number from 1 to {max}")))
 }
 
+/// Trims a page read with one row more than `page` and gives the cursor
+/// of the next page, if there is one.
+pub(crate) fn next_page<T>(
+    items: &mut Vec<T>,
+    page: usize,
+    cursor_after: impl Fn(&T) -> String,
+) -> Option<String> {
+    if items.len() <= page {
+        return None;
+    }
+    items.truncate(page);
+    items.last().map(cursor_after)
+}
+
 /// A cursor parameter, decoded; refused when it is not one this API handed
 /// out.
 pub(crate) fn cursor<T>(name: &str, decoded: Option<T>) -> Result<T, ApiError> {
@@ -206,14 +220,9 @@ pub(crate) async fn timeline(
         return Err(ApiError::NotFound(format!("no customer {id}")));
     };
     let mut entries = store.timeline(customer, &wanted).await?;
-    let next_cursor = if entries.len() > page {
-        entries.truncate(page);
-        entries
-            .last()
-            .map(|last| TimelineCursor::after(last).encode())
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut entries, page, |last| {
+        TimelineCursor::after(last).encode()
+    });
     Ok(HttpResponse::Ok().json(TimelinePage {
         customer_id: customer,
         requested_id: id,

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::body::JsonBody;
 use super::customers::{
-    DEFAULT_PAGE, MAX_PAGE, cursor, invalid, page_limit, parse_customer_id, store,
+    DEFAULT_PAGE, MAX_PAGE, cursor, invalid, next_page, page_limit, parse_customer_id, store,
 };
 use crate::AppState;
 use crate::auth::Caller;
@@ -260,14 +260,9 @@ pub(crate) async fn conflicts(
     let page = wanted.limit;
     wanted.limit = page + 1;
     let mut conflicts = store(&state)?.conflicts(&wanted).await?;
-    let next_cursor = if conflicts.len() > page {
-        conflicts.truncate(page);
-        conflicts
-            .last()
-            .map(|last| ConflictCursor(last.id).encode())
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut conflicts, page, |last| {
+        ConflictCursor(last.id).encode()
+    });
     Ok(HttpResponse::Ok().json(ConflictPage {
         conflicts,
         next_cursor,

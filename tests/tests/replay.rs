@@ -1,0 +1,285 @@
+//! `panorama replay` rebuilds the same projection from the topic into a
+//! fresh schema (same customers by their identifiers, same timelines, same
+//! aggregates), does not dead-letter again, and `--switch` makes it the
+//! live schema, after which the projector carries on from where the replay
+//! stopped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use panorama::Role;
+use panorama::replay::{ReplayOptions, replay};
+use panorama_bus::{OutboundRecord, Producer, ProducerSettings};
+use panorama_e2e::{at_minute, contact, contact_with, email_of, phone_of};
+use panorama_testkit::{TestApp, WAIT, eventually};
+use tokio_postgres::NoTls;
+
+/// One customer's timeline (event ids, newest first), per-channel counts
+/// and profile (name and first/last contact).
+type CustomerView = (Vec<String>, Vec<(String, i64)>, String);
+
+/// A projection with customer ids replaced by their identifiers, which a
+/// replay keeps (it assigns new ids).
+#[derive(Debug, PartialEq, Eq)]
+struct Canonical {
+    /// Identifiers of each customer (as merged) → what it looks like.
+    customers: BTreeMap<BTreeSet<String>, CustomerView>,
+    merged_profiles: i64,
+    conflicts: i64,
+}
+
+async fn client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+async fn canonical(client: &tokio_postgres::Client, schema: &str) -> Canonical {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT c.survivor_id::text, i.kind || ':' || i.value
+                 FROM {schema}.identifiers i JOIN {schema}.customers c ON c.id = i.customer_id"
+            ),
+            &[],
+        )
+        .await
+        .expect("identifiers");
+    let mut identifiers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for row in rows {
+        identifiers
+            .entry(row.get(0))
+            .or_default()
+            .insert(row.get(1));
+    }
+    let mut timelines: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for row in client
+        .query(
+            &format!(
+                "SELECT c.survivor_id::text, e.event_id::text
+                 FROM {schema}.events e JOIN {schema}.customers c ON c.id = e.customer_id
+                 ORDER BY e.occurred_at DESC, e.event_id DESC"
+            ),
+            &[],
+        )
+        .await
+        .expect("events")
+    {
+        timelines.entry(row.get(0)).or_default().push(row.get(1));
+    }
+    let mut channels: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+    for row in client
+        .query(
+            &format!(
+                "SELECT c.survivor_id::text, cc.channel, sum(cc.event_count)::bigint
+                 FROM {schema}.customer_channels cc JOIN {schema}.customers c ON c.id = cc.customer_id
+                 GROUP BY 1, 2 ORDER BY 1, 2"
+            ),
+            &[],
+        )
+        .await
+        .expect("channels")
+    {
+        channels.entry(row.get(0)).or_default().push((row.get(1), row.get(2)));
+    }
+    let mut profiles: BTreeMap<String, String> = BTreeMap::new();
+    for row in client
+        .query(
+            &format!(
+                "SELECT id::text, coalesce(display_name, '') || '|' ||
+                        coalesce(first_contact_at::text, '') || '|' || coalesce(last_contact_at::text, '')
+                 FROM {schema}.customers WHERE survivor_id = id"
+            ),
+            &[],
+        )
+        .await
+        .expect("profiles")
+    {
+        profiles.insert(row.get(0), row.get(1));
+    }
+    let count = |sql: String| async move {
+        client
+            .query_one(&sql, &[])
+            .await
+            .expect("count")
+            .get::<_, i64>(0)
+    };
+    Canonical {
+        customers: identifiers
+            .into_iter()
+            .map(|(survivor, ids)| {
+                let value = (
+                    timelines.remove(&survivor).unwrap_or_default(),
+                    channels.remove(&survivor).unwrap_or_default(),
+                    profiles.remove(&survivor).unwrap_or_default(),
+                );
+                (ids, value)
+            })
+            .collect(),
+        merged_profiles: count(format!(
+            "SELECT count(*) FROM {schema}.customers WHERE survivor_id <> id"
+        ))
+        .await,
+        conflicts: count(format!("SELECT count(*) FROM {schema}.identity_conflicts")).await,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_rebuilds_the_same_projection_and_switches_over() {
+    let mut app = TestApp::spawn().await;
+    let mut posted = 0;
+    for customer in 0..6 {
+        for (index, channel) in ["phone", "email", "chat", "web"].iter().enumerate() {
+            let id = format!("r-{customer}-{index}");
+            let minute = (customer * 10 + index) as i64;
+            assert_eq!(
+                app.post_events(&contact(customer, &id, at_minute(minute), channel))
+                    .await
+                    .status(),
+                202
+            );
+            posted += 1;
+        }
+    }
+    // Merges: customer 0's phone with customer 1's email, 2's with 3's.
+    for (event, (a, b)) in [("r-link-1", (0, 1)), ("r-link-2", (2, 3))] {
+        let phone = phone_of(a);
+        let email = email_of(b);
+        let link = contact_with(
+            event,
+            at_minute(100),
+            "email",
+            &[("phone", &phone), ("email", &email)],
+        );
+        assert_eq!(app.post_events(&link).await.status(), 202);
+        posted += 1;
+    }
+    // A conflict: two account numbers on one event.
+    let conflict = contact_with(
+        "r-accounts",
+        at_minute(120),
+        "web",
+        &[("account", "A-1"), ("email", &email_of(4))],
+    );
+    assert_eq!(app.post_events(&conflict).await.status(), 202);
+    let other = contact_with(
+        "r-accounts-2",
+        at_minute(121),
+        "web",
+        &[("account", "A-2"), ("email", &email_of(4))],
+    );
+    assert_eq!(app.post_events(&other).await.status(), 202);
+    posted += 2;
+    // One record the projector cannot read.
+    let producer =
+        Producer::new(&ProducerSettings::new(&app.options.kafka_brokers)).expect("producer");
+    producer
+        .publish(
+            &app.options.topic,
+            &[OutboundRecord {
+                key: "junk".into(),
+                payload: b"\xff\xfe garbage".to_vec(),
+                headers: vec![],
+            }],
+        )
+        .await
+        .expect("garbage");
+    app.wait_for_events(posted).await;
+    let records = app.records_in(&app.options.topic).await;
+    app.wait_for_offsets(records).await;
+    let dead_letters = app.records_in(&app.options.dlq_topic).await;
+    assert_eq!(dead_letters, 1);
+
+    let db = client(&app.database.url).await;
+    let live = canonical(&db, "public").await;
+    assert_eq!(live.merged_profiles, 2);
+    assert!(live.conflicts >= 1);
+
+    let report = replay(&app.options, &ReplayOptions::new("replay_one"))
+        .await
+        .expect("replay");
+    assert_eq!(report.records, records);
+    assert!(report.switched.is_none());
+    let replayed = canonical(&db, "replay_one").await;
+    assert_eq!(
+        replayed, live,
+        "the replay differs from the live projection"
+    );
+    assert_eq!(
+        app.records_in(&app.options.dlq_topic).await,
+        dead_letters,
+        "a replay does not dead-letter again"
+    );
+
+    // Switch: the live projector must be out of its group first.
+    let mut switch = ReplayOptions::new("replay_one");
+    switch.switch = true;
+    let refused = replay(&app.options, &switch).await;
+    assert!(refused.is_err(), "switched while the live projector runs");
+    app.running
+        .as_mut()
+        .expect("running")
+        .stop_projector()
+        .await;
+    // The broker forgets a member that left after a moment.
+    let report = eventually("the switch once the projector left", WAIT, || async {
+        match replay(&app.options, &switch).await {
+            Ok(report) => Some(report),
+            Err(error) => {
+                eprintln!("switch refused: {error:#}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                None
+            }
+        }
+    })
+    .await;
+    let switched = report.switched.expect("switched");
+    assert!(switched.previous_schema.starts_with("panorama_old_"));
+    assert!(
+        switched
+            .carried_over
+            .contains(&("api_tokens".to_owned(), 1))
+    );
+
+    // A fresh connection sees the replayed schema as public.
+    let fresh = client(&app.database.url).await;
+    assert_eq!(canonical(&fresh, "public").await, live);
+    assert_eq!(canonical(&fresh, &switched.previous_schema).await, live);
+    let offsets: i64 = fresh
+        .query_one(
+            "SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets WHERE consumer_group = $1",
+            &[&app.options.consumer_group],
+        )
+        .await
+        .expect("offsets")
+        .get(0);
+    assert_eq!(offsets, records);
+
+    // A projector started after the switch carries on into the new schema.
+    let mut options = app.options.clone();
+    options.http_addr = "127.0.0.1:0".into();
+    let projector = panorama::start(&options, Role::Projector)
+        .await
+        .expect("projector");
+    assert_eq!(
+        app.post_events(&contact(9, "r-after", at_minute(200), "phone"))
+            .await
+            .status(),
+        202
+    );
+    eventually(
+        "the event after the switch in the new schema",
+        WAIT,
+        || async {
+            let count: i64 = fresh
+                .query_one("SELECT count(*) FROM public.events", &[])
+                .await
+                .ok()?
+                .get(0);
+            (count == posted + 1).then_some(())
+        },
+    )
+    .await;
+    projector.stop().await.expect("projector stops");
+    app.stop().await;
+}
