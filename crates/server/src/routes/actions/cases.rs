@@ -1,0 +1,275 @@
+//! Cases: list a customer's, open one, resolve and reopen.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use panorama_core::Role;
+use panorama_store::{CaseQuery, TimelineCursor};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{
+    Action, MAX_SHORT, MAX_TEXT, accepted, customer_in_path, doc, position, publish_action,
+};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, Clash};
+use crate::openapi::problem;
+use crate::routes::body::JsonBody;
+use crate::routes::customers::{
+    DEFAULT_PAGE, MAX_PAGE, cursor, invalid, next_page, page_limit, store,
+};
+
+/// `GET /v1/customers/{id}/cases?status=open|resolved&limit=&cursor=`
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{id}/cases",
+    tag = "actions",
+    summary = "A customer's cases",
+    description = "Newest first by `opened_at`, in keyset pages.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
+        ("status" = Option<String>, Query, description = "`open` or `resolved`; both when absent"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, default 50"),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = doc::CasePage),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
+pub(crate) async fn list_cases(
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Agent)?;
+    let customer = customer_in_path(&state, &path).await?;
+    let mut wanted = CaseQuery {
+        limit: DEFAULT_PAGE,
+        ..CaseQuery::default()
+    };
+    for (name, value) in query.iter() {
+        match name.as_str() {
+            "status" => match value.as_str() {
+                "open" | "resolved" => wanted.status = Some(value.clone()),
+                _ => return Err(invalid(name, "one of open, resolved")),
+            },
+            "limit" => wanted.limit = page_limit(name, value, MAX_PAGE)?,
+            "cursor" => wanted.cursor = Some(cursor(name, TimelineCursor::decode(value))?),
+            _ => {
+                return Err(invalid(
+                    name,
+                    "unknown parameter; expected status, limit or cursor",
+                ));
+            }
+        }
+    }
+    let page = wanted.limit;
+    wanted.limit = page + 1;
+    let mut cases = store(&state)?.cases(customer, &wanted).await?;
+    let next_cursor = next_page(&mut cases, page, |last| position(last.opened_at, last.id));
+    let mut body = json!({ "customer_id": customer, "cases": cases });
+    if let Some(next) = next_cursor {
+        body["next_cursor"] = json!(next);
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `POST /v1/customers/{id}/cases {"reason": "...", "note": "..."?}` — an
+/// agent opens a case; its id is in the answer.
+#[utoipa::path(
+    post,
+    path = "/v1/customers/{id}/cases",
+    tag = "actions",
+    summary = "Open a case",
+    description = "A `case.opened` event; the new case id is in the answer.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
+    ),
+    request_body(content = doc::OpenCaseRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
+pub(crate) async fn open_case(
+    caller: Caller,
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Agent)?;
+    let customer = customer_in_path(&state, &path).await?;
+    let mut body = JsonBody::read(&request, payload).await?;
+    let reason = body.text("reason", MAX_SHORT)?;
+    let note = body.optional_text("note", MAX_TEXT)?;
+    body.finish()?;
+    let case_id = Uuid::now_v7();
+    let event = publish_action(
+        &state,
+        &caller,
+        customer,
+        Action {
+            event_type: "case.opened",
+            case_id: Some(case_id),
+            reason: Some(reason),
+            summary: note,
+            ..Action::default()
+        },
+    )
+    .await?;
+    Ok(accepted(
+        &event,
+        json!({ "case_id": case_id, "customer_id": customer }),
+    ))
+}
+
+/// `POST /v1/cases/{id}/resolve {"outcome": "...", "note": "..."?}`
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/resolve",
+    tag = "actions",
+    summary = "Resolve a case",
+    description = "A `case.resolved` event. 409 `/problems/case-state` when the case is resolved already.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("id" = Uuid, Path, description = "Case id"),
+    ),
+    request_body(content = doc::ResolveCaseRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 409, response = problem::Conflict),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
+pub(crate) async fn resolve_case(
+    caller: Caller,
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Agent)?;
+    let mut body = JsonBody::read(&request, payload).await?;
+    let outcome = body.text("outcome", MAX_SHORT)?;
+    let note = body.optional_text("note", MAX_TEXT)?;
+    body.finish()?;
+    change_case(
+        &state,
+        &caller,
+        &path,
+        "resolved",
+        Action {
+            event_type: "case.resolved",
+            outcome: Some(outcome),
+            summary: note,
+            ..Action::default()
+        },
+    )
+    .await
+}
+
+/// `POST /v1/cases/{id}/reopen {"note": "..."?}`
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/reopen",
+    tag = "actions",
+    summary = "Reopen a case",
+    description = "A `case.reopened` event. 409 `/problems/case-state` when the case is open already.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("id" = Uuid, Path, description = "Case id"),
+    ),
+    request_body(content = doc::ReopenCaseRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 409, response = problem::Conflict),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
+pub(crate) async fn reopen_case(
+    caller: Caller,
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Agent)?;
+    let mut body = JsonBody::read(&request, payload).await?;
+    let note = body.optional_text("note", MAX_TEXT)?;
+    body.finish()?;
+    change_case(
+        &state,
+        &caller,
+        &path,
+        "open",
+        Action {
+            event_type: "case.reopened",
+            summary: note,
+            ..Action::default()
+        },
+    )
+    .await
+}
+
+/// Publishes a status change of the case in the path, unless it has that
+/// status already.
+async fn change_case(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+    to: &str,
+    mut action: Action,
+) -> Result<HttpResponse, ApiError> {
+    let id = Uuid::parse_str(raw_id).map_err(|_| invalid("id", "case ids are UUIDs"))?;
+    let Some((case, customer)) = store(state)?.case(id).await? else {
+        return Err(ApiError::NotFound(format!("no case {id}")));
+    };
+    if case.status == to {
+        return Err(ApiError::Conflict {
+            clash: Clash::CaseState,
+            field: None,
+            message: format!("case {} is {} already", case.id, case.status),
+        });
+    }
+    action.case_id = Some(case.id);
+    let event = publish_action(state, caller, customer, action).await?;
+    Ok(accepted(
+        &event,
+        json!({ "case_id": case.id, "customer_id": customer }),
+    ))
+}

@@ -1,0 +1,253 @@
+//! Follow-up tasks: create, list, complete or reschedule.
+
+use std::collections::{BTreeMap, HashMap};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use panorama_core::Role;
+use panorama_store::{
+    TASK_ASSIGNEE, TASK_CHANNEL, TASK_DUE_AT, TASK_ID, TaskQuery, TimelineCursor,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{
+    Action, MAX_SHORT, accepted, customer_in_path, doc, invalid_body, position, publish_action,
+};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::openapi::problem;
+use crate::routes::body::JsonBody;
+use crate::routes::customers::{
+    DEFAULT_PAGE, MAX_PAGE, cursor, invalid, next_page, page_limit, parse_customer_id, parse_time,
+    store,
+};
+
+/// `POST /v1/customers/{id}/tasks {"title", "due_at", "channel", "case_id"?, "assignee"?}`
+#[utoipa::path(
+    post,
+    path = "/v1/customers/{id}/tasks",
+    tag = "actions",
+    summary = "Create a follow-up task",
+    description = "A `task.created` event; the new task id is in the answer.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
+    ),
+    request_body(content = doc::TaskRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
+pub(crate) async fn create_task(
+    caller: Caller,
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Agent)?;
+    let customer = customer_in_path(&state, &path).await?;
+    let mut body = JsonBody::read(&request, payload).await?;
+    let title = body.text("title", MAX_SHORT)?;
+    let due_at = body
+        .optional_time("due_at")?
+        .ok_or_else(|| invalid_body("due_at", "required"))?;
+    let channel = body.text("channel", 20)?;
+    if channel.parse::<panorama_core::Channel>().is_err() || channel == "agent" {
+        return Err(invalid_body(
+            "channel",
+            "the channel to contact the customer through: phone, email, web, chat, social or sms",
+        ));
+    }
+    let case_id = body.optional_uuid("case_id")?;
+    let assignee = body.optional_text("assignee", MAX_SHORT)?;
+    body.finish()?;
+    let task_id = Uuid::now_v7();
+    let mut attributes = BTreeMap::from([
+        (TASK_ID.to_owned(), task_id.to_string()),
+        (TASK_DUE_AT.to_owned(), due_at.to_rfc3339()),
+        (TASK_CHANNEL.to_owned(), channel),
+    ]);
+    if let Some(assignee) = assignee {
+        attributes.insert(TASK_ASSIGNEE.to_owned(), assignee);
+    }
+    let event = publish_action(
+        &state,
+        &caller,
+        customer,
+        Action {
+            event_type: "task.created",
+            case_id,
+            subject: Some(title),
+            attributes,
+            ..Action::default()
+        },
+    )
+    .await?;
+    Ok(accepted(
+        &event,
+        json!({ "task_id": task_id, "customer_id": customer }),
+    ))
+}
+
+/// `GET /v1/tasks?assignee=&due_before=&status=open|done&customer=&limit=&cursor=`
+/// — soonest due first.
+#[utoipa::path(
+    get,
+    path = "/v1/tasks",
+    tag = "actions",
+    summary = "Follow-up tasks",
+    description = "Soonest due first, in keyset pages.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("assignee" = Option<String>, Query, description = "Only this assignee"),
+        ("due_before" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Only due before this time (RFC 3339)"),
+        ("status" = Option<String>, Query, description = "`open` or `done`; both when absent"),
+        ("customer" = Option<Uuid>, Query, description = "Only this customer's (a merged id works too)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, default 50"),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = doc::TaskPage),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
+pub(crate) async fn list_tasks(
+    caller: Caller,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Agent)?;
+    let mut wanted = TaskQuery {
+        limit: DEFAULT_PAGE,
+        ..TaskQuery::default()
+    };
+    for (name, value) in query.iter() {
+        match name.as_str() {
+            "assignee" => wanted.assignee = Some(value.clone()),
+            "due_before" => wanted.due_before = Some(parse_time(name, value)?),
+            "status" => match value.as_str() {
+                "open" | "done" => wanted.status = Some(value.clone()),
+                _ => return Err(invalid(name, "one of open, done")),
+            },
+            "customer" => {
+                let id = parse_customer_id(value)
+                    .map_err(|_| invalid(name, "customer ids are UUIDs"))?;
+                wanted.customer = Some(store(&state)?.survivor_of(id).await?.unwrap_or(id));
+            }
+            "limit" => wanted.limit = page_limit(name, value, MAX_PAGE)?,
+            "cursor" => wanted.cursor = Some(cursor(name, TimelineCursor::decode(value))?),
+            _ => {
+                return Err(invalid(
+                    name,
+                    "unknown parameter; expected assignee, due_before, status, customer, limit or cursor",
+                ));
+            }
+        }
+    }
+    let page = wanted.limit;
+    wanted.limit = page + 1;
+    let mut tasks = store(&state)?.tasks(&wanted).await?;
+    let next_cursor = next_page(&mut tasks, page, |last| position(last.due_at, last.id));
+    let mut body = json!({ "tasks": tasks });
+    if let Some(next) = next_cursor {
+        body["next_cursor"] = json!(next);
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `PATCH /v1/tasks/{id} {"status": "done"}` or `{"due_at": "...", "assignee": "..."?}`
+#[utoipa::path(
+    patch,
+    path = "/v1/tasks/{id}",
+    tag = "actions",
+    summary = "Complete or reschedule a task",
+    description = "`{\"status\": \"done\"}` completes it (`task.completed`); `{\"due_at\": ..., \"assignee\": ...}` reschedules it (`task.rescheduled`); not both.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("id" = Uuid, Path, description = "Task id"),
+    ),
+    request_body(content = doc::TaskUpdate, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
+pub(crate) async fn update_task(
+    caller: Caller,
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Agent)?;
+    let id = Uuid::parse_str(&path).map_err(|_| invalid("id", "task ids are UUIDs"))?;
+    let mut body = JsonBody::read(&request, payload).await?;
+    let status = body.optional_text("status", 10)?;
+    let due_at: Option<DateTime<Utc>> = body.optional_time("due_at")?;
+    let assignee = body.optional_text("assignee", MAX_SHORT)?;
+    body.finish()?;
+    let Some(task) = store(&state)?.task(id).await? else {
+        return Err(ApiError::NotFound(format!("no task {id}")));
+    };
+    let mut attributes = BTreeMap::from([(TASK_ID.to_owned(), task.id.to_string())]);
+    let event_type = match (status.as_deref(), due_at) {
+        (Some("done"), None) if assignee.is_none() => "task.completed",
+        (None, Some(due_at)) => {
+            attributes.insert(TASK_DUE_AT.to_owned(), due_at.to_rfc3339());
+            if let Some(assignee) = assignee {
+                attributes.insert(TASK_ASSIGNEE.to_owned(), assignee);
+            }
+            "task.rescheduled"
+        }
+        (Some("done"), _) => {
+            return Err(invalid_body(
+                "status",
+                "complete a task or reschedule it, not both",
+            ));
+        }
+        (Some(_), _) => return Err(invalid_body("status", "only done")),
+        (None, None) => {
+            return Err(invalid_body(
+                "status",
+                "give status done, or a new due_at (and assignee)",
+            ));
+        }
+    };
+    let event = publish_action(
+        &state,
+        &caller,
+        task.customer_id,
+        Action {
+            event_type,
+            case_id: task.case_id,
+            attributes,
+            ..Action::default()
+        },
+    )
+    .await?;
+    Ok(accepted(&event, json!({ "task_id": task.id })))
+}
