@@ -146,6 +146,10 @@ async fn scripted_journeys_give_the_expected_signals_and_insights() {
 
     let anna_id = customer(&app, anna).await;
     let profile = app.get_json(&format!("/v1/customers/{anna_id}")).await;
+    eprintln!(
+        "profile after the journey: {}",
+        serde_json::to_string_pretty(&profile).unwrap_or_default()
+    );
     assert_eq!(profile["signals"]["repeat_contact"], true, "{profile}");
     assert_eq!(profile["signals"]["channel_hop"], true);
     assert_eq!(profile["signals"]["unresolved_after_contact"], false);
