@@ -115,6 +115,17 @@ pub(crate) async fn retry_lock_conflicts<T>(mut run: impl AsyncFnMut() -> Result
     }
 }
 
+/// The names of the event types that are contacts with the customer
+/// ([`panorama_core::EventType::is_customer_contact`]), for queries that
+/// count or match contacts in SQL.
+pub(crate) fn contact_types() -> Vec<&'static str> {
+    panorama_core::EventType::ALL
+        .iter()
+        .filter(|event_type| event_type.is_customer_contact())
+        .map(|event_type| event_type.as_str())
+        .collect()
+}
+
 /// tokio-postgres prints server errors as just "db error"; the server's
 /// message and code are what an operator needs.
 fn describe(error: &tokio_postgres::Error) -> String {

@@ -20,7 +20,9 @@ pub(crate) struct JsonBody {
     known: Vec<&'static str>,
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+/// A 422 naming `field`: a body field that is missing, of the wrong type or
+/// out of range.
+pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::Validation(FieldError {
         field: field.to_owned(),
         message: message.into(),

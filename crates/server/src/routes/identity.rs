@@ -343,16 +343,10 @@ pub(crate) async fn resolve_conflict(
         Some("merge") => ConflictAction::Merge,
         Some("dismiss") => ConflictAction::Dismiss,
         Some(_) => {
-            return Err(ApiError::Validation(panorama_core::FieldError {
-                field: "action".into(),
-                message: "one of merge, dismiss".into(),
-            }));
+            return Err(super::body::invalid("action", "one of merge, dismiss"));
         }
         None => {
-            return Err(ApiError::Validation(panorama_core::FieldError {
-                field: "action".into(),
-                message: "required: merge or dismiss".into(),
-            }));
+            return Err(super::body::invalid("action", "required: merge or dismiss"));
         }
     };
     let note = body.optional_text("note", MAX_NOTE)?;

@@ -2,7 +2,6 @@
 //! conflicts, and the history of all of them.
 
 use deadpool_postgres::Transaction;
-use panorama_core::EventType;
 use panorama_core::identity::{Conflict, ConflictReason, Snapshot, check_merge};
 use panorama_core::{Identifier, identity::IdentityRules};
 use serde_json::{Value, json};
@@ -26,15 +25,6 @@ pub(crate) struct Cause<'a> {
     pub(crate) reason: Option<&'a str>,
     /// The identifiers that linked the customers.
     pub(crate) identifiers: Vec<Identifier>,
-}
-
-/// The event types that are contacts with the customer, for recounts.
-fn contact_types() -> Vec<&'static str> {
-    EventType::ALL
-        .iter()
-        .filter(|event_type| event_type.is_customer_contact())
-        .map(|event_type| event_type.as_str())
-        .collect()
 }
 
 /// Merges the tree of `merged` into the tree of `survivor`, both surviving
@@ -195,7 +185,7 @@ async fn record_history(
 
 /// Recomputes a surviving customer's aggregates from its tree's events.
 async fn recount(transaction: &Transaction<'_>, survivor: Uuid) -> Result<i64> {
-    let types = contact_types();
+    let types = crate::contact_types();
     let customer = transaction
         .prepare_cached(include_str!("../../sql/identity/recount_customer.sql"))
         .await?;
@@ -399,7 +389,7 @@ impl Store {
                 .map(|row| row.get(0))
                 .collect();
             profiles.sort_unstable();
-            crate::view::split_cases(&transaction, &profiles, &contact_types()).await?;
+            crate::view::split_cases(&transaction, &profiles, &crate::contact_types()).await?;
             recount(&transaction, survivor).await?;
             let events = recount(&transaction, merged).await?;
             let separate = transaction

@@ -10,7 +10,7 @@ use panorama_core::cases::{
     CaseContact, CaseDecisions, CaseInput, CaseRules, CaseState, CaseStatus, assign_cases,
     reason_key,
 };
-use panorama_core::{Channel, ContactEvent, EventType};
+use panorama_core::{Channel, ContactEvent};
 use uuid::Uuid;
 
 use crate::Result;
@@ -174,11 +174,7 @@ async fn load_cases(
         return Ok(cases);
     }
     let ids: Vec<Uuid> = cases.iter().map(|case| case.id).collect();
-    let contact_types: Vec<&str> = EventType::ALL
-        .iter()
-        .filter(|event_type| event_type.is_customer_contact())
-        .map(|event_type| event_type.as_str())
-        .collect();
+    let contact_types = crate::contact_types();
     let contacts = transaction
         .prepare_cached(
             "SELECT case_id, contact_reason, occurred_at, conversation_id FROM events

@@ -23,7 +23,7 @@ use panorama_store::TimelineCursor;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::body::JsonBody;
+use super::body::{JsonBody, invalid as invalid_field};
 use super::customers::{parse_customer_id, store};
 use crate::AppState;
 use crate::auth::Caller;
@@ -187,8 +187,8 @@ pub(crate) async fn add_feedback(
     let customer = customer_in_path(&state, &path).await?;
     let mut body = JsonBody::read(&request, payload).await?;
     let metric = body.text("metric", 10)?;
-    let score =
-        i32::try_from(body.integer("score")?).map_err(|_| invalid_body("score", "out of range"))?;
+    let score = i32::try_from(body.integer("score")?)
+        .map_err(|_| invalid_field("score", "out of range"))?;
     let comment = body.optional_text("comment", MAX_TEXT)?;
     let case_id = body.optional_uuid("case_id")?;
     body.finish()?;
@@ -218,11 +218,4 @@ pub(super) fn position(at: DateTime<Utc>, id: Uuid) -> String {
         event_id: id,
     }
     .encode()
-}
-
-pub(super) fn invalid_body(field: &str, message: &str) -> ApiError {
-    ApiError::Validation(panorama_core::FieldError {
-        field: field.to_owned(),
-        message: message.to_owned(),
-    })
 }

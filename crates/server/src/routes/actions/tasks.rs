@@ -11,14 +11,12 @@ use panorama_store::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{
-    Action, MAX_SHORT, accepted, customer_in_path, doc, invalid_body, position, publish_action,
-};
+use super::{Action, MAX_SHORT, accepted, customer_in_path, doc, position, publish_action};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::openapi::problem;
-use crate::routes::body::JsonBody;
+use crate::routes::body::{JsonBody, invalid as invalid_field};
 use crate::routes::customers::{
     DEFAULT_PAGE, MAX_PAGE, cursor, invalid, next_page, page_limit, parse_customer_id, parse_time,
     store,
@@ -62,10 +60,10 @@ pub(crate) async fn create_task(
     let title = body.text("title", MAX_SHORT)?;
     let due_at = body
         .optional_time("due_at")?
-        .ok_or_else(|| invalid_body("due_at", "required"))?;
+        .ok_or_else(|| invalid_field("due_at", "required"))?;
     let channel = body.text("channel", 20)?;
     if channel.parse::<panorama_core::Channel>().is_err() || channel == "agent" {
-        return Err(invalid_body(
+        return Err(invalid_field(
             "channel",
             "the channel to contact the customer through: phone, email, web, chat, social or sms",
         ));
@@ -224,14 +222,14 @@ pub(crate) async fn update_task(
             "task.rescheduled"
         }
         (Some("done"), _) => {
-            return Err(invalid_body(
+            return Err(invalid_field(
                 "status",
                 "complete a task or reschedule it, not both",
             ));
         }
-        (Some(_), _) => return Err(invalid_body("status", "only done")),
+        (Some(_), _) => return Err(invalid_field("status", "only done")),
         (None, None) => {
-            return Err(invalid_body(
+            return Err(invalid_field(
                 "status",
                 "give status done, or a new due_at (and assignee)",
             ));
