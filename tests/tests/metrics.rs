@@ -91,7 +91,9 @@ async fn metrics_add_up_after_a_workload() {
     assert_eq!(app.post_events(&batch).await.status(), 202);
     posted += 3;
     requests += 1;
-    // Customer 0's phone with customer 1's email: one merge.
+    // Customer 0's phone with customer 1's email: one merge, once both
+    // profiles exist (read earlier, the link would only attach).
+    app.wait_for_events(posted).await;
     let phone = phone_of(0);
     let email = email_of(1);
     let link = contact_with(
