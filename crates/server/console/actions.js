@@ -101,7 +101,8 @@ function caseItem(kase) {
     h('p', { class: 'case-meta' },
       h('span', { class: 'case-channels', 'aria-label': 'Channels' },
         (kase.channels ?? []).map((c) => h('span', { class: 'chip' }, icon(c, `ch-${c}`), channelName(c)))),
-      ` ${kase.contact_count} contact${kase.contact_count === 1 ? '' : 's'} · opened `, time(kase.opened_at)),
+      ` ${kase.contact_count} contact${kase.contact_count === 1 ? '' : 's'} · opened `,
+      time(kase.opened_at, { relativeOnly: true })),
     open ? null : h('p', { class: 'case-outcome' }, 'Outcome: ', h('strong', {}, kase.outcome ?? '—'),
       kase.resolution_note ? ` — ${kase.resolution_note}` : ''));
   if (open) {

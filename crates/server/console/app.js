@@ -66,6 +66,9 @@ function leaveCustomer() {
   current?.timeline.destroy();
   current?.stream.close();
   current = null;
+  const badge = $('live-state');
+  badge.dataset.state = 'off';
+  badge.textContent = '';
 }
 
 function signOut(message) {
@@ -130,7 +133,7 @@ function openUnknown(kind, value) {
   history.replaceState(null, '', `/?${new URLSearchParams({ [kind]: value })}`);
   replace($('card-col'), unknownCard(kind, value));
   replace($('work-col'), firstNoteForm(kind, value, () => waitForCustomer(kind, value)));
-  replace($('timeline-col'), h('h2', {}, 'Timeline'), h('p', { class: 'muted' }, 'No contacts yet'));
+  replace($('timeline-col'), h('h2', { id: 'h-timeline' }, 'Timeline'), h('p', { class: 'muted' }, 'No contacts yet'));
   document.title = 'New contact — Panorama';
 }
 
@@ -153,13 +156,26 @@ async function waitForCustomer(kind, value) {
   notice('The note was saved but the customer has not appeared yet; search again in a moment.');
 }
 
+/** Whether the agent is typing in a form of `container`. */
+function typing(container) {
+  return [...container.querySelectorAll('form:not([hidden]) input, form:not([hidden]) textarea')]
+    .some((control) => control.value !== control.defaultValue);
+}
+
+/** Redraws cases and tasks, but never under the agent's hands. */
 async function refreshWork(id) {
+  const column = $('work-col');
+  if (typing(column)) {
+    setTimeout(() => { if (current?.id === id) refreshWork(id); }, 1500);
+    return;
+  }
   const [cases, tasks] = await Promise.all([
     api.cases(id).catch(() => null),
     api.tasks(id).catch(() => null),
   ]);
   if (current?.id !== id) return;
-  replace($('work-col'), casesSection(cases), actionsSection(id, cases, tasks));
+  if (typing(column)) return refreshWork(id);
+  replace(column, casesSection(cases), actionsSection(id, cases, tasks));
 }
 
 function openCustomer(profile) {

@@ -1,7 +1,7 @@
 // The 360 card: who the customer is, how they reached us, how they felt,
 // and what an agent should notice at a glance.
 
-import { h, icon, time, channelName, humanize } from './dom.js';
+import { h, icon, time, channelName, humanize, plural } from './dom.js';
 
 const KIND_NAMES = {
   phone: 'Phone', email: 'Email', account: 'Account', whatsapp: 'WhatsApp',
@@ -74,7 +74,7 @@ function feedback(profile) {
     return h('div', { class: 'stat', 'data-testid': `feedback-${key}` },
       h('span', { class: 'stat-value' }, String(m.latest), h('small', {}, ` / ${scale}`)),
       h('span', { class: 'stat-label' }, label),
-      h('span', { class: 'stat-sub' }, `avg ${m.average.toFixed(1)} · ${m.responses} answer${m.responses === 1 ? '' : 's'}`));
+      h('span', { class: 'stat-sub' }, `avg ${m.average.toFixed(1)} · ${plural(m.responses, 'answer')}`));
   }));
 }
 
@@ -96,7 +96,8 @@ export function profileCard(profile) {
       h('div', { class: 'avatar', 'aria-hidden': 'true' }, initials(name)),
       h('div', { class: 'card-title' },
         h('h2', { id: 'customer-name' }, name),
-        h('p', { class: 'muted' }, `${profile.event_count} events · last contact `, time(profile.last_contact_at))),
+        h('p', { class: 'muted' }, `${plural(profile.event_count, 'event')} · last contact `,
+          time(profile.last_contact_at, { relativeOnly: true }))),
       tier(profile.signals?.priority)),
     signals(profile),
     h('section', { 'aria-labelledby': 'h-contacts' },

@@ -54,11 +54,12 @@ export function icon(channel, extra = '') {
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
 
-/** A `<time>` with an absolute date and a relative hint. */
-export function time(iso) {
+/** A `<time>` with an absolute date and a relative hint, or only the hint. */
+export function time(iso, { relativeOnly = false } = {}) {
   if (!iso) return h('span', { class: 'muted' }, '—');
   const at = new Date(iso);
-  return h('time', { datetime: iso, title: at.toISOString() }, `${dateTime.format(at)} · ${ago(at)}`);
+  return h('time', { datetime: iso, title: dateTime.format(at) },
+    relativeOnly ? ago(at) : `${dateTime.format(at)} · ${ago(at)}`);
 }
 
 /** "3 hours ago", "in 2 days". */
@@ -95,4 +96,9 @@ export function field(label, control, hint) {
   control.setAttribute('aria-describedby', `${id}-error`);
   return h('div', { class: 'field' }, h('label', { for: id }, label), control,
     hint ? h('p', { class: 'hint' }, hint) : null, error);
+}
+
+/** "1 answer", "3 answers". */
+export function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }

@@ -2,7 +2,7 @@
 // (bars for contacts per channel, gauges for rates and scores).
 
 import { api, explain } from './api.js';
-import { h, s, icon, channelName, replace, field } from './dom.js';
+import { h, s, icon, channelName, replace, field, plural } from './dom.js';
 
 function isoDay(date) {
   return new Date(date.getTime() - date.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
@@ -58,7 +58,7 @@ function figures(insights) {
   return [
     h('section', { class: 'panel', 'aria-labelledby': 'h-channels' },
       h('h2', { id: 'h-channels' }, 'Contacts per channel'), channelBars(insights.contacts_per_channel),
-      h('p', { class: 'muted' }, `${insights.cases} case${insights.cases === 1 ? '' : 's'} opened in this period`)),
+      h('p', { class: 'muted' }, `${plural(insights.cases, 'case')} opened in this period`)),
     h('section', { class: 'panel', 'aria-labelledby': 'h-cases-rates' },
       h('h2', { id: 'h-cases-rates' }, 'Cases'),
       h('div', { class: 'gauges' },
@@ -68,9 +68,9 @@ function figures(insights) {
     h('section', { class: 'panel', 'aria-labelledby': 'h-surveys' },
       h('h2', { id: 'h-surveys' }, 'Customer feedback'),
       h('div', { class: 'gauges' },
-        gauge(`NPS (${insights.responses?.nps ?? 0} answers)`, nps, -100, 100, nps === null || nps === undefined ? '—' : String(Math.round(nps)), 'gauge-nps'),
-        gauge(`CSAT (${insights.responses?.csat ?? 0} answers)`, csat, 0, 100, csat === null || csat === undefined ? '—' : `${Math.round(csat)}%`, 'gauge-csat'),
-        gauge(`CES (${insights.responses?.ces ?? 0} answers)`, ces, 1, 7, ces === null || ces === undefined ? '—' : ces.toFixed(1), 'gauge-ces'))),
+        gauge(`NPS (${plural(insights.responses?.nps ?? 0, 'answer')})`, nps, -100, 100, nps === null || nps === undefined ? '—' : String(Math.round(nps)), 'gauge-nps'),
+        gauge(`CSAT (${plural(insights.responses?.csat ?? 0, 'answer')})`, csat, 0, 100, csat === null || csat === undefined ? '—' : `${Math.round(csat)}%`, 'gauge-csat'),
+        gauge(`CES (${plural(insights.responses?.ces ?? 0, 'answer')})`, ces, 1, 7, ces === null || ces === undefined ? '—' : ces.toFixed(1), 'gauge-ces'))),
   ];
 }
 
