@@ -7,7 +7,8 @@
 # Both install what they need once per machine: PostgreSQL through apt-get
 # (scripts/ensure-postgres.sh) and the Nisshi broker through cargo into
 # ~/.cache/panorama (scripts/ensure-nisshi.sh); `make test` also promtool
-# through apt-get (scripts/ensure-promtool.sh).
+# (scripts/ensure-promtool.sh) and Chromium with chromedriver, for the
+# console's browser test (scripts/ensure-chromium.sh), through apt-get.
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -32,6 +33,12 @@ ENSURE_PROMTOOL = \
 	export PANORAMA_PROMTOOL; \
 	echo "PANORAMA_PROMTOOL=$$PANORAMA_PROMTOOL"
 
+# Headless Chromium and chromedriver drive the agent console in the tests.
+ENSURE_CHROMIUM = \
+	PANORAMA_CHROMEDRIVER="$$(bash scripts/ensure-chromium.sh)"; \
+	export PANORAMA_CHROMEDRIVER; \
+	echo "PANORAMA_CHROMEDRIVER=$$PANORAMA_CHROMEDRIVER"
+
 .PHONY: run test build fmt lint deps stop clean help
 
 # A release build, not a debug one: `make run` is where people post bursts of
@@ -50,6 +57,7 @@ test: ## what CI runs: cargo fmt --check, clippy -D warnings, cargo test against
 	$(CARGO) fmt --all --check
 	@$(ENSURE_DEPS); \
 	$(ENSURE_PROMTOOL); \
+	$(ENSURE_CHROMIUM); \
 	set -x; \
 	$(CARGO) clippy --workspace --all-targets -- -D warnings; \
 	$(CARGO) test --workspace

@@ -205,6 +205,16 @@ fn routes() -> Vec<Route> {
             Needs(Role::Agent),
         ),
         route(Method::GET, "/v1/audit", None, Needs(Role::Admin)),
+        route(
+            Method::POST,
+            "/v1/notes",
+            Some(
+                json!({"identifier": {"kind": "phone", "value": "+31687650000"}, "text": "first call"}),
+            ),
+            Needs(Role::Agent),
+        ),
+        route(Method::GET, "/", None, Public),
+        route(Method::GET, "/console/app.js", None, Public),
     ]
 }
 

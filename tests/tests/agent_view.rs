@@ -505,6 +505,36 @@ async fn bad_agent_requests_name_the_field_and_publish_nothing() {
             None,
         ),
         (
+            "/v1/notes".to_owned(),
+            json!({"text": "first call"}),
+            422,
+            Some("identifier"),
+        ),
+        (
+            "/v1/notes".to_owned(),
+            json!({"identifier": {"kind": "fax", "value": "1"}, "text": "x"}),
+            422,
+            Some("identifier.kind"),
+        ),
+        (
+            "/v1/notes".to_owned(),
+            json!({"identifier": {"kind": "phone", "value": "call me"}, "text": "x"}),
+            422,
+            Some("identifier.value"),
+        ),
+        (
+            "/v1/notes".to_owned(),
+            json!({"identifier": {"kind": "phone", "value": "+31687650001"}}),
+            422,
+            Some("text"),
+        ),
+        (
+            "/v1/notes".to_owned(),
+            json!({"identifier": {"kind": "phone", "value": "+31687650001"}, "text": "x", "case_id": unknown}),
+            422,
+            Some("case_id"),
+        ),
+        (
             "/v1/cases/nope/resolve".to_owned(),
             json!({"outcome": "x"}),
             400,
@@ -525,10 +555,92 @@ async fn bad_agent_requests_name_the_field_and_publish_nothing() {
     ] {
         assert_eq!(app.get(query).await.status(), 400, "{query}");
     }
+    let malformed = app
+        .http
+        .post(format!("{}/v1/notes", app.base_url))
+        .header("content-type", "application/json")
+        .body("{\"identifier\":")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(malformed.status(), 400);
     assert_eq!(
         app.records_in(&app.options.topic).await,
         before,
         "nothing published"
     );
+    assert_eq!(
+        app.get("/v1/customers/lookup?phone=%2B31687650001")
+            .await
+            .status(),
+        404,
+        "no customer created"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_note_about_an_unknown_caller_creates_the_customer() {
+    let app = TestApp::spawn().await;
+    let agent = app.token(panorama_core::Role::Agent).await;
+    let note = json!({
+        "identifier": {"kind": "phone", "value": "+31 6 8765 4321"},
+        "text": "Called about a delivery to a new address",
+    });
+    let response = app
+        .request(reqwest::Method::POST, "/v1/notes", Some(&agent))
+        .json(&note)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.expect("JSON");
+    assert!(accepted["event_id"].is_string(), "{accepted}");
+    assert!(
+        accepted.get("customer_id").is_none(),
+        "nobody had it: {accepted}"
+    );
+    let path = "/v1/customers/lookup?phone=%2B31687654321";
+    let profile = eventually("the customer the note created", WAIT, || async {
+        let response = app.get(path).await;
+        if response.status() != 200 {
+            return None;
+        }
+        response.json::<Value>().await.ok()
+    })
+    .await;
+    let id = profile["id"].as_str().expect("id").to_owned();
+    assert_eq!(profile["identifiers"]["phone"][0]["value"], "+31687654321");
+    let timeline = app.get_json(&format!("/v1/customers/{id}/timeline")).await;
+    let entry = &timeline["entries"][0];
+    assert_eq!(entry["type"], "note.added", "{timeline}");
+    assert_eq!(entry["channel"], "agent");
+    assert_eq!(entry["summary"], "Called about a delivery to a new address");
+    assert!(
+        entry["agent_id"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("test_agent"))
+    );
+
+    // A note about a known identifier says whose it is.
+    let (status, accepted) = post(
+        &app,
+        "/v1/notes",
+        json!({"identifier": {"kind": "phone", "value": "+31687654321"}, "text": "Second call"}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert_eq!(accepted["customer_id"].as_str(), Some(id.as_str()));
+    wait_for(
+        &app,
+        "the second note",
+        &format!("/v1/customers/{id}/timeline"),
+        |page| {
+            page["entries"]
+                .as_array()
+                .is_some_and(|entries| entries.len() == 2)
+        },
+    )
+    .await;
     app.stop().await;
 }

@@ -131,9 +131,15 @@ fn customer_of(request: &HttpRequest, route: &str) -> Option<Uuid> {
 /// Whether requests to `route` are audited: every customer and identity
 /// route, and the live stream.
 fn audited(route: &str) -> bool {
-    ["/v1/customers", "/v1/identity", "/v1/cases", "/v1/tasks"]
-        .iter()
-        .any(|prefix| route.starts_with(prefix))
+    [
+        "/v1/customers",
+        "/v1/identity",
+        "/v1/cases",
+        "/v1/tasks",
+        "/v1/notes",
+    ]
+    .iter()
+    .any(|prefix| route.starts_with(prefix))
         || route == "/v1/stream"
 }
 

@@ -17,7 +17,7 @@ use actix_web::{Route, web};
 use utoipa::openapi::path::{HttpMethod, Operation};
 
 use crate::routes::{actions, audit, customers, identity, insights};
-use crate::{channels, health, ingest, live, metrics, openapi};
+use crate::{channels, console, health, ingest, live, metrics, openapi};
 
 /// Which processes serve a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +26,8 @@ pub(crate) enum Served {
     Always,
     /// Processes with a producer (the gateway role): ingest and webhooks.
     Gateway,
-    /// Processes with the database (the api role): the agent API.
+    /// Processes with the database (the api role): the agent API and the
+    /// agent console.
     Api,
 }
 
@@ -144,6 +145,9 @@ pub(crate) static ENDPOINTS: LazyLock<Vec<Endpoint>> = LazyLock::new(|| {
         endpoint::<identity::__path_merge>(Api, |r| r.to(identity::merge)),
         endpoint::<identity::__path_unmerge>(Api, |r| r.to(identity::unmerge)),
         endpoint::<actions::__path_add_note>(Api, |r| r.to(actions::add_note)),
+        endpoint::<actions::__path_add_identifier_note>(Api, |r| {
+            r.to(actions::add_identifier_note)
+        }),
         endpoint::<actions::__path_add_feedback>(Api, |r| r.to(actions::add_feedback)),
         endpoint::<actions::__path_list_cases>(Api, |r| r.to(actions::list_cases)),
         endpoint::<actions::__path_open_case>(Api, |r| r.to(actions::open_case)),
@@ -157,5 +161,7 @@ pub(crate) static ENDPOINTS: LazyLock<Vec<Endpoint>> = LazyLock::new(|| {
         endpoint::<identity::__path_resolve_conflict>(Api, |r| r.to(identity::resolve_conflict)),
         endpoint::<live::__path_stream>(Api, |r| r.to(live::stream)),
         endpoint::<audit::__path_audit>(Api, |r| r.to(audit::audit)),
+        endpoint::<console::__path_index>(Api, |r| r.to(console::index)),
+        endpoint::<console::__path_asset>(Api, |r| r.to(console::asset)),
     ]
 });

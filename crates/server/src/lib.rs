@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod channels;
+mod console;
 mod endpoints;
 mod error;
 mod health;
@@ -169,6 +170,7 @@ impl Application {
 
 async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
     let allowed = [
+        "/console/",
         "/healthz",
         "/readyz",
         "/metrics",
@@ -177,6 +179,7 @@ async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiE
         "/v1/identity",
         "/v1/cases",
         "/v1/tasks",
+        "/v1/notes",
         "/v1/insights",
         "/v1/stream",
         "/v1/audit",

@@ -146,6 +146,7 @@ pub(crate) fn document() -> utoipa::openapi::OpenApi {
             crate::routes::identity::doc::ConflictAction,
             crate::routes::identity::doc::ConflictResolution,
             crate::routes::actions::doc::NoteRequest,
+            crate::routes::actions::doc::IdentifierNoteRequest,
             crate::routes::actions::doc::FeedbackRequest,
             crate::routes::actions::doc::OpenCaseRequest,
             crate::routes::actions::doc::ResolveCaseRequest,
@@ -182,6 +183,7 @@ pub(crate) fn document() -> utoipa::openapi::OpenApi {
         (name = "insights", description = "Figures for ops dashboards (`agent` role)."),
         (name = "stream", description = "Live updates of a customer as server-sent events (`agent` role)."),
         (name = "audit", description = "Who read or changed which customer (`admin` role)."),
+        (name = "console", description = "The agent console's page and files: no token (the page asks for one)."),
     ),
 )]
 struct ApiDoc;
@@ -399,6 +401,7 @@ mod tests {
         ("GET", "/readyz"),
         ("GET", "/metrics"),
         ("GET", "/openapi.json"),
+        ("GET", "/"),
         ("OPTIONS", "/v1/channels/web/events"),
     ];
 

@@ -3,7 +3,7 @@
 
 use actix_web::{HttpRequest, web};
 use chrono::{DateTime, Utc};
-use panorama_core::FieldError;
+use panorama_core::{FieldError, Identifier, IdentifierKind, Region};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -130,6 +130,51 @@ impl JsonBody {
         }
     }
 
+    /// A required identifier object, `{"kind": "phone", "value": "..."}`,
+    /// normalised as events' identifiers are. Problems name
+    /// `<name>.kind` or `<name>.value`.
+    pub(crate) fn identifier(
+        &mut self,
+        name: &'static str,
+        default_region: Option<Region>,
+    ) -> Result<Identifier, ApiError> {
+        self.known.push(name);
+        let object = match self.fields.get(name) {
+            None | Some(Value::Null) => return Err(invalid(name, "required")),
+            Some(Value::Object(object)) => object,
+            Some(_) => {
+                return Err(invalid(
+                    name,
+                    "must be an object such as {\"kind\": \"phone\", \"value\": \"+31612345678\"}",
+                ));
+            }
+        };
+        let member = |member: &str| match object.get(member) {
+            Some(Value::String(text)) if !text.trim().is_empty() => Ok(text.trim()),
+            Some(Value::String(_)) => {
+                Err(invalid(&format!("{name}.{member}"), "must not be blank"))
+            }
+            None | Some(Value::Null) => Err(invalid(&format!("{name}.{member}"), "required")),
+            Some(_) => Err(invalid(&format!("{name}.{member}"), "must be a string")),
+        };
+        let kind = member("kind")?;
+        let kind = kind
+            .parse::<IdentifierKind>()
+            .map_err(|error| invalid(&format!("{name}.kind"), error.to_string()))?;
+        let value = member("value")?;
+        if let Some(unknown) = object
+            .keys()
+            .find(|key| !["kind", "value"].contains(&key.as_str()))
+        {
+            return Err(invalid(
+                &format!("{name}.{unknown}"),
+                "unknown field; expected kind, value",
+            ));
+        }
+        Identifier::parse(kind, value, default_region)
+            .map_err(|error| invalid(&format!("{name}.value"), error.to_string()))
+    }
+
     /// Refuses fields no accessor asked for: a misspelt field is an error,
     /// not silently ignored.
     pub(crate) fn finish(self) -> Result<(), ApiError> {
@@ -184,6 +229,34 @@ mod tests {
         body.optional_uuid("other").expect("absent is fine");
         assert_eq!(field_of(body.finish().expect_err("unknown")), "othr");
         assert_eq!(field_of(JsonBody::parse(b"[1]").expect_err("array")), "$");
+
+        let mut body =
+            JsonBody::parse(br#"{"identifier":{"kind":"email","value":" Ann@Example.COM "}}"#)
+                .expect("object");
+        let identifier = body.identifier("identifier", None).expect("identifier");
+        assert_eq!(identifier.value(), "ann@example.com");
+        for (raw, field) in [
+            (&br#"{}"#[..], "identifier"),
+            (br#"{"identifier":"+31612345678"}"#, "identifier"),
+            (br#"{"identifier":{"value":"x"}}"#, "identifier.kind"),
+            (
+                br#"{"identifier":{"kind":"fax","value":"x"}}"#,
+                "identifier.kind",
+            ),
+            (br#"{"identifier":{"kind":"phone"}}"#, "identifier.value"),
+            (
+                br#"{"identifier":{"kind":"phone","value":"not a number"}}"#,
+                "identifier.value",
+            ),
+            (
+                br#"{"identifier":{"kind":"phone","value":"+31612345678","x":1}}"#,
+                "identifier.x",
+            ),
+        ] {
+            let mut body = JsonBody::parse(raw).expect("object");
+            let error = body.identifier("identifier", None).expect_err("refused");
+            assert_eq!(field_of(error), field, "{}", String::from_utf8_lossy(raw));
+        }
         assert!(matches!(
             JsonBody::parse(b"{").expect_err("malformed"),
             ApiError::MalformedJson(_)

@@ -22,6 +22,17 @@ pub(crate) struct NoteRequest {
     case_id: Option<Uuid>,
 }
 
+/// `POST /v1/notes`: a note about an identifier, known or not.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IdentifierNoteRequest {
+    /// Whom it is about: `{"kind": "phone", "value": "+31612345678"}`.
+    identifier: panorama_core::IdentifierDraft,
+    /// The note.
+    #[schema(min_length = 1, max_length = 4000)]
+    text: String,
+}
+
 /// `POST /v1/customers/{id}/feedback`.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -7,9 +7,11 @@
 
 mod cases;
 pub(crate) mod doc;
+mod notes;
 mod tasks;
 
 pub(crate) use cases::*;
+pub(crate) use notes::*;
 pub(crate) use tasks::*;
 
 use std::collections::BTreeMap;
@@ -17,7 +19,7 @@ use std::collections::BTreeMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use panorama_core::{
-    ContactEvent, EventDraft, FeedbackDraft, IdentifierDraft, Role, ValidationContext,
+    ContactEvent, EventDraft, FeedbackDraft, Identifier, IdentifierDraft, Role, ValidationContext,
 };
 use panorama_store::TimelineCursor;
 use serde_json::json;
@@ -60,11 +62,22 @@ pub(super) async fn publish_action(
     let Some(handle) = store.customer_handle(customer).await? else {
         return Err(ApiError::NotFound(format!("no customer {customer}")));
     };
+    publish_for(state, caller, &handle, action).await
+}
+
+/// Publishes `action` filed under `identifier`: the projector attaches it
+/// to the customer owning it, or creates one.
+pub(super) async fn publish_for(
+    state: &AppState,
+    caller: &Caller,
+    identifier: &Identifier,
+    action: Action,
+) -> Result<ContactEvent, ApiError> {
     let draft = EventDraft {
         channel: Some("agent".to_owned()),
         source: Some("agent".to_owned()),
         event_type: Some(action.event_type.to_owned()),
-        identifiers: vec![IdentifierDraft::new(handle.kind(), handle.value())],
+        identifiers: vec![IdentifierDraft::new(identifier.kind(), identifier.value())],
         agent_id: Some(caller.principal().name.clone()),
         case_id: action.case_id.map(|id| id.to_string()),
         contact_reason: action.reason,

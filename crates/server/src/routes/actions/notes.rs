@@ -1,0 +1,72 @@
+//! A note about an identifier, whether or not a customer owns it yet: the
+//! first note about an unknown caller creates the customer.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use panorama_core::Role;
+use serde_json::json;
+
+use super::{Action, MAX_TEXT, accepted, doc, publish_for};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::openapi::problem;
+use crate::routes::body::JsonBody;
+use crate::routes::customers::store;
+
+/// `POST /v1/notes {"identifier": {"kind": "phone", "value": "..."}, "text": "..."}`
+/// — the agent who took a call from an unknown number writes the first
+/// note; the projector files it under the customer owning the identifier,
+/// creating one when nobody does.
+#[utoipa::path(
+    post,
+    path = "/v1/notes",
+    tag = "actions",
+    summary = "Add a note about an identifier",
+    description = "A `note.added` event filed under the identifier, the same event \
+        `POST /v1/customers/{id}/notes` publishes. The projector attaches it to the \
+        customer owning the identifier or, when nobody does yet (an unknown caller), \
+        creates that customer: look it up by the identifier moments later. \
+        `customer_id` is in the answer when the identifier already had a customer.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    request_body(content = doc::IdentifierNoteRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        (status = 400, response = problem::BadRequest),
+        (status = 401, response = problem::Unauthorized),
+        (status = 403, response = problem::Forbidden),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 503, response = problem::Unavailable),
+    ),
+)]
+pub(crate) async fn add_identifier_note(
+    caller: Caller,
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Agent)?;
+    let mut body = JsonBody::read(&request, payload).await?;
+    let identifier = body.identifier("identifier", state.settings.default_region)?;
+    let text = body.text("text", MAX_TEXT)?;
+    body.finish()?;
+    let known = store(&state)?.lookup(&identifier).await?;
+    let event = publish_for(
+        &state,
+        &caller,
+        &identifier,
+        Action {
+            event_type: "note.added",
+            summary: Some(text),
+            ..Action::default()
+        },
+    )
+    .await?;
+    let extra = match known {
+        Some(customer) => json!({ "customer_id": customer }),
+        None => json!({}),
+    };
+    Ok(accepted(&event, extra))
+}

@@ -1,0 +1,345 @@
+//! The agent console in a real browser: a headless Chromium (Debian's
+//! `chromium`, driven through `chromedriver` over WebDriver) against the
+//! whole application. An agent signs in, finds a customer by phone, reads
+//! the timeline, resolves a case, sees a new contact arrive live, opens a
+//! screen-pop URL for an unknown caller and writes the first note, and
+//! opens the ops view; nothing is loaded from anywhere but Panorama.
+//!
+//! The test leaves a screenshot of the customer card in
+//! `target/test-artifacts/console.png`.
+
+#[path = "support/webdriver.rs"]
+mod webdriver;
+
+use chrono::{Duration, Utc};
+use panorama_core::Role;
+use panorama_e2e::contact_with;
+use panorama_testkit::TestApp;
+use serde_json::{Value, json};
+use webdriver::Browser;
+
+/// The customer the test works with.
+const ANNA_PHONE: &str = "+31612345678";
+const ANNA_EMAIL: &str = "anna.devries@example.nl";
+
+/// Seeds a few customers with multi-channel histories, and returns how
+/// many events were posted.
+async fn seed(app: &TestApp) -> i64 {
+    let hours_ago = |hours: i64| Utc::now() - Duration::hours(hours);
+    let anna = [("phone", ANNA_PHONE), ("email", ANNA_EMAIL)];
+    let parcel = "My replacement phone has not arrived";
+    let mut events = Vec::new();
+    let mut call = contact_with("anna-call-1", hours_ago(72), "phone", &anna);
+    call["display_name"] = json!("Anna de Vries");
+    call["contact_reason"] = json!(parcel);
+    call["duration_seconds"] = json!(420);
+    call["queue"] = json!("orders");
+    call["summary"] = json!("Ordered a replacement on the 3rd; tracking shows no movement.");
+    events.push(call);
+    let mut mail = contact_with(
+        "anna-mail-1",
+        hours_ago(30),
+        "email",
+        &[("email", ANNA_EMAIL)],
+    );
+    mail["contact_reason"] = json!(parcel);
+    mail["subject"] = json!("Where is my replacement?");
+    mail["summary"] = json!("Still nothing after three days. Can you check with the courier?");
+    events.push(mail);
+    let mut whatsapp = contact_with(
+        "anna-wa-1",
+        hours_ago(3),
+        "social",
+        &[("phone", ANNA_PHONE), ("whatsapp", "31612345678")],
+    );
+    whatsapp["source"] = json!("meta.whatsapp");
+    whatsapp["contact_reason"] = json!(parcel);
+    whatsapp["summary"] = json!("Hi, any news on my parcel?");
+    events.push(whatsapp);
+    let mut form = contact_with("anna-web-1", hours_ago(200), "web", &anna);
+    form["contact_reason"] = json!("Change my delivery address");
+    form["type"] = json!("form.submitted");
+    events.push(form);
+    events.push(json!({
+        "event_id": "anna-nps-1", "occurred_at": hours_ago(100).to_rfc3339(), "channel": "email",
+        "type": "feedback.submitted", "identifiers": [{"kind": "email", "value": ANNA_EMAIL}],
+        "feedback": {"metric": "nps", "score": 6, "comment": "Slow delivery"}
+    }));
+    events.push(json!({
+        "event_id": "anna-csat-1", "occurred_at": hours_ago(99).to_rfc3339(), "channel": "phone",
+        "type": "feedback.submitted", "identifiers": [{"kind": "phone", "value": ANNA_PHONE}],
+        "feedback": {"metric": "csat", "score": 3}
+    }));
+    for (index, (name, phone, channel)) in [
+        ("Bram Visser", "+31611112222", "phone"),
+        ("Chloé Martin", "+31633334444", "chat"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut event = contact_with(
+            &format!("other-{index}"),
+            hours_ago(10 + index as i64),
+            channel,
+            &[("phone", phone)],
+        );
+        event["display_name"] = json!(name);
+        event["contact_reason"] = json!("Invoice question");
+        events.push(event);
+    }
+    let count = events.len() as i64;
+    let response = app.post_events(&json!({ "events": events })).await;
+    assert_eq!(
+        response.status(),
+        202,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    count
+}
+
+/// Every resource the page loaded came from `origin`.
+async fn assert_same_origin(browser: &Browser, origin: &str) {
+    let loaded = browser
+        .run(
+            "return performance.getEntriesByType('resource').map(e => e.name)",
+            json!([]),
+        )
+        .await;
+    let foreign: Vec<&Value> = loaded
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|name| !name.as_str().unwrap_or_default().starts_with(origin))
+        .collect();
+    assert!(foreign.is_empty(), "loaded from elsewhere: {foreign:?}");
+    let page = browser.run("return location.origin", json!([])).await;
+    assert_eq!(page, json!(origin));
+}
+
+fn artifact_path(name: &str) -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let dir = target.join("test-artifacts");
+    std::fs::create_dir_all(&dir).expect("create the artifacts directory");
+    dir.join(name)
+}
+
+/// Writes a PNG of the page to `target/test-artifacts/<name>`.
+async fn save_screenshot(browser: &Browser, name: &str, what: &str) {
+    let path = artifact_path(name);
+    std::fs::write(&path, browser.screenshot().await).expect("write the screenshot");
+    println!("screenshot of {what}: {}", path.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_works_a_customer_in_the_console() {
+    let app = TestApp::spawn().await;
+    let agent = app.token(Role::Agent).await;
+    let seeded = seed(&app).await;
+    app.wait_for_events(seeded).await;
+    let origin = app.base_url.clone();
+    let browser = Browser::start(1366, 768).await;
+
+    // Sign in: a wrong token is refused with a message, the agent's works.
+    browser.goto(&format!("{origin}/")).await;
+    let token = browser.find("#token").await;
+    browser.type_into(&token, "pan_not_a_token").await;
+    browser
+        .click(&browser.find("#signin-form button").await)
+        .await;
+    browser
+        .wait_for(
+            "the refusal of a wrong token",
+            "const m = document.getElementById('signin-message'); \
+             return !m.hidden && m.textContent.includes('refused')",
+        )
+        .await;
+    browser.type_into(&token, &agent).await;
+    browser
+        .click(&browser.find("#signin-form button").await)
+        .await;
+
+    // Search by phone: the card and the timeline.
+    let search = browser.find("#search-value").await;
+    browser.type_into(&search, ANNA_PHONE).await;
+    browser.click(&browser.find("#search button").await).await;
+    browser
+        .wait_for(
+            "Anna's card",
+            "const c = document.querySelector('[data-testid=customer-card]'); \
+             return c && c.textContent.includes('Anna de Vries')",
+        )
+        .await;
+    browser
+        .wait_for(
+            "Anna's six events in the timeline",
+            "return document.querySelectorAll('[data-testid=timeline-entry]').length === 6",
+        )
+        .await;
+    let card = browser
+        .run(
+            "return document.querySelector('[data-testid=customer-card]').innerText",
+            json!([]),
+        )
+        .await;
+    let card = card.as_str().unwrap_or_default();
+    for shown in [
+        "Repeat contact",
+        "Channel hop",
+        ANNA_EMAIL,
+        "NPS",
+        "CSAT",
+        "Normal priority",
+    ] {
+        assert!(card.contains(shown), "the card shows {shown}:\n{card}");
+    }
+    browser
+        .run("window.stillTheSamePage = true", json!([]))
+        .await;
+    browser
+        .wait_for(
+            "the live stream to connect",
+            "return document.getElementById('live-state').dataset.state === 'live'",
+        )
+        .await;
+
+    // Resolve the parcel case: an empty outcome is refused next to the
+    // field, then it resolves and the page shows it.
+    let open_case = "[data-testid=case][data-status=open]";
+    browser
+        .wait_for(
+            "the open parcel case",
+            &format!(
+                "return [...document.querySelectorAll('{open_case}')]\
+                 .some(c => c.textContent.includes('replacement phone'))"
+            ),
+        )
+        .await;
+    browser
+        .click(
+            &browser
+                .find(&format!("{open_case} [data-testid=resolve-toggle]"))
+                .await,
+        )
+        .await;
+    let submit = browser
+        .find(&format!(
+            "{open_case} [data-testid=resolve-form] button[type=submit]"
+        ))
+        .await;
+    browser.click(&submit).await;
+    browser
+        .wait_for(
+            "the problem shown next to the outcome field",
+            &format!(
+                "const f = document.querySelector('{open_case} [data-testid=resolve-form]'); \
+                 const e = f.querySelector('input[name=outcome]'); \
+                 const slot = document.getElementById(e.id + '-error'); \
+                 return e.getAttribute('aria-invalid') === 'true' && !slot.hidden && slot.textContent"
+            ),
+        )
+        .await;
+    let outcome = browser
+        .find(&format!(
+            "{open_case} [data-testid=resolve-form] input[name=outcome]"
+        ))
+        .await;
+    browser.type_into(&outcome, "Replacement sent").await;
+    browser.click(&submit).await;
+    browser
+        .wait_for(
+            "the case shown resolved",
+            "return [...document.querySelectorAll('[data-testid=case][data-status=resolved]')]\
+             .some(c => c.textContent.includes('Replacement sent'))",
+        )
+        .await;
+
+    // A new contact arrives live, without a reload, and is announced.
+    let mut message = contact_with(
+        "anna-wa-live",
+        Utc::now(),
+        "social",
+        &[("whatsapp", "31612345678")],
+    );
+    message["source"] = json!("meta.whatsapp");
+    message["contact_reason"] = Value::Null;
+    message["summary"] = json!("Thanks, it just arrived!");
+    let response = app.post_events(&message).await;
+    assert_eq!(response.status(), 202);
+    browser
+        .wait_for(
+            "the live contact at the top of the timeline",
+            "const first = document.querySelector('[data-testid=timeline-entry]'); \
+             return first && first.textContent.includes('Thanks, it just arrived!')",
+        )
+        .await;
+    browser
+        .wait_for(
+            "the polite announcement",
+            "return document.getElementById('live').textContent.includes('New Social contact')",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .run("return window.stillTheSamePage === true", json!([]))
+            .await,
+        json!(true),
+        "the page was not reloaded"
+    );
+    save_screenshot(&browser, "console.png", "the customer card").await;
+    assert_same_origin(&browser, &origin).await;
+
+    // Screen pop for an unknown number: an empty card, then a first note
+    // creates the customer.
+    browser
+        .goto(&format!("{origin}/?phone=%2B31687654321"))
+        .await;
+    browser
+        .wait_for(
+            "the empty card of the unknown caller",
+            "const c = document.querySelector('[data-testid=unknown-card]'); \
+             return c && c.textContent.includes('+31687654321')",
+        )
+        .await;
+    let note = browser
+        .find("[data-testid=first-note-form] textarea[name=text]")
+        .await;
+    browser
+        .type_into(&note, "Called about a delivery to a new address.")
+        .await;
+    browser
+        .click(
+            &browser
+                .find("[data-testid=first-note-form] button[type=submit]")
+                .await,
+        )
+        .await;
+    browser
+        .wait_for(
+            "the new customer's card with the note",
+            "const c = document.querySelector('[data-testid=customer-card]'); \
+             return c && c.textContent.includes('+31687654321') && \
+             [...document.querySelectorAll('[data-testid=timeline-entry]')]\
+             .some(e => e.textContent.includes('new address'))",
+        )
+        .await;
+    save_screenshot(&browser, "console-new-caller.png", "the new caller's card").await;
+    assert_same_origin(&browser, &origin).await;
+
+    // The ops view draws the insights.
+    browser.click(&browser.find("#nav-ops").await).await;
+    browser
+        .wait_for(
+            "the charts",
+            "return document.querySelector('[data-testid=chart-channels] rect') && \
+             document.querySelector('[data-testid=gauge-fcr]') && \
+             document.querySelector('[data-testid=gauge-nps]')",
+        )
+        .await;
+    save_screenshot(&browser, "console-ops.png", "the ops view").await;
+    assert_same_origin(&browser, &origin).await;
+    drop(browser);
+    app.stop().await;
+}
