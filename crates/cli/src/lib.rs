@@ -2,6 +2,7 @@
 //! configuration and calls [`serve`]; tests call [`start`] to run the same
 //! wiring on port 0. [`replay`] rebuilds the projection from the topic.
 
+mod progress;
 pub mod replay;
 
 use std::sync::Arc;
