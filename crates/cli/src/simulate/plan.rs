@@ -148,7 +148,7 @@ pub struct PlanOptions {
 
 /// How many episodes (matters a customer gets in touch about) each
 /// customer has in the history, on average.
-const EPISODES_PER_CUSTOMER: f64 = 1.6;
+const EPISODES_PER_CUSTOMER: f64 = 2.5;
 /// Requests an episode makes on average, to pace live episodes.
 const REQUESTS_PER_EPISODE: f64 = 7.0;
 /// Most contacts about one matter before the customer gives up.
@@ -525,6 +525,12 @@ impl Iterator for Plan {
             let before = self.order;
             self.episode(at);
             self.next_episode = at + self.episode_gap(at);
+            // The live part starts right where the history ends, not a
+            // history-sized gap later.
+            let live_from = self.history_end();
+            if at < live_from && self.next_episode > live_from {
+                self.next_episode = live_from;
+            }
             fruitless = if self.order == before {
                 fruitless + 1
             } else {

@@ -78,6 +78,19 @@ fn live_events_follow_the_rate() {
 }
 
 #[test]
+fn the_live_part_starts_when_the_history_ends() {
+    let plan_options = options(9, 50, all());
+    let end = fixed_start() + plan_options.history;
+    let planned = take(&plan_options, 3000);
+    let first_live = planned.iter().find(|e| e.live).expect("a live part");
+    assert!(
+        first_live.at - end < chrono::Duration::minutes(5),
+        "live from {end}, first live request at {}",
+        first_live.at
+    );
+}
+
+#[test]
 fn channels_parse_by_name_and_group() {
     let phone = Provider::parse_list("phone, survey").expect("list");
     assert_eq!(
