@@ -1,7 +1,8 @@
 # Panorama: developer entry points. `make` alone lists them.
 #
 #   make run    the whole service on 127.0.0.1:8080 with a private PostgreSQL
-#               and broker (state in .panorama/)
+#               and broker (state in .panorama/), and simulated traffic
+#               (make run SIMULATE=off for none)
 #   make test   what CI runs: fmt check, clippy, the full test suite
 #
 # Both install what they need once per machine: PostgreSQL through apt-get
@@ -44,10 +45,11 @@ ENSURE_CHROMIUM = \
 # A release build, not a debug one: `make run` is where people post bursts of
 # events and read /metrics, and a debug build's latencies and throughput would
 # tell them the wrong story. The price is one extra compile the first time.
-run: ## start PostgreSQL, the broker and panorama serve on 127.0.0.1:8080 (Ctrl-C stops all)
+run: ## start PostgreSQL, the broker, panorama serve on 127.0.0.1:8080 and the simulator (SIMULATE=off: none; Ctrl-C stops all)
 	@$(ENSURE_DEPS); \
 	$(CARGO) build --release -p panorama; \
 	target_dir="$$($(CARGO) metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"; \
+	PANORAMA_SIMULATE="$${SIMULATE:-$${PANORAMA_SIMULATE:-on}}" \
 	PANORAMA_BIN="$${target_dir:-target}/release/panorama" exec bash scripts/dev-stack.sh run
 
 # The test kit starts its own PostgreSQL cluster and broker per test run, so
@@ -75,7 +77,7 @@ lint: ## cargo fmt --check and clippy -D warnings
 deps: ## install PostgreSQL (apt-get) and the nisshi broker (cargo, ~10 min once) if missing
 	@$(ENSURE_DEPS)
 
-stop: ## stop what make run left running (serve, broker, PostgreSQL)
+stop: ## stop what make run left running (simulator, serve, broker, PostgreSQL)
 	@bash scripts/dev-stack.sh stop
 
 clean: ## stop the dev stack, delete its state (.panorama/) and cargo's target dir

@@ -3,7 +3,11 @@
 # and a Nisshi broker (Kafka protocol), both keeping their state in .panorama/
 # in the checkout, then `panorama migrate`, `panorama topics`, an admin and an
 # agent API token (`dev-admin`, `dev-agent`: revoked and created anew on each
-# run) and `panorama serve` in the foreground.
+# run) and `panorama serve` in the foreground, with every provider webhook on
+# (demo secrets), and `panorama simulate` in the background once serve is
+# ready: simulated customers getting in touch through those webhooks, first
+# two weeks of history, then about one event every 1-2 s
+# (log: .panorama/simulate.log).
 #
 # usage: scripts/dev-stack.sh [COMMAND]
 #   run      (default) start everything, serve in the foreground; Ctrl-C stops
@@ -22,6 +26,10 @@
 #   PANORAMA_BIN             the panorama binary       (default target/release/panorama)
 #   PANORAMA_PG_BINDIR       PostgreSQL server bin dir (default: scripts/ensure-postgres.sh)
 #   PANORAMA_NISSHI_BIN      nisshi binary             (default: scripts/ensure-nisshi.sh)
+#   PANORAMA_SIMULATE        off: no simulated traffic (make run SIMULATE=off)
+#   PANORAMA_SIMULATE_RATE, _CUSTOMERS, _SEED, _HISTORY_DAYS, _CHANNELS
+#                            passed on to `panorama simulate` (defaults 0.7,
+#                            50, random, 14, all)
 # Running it twice reuses the state; `make clean` deletes it.
 set -euo pipefail
 
@@ -47,6 +55,8 @@ base_url="http://$client_host:$http_port"
 started_pg=false
 started_broker=false
 serve_pid=""
+simulate_pid=""
+simulate="${PANORAMA_SIMULATE:-on}"
 
 log() { echo "dev-stack: $*" >&2; }
 die() {
@@ -298,6 +308,51 @@ export_panorama_env() {
   export PANORAMA_LOG_FORMAT="${PANORAMA_LOG_FORMAT:-pretty}"
 }
 
+# The simulator's demo secrets (panorama::simulate::DemoSecrets): serve
+# checks them, the simulator signs with them. Set any of these variables to
+# use your own.
+export_demo_secrets() {
+  export PANORAMA_PUBLIC_URL="${PANORAMA_PUBLIC_URL:-https://panorama.example.com}"
+  export PANORAMA_TWILIO_AUTH_TOKEN="${PANORAMA_TWILIO_AUTH_TOKEN:-demo-twilio-auth-token}"
+  export PANORAMA_META_APP_SECRET="${PANORAMA_META_APP_SECRET:-demo-meta-app-secret}"
+  export PANORAMA_META_VERIFY_TOKEN="${PANORAMA_META_VERIFY_TOKEN:-demo-meta-verify-token}"
+  export PANORAMA_SENDGRID_SECRET="${PANORAMA_SENDGRID_SECRET:-demo-sendgrid-secret}"
+  export PANORAMA_MAILGUN_SIGNING_KEY="${PANORAMA_MAILGUN_SIGNING_KEY:-demo-mailgun-signing-key}"
+  export PANORAMA_CHANNEL_TOKENS="${PANORAMA_CHANNEL_TOKENS:-demo-channel-token}"
+  export PANORAMA_WEB_WRITE_KEYS="${PANORAMA_WEB_WRITE_KEYS:-demo-web-write-key}"
+  export PANORAMA_WEB_ALLOWED_ORIGINS="${PANORAMA_WEB_ALLOWED_ORIGINS:-https://shop.example}"
+}
+
+simulate_on() {
+  case "$simulate" in
+    off | false | no | 0) return 1 ;;
+    *) return 0 ;;
+  esac
+}
+
+# Starts `panorama simulate` in the background (own session, so Ctrl-C goes
+# to this script, which stops it with serve), logging to .panorama/simulate.log.
+start_simulate() {
+  simulate_on || return 0
+  local rate="${PANORAMA_SIMULATE_RATE:-0.7}"
+  log "starting the simulator (log: $state/simulate.log); make run SIMULATE=off turns it off"
+  PANORAMA_SIMULATE_URL="$base_url" PANORAMA_SIMULATE_TOKEN="$admin_token" \
+    PANORAMA_SIMULATE_RATE="$rate" PANORAMA_LOG_FORMAT=pretty \
+    setsid "$panorama_bin" simulate </dev/null >>"$state/simulate.log" 2>&1 &
+  simulate_pid=$!
+  echo "$simulate_pid" >"$state/simulate.pid"
+}
+
+stop_simulate() {
+  local pid="$simulate_pid"
+  if [ -z "$pid" ] && pid_alive "$state/simulate.pid" simulate; then
+    pid="$(cat "$state/simulate.pid")"
+  fi
+  [ -n "$pid" ] && stop_pid "$pid" "panorama simulate"
+  simulate_pid=""
+  rm -f "$state/simulate.pid"
+}
+
 print_env() {
   cat <<EOF
 export PANORAMA_DATABASE_URL=postgres://panorama@127.0.0.1:$pg_port/panorama
@@ -337,16 +392,25 @@ create_dev_tokens() {
 
 print_next_steps() {
   local base="$base_url"
+  local simulator=" Simulator: off (make run SIMULATE=off). Without it, post events yourself:"
+  if simulate_on; then
+    simulator=" Simulator: running — simulated customers call, email, WhatsApp, chat and
+ fill in forms through the real webhooks (two weeks of history first, then
+ about one event every 1-2 s; log: .panorama/simulate.log). Turn it off with
+ \`make run SIMULATE=off\` (or PANORAMA_SIMULATE=off). Post your own events too:"
+  fi
   cat <<EOF
 
 ────────────────────────────────────────────────────────────────────────
  Panorama is ready on $base   (PostgreSQL 127.0.0.1:$pg_port, broker 127.0.0.1:$kafka_port)
 
+ Agent console: $base/   (sign in with the agent token below)
+
  API tokens, created anew on every start (\`panorama token list\`):
    admin  dev-admin  $admin_token
    agent  dev-agent  $agent_token
 
- Post a contact event (needs the channel role; admin has every role):
+$simulator
 
    curl -sS -X POST $base/v1/events \\
      -H 'authorization: Bearer $admin_token' \\
@@ -364,7 +428,7 @@ print_next_steps() {
    curl -sS -H "authorization: Bearer \$TOKEN" $base/v1/customers/<id>/timeline
 
  Metrics: $base/metrics      Logs of the broker: .panorama/broker.log
- Stop: Ctrl-C stops serve, the broker and PostgreSQL.
+ Stop: Ctrl-C stops the simulator, serve, the broker and PostgreSQL.
        If something is left running (a killed terminal), \`make stop\`.
 ────────────────────────────────────────────────────────────────────────
 
@@ -375,6 +439,7 @@ EOF
 on_exit() {
   local status=$?
   trap - EXIT INT TERM
+  stop_simulate
   stop_serve
   if $started_broker; then stop_broker; fi
   if $started_pg; then stop_pg; fi
@@ -402,6 +467,7 @@ cmd_run() {
   trap 'exit 143' TERM
   cmd_up
   export_panorama_env
+  export_demo_secrets
   "$panorama_bin" migrate
   "$panorama_bin" topics
   create_dev_tokens
@@ -411,6 +477,7 @@ cmd_run() {
   serve_pid=$!
   echo "$serve_pid" >"$state/serve.pid"
   wait_for 120 "panorama serve" "$serve_pid" http_ok "$base_url/readyz" || exit 1
+  start_simulate
   print_next_steps
   local status=0
   wait "$serve_pid" || status=$?
@@ -421,6 +488,7 @@ cmd_run() {
 }
 
 cmd_stop() {
+  stop_simulate
   stop_serve
   stop_broker
   if [ -f "$pgdata/PG_VERSION" ]; then
@@ -438,6 +506,11 @@ cmd_clean() {
 }
 
 cmd_status() {
+  if pid_alive "$state/simulate.pid" simulate; then
+    echo "simulate:   running (pid $(cat "$state/simulate.pid")), log $state/simulate.log"
+  else
+    echo "simulate:   stopped"
+  fi
   if pid_alive "$state/serve.pid" panorama; then
     echo "serve:      running (pid $(cat "$state/serve.pid")) on $http_addr"
   else

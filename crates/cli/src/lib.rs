@@ -1,8 +1,11 @@
 //! Wiring: builds the parts a role needs and runs them. `main` parses
 //! configuration and calls [`serve`]; tests call [`start`] to run the same
-//! wiring on port 0. [`replay`] rebuilds the projection from the topic.
+//! wiring on port 0. [`replay`] rebuilds the projection from the topic;
+//! [`simulate`] sends contact-centre traffic through the ingest paths.
 
+mod progress;
 pub mod replay;
+pub mod simulate;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,10 +1,12 @@
 //! `panorama`: the one binary. `serve` runs the gateway, projector and agent
 //! API (all in one process by default), `migrate` applies the schema,
-//! `topics` creates the Kafka topics, `token` manages API tokens.
+//! `topics` creates the Kafka topics, `token` manages API tokens, `replay`
+//! rebuilds the projection, `simulate` sends contact-centre traffic.
 
 mod config;
 #[cfg(feature = "otlp")]
 mod otlp;
+mod simulate_args;
 mod token;
 
 use std::path::PathBuf;
@@ -63,6 +65,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Send simulated contact-centre traffic (calls, email, WhatsApp,
+    /// web, chat, surveys) through the webhooks of a running Panorama.
+    Simulate(simulate_args::SimulateArgs),
     /// Create, revoke and list API tokens (bearer tokens with a role).
     Token {
         #[command(subcommand)]
@@ -129,6 +134,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { command } => token::run(command, &config.database_url).await,
+        Command::Simulate(args) => simulate_args::run(args, &config).await,
         Command::Replay {
             schema,
             switch,

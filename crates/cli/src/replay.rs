@@ -12,14 +12,14 @@
 //!    tokens over, hands its offsets to the live group, renames `public` to
 //!    `panorama_old_<unix time>` and `NAME` to `public`.
 
-use std::io::{IsTerminal as _, Write as _};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use panorama_projector::Projector;
 use panorama_store::{Store, Switched};
 
 use crate::Options;
+use crate::progress::{Progress, Rate};
 
 /// What `panorama replay` was asked to do.
 #[derive(Debug, Clone)]
@@ -182,7 +182,8 @@ async fn follow(
     group: &str,
     projector: &Projector,
 ) -> anyhow::Result<i64> {
-    let mut progress = Progress::new(replay.progress_interval);
+    let mut progress = Progress::new(replay.progress_interval * 10);
+    let mut rate = Rate::default();
     loop {
         anyhow::ensure!(projector.is_running(), "the replay projector stopped");
         let brokers = options.kafka_brokers.clone();
@@ -201,82 +202,26 @@ async fn follow(
             .iter()
             .map(|(partition, high)| stored.get(partition).copied().unwrap_or(0).min(*high))
             .sum();
-        progress.show(done, total);
-        if done >= total {
-            progress.finish(done);
-            return Ok(done);
-        }
-        tokio::time::sleep(replay.progress_interval).await;
-    }
-}
-
-/// Progress on a terminal (one line, rewritten) or as log lines.
-struct Progress {
-    terminal: bool,
-    started: Instant,
-    interval: Duration,
-    last_log: Option<Instant>,
-    /// (when, records) of the previous sample, for the rate.
-    previous: Option<(Instant, i64)>,
-    rate: f64,
-}
-
-impl Progress {
-    fn new(interval: Duration) -> Progress {
-        Progress {
-            terminal: std::io::stderr().is_terminal(),
-            started: Instant::now(),
-            interval,
-            last_log: None,
-            previous: None,
-            rate: 0.0,
-        }
-    }
-
-    fn show(&mut self, done: i64, total: i64) {
-        let now = Instant::now();
-        if let Some((then, before)) = self.previous {
-            let seconds = now.duration_since(then).as_secs_f64();
-            if seconds > 0.0 {
-                let sample = (done - before).max(0) as f64 / seconds;
-                // Smoothed, so the ETA does not jump with every batch.
-                self.rate = if self.rate == 0.0 {
-                    sample
-                } else {
-                    0.7 * self.rate + 0.3 * sample
-                };
-            }
-        }
-        self.previous = Some((now, done));
-        let line = progress_line(done, total, self.rate);
-        if self.terminal {
-            let mut stderr = std::io::stderr().lock();
-            let _ = write!(stderr, "\r\x1b[2K{line}");
-            let _ = stderr.flush();
-        } else if self
-            .last_log
-            .is_none_or(|last| now.duration_since(last) >= self.interval * 10)
-        {
-            self.last_log = Some(now);
+        let rate = rate.sample(done);
+        if progress.show(&progress_line(done, total, rate)) {
             tracing::info!(
                 records = done,
                 total,
-                rate = self.rate.round(),
-                eta_seconds = eta(done, total, self.rate).map(|eta| eta.as_secs()),
+                rate = rate.round(),
+                eta_seconds = eta(done, total, rate).map(|eta| eta.as_secs()),
                 "replay progress"
             );
         }
-    }
-
-    fn finish(&self, done: i64) {
-        if self.terminal {
-            eprintln!();
+        if done >= total {
+            progress.finish();
+            tracing::info!(
+                records = done,
+                seconds = progress.elapsed().as_secs(),
+                "replay caught up with the topic"
+            );
+            return Ok(done);
         }
-        tracing::info!(
-            records = done,
-            seconds = self.started.elapsed().as_secs(),
-            "replay caught up with the topic"
-        );
+        tokio::time::sleep(replay.progress_interval).await;
     }
 }
 

@@ -48,6 +48,15 @@ impl AppBuilder {
         self
     }
 
+    /// Turns every provider webhook on with the simulator's demo secrets
+    /// ([`panorama::simulate::DemoSecrets`]), so `panorama simulate` (or
+    /// [`TestApp::simulate_burst`]) can post signed requests to it.
+    pub fn simulated_channels(self) -> Self {
+        self.configure(|options| {
+            options.channels = panorama::simulate::DemoSecrets::channel_settings();
+        })
+    }
+
     /// Adjusts the options before start.
     pub fn configure(mut self, change: impl FnOnce(&mut Options) + 'static) -> Self {
         self.configure.push(Box::new(change));
@@ -272,6 +281,51 @@ impl TestApp {
             .expect("the other process starts")
     }
 
+    /// Simulator options aimed at this app: the demo secrets (start the app
+    /// with [`AppBuilder::simulated_channels`]) and the admin token, for a
+    /// burst of the first `events` requests of `seed`'s plan for
+    /// `customers` people, as fast as the app answers.
+    pub fn simulation(
+        &self,
+        seed: u64,
+        customers: usize,
+        events: u64,
+    ) -> panorama::simulate::SimulateOptions {
+        let credentials =
+            panorama::simulate::DemoSecrets::credentials(Some(self.admin_token.clone()));
+        let mut options = panorama::simulate::SimulateOptions::burst(
+            &self.base_url,
+            credentials,
+            seed,
+            customers,
+            events,
+        );
+        options.default_region = self.options.default_region;
+        options
+    }
+
+    /// Sends a seeded burst (see [`TestApp::simulation`]) and waits until
+    /// every event it sent is projected. Panics when a request fails.
+    pub async fn simulate_burst(&self, seed: u64, customers: usize, events: u64) -> Burst {
+        let options = self.simulation(seed, customers, events);
+        let planned = options.planned();
+        let expectation = panorama::simulate::expect(&planned, options.default_region)
+            .expect("the plan is valid");
+        let report = panorama::simulate::run(&options)
+            .await
+            .expect("the simulation runs");
+        let total = report.total();
+        assert_eq!(total.errors, 0, "simulated requests failed: {report:?}");
+        assert_eq!(total.sent, events, "every request answered 2xx: {report:?}");
+        self.wait_for_events(expectation.events as i64).await;
+        Burst {
+            customers: options.plan().customers().to_vec(),
+            planned,
+            expectation,
+            report,
+        }
+    }
+
     /// Stops the app.
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
@@ -289,4 +343,25 @@ fn init_logging() {
             .with_test_writer()
             .try_init();
     });
+}
+
+/// What [`TestApp::simulate_burst`] sent, once it is all projected.
+#[derive(Debug, Clone)]
+pub struct Burst {
+    /// The simulated people (`phone`, `email`, `name`, ... of each).
+    pub customers: Vec<panorama::simulate::Customer>,
+    /// The requests sent, in order.
+    pub planned: Vec<panorama::simulate::PlannedEvent>,
+    /// What the projection holds now (customers, merges, cases, events).
+    pub expectation: panorama::simulate::Expectation,
+    /// Counts per provider.
+    pub report: panorama::simulate::Report,
+}
+
+impl Burst {
+    /// The phone number of a simulated person the burst's events are about.
+    pub fn a_phone_number(&self) -> &str {
+        let index = self.planned.first().map_or(0, |event| event.customer);
+        &self.customers[index].phone
+    }
 }

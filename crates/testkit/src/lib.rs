@@ -43,7 +43,7 @@ mod broker;
 mod pg;
 mod util;
 
-pub use app::{AppBuilder, TestApp, WAIT};
+pub use app::{AppBuilder, Burst, TestApp, WAIT};
 pub use broker::{Broker, Engine, broker};
 pub use pg::{PgCluster, TestDatabase, postgres};
 pub use util::{eventually, random_name};

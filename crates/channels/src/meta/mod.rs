@@ -38,7 +38,7 @@ use panorama_core::{Channel, Direction, EventDraft, EventType};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::signature::{secrets_equal, verify_hmac_sha256_hex};
+use crate::signature::{hmac_sha256_hex, secrets_equal, verify_hmac_sha256_hex};
 use crate::{ChannelError, Context, Outcome, Result};
 use messaging::Platform;
 
@@ -110,6 +110,12 @@ pub fn verify(body: &[u8], signature_header: Option<&str>, app_secret: &str) -> 
         ));
     };
     verify_hmac_sha256_hex(app_secret.as_bytes(), body, hex)
+}
+
+/// The `X-Hub-Signature-256` header Meta would send with `body`: what
+/// [`verify`] checks, for simulators and tests that play Meta.
+pub fn sign(body: &[u8], app_secret: &str) -> String {
+    format!("sha256={}", hmac_sha256_hex(app_secret.as_bytes(), body))
 }
 
 /// A notification: the product it is about and its entries.
@@ -193,6 +199,13 @@ fn unix_number(value: Option<&Value>) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_sign_produces_verify_accepts() {
+        let header = sign(b"{}", "secret");
+        assert!(verify(b"{}", Some(&header), "secret").is_ok());
+        assert!(verify(b"{ }", Some(&header), "secret").is_err());
+    }
 
     #[test]
     fn the_handshake_echoes_the_challenge_only_for_the_right_token() {
