@@ -1,9 +1,12 @@
 //! The agent console in a real browser: a headless Chromium (Debian's
 //! `chromium`, driven through `chromedriver` over WebDriver) against the
-//! whole application. An agent signs in, finds a customer by phone, reads
-//! the timeline, resolves a case, sees a new contact arrive live, opens a
-//! screen-pop URL for an unknown caller and writes the first note, and
-//! opens the ops view; nothing is loaded from anywhere but Panorama.
+//! whole application, fed by the traffic simulator through the real
+//! webhooks. An agent signs in, finds a simulated customer by phone, scrolls
+//! through the whole timeline, resolves one of their cases, then works a
+//! hand-made customer whose card shows every signal: resolves a case, sees
+//! a new contact arrive live, opens a screen-pop URL for an unknown caller
+//! and writes the first note, and opens the ops view; nothing is loaded from
+//! anywhere but Panorama.
 //!
 //! The test leaves a screenshot of the customer card in
 //! `target/test-artifacts/console.png`.
@@ -14,13 +17,55 @@ mod webdriver;
 use chrono::{Duration, Utc};
 use panorama_core::Role;
 use panorama_e2e::contact_with;
-use panorama_testkit::TestApp;
+use panorama_testkit::{Burst, TestApp};
 use serde_json::{Value, json};
 use webdriver::Browser;
 
 /// The customer the test works with.
 const ANNA_PHONE: &str = "+31612345678";
 const ANNA_EMAIL: &str = "anna.devries@example.nl";
+
+/// The simulated traffic: its seed, people and requests.
+const SIMULATION: (u64, usize, u64) = (7, 6, 180);
+
+/// The simulated person with the longest history who still has an open
+/// case: their phone, name, customer id, timeline length and that case's
+/// reason.
+async fn busiest_simulated_customer(
+    app: &TestApp,
+    burst: &Burst,
+) -> (String, String, String, usize, String) {
+    let mut best: Option<(String, String, String, usize, String)> = None;
+    for person in &burst.customers {
+        let phone = person.phone.replace('+', "%2B");
+        let response = app
+            .get(&format!("/v1/customers/lookup?phone={phone}"))
+            .await;
+        if response.status() != 200 {
+            continue;
+        }
+        let profile: Value = response.json().await.expect("profile");
+        let Some(reason) = profile["open_cases"]
+            .as_array()
+            .and_then(|cases| cases.iter().find_map(|case| case["reason"].as_str()))
+        else {
+            continue;
+        };
+        let id = profile["id"].as_str().expect("id").to_owned();
+        let timeline = app
+            .get_json(&format!("/v1/customers/{id}/timeline?limit=200"))
+            .await;
+        let entries = timeline["entries"].as_array().map_or(0, Vec::len);
+        let name = profile["display_name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if !name.is_empty() && best.as_ref().is_none_or(|(.., most, _)| entries > *most) {
+            best = Some((person.phone.clone(), name, id, entries, reason.to_owned()));
+        }
+    }
+    best.expect("a simulated customer with an open case")
+}
 
 /// Seeds a few customers with multi-channel histories, and returns how
 /// many events were posted.
@@ -135,10 +180,18 @@ async fn save_screenshot(browser: &Browser, name: &str, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_works_a_customer_in_the_console() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().simulated_channels().spawn().await;
     let agent = app.token(Role::Agent).await;
+    let (seed_value, people, requests) = SIMULATION;
+    let burst = app.simulate_burst(seed_value, people, requests).await;
     let seeded = seed(&app).await;
-    app.wait_for_events(seeded).await;
+    app.wait_for_events(burst.expectation.events as i64 + seeded)
+        .await;
+    let (phone, name, _id, entries, reason) = busiest_simulated_customer(&app, &burst).await;
+    assert!(
+        entries > 25,
+        "a history longer than one page of the console: {entries}"
+    );
     let origin = app.base_url.clone();
     let browser = Browser::start(1366, 768).await;
 
@@ -161,8 +214,68 @@ async fn an_agent_works_a_customer_in_the_console() {
         .click(&browser.find("#signin-form button").await)
         .await;
 
-    // Search by phone: the card and the timeline.
+    // A simulated customer: search by phone, scroll the whole history in
+    // (pages of 25 as the end of the list comes into view), resolve a case.
     let search = browser.find("#search-value").await;
+    browser.type_into(&search, &phone).await;
+    browser.click(&browser.find("#search button").await).await;
+    browser
+        .wait_for(
+            "the simulated customer's card",
+            &format!(
+                "const c = document.querySelector('[data-testid=customer-card]'); \
+                 return c && c.textContent.includes({})",
+                json!(name)
+            ),
+        )
+        .await;
+    browser
+        .wait_for(
+            &format!("all {entries} timeline entries, scrolled in"),
+            &format!(
+                "const shown = document.querySelectorAll('[data-testid=timeline-entry]'); \
+                 shown[shown.length - 1]?.scrollIntoView(); \
+                 return shown.length === {entries}"
+            ),
+        )
+        .await;
+    let open_case = "[data-testid=case][data-status=open]";
+    let this_case = format!(
+        "[...document.querySelectorAll('{open_case}')].find(c => c.textContent.includes({}))",
+        json!(reason)
+    );
+    browser
+        .run(
+            &format!("{this_case}.querySelector('[data-testid=resolve-toggle]').click()"),
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the resolve form",
+            &format!("return !!{this_case}?.querySelector('input[name=outcome]')"),
+        )
+        .await;
+    browser
+        .run(
+            &format!(
+                "const form = {this_case}.querySelector('[data-testid=resolve-form]'); \
+                 form.querySelector('input[name=outcome]').value = 'Solved on the phone'; \
+                 form.querySelector('button[type=submit]').click()"
+            ),
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the simulated customer's case shown resolved",
+            "return [...document.querySelectorAll('[data-testid=case][data-status=resolved]')]\
+             .some(c => c.textContent.includes('Solved on the phone'))",
+        )
+        .await;
+    save_screenshot(&browser, "console-simulated.png", "a simulated customer").await;
+
+    // A hand-made customer: search by phone, the card and the timeline.
     browser.type_into(&search, ANNA_PHONE).await;
     browser.click(&browser.find("#search button").await).await;
     browser
@@ -207,7 +320,6 @@ async fn an_agent_works_a_customer_in_the_console() {
 
     // Resolve the parcel case: an empty outcome is refused next to the
     // field, then it resolves and the page shows it.
-    let open_case = "[data-testid=case][data-status=open]";
     browser
         .wait_for(
             "the open parcel case",
