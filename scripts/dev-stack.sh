@@ -306,6 +306,12 @@ export_panorama_env() {
   export PANORAMA_KAFKA_BROKERS="127.0.0.1:$kafka_port"
   export PANORAMA_HTTP_ADDR="$http_addr"
   export PANORAMA_LOG_FORMAT="${PANORAMA_LOG_FORMAT:-pretty}"
+  # With the simulator on, one "request served" line per simulated event
+  # (hundreds during the history backfill) would scroll the tokens out of
+  # sight; PANORAMA_LOG=info brings them back.
+  if simulate_on; then
+    export PANORAMA_LOG="${PANORAMA_LOG:-info,panorama::http=warn}"
+  fi
 }
 
 # The simulator's demo secrets (panorama::simulate::DemoSecrets): serve
