@@ -314,7 +314,9 @@ impl Identifier {
             }
             IdentifierKind::X => {
                 let id = platform_id(raw)?;
-                let handle = id.strip_prefix('@').unwrap_or(id);
+                // `@ anna` is `anna`: trimmed again once the `@` is gone, or
+                // normalising the result would change it once more.
+                let handle = id.strip_prefix('@').unwrap_or(id).trim();
                 if handle.is_empty() {
                     return Err(IdentifierError::Empty);
                 }
@@ -501,6 +503,11 @@ mod tests {
             Ok("annadevries".into())
         );
         assert_eq!(id(IdentifierKind::X, "@"), Err(IdentifierError::Empty));
+        assert_eq!(id(IdentifierKind::X, "@ "), Err(IdentifierError::Empty));
+        assert_eq!(
+            id(IdentifierKind::X, "@ AnnaDeVries"),
+            id(IdentifierKind::X, "annadevries")
+        );
         assert_eq!(
             id(IdentifierKind::Messenger, "6254823497921"),
             Ok("6254823497921".into())
