@@ -1,6 +1,7 @@
 //! `panorama simulate` through the real webhooks, broker, projector and
 //! PostgreSQL: a seeded burst ends with exactly the customers, merges and
-//! cases its plan predicts, and the same seed gives the same customers.
+//! cases (resolved ones too) its plan predicts, and the same seed gives the
+//! same customers.
 
 use std::collections::BTreeSet;
 
@@ -103,6 +104,16 @@ async fn a_seeded_run_ends_with_the_customers_merges_and_cases_its_plan_predicts
         ),
         "profiles, merges, customers and cases as predicted: {expected:?}"
     );
+    let resolved = count(
+        &first,
+        "SELECT count(*) FROM cases WHERE merged_into IS NULL AND status = 'resolved'",
+    )
+    .await;
+    assert_eq!(
+        resolved, expected.resolved,
+        "settled matters' cases resolved by the agent: {expected:?}"
+    );
+    assert!(expected.resolved > 0, "{expected:?}");
     let customers = canonical_customers(&first).await;
     assert_eq!(customers.len(), expected.customers);
     first.stop().await;

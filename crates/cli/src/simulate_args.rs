@@ -22,7 +22,8 @@ pub(crate) struct SimulateArgs {
     )]
     url: String,
     /// Bearer token with the channel (or admin) role: for survey answers
-    /// (POST /v1/events), and for providers whose webhook secret is not set.
+    /// and case resolutions (POST /v1/events), and for providers whose
+    /// webhook secret is not set.
     #[arg(long, env = "PANORAMA_SIMULATE_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// Requests per second once the history is sent.
@@ -51,7 +52,8 @@ pub(crate) struct SimulateArgs {
     #[arg(long, env = "PANORAMA_SIMULATE_HISTORY_DAYS", default_value_t = 14)]
     history_days: u32,
     /// Channels to use: all, phone, email, social, or any of twilio, cti,
-    /// sendgrid, mailgun, whatsapp, instagram, web, chat, survey.
+    /// sendgrid, mailgun, whatsapp, instagram, web, chat, survey, agent
+    /// (agents resolving the cases of settled matters).
     #[arg(long, env = "PANORAMA_SIMULATE_CHANNELS", default_value = "all")]
     channels: String,
 }

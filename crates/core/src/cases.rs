@@ -173,6 +173,17 @@ pub fn reason_key(reason: Option<&str>) -> String {
         .to_lowercase()
 }
 
+/// Namespace of case ids derived from the event that opened the case, so a
+/// replay of the topic gives every case the same id again.
+const CASE_NAMESPACE: Uuid = Uuid::from_u128(0x6361_7365_7061_6e6f_7261_6d61_0000_0001);
+
+/// The id of a case opened by a contact, derived from the contact's id: the
+/// projector names new cases with it, and anyone who knows which contact
+/// opened a case (a simulator, a replay) can name the case without asking.
+pub fn case_id_for(event: &ContactEvent) -> Uuid {
+    Uuid::new_v5(&CASE_NAMESPACE, event.event_id.as_bytes())
+}
+
 /// What the batch did to cases.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CaseDecisions {

@@ -9,12 +9,18 @@
 //! that events arrive at about `rate` per second and a follow-up comes
 //! seconds to minutes later, so a watcher sees histories grow.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
+use panorama_core::ValidationContext;
+use panorama_core::cases::CaseRules;
+use panorama_core::identity::IdentityRules;
+use uuid::Uuid;
 
 use super::dice::Dice;
 use super::population::{Customer, Persona, population};
+use super::predict::Projection;
+use super::providers::drafts;
 use super::reasons::{REASONS, Reason};
 use super::touches::{self, Contact, Step};
 
@@ -39,11 +45,14 @@ pub enum Provider {
     Chat,
     /// Survey answers, posted to `POST /v1/events`.
     Survey,
+    /// Agents resolving the cases of settled matters (`case.resolved`),
+    /// posted to `POST /v1/events`.
+    Agent,
 }
 
 impl Provider {
     /// Every provider.
-    pub const ALL: [Provider; 9] = [
+    pub const ALL: [Provider; 10] = [
         Provider::Twilio,
         Provider::Cti,
         Provider::SendGrid,
@@ -53,6 +62,7 @@ impl Provider {
         Provider::Web,
         Provider::Chat,
         Provider::Survey,
+        Provider::Agent,
     ];
 
     /// Its name in `--channels` and in progress lines.
@@ -67,6 +77,7 @@ impl Provider {
             Provider::Web => "web",
             Provider::Chat => "chat",
             Provider::Survey => "survey",
+            Provider::Agent => "agent",
         }
     }
 
@@ -175,6 +186,14 @@ pub struct Plan {
     reasons: Vec<Vec<(usize, DateTime<Utc>)>>,
     second_phone_linked: Vec<bool>,
     signed_in: Vec<bool>,
+    /// The projection as the requests handed out so far leave it, to name
+    /// the case a resolution is about, and the event ids it has seen.
+    projection: Projection,
+    seen: HashSet<Uuid>,
+    /// Requests of a settling contact (by order) to the resolution that
+    /// follows them, and a resolution to the case its contact joined.
+    settling: HashMap<u64, u64>,
+    settled: HashMap<u64, Uuid>,
 }
 
 impl Plan {
@@ -201,6 +220,10 @@ impl Plan {
             reasons: vec![Vec::new(); count],
             second_phone_linked: vec![false; count],
             signed_in: vec![false; count],
+            projection: Projection::default(),
+            seen: HashSet::new(),
+            settling: HashMap::new(),
+            settled: HashMap::new(),
         }
     }
 
@@ -242,7 +265,8 @@ impl Plan {
         seconds(self.dice.exponential(mean.max(0.001)))
     }
 
-    fn push(&mut self, at: DateTime<Utc>, customer: usize, step: Step) {
+    /// Adds a request; its order.
+    fn push(&mut self, at: DateTime<Utc>, customer: usize, step: Step) -> u64 {
         let (after, provider, payload) = step;
         let at = at + after;
         self.order += 1;
@@ -258,6 +282,7 @@ impl Plan {
                 payload,
             },
         );
+        self.order
     }
 
     /// Starts a matter for a free customer at `at`, deciding every contact
@@ -321,6 +346,8 @@ impl Plan {
         let mut thread: Option<String> = None;
         let earlier = if second.is_some() { 2 } else { 0 };
         let mut last = None;
+        // The steps of the contact that settles the matter.
+        let mut settling = None;
         for number in earlier..MAX_CONTACTS {
             let resolves = number + 1 == MAX_CONTACTS || self.dice.chance(0.55);
             let Some(touch) = self.choose_touch(&customer, previous) else {
@@ -328,13 +355,36 @@ impl Plan {
             };
             let contact = self.contact(&customer, reason, when, resolves, number);
             let (touch_steps, identifier) = self.touch(&contact, touch, &mut thread);
+            let first = steps.len();
             steps.extend(touch_steps.into_iter().map(|s| (when, s)));
             last = Some((contact.at, identifier, resolves, number + 1));
             previous = Some(touch);
             if resolves {
+                settling = Some(first..steps.len());
                 break;
             }
             when += hour * self.dice.between(3, 20) as i32;
+        }
+        // The agent who settled it resolves the case a little later.
+        let mut resolution = None;
+        if let Some(range) = settling.clone()
+            && let Some((_, (kind, value), _, contacts)) = &last
+            && self.has(Provider::Agent)
+        {
+            let done = steps[range.clone()]
+                .iter()
+                .map(|(at, (after, _, _))| *at + *after)
+                .max()
+                .unwrap_or(when);
+            let resolved_at =
+                done + (hour * self.dice.between(5, 30) as i32 / 60).max(Duration::seconds(1));
+            let touch_steps: Vec<Step> = steps[range].iter().map(|(_, s)| s.clone()).collect();
+            let agent = touches::agent_of(&touch_steps)
+                .unwrap_or_else(|| format!("agent-{:02}", self.dice.between(1, 24)));
+            let contact = self.contact(&customer, reason, resolved_at, true, contacts - 1);
+            let resolve = touches::resolution(&mut self.dice, &contact, (kind, value), &agent);
+            resolution = Some(steps.len());
+            steps.extend(resolve.into_iter().map(|s| (resolved_at, s)));
         }
         if let Some((at, identifier, resolves, contacts)) = last
             && self.options.providers.contains(&Provider::Survey)
@@ -356,8 +406,14 @@ impl Plan {
             .unwrap_or(at);
         self.busy_until[index] = end;
         self.reasons[index].push((reason_index, at));
-        for (at, step) in steps {
-            self.push(at, index, step);
+        let orders: Vec<u64> = steps
+            .into_iter()
+            .map(|(at, step)| self.push(at, index, step))
+            .collect();
+        if let (Some(range), Some(resolution)) = (settling, resolution) {
+            for &order in &orders[range] {
+                self.settling.insert(order, orders[resolution]);
+            }
         }
     }
 
@@ -512,6 +568,41 @@ impl Iterator for Plan {
     type Item = PlannedEvent;
 
     fn next(&mut self) -> Option<PlannedEvent> {
+        loop {
+            let (order, mut event) = self.next_pending()?;
+            if event.provider == Provider::Agent {
+                // The case the settling contact joined; none (its requests
+                // made no event) or resolved already: nothing to resolve.
+                let case = self
+                    .settled
+                    .remove(&order)
+                    .filter(|&case| self.projection.is_open(case));
+                let (Some(case), Payload::Json(body)) = (case, &mut event.payload) else {
+                    continue;
+                };
+                body["case_id"] = serde_json::json!(case);
+            }
+            let case = self.project(&event);
+            if let Some(resolution) = self.settling.remove(&order)
+                && let Some(case) = case
+            {
+                self.settled.insert(resolution, case);
+            }
+            if event.provider == Provider::Agent {
+                let window = CaseRules::default().window;
+                self.projection.forget_resolved_before(event.at - window);
+            }
+            event.seq = self.seq;
+            self.seq += 1;
+            return Some(event);
+        }
+    }
+}
+
+impl Plan {
+    /// The earliest pending request and its order, starting matters until
+    /// no later start could come before it.
+    fn next_pending(&mut self) -> Option<(u64, PlannedEvent)> {
         // Matters start until the earliest pending request comes before the
         // next start. A plan ends only when its channels let nobody get in
         // touch (e.g. only surveys): then no start ever adds a request.
@@ -540,10 +631,30 @@ impl Iterator for Plan {
                 return None;
             }
         }
-        let (_, mut event) = self.pending.pop_first()?;
-        event.seq = self.seq;
-        self.seq += 1;
-        Some(event)
+        let ((_, order), event) = self.pending.pop_first()?;
+        Some((order, event))
+    }
+
+    /// Projects the events of a request handed out, as the projector will
+    /// once it is sent: the case its last event with a case is in.
+    fn project(&mut self, event: &PlannedEvent) -> Option<Uuid> {
+        let context = ValidationContext {
+            received_at: event.at,
+            default_region: None,
+        };
+        let mut case = None;
+        for draft in drafts(event, event.at, None).unwrap_or_default() {
+            let Ok(validated) = draft.validate(&context) else {
+                continue;
+            };
+            if self.seen.insert(validated.event_id) {
+                case = self
+                    .projection
+                    .project(&validated, &IdentityRules::default(), &CaseRules::default())
+                    .or(case);
+            }
+        }
+        case
     }
 }
 

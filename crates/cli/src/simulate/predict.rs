@@ -10,7 +10,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use panorama_core::cases::{CaseInput, CaseRules, CaseState, assign_cases};
+use chrono::{DateTime, Utc};
+
+use panorama_core::cases::{
+    CaseInput, CaseRules, CaseState, CaseStatus, assign_cases, case_id_for,
+};
 use panorama_core::identity::{IdentityRules, Snapshot, resolve};
 use panorama_core::{ContactEvent, Region, ValidationContext};
 use uuid::Uuid;
@@ -33,6 +37,8 @@ pub struct Expectation {
     pub customers: usize,
     /// Cases (not merged into another case).
     pub cases: usize,
+    /// Of those, the ones resolved.
+    pub resolved: usize,
 }
 
 /// Which customer a contact is grouped under.
@@ -95,72 +101,118 @@ pub fn expect_with(
     grouping: Grouping,
 ) -> Result<Expectation, String> {
     let events = events(planned, default_region)?;
-    let mut snapshot = Snapshot::default();
-    let mut next_id = 0u128;
-    let mut new_id = || {
-        // Ascending like UUIDv7: the smallest id is the oldest customer.
-        next_id += 1;
-        Uuid::from_u128(next_id)
-    };
-    let mut survivor: HashMap<Uuid, Uuid> = HashMap::new();
-    let mut customers = Vec::with_capacity(events.len());
-    let mut merges_by_event: Vec<Vec<(Uuid, Uuid)>> = Vec::with_capacity(events.len());
-    let mut profiles = 0;
-    let mut merges = 0;
-    for event in &events {
-        let identifiers = event.identifiers.as_slice();
-        let decisions = resolve(&mut snapshot, &[identifiers], identity, &mut new_id);
-        profiles += decisions.new_customers.len();
-        merges += decisions.merges.len();
-        for merge in &decisions.merges {
-            survivor.insert(merge.merged, merge.survivor);
-        }
-        merges_by_event.push(
-            decisions
-                .merges
-                .iter()
-                .map(|merge| (merge.merged, merge.survivor))
-                .collect(),
-        );
-        customers.push(decisions.event_customers[0]);
-    }
-    let root = |survivor: &HashMap<Uuid, Uuid>, mut id: Uuid| {
-        while let Some(&next) = survivor.get(&id) {
-            id = next;
-        }
-        id
-    };
-
-    let mut cases: Vec<CaseState> = Vec::new();
-    let mut final_survivors: HashMap<Uuid, Uuid> = HashMap::new();
-    let mut merged_so_far: HashMap<Uuid, Uuid> = HashMap::new();
-    for (index, (event, customer)) in events.iter().zip(&customers).enumerate() {
-        let customer = match grouping {
-            Grouping::WholeRun => *final_survivors
-                .entry(*customer)
-                .or_insert_with(|| root(&survivor, *customer)),
-            Grouping::OneByOne => {
-                for &(merged, into) in &merges_by_event[index] {
-                    merged_so_far.insert(merged, into);
-                }
-                for case in &mut cases {
-                    case.customer = root(&merged_so_far, case.customer);
-                }
-                root(&merged_so_far, *customer)
+    let mut projection = Projection::default();
+    match grouping {
+        Grouping::OneByOne => {
+            for event in &events {
+                projection.project(event, identity, case_rules);
             }
-        };
-        let input = [CaseInput { event, customer }];
-        assign_cases(&mut cases, &input, case_rules, |event| {
-            Uuid::new_v5(&Uuid::NAMESPACE_OID, event.event_id.as_bytes())
-        });
+        }
+        Grouping::WholeRun => {
+            let customers: Vec<Uuid> = events
+                .iter()
+                .map(|event| projection.identify(event, identity))
+                .collect();
+            for (event, customer) in events.iter().zip(customers) {
+                let customer = root(&projection.merged, customer);
+                let input = [CaseInput { event, customer }];
+                assign_cases(&mut projection.cases, &input, case_rules, case_id_for);
+            }
+        }
     }
     let people: BTreeSet<usize> = planned.iter().map(|event| event.customer).collect();
     Ok(Expectation {
         people: people.len(),
         events: events.len(),
-        profiles,
-        merges,
-        customers: profiles - merges,
-        cases: cases.len(),
+        profiles: projection.profiles,
+        merges: projection.merges,
+        customers: projection.profiles - projection.merges,
+        cases: projection.cases.len(),
+        resolved: projection
+            .cases
+            .iter()
+            .filter(|case| case.status == CaseStatus::Resolved)
+            .count(),
     })
+}
+
+/// The projector's identity resolution and case grouping, fed one event at
+/// a time as if each were a batch of its own. Customer ids are made up
+/// (ascending like UUIDv7: the smallest is the oldest customer); case ids
+/// are the projector's own, since [`case_id_for`] derives them from the
+/// events.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Projection {
+    snapshot: Snapshot,
+    next_id: u128,
+    /// Every merged profile to the profile it merged into.
+    merged: HashMap<Uuid, Uuid>,
+    cases: Vec<CaseState>,
+    profiles: usize,
+    merges: usize,
+}
+
+impl Projection {
+    /// The profile `event` lands on, its identifiers' merges done.
+    fn identify(&mut self, event: &ContactEvent, rules: &IdentityRules) -> Uuid {
+        let next_id = &mut self.next_id;
+        let decisions = resolve(
+            &mut self.snapshot,
+            &[event.identifiers.as_slice()],
+            rules,
+            || {
+                *next_id += 1;
+                Uuid::from_u128(*next_id)
+            },
+        );
+        self.profiles += decisions.new_customers.len();
+        self.merges += decisions.merges.len();
+        for merge in &decisions.merges {
+            self.merged.insert(merge.merged, merge.survivor);
+        }
+        decisions.event_customers[0]
+    }
+
+    /// Projects `event`: the case it joins, opens or changes, if any.
+    pub(crate) fn project(
+        &mut self,
+        event: &ContactEvent,
+        identity: &IdentityRules,
+        case_rules: &CaseRules,
+    ) -> Option<Uuid> {
+        let customer = self.identify(event, identity);
+        for case in &mut self.cases {
+            case.customer = root(&self.merged, case.customer);
+        }
+        let customer = root(&self.merged, customer);
+        let input = [CaseInput { event, customer }];
+        let decisions = assign_cases(&mut self.cases, &input, case_rules, case_id_for);
+        decisions.event_cases.first().copied().flatten()
+    }
+
+    /// Whether case `id` is known and open.
+    pub(crate) fn is_open(&self, id: Uuid) -> bool {
+        self.cases
+            .iter()
+            .any(|case| case.id == id && case.status == CaseStatus::Open)
+    }
+
+    /// Drops the cases resolved before `before`. A resolved case takes no
+    /// contact after its resolution and the plan never reopens one, so once
+    /// the plan's clock is well past a resolution (occurred_at is cut to
+    /// the second, so not just past it) nothing joins it again; a long live
+    /// run would otherwise hold every case it ever made.
+    pub(crate) fn forget_resolved_before(&mut self, before: DateTime<Utc>) {
+        self.cases.retain(|case| {
+            case.status == CaseStatus::Open || case.resolved_at.is_none_or(|at| at >= before)
+        });
+    }
+}
+
+/// The profile `id` ended up in.
+fn root(merged: &HashMap<Uuid, Uuid>, mut id: Uuid) -> Uuid {
+    while let Some(&next) = merged.get(&id) {
+        id = next;
+    }
+    id
 }

@@ -83,7 +83,7 @@ impl Credentials {
                 self.browser().is_some() || self.channel_token().is_some(),
                 "PANORAMA_WEB_WRITE_KEYS, PANORAMA_CHANNEL_TOKENS or --token",
             ),
-            Provider::Survey => (false, "--token"),
+            Provider::Survey | Provider::Agent => (false, "--token"),
         };
         match (webhook, self.token.is_some()) {
             (true, _) => Route::Webhook,
@@ -113,7 +113,7 @@ pub fn webhook_path(provider: Provider) -> &'static str {
         Provider::Mailgun => "/v1/channels/mailgun/inbound",
         Provider::Whatsapp | Provider::Instagram => "/v1/channels/meta/webhook",
         Provider::Web | Provider::Chat => "/v1/channels/web/events",
-        Provider::Survey => "/v1/events",
+        Provider::Survey | Provider::Agent => "/v1/events",
     }
 }
 
@@ -294,10 +294,10 @@ pub fn drafts(
             &sendgrid_body(mime),
             &context,
         ),
-        (Payload::Json(value), Provider::Survey) => {
+        (Payload::Json(value), Provider::Survey | Provider::Agent) => {
             return serde_json::from_value::<EventDraft>(value.clone())
                 .map(|draft| vec![draft])
-                .map_err(|e| format!("survey event: {e}"));
+                .map_err(|e| format!("{} event: {e}", event.provider.as_str()));
         }
         (Payload::Json(value), Provider::Cti) => cti::parse(&json_body(value), &context),
         (Payload::Json(value), Provider::Whatsapp | Provider::Instagram) => {

@@ -8,7 +8,7 @@ use panorama_core::cases::CaseRules;
 use panorama_core::identity::IdentityRules;
 use proptest::prelude::*;
 
-use super::predict::{Grouping, events, expect_with};
+use super::predict::{Grouping, Projection, events, expect_with};
 use super::*;
 
 fn options(seed: u64, customers: usize, providers: BTreeSet<Provider>) -> PlanOptions {
@@ -174,14 +174,79 @@ fn routes_fall_back_to_events_or_skip_without_secrets() {
     assert_eq!(token.route(Provider::Cti), Route::Webhook);
     assert_eq!(token.route(Provider::Survey), Route::Events);
     let demo = DemoSecrets::credentials(None);
+    assert_eq!(token.route(Provider::Agent), Route::Events);
     for provider in Provider::ALL {
-        let expected = if provider == Provider::Survey {
+        let expected = if matches!(provider, Provider::Survey | Provider::Agent) {
             Route::Skip("needs --token".into())
         } else {
             Route::Webhook
         };
         assert_eq!(demo.route(provider), expected, "{provider:?}");
     }
+}
+
+#[test]
+fn settled_matters_are_resolved_in_the_case_their_settling_contact_joined() {
+    let planned = take(&options(11, 30, all()), 1500);
+    let validated = events(&planned, None).expect("valid plan");
+    // Each event with the plan's customer it is about, in sending order.
+    let mut about = Vec::new();
+    for event in &planned {
+        let drafts = providers::drafts(event, event.at, None).expect("drafts");
+        for draft in drafts {
+            let context = panorama_core::ValidationContext {
+                received_at: event.at,
+                default_region: None,
+            };
+            let id = draft.validate(&context).expect("valid").event_id;
+            about.push((id, event.customer));
+        }
+    }
+    let mut projection = Projection::default();
+    let mut seen = BTreeSet::new();
+    // Per customer: the cases their contacts joined since the previous
+    // resolution (contacts of one matter can overlap in time, so the
+    // settling one is not always the latest).
+    let mut joined: std::collections::HashMap<usize, BTreeSet<uuid::Uuid>> = Default::default();
+    let mut opened_by_contact = BTreeSet::new();
+    let mut resolutions = 0;
+    for (id, customer) in about {
+        if !seen.insert(id) {
+            continue;
+        }
+        let event = validated
+            .iter()
+            .find(|event| event.event_id == id)
+            .expect("validated once");
+        if event.event_type == panorama_core::EventType::CaseResolved {
+            resolutions += 1;
+            let case = event.case_id.expect("a resolution names its case");
+            assert_eq!(event.channel, panorama_core::Channel::Agent);
+            assert!(event.agent_id.is_some() && event.outcome.is_some());
+            assert!(
+                joined.remove(&customer).unwrap_or_default().contains(&case),
+                "a case the customer's contacts about this matter joined"
+            );
+            assert!(projection.is_open(case), "resolved once");
+            assert!(
+                opened_by_contact.contains(&case),
+                "the id the projector derives from the contact that opened it"
+            );
+        }
+        let case = projection.project(event, &IdentityRules::default(), &CaseRules::default());
+        if event.event_type.is_customer_contact()
+            && let Some(case) = case
+        {
+            joined.entry(customer).or_default().insert(case);
+            opened_by_contact.insert(panorama_core::cases::case_id_for(event));
+        }
+    }
+    assert!(resolutions > 0, "a plan resolves cases");
+    let expectation = expect(&planned, None).expect("valid plan");
+    assert!(
+        expectation.resolved > 0 && expectation.resolved <= expectation.cases,
+        "{expectation:?}"
+    );
 }
 
 fn providers_strategy() -> impl Strategy<Value = BTreeSet<Provider>> {

@@ -1,6 +1,7 @@
 //! One contact as each provider would deliver it: Twilio status callbacks,
 //! CTI call states, an email through SendGrid or Mailgun, a WhatsApp or
-//! Instagram message through Meta, a web visit or chat, a survey answer.
+//! Instagram message through Meta, a web visit or chat, a survey answer,
+//! the agent resolving the case.
 //! Payloads carry every provider id (call SID, Message-ID, `wamid`, ...)
 //! drawn from the plan's dice, so a seed gives the same event ids.
 
@@ -523,4 +524,41 @@ pub(crate) fn survey(
         "attributes": {"survey.about": contact.reason.subject},
     });
     vec![(Duration::zero(), Provider::Survey, Payload::Json(event))]
+}
+
+/// The agent a contact's requests name (the one who took the call or the
+/// chat), if any.
+pub(crate) fn agent_of(steps: &[Step]) -> Option<String> {
+    steps.iter().find_map(|(_, _, payload)| match payload {
+        Payload::Json(value) => value
+            .get("agent_id")
+            .or_else(|| value.get("chat")?.get("agent_id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        _ => None,
+    })
+}
+
+/// The agent resolving the case of a contact that settled the matter, as
+/// `POST /v1/cases/{id}/resolve` records it: a `case.resolved` agent event
+/// filed under the identifier the customer got in touch with. Its
+/// `case_id` is left out: the plan names the case once the contact's
+/// events have been grouped (see `Plan`).
+pub(crate) fn resolution(
+    dice: &mut Dice,
+    contact: &Contact<'_>,
+    identifier: (&str, &str),
+    agent: &str,
+) -> Vec<Step> {
+    let event = json!({
+        "event_id": format!("resolve-{}", dice.hex(10)),
+        "occurred_at": rfc3339(contact.at),
+        "channel": "agent",
+        "source": "agent",
+        "type": "case.resolved",
+        "identifiers": [{"kind": identifier.0, "value": identifier.1}],
+        "agent_id": agent,
+        "outcome": contact.reason.outcome,
+    });
+    vec![(Duration::zero(), Provider::Agent, Payload::Json(event))]
 }

@@ -8,7 +8,7 @@ use chrono::DateTime;
 use deadpool_postgres::Transaction;
 use panorama_core::cases::{
     CaseContact, CaseDecisions, CaseInput, CaseRules, CaseState, CaseStatus, assign_cases,
-    reason_key,
+    case_id_for, reason_key,
 };
 use panorama_core::{Channel, ContactEvent};
 use uuid::Uuid;
@@ -22,15 +22,6 @@ pub(crate) struct BatchCases {
     pub(crate) event_cases: Vec<Option<Uuid>>,
     /// Cases changed, to report to listeners.
     pub(crate) touched: Vec<(Uuid, Uuid)>,
-}
-
-/// Namespace of case ids derived from the event that opened the case, so a
-/// replay of the topic gives every case the same id again.
-const CASE_NAMESPACE: Uuid = Uuid::from_u128(0x6361_7365_7061_6e6f_7261_6d61_0000_0001);
-
-/// The id of a case opened by a contact: derived from the contact's id.
-pub(crate) fn case_id_for(event: &ContactEvent) -> Uuid {
-    Uuid::new_v5(&CASE_NAMESPACE, event.event_id.as_bytes())
 }
 
 /// Assigns the batch's events to cases and writes the cases back.
