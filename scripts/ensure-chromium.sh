@@ -10,6 +10,8 @@
 set -euo pipefail
 
 log() { echo "ensure-chromium: $*" >&2; }
+# shellcheck source=lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
 
 find_driver() {
   if [ -n "${PANORAMA_CHROMEDRIVER:-}" ] && [ -x "$PANORAMA_CHROMEDRIVER" ]; then
@@ -27,28 +29,10 @@ find_driver() {
   echo "$found"
 }
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo -n true 2>/dev/null || log "sudo may ask for your password to install chromium"
-    sudo "$@"
-  else
-    log "not root and no sudo: install chromium and chromium-driver yourself (apt-get install chromium chromium-driver) or set PANORAMA_CHROMEDRIVER"
-    exit 1
-  fi
-}
-
 path="$(find_driver || true)"
 if [ -z "$path" ]; then
-  if ! command -v apt-get >/dev/null 2>&1; then
-    log "chromedriver not found and apt-get is unavailable; install Chromium and its driver and set PANORAMA_CHROMEDRIVER"
-    exit 1
-  fi
-  log "installing chromium and chromium-driver with apt-get (once per machine)"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >&2
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    chromium chromium-driver fonts-dejavu-core </dev/null >&2
+  apt_install "Chromium and chromedriver" "set PANORAMA_CHROMEDRIVER" \
+    chromium chromium-driver fonts-dejavu-core
   path="$(find_driver || true)"
   if [ -z "$path" ]; then
     log "chromium-driver was installed but chromedriver is not on PATH"

@@ -12,6 +12,8 @@
 set -euo pipefail
 
 log() { echo "ensure-postgres: $*" >&2; }
+# shellcheck source=lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
 
 is_server_bindir() {
   [ -n "$1" ] && [ -x "$1/initdb" ] && [ -x "$1/pg_ctl" ] && [ -x "$1/postgres" ]
@@ -46,31 +48,11 @@ find_bindir() {
   return 1
 }
 
-# Runs a command as root: directly when we are root, through sudo otherwise.
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo -n true 2>/dev/null || log "sudo may ask for your password to install PostgreSQL"
-    sudo "$@"
-  else
-    log "not root and no sudo: install PostgreSQL yourself (apt-get install postgresql) or set PANORAMA_PG_BINDIR"
-    exit 1
-  fi
-}
-
 install_postgres() {
-  if ! command -v apt-get >/dev/null 2>&1; then
-    log "PostgreSQL server binaries not found and apt-get is unavailable;"
-    log "install PostgreSQL (initdb, pg_ctl, postgres) and set PANORAMA_PG_BINDIR to its bin dir"
-    exit 1
-  fi
-  log "installing PostgreSQL with apt-get (once per machine)"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >&2
   # The Debian package creates a default cluster and starts it where it can;
   # that cluster is not used (dev stack and tests run private clusters).
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    postgresql postgresql-contrib </dev/null >&2
+  apt_install PostgreSQL "set PANORAMA_PG_BINDIR to its bin dir (initdb, pg_ctl, postgres)" \
+    postgresql postgresql-contrib
 }
 
 # The server refuses to run as root, so scripts and tests running as root

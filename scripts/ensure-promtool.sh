@@ -9,6 +9,8 @@
 set -euo pipefail
 
 log() { echo "ensure-promtool: $*" >&2; }
+# shellcheck source=lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
 
 find_promtool() {
   if [ -n "${PANORAMA_PROMTOOL:-}" ] && [ -x "$PANORAMA_PROMTOOL" ]; then
@@ -18,30 +20,11 @@ find_promtool() {
   command -v promtool 2>/dev/null
 }
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo -n true 2>/dev/null || log "sudo may ask for your password to install promtool"
-    sudo "$@"
-  else
-    log "not root and no sudo: install promtool yourself (apt-get install prometheus) or set PANORAMA_PROMTOOL"
-    exit 1
-  fi
-}
-
 path="$(find_promtool || true)"
 if [ -z "$path" ]; then
-  if ! command -v apt-get >/dev/null 2>&1; then
-    log "promtool not found and apt-get is unavailable; install Prometheus' promtool and set PANORAMA_PROMTOOL"
-    exit 1
-  fi
-  log "installing promtool with apt-get (Debian package prometheus, once per machine)"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >&2
   # The package also brings the Prometheus server and tries to start it
   # where an init system runs; only promtool is used.
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    prometheus </dev/null >&2
+  apt_install promtool "set PANORAMA_PROMTOOL" prometheus
   path="$(find_promtool || true)"
   if [ -z "$path" ]; then
     log "the prometheus package was installed but promtool is not on PATH"
