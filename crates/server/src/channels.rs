@@ -257,12 +257,7 @@ fn refused(source: &'static str) -> impl Fn(ApiError) -> ApiError {
     request_body(content = doc::TwilioVoiceCallback, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 404, response = problem::NotFound),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::SignedWebhook,
     ),
 )]
 pub(crate) async fn twilio_voice(
@@ -314,12 +309,7 @@ async fn token_authenticated(
     request_body(content = doc::CtiBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::KeyedWebhook,
     ),
 )]
 pub(crate) async fn cti_events(
@@ -341,12 +331,7 @@ pub(crate) async fn cti_events(
     request_body(content = String, content_type = "message/rfc822", description = "The RFC 5322 message"),
     responses(
         (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::KeyedWebhook,
     ),
 )]
 pub(crate) async fn email_mime(
@@ -369,12 +354,7 @@ pub(crate) async fn email_mime(
     request_body(content = doc::SendGridInbound, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 404, response = problem::NotFound),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::SignedWebhook,
     ),
 )]
 pub(crate) async fn sendgrid_inbound(
@@ -419,12 +399,7 @@ fn basic_auth_password(request: &HttpRequest) -> Option<String> {
     request_body(content((doc::MailgunInbound = "multipart/form-data"), (doc::MailgunInbound = "application/x-www-form-urlencoded"))),
     responses(
         (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 404, response = problem::NotFound),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::SignedWebhook,
     ),
 )]
 pub(crate) async fn mailgun_inbound(
@@ -505,12 +480,7 @@ pub(crate) async fn meta_handshake(
     request_body(content = doc::MetaNotification, content_type = "application/json"),
     responses(
         (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 404, response = problem::NotFound),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::SignedWebhook,
     ),
 )]
 pub(crate) async fn meta_webhook(
@@ -598,12 +568,7 @@ fn allow_origin(response: &mut HttpResponse, origin: Option<&str>) {
     request_body(content = doc::WebBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::KeyedWebhook,
     ),
 )]
 pub(crate) async fn web_events(

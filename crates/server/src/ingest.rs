@@ -78,13 +78,7 @@ pub(crate) mod doc {
         description = "`Content-Type` `application/json` (or any `+json`), or none"),
     responses(
         (status = 202, description = "Accepted: the broker has every event", body = Accepted),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::Publish,
     ),
 )]
 pub(crate) async fn post_events(

@@ -264,11 +264,7 @@ pub(crate) mod doc {
                 ("X-Accel-Buffering" = String, description = "`no`: nginx does not buffer the stream"),
             ),
             example = json!("retry: 1000\n\nid: 4711\nevent: timeline\ndata: {\"customer_id\":\"...\",\"requested_id\":\"...\",\"at\":\"...\",\"entry\":{...}}\n\n: keepalive\n\n")),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 404, response = problem::NotFound),
-        (status = 503, response = problem::Unavailable),
+        problem::Read,
     ),
 )]
 pub(crate) async fn stream(

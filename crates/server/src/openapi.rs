@@ -11,6 +11,7 @@
 //! documentation-only request types beside the handlers; problem answers
 //! are the reusable responses defined here.
 
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use actix_web::HttpResponse;
@@ -342,10 +343,32 @@ macro_rules! problem_responses {
     };
 }
 
-/// The problem answers operations list per status, as
-/// `(status = 404, response = problem::NotFound)`.
+/// Sets of problem answers that operations share, each a reference per
+/// status to the reusable responses above, listed in an operation's
+/// `responses(...)` after its success answers.
+macro_rules! problem_sets {
+    ($($(#[$doc:meta])* $name:ident => $($status:literal $response:ident),+;)+) => {
+        $(
+            $(#[$doc])*
+            pub(crate) struct $name;
+
+            impl utoipa::IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    BTreeMap::from([$((
+                        $status.to_string(),
+                        RefOr::Ref(Ref::from_response_name(stringify!($response))),
+                    )),+])
+                }
+            }
+        )+
+    };
+}
+
+/// The problem answers operations list, one at a time as
+/// `(status = 404, response = problem::NotFound)` or as one of the sets
+/// (`problem::Read`, ...).
 pub(crate) mod problem {
-    use super::{RefOr, Response, problem};
+    use super::{BTreeMap, Ref, RefOr, Response, problem};
 
     problem_responses! {
         /// 400.
@@ -379,6 +402,33 @@ pub(crate) mod problem {
             was accepted; `/problems/database-unavailable`: the database (or the token check) \
             cannot be reached. Retry.",
             header "Retry-After": "Seconds to wait: `5`";
+    }
+
+    problem_sets! {
+        /// A read of a list, which cannot name something missing.
+        List => 400 BadRequest, 401 Unauthorized, 403 Forbidden, 503 Unavailable;
+        /// A read of one customer (or of something of theirs) by id.
+        Read => 400 BadRequest, 401 Unauthorized, 403 Forbidden, 404 NotFound,
+            503 Unavailable;
+        /// A JSON body published as events.
+        Publish => 400 BadRequest, 401 Unauthorized, 403 Forbidden, 413 PayloadTooLarge,
+            415 UnsupportedMediaType, 422 ValidationFailed, 503 Unavailable;
+        /// A JSON body published about a customer (or case, or task) by id.
+        PublishAbout => 400 BadRequest, 401 Unauthorized, 403 Forbidden, 404 NotFound,
+            413 PayloadTooLarge, 415 UnsupportedMediaType, 422 ValidationFailed,
+            503 Unavailable;
+        /// A JSON body that changes the state of something by id, which its
+        /// current state may forbid.
+        Change => 400 BadRequest, 401 Unauthorized, 403 Forbidden, 404 NotFound,
+            409 Conflict, 413 PayloadTooLarge, 415 UnsupportedMediaType,
+            422 ValidationFailed, 503 Unavailable;
+        /// A provider's webhook in its own format, behind a bearer token or key.
+        KeyedWebhook => 400 BadRequest, 401 Unauthorized, 403 Forbidden,
+            413 PayloadTooLarge, 422 ValidationFailed, 503 Unavailable;
+        /// A provider's webhook authenticated by its signature or secret; 404
+        /// when the adapter is not configured.
+        SignedWebhook => 400 BadRequest, 401 Unauthorized, 404 NotFound,
+            413 PayloadTooLarge, 422 ValidationFailed, 503 Unavailable;
     }
 }
 

@@ -52,10 +52,7 @@ pub(crate) struct AuditPage {
     ),
     responses(
         (status = 200, description = "A page", body = AuditPage),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 503, response = problem::Unavailable),
+        problem::List,
     ),
 )]
 pub(crate) async fn audit(

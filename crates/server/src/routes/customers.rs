@@ -87,11 +87,7 @@ pub(crate) fn cursor<T>(name: &str, decoded: Option<T>) -> Result<T, ApiError> {
     ),
     responses(
         (status = 200, description = "The profile", body = panorama_store::CustomerProfile),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 404, response = problem::NotFound),
-        (status = 503, response = problem::Unavailable),
+        problem::Read,
     ),
 )]
 pub(crate) async fn lookup(
@@ -136,11 +132,7 @@ pub(crate) async fn lookup(
     params(("id" = Uuid, Path, description = "Customer id (a merged one works too)")),
     responses(
         (status = 200, description = "The profile", body = panorama_store::CustomerProfile),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 404, response = problem::NotFound),
-        (status = 503, response = problem::Unavailable),
+        problem::Read,
     ),
 )]
 pub(crate) async fn profile(
@@ -197,11 +189,7 @@ pub(crate) struct TimelinePage {
     ),
     responses(
         (status = 200, description = "A page", body = TimelinePage),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 404, response = problem::NotFound),
-        (status = 503, response = problem::Unavailable),
+        problem::Read,
     ),
 )]
 pub(crate) async fn timeline(

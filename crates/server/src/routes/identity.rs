@@ -87,15 +87,7 @@ fn unknown(path_id: Uuid, missing: Uuid, field: &str) -> ApiError {
     request_body(content = doc::MergeRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Merged", body = Merged),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 404, response = problem::NotFound),
-        (status = 409, response = problem::Conflict),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::Change,
     ),
 )]
 pub(crate) async fn merge(
@@ -144,15 +136,7 @@ pub(crate) async fn merge(
     request_body(content = doc::UnmergeRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Split off", body = Merged),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 404, response = problem::NotFound),
-        (status = 409, response = problem::Conflict),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::Change,
     ),
 )]
 pub(crate) async fn unmerge(
@@ -193,11 +177,7 @@ pub(crate) async fn unmerge(
     params(("id" = Uuid, Path, description = "Customer id (a merged one works too)")),
     responses(
         (status = 200, description = "The identity", body = doc::IdentityAnswer),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 404, response = problem::NotFound),
-        (status = 503, response = problem::Unavailable),
+        problem::Read,
     ),
 )]
 pub(crate) async fn identity(
@@ -244,10 +224,7 @@ pub(crate) struct ConflictPage {
     ),
     responses(
         (status = 200, description = "A page", body = ConflictPage),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 503, response = problem::Unavailable),
+        problem::List,
     ),
 )]
 pub(crate) async fn conflicts(
@@ -318,15 +295,7 @@ fn conflict_query(query: &HashMap<String, String>) -> Result<ConflictQuery, ApiE
     request_body(content = doc::ResolveConflictRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Settled", body = doc::ConflictResolution),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 404, response = problem::NotFound),
-        (status = 409, response = problem::Conflict),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::Change,
     ),
 )]
 pub(crate) async fn resolve_conflict(

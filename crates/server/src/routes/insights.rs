@@ -33,10 +33,7 @@ use crate::openapi::problem;
     ),
     responses(
         (status = 200, description = "The figures", body = panorama_store::Insights),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 503, response = problem::Unavailable),
+        problem::List,
     ),
 )]
 pub(crate) async fn insights(

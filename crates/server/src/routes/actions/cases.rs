@@ -37,11 +37,7 @@ use crate::routes::customers::{
     ),
     responses(
         (status = 200, description = "A page", body = doc::CasePage),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 404, response = problem::NotFound),
-        (status = 503, response = problem::Unavailable),
+        problem::Read,
     ),
 )]
 pub(crate) async fn list_cases(
@@ -99,14 +95,7 @@ pub(crate) async fn list_cases(
     request_body(content = doc::OpenCaseRequest, content_type = "application/json"),
     responses(
         (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 404, response = problem::NotFound),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::PublishAbout,
     ),
 )]
 pub(crate) async fn open_case(
@@ -157,15 +146,7 @@ pub(crate) async fn open_case(
     request_body(content = doc::ResolveCaseRequest, content_type = "application/json"),
     responses(
         (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 404, response = problem::NotFound),
-        (status = 409, response = problem::Conflict),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::Change,
     ),
 )]
 pub(crate) async fn resolve_case(
@@ -210,15 +191,7 @@ pub(crate) async fn resolve_case(
     request_body(content = doc::ReopenCaseRequest, content_type = "application/json"),
     responses(
         (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 404, response = problem::NotFound),
-        (status = 409, response = problem::Conflict),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::Change,
     ),
 )]
 pub(crate) async fn reopen_case(

@@ -125,14 +125,7 @@ pub(super) fn accepted(event: &ContactEvent, extra: serde_json::Value) -> HttpRe
     request_body(content = doc::NoteRequest, content_type = "application/json"),
     responses(
         (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 404, response = problem::NotFound),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::PublishAbout,
     ),
 )]
 pub(crate) async fn add_note(
@@ -179,14 +172,7 @@ pub(crate) async fn add_note(
     request_body(content = doc::FeedbackRequest, content_type = "application/json"),
     responses(
         (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 404, response = problem::NotFound),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::PublishAbout,
     ),
 )]
 pub(crate) async fn add_feedback(

@@ -32,13 +32,7 @@ use crate::routes::customers::store;
     request_body(content = doc::IdentifierNoteRequest, content_type = "application/json"),
     responses(
         (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::Publish,
     ),
 )]
 pub(crate) async fn add_identifier_note(

@@ -37,14 +37,7 @@ use crate::routes::customers::{
     request_body(content = doc::TaskRequest, content_type = "application/json"),
     responses(
         (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 404, response = problem::NotFound),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::PublishAbout,
     ),
 )]
 pub(crate) async fn create_task(
@@ -119,10 +112,7 @@ pub(crate) async fn create_task(
     ),
     responses(
         (status = 200, description = "A page", body = doc::TaskPage),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 503, response = problem::Unavailable),
+        problem::List,
     ),
 )]
 pub(crate) async fn list_tasks(
@@ -184,14 +174,7 @@ pub(crate) async fn list_tasks(
     request_body(content = doc::TaskUpdate, content_type = "application/json"),
     responses(
         (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
-        (status = 400, response = problem::BadRequest),
-        (status = 401, response = problem::Unauthorized),
-        (status = 403, response = problem::Forbidden),
-        (status = 404, response = problem::NotFound),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 503, response = problem::Unavailable),
+        problem::PublishAbout,
     ),
 )]
 pub(crate) async fn update_task(
