@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
-use panorama_core::identity::{Conflict, resolve};
+use panorama_core::identity::{Conflict, customer_id_for, resolve};
 use panorama_core::{ContactEvent, Identifier, IdentifierKind};
 use uuid::Uuid;
 
@@ -109,7 +109,9 @@ impl Store {
                 .map(|event| event.identifiers.as_slice())
                 .collect();
             let mut snapshot = trees.snapshot;
-            let decisions = resolve(&mut snapshot, &identifiers, &self.rules, Uuid::now_v7);
+            let decisions = resolve(&mut snapshot, &identifiers, &self.rules, |index| {
+                customer_id_for(fresh[index])
+            });
             let attribution = attribute(&identifiers, &decisions, trees.profiles, trees.survivors);
             insert_customers(&transaction, &decisions.new_customers).await?;
             outcome.new_customers = decisions.new_customers.len();

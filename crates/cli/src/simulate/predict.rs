@@ -160,7 +160,7 @@ impl Projection {
             &mut self.snapshot,
             &[event.identifiers.as_slice()],
             rules,
-            || {
+            |_| {
                 *next_id += 1;
                 Uuid::from_u128(*next_id)
             },

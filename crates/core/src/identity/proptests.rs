@@ -83,7 +83,7 @@ fn run_batches(
     bounds.sort_unstable();
     bounds.dedup();
     let mut next = 0u128;
-    let mut new_id = move || {
+    let mut new_id = move |_| {
         next += 1;
         Uuid::from_u128(next)
     };

@@ -210,9 +210,12 @@ impl fmt::Display for ConflictReason {
 /// later events see the customers, links and merges of earlier ones.
 ///
 /// For each event, the owners of its identifiers decide:
-/// - none: a new customer (from `new_customer_id`) is created;
+/// - none: a new customer is created, named by `new_customer_id` from the
+///   event's index in `events` (the projector derives it from the event,
+///   [`customer_id_for`](crate::identity::customer_id_for));
 /// - one: the event attaches to it;
-/// - several: they merge into the smallest id, the oldest for UUIDv7, except
+/// - several: they merge into the smallest id (the oldest: a customer's id
+///   starts with the time of the contact that created it), except
 ///   that a customer with strong identifiers linked to the event only through
 ///   weak ones is left out when another of them has strong identifiers too
 ///   ([`ConflictReason::WeakLinkOnly`]), and nothing merges when the merged
@@ -228,7 +231,7 @@ pub fn resolve(
     snapshot: &mut Snapshot,
     events: &[&[Identifier]],
     rules: &IdentityRules,
-    mut new_customer_id: impl FnMut() -> Uuid,
+    mut new_customer_id: impl FnMut(usize) -> Uuid,
 ) -> Decisions {
     let mut resolver = Resolver {
         snapshot,
@@ -281,7 +284,7 @@ impl Resolver<'_> {
         &mut self,
         event_index: usize,
         identifiers: &[Identifier],
-        new_customer_id: &mut impl FnMut() -> Uuid,
+        new_customer_id: &mut impl FnMut(usize) -> Uuid,
     ) -> Uuid {
         let mut owned: Vec<(&Identifier, Uuid)> = Vec::new();
         let mut unowned: Vec<&Identifier> = Vec::new();
@@ -299,7 +302,7 @@ impl Resolver<'_> {
         customers.dedup();
         let customer = match customers.as_slice() {
             [] => {
-                let customer = new_customer_id();
+                let customer = new_customer_id(event_index);
                 self.decisions.new_customers.push(customer);
                 self.snapshot.identifiers.entry(customer).or_default();
                 customer

@@ -35,9 +35,9 @@ fn customer(n: u128) -> Uuid {
 
 /// New customer ids 1000, 1001, ...: newer than every fixture customer, as
 /// UUIDv7 ids are.
-fn new_ids() -> impl FnMut() -> Uuid {
+fn new_ids() -> impl FnMut(usize) -> Uuid {
     let mut next = 1_000u128;
-    move || {
+    move |_| {
         next += 1;
         Uuid::from_u128(next - 1)
     }

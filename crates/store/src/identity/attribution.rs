@@ -104,9 +104,9 @@ mod tests {
         Identifier::parse(kind, value, None).expect("valid identifier")
     }
 
-    fn ids(n: u128) -> impl FnMut() -> Uuid {
+    fn ids(n: u128) -> impl FnMut(usize) -> Uuid {
         let mut next = n;
-        move || {
+        move |_| {
             next += 1;
             Uuid::from_u128(next)
         }
