@@ -11,8 +11,10 @@ use panorama::Role;
 use panorama::replay::{ReplayOptions, replay};
 use panorama_bus::{OutboundRecord, Producer, ProducerSettings};
 use panorama_e2e::{at_minute, contact, contact_with, email_of, phone_of};
+use panorama_store::Store;
 use panorama_testkit::{TestApp, WAIT, eventually};
 use tokio_postgres::NoTls;
+use uuid::Uuid;
 
 /// One customer's timeline (event ids, newest first), per-channel counts
 /// and profile (name and first/last contact).
@@ -36,6 +38,30 @@ async fn client(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
     tokio::spawn(connection);
     client
+}
+
+/// Every customer id of `public` (merged profiles included) → its
+/// survivor and the identifiers of the survivor's whole customer.
+async fn customer_groups(
+    client: &tokio_postgres::Client,
+) -> BTreeMap<Uuid, (Uuid, BTreeSet<String>)> {
+    let rows = client
+        .query(
+            "SELECT c.id, c.survivor_id,
+                    array(SELECT i.kind || ':' || i.value FROM identifiers i
+                          JOIN customers p ON p.id = i.customer_id
+                          WHERE p.survivor_id = c.survivor_id)
+             FROM customers c",
+            &[],
+        )
+        .await
+        .expect("customers");
+    rows.into_iter()
+        .map(|row| {
+            let identifiers: Vec<String> = row.get(2);
+            (row.get(0), (row.get(1), identifiers.into_iter().collect()))
+        })
+        .collect()
 }
 
 async fn canonical(client: &tokio_postgres::Client, schema: &str) -> Canonical {
@@ -208,6 +234,8 @@ async fn replay_rebuilds_the_same_projection_and_switches_over() {
     assert_eq!(live.customers.len(), 4, "0+1, 2+3, 4 and 5");
     assert!(live.conflicts >= 1);
 
+    let old_ids = customer_groups(&db).await;
+
     let report = replay(&app.options, &ReplayOptions::new("replay_one"))
         .await
         .expect("replay");
@@ -258,6 +286,26 @@ async fn replay_rebuilds_the_same_projection_and_switches_over() {
     let fresh = client(&app.database.url).await;
     assert_eq!(canonical(&fresh, "public").await, live);
     assert_eq!(canonical(&fresh, &switched.previous_schema).await, live);
+
+    // Every customer id of the replaced projection, merged ones included,
+    // still leads to the customer with the same identifiers: kept by the
+    // replay, or an alias of it.
+    let store = Store::connect(&app.database.url, 1).expect("store");
+    let groups = customer_groups(&fresh).await;
+    let mut aliased = 0;
+    for (id, identifiers) in &old_ids {
+        let survivor = store
+            .survivor_of(*id)
+            .await
+            .expect("survivor")
+            .unwrap_or_else(|| panic!("old id {id} leads nowhere after the switch"));
+        let now = groups.get(&survivor).expect("a survivor's group");
+        assert_eq!(&now.1, &identifiers.1, "old id {id}");
+        if !groups.contains_key(id) {
+            aliased += 1;
+        }
+    }
+    assert_eq!(switched.aliases, aliased);
     let offsets: i64 = fresh
         .query_one(
             "SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets WHERE consumer_group = $1",
@@ -295,4 +343,153 @@ async fn replay_rebuilds_the_same_projection_and_switches_over() {
     .await;
     projector.stop().await.expect("projector stops");
     app.stop().await;
+}
+
+/// Projects `events` (event id, minute, identifiers) through `store`, one
+/// batch each, in the order given.
+async fn project(store: &Store, events: &[(&str, i64, &[(&str, &str)])]) {
+    let context = panorama_core::ValidationContext::now(None);
+    for (id, minute, identifiers) in events {
+        let json = contact_with(id, at_minute(*minute), "email", identifiers);
+        let event = serde_json::from_value::<panorama_core::EventDraft>(json)
+            .expect("draft")
+            .validate(&context)
+            .expect("valid");
+        let offsets: [panorama_store::PartitionOffset; 0] = [];
+        store
+            .apply_batch("test", &[event], &offsets)
+            .await
+            .expect("batch");
+    }
+}
+
+async fn survivor(store: &Store, id: Uuid) -> Uuid {
+    store
+        .survivor_of(id)
+        .await
+        .expect("survivor")
+        .unwrap_or_else(|| panic!("{id} leads nowhere"))
+}
+
+async fn customer_of(store: &Store, email: &str) -> Uuid {
+    let email = panorama_core::Identifier::parse(panorama_core::IdentifierKind::Email, email, None)
+        .expect("email");
+    store
+        .lookup(&email)
+        .await
+        .expect("lookup")
+        .expect("customer")
+}
+
+/// A replay that reads a customer's events in another order names the
+/// customer after another event. The switch makes the old ids aliases, so
+/// they lead to the same customers; a second replay carries those aliases
+/// on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_customer_ids_still_lead_to_their_customers_after_a_switch() {
+    let database = tokio::task::spawn_blocking(|| panorama_testkit::postgres().create_database())
+        .await
+        .expect("task")
+        .expect("database");
+    let live = Store::connect(&database.url, 2).expect("store");
+    live.migrate().await.expect("migrate");
+    let early: &[(&str, &str)] = &[("email", "early@example.com")];
+    let link: &[(&str, &str)] = &[("email", "q@example.com"), ("email", "r@example.com")];
+    let q: &[(&str, &str)] = &[("email", "q@example.com")];
+    let r: &[(&str, &str)] = &[("email", "r@example.com")];
+    // Live: each event creates its customer, the link merges q and r.
+    project(
+        &live,
+        &[
+            ("a-1", 1, early),
+            ("a-2", 2, early),
+            ("q", 3, q),
+            ("r", 4, r),
+            ("link", 5, link),
+        ],
+    )
+    .await;
+    let first = customer_of(&live, "early@example.com").await;
+    let kept = customer_of(&live, "q@example.com").await;
+    // The profile r came through, merged into q's.
+    let merged: Uuid = client(&database.url)
+        .await
+        .query_one(
+            "SELECT customer_id FROM identifiers WHERE value = 'r@example.com'",
+            &[],
+        )
+        .await
+        .expect("r's profile")
+        .get(0);
+    assert_ne!(merged, kept);
+
+    // Each replay reads the events in another order, so every customer is
+    // created by another event and gets another id.
+    let orders: [&[(&str, i64, &[(&str, &str)])]; 2] = [
+        &[
+            ("a-2", 2, early),
+            ("link", 5, link),
+            ("a-1", 1, early),
+            ("q", 3, q),
+            ("r", 4, r),
+        ],
+        // The first projection's creators again: their ids are customers
+        // once more, and the first replay's ids become the aliases.
+        &[
+            ("r", 4, r),
+            ("a-1", 1, early),
+            ("q", 3, q),
+            ("a-2", 2, early),
+            ("link", 5, link),
+        ],
+    ];
+    // Every id ever given, with the customer (by email) it belongs to.
+    let mut known: BTreeMap<Uuid, &str> = BTreeMap::from([
+        (first, "early@example.com"),
+        (kept, "q@example.com"),
+        (merged, "q@example.com"),
+    ]);
+    for (round, order) in orders.iter().enumerate() {
+        let schema = format!("replay_{round}");
+        let replay = Store::connect_in_schema(&database.url, 2, Some(&schema)).expect("store");
+        live.create_schema(&schema).await.expect("schema");
+        replay.migrate().await.expect("migrate");
+        project(&replay, order).await;
+        let replayed: BTreeSet<Uuid> = client(&database.url)
+            .await
+            .query(&format!("SELECT id FROM {schema}.customers"), &[])
+            .await
+            .expect("ids")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let switched = live
+            .switch_schema(&schema, "live", &format!("live-replay-{round}"))
+            .await
+            .expect("switch");
+        let now = Store::connect(&database.url, 2).expect("store");
+        assert_eq!(
+            customer_of(&now, "q@example.com").await,
+            customer_of(&now, "r@example.com").await
+        );
+        let aliases = known.keys().filter(|id| !replayed.contains(id)).count();
+        assert!(aliases >= 2, "round {round}: the replay gave other ids");
+        assert_eq!(switched.aliases, aliases as u64, "round {round}");
+        for (id, email) in &known {
+            assert_eq!(
+                survivor(&now, *id).await,
+                customer_of(&now, email).await,
+                "round {round}: {id} of {email}"
+            );
+        }
+        for id in replayed {
+            let email = if survivor(&now, id).await == customer_of(&now, "early@example.com").await
+            {
+                "early@example.com"
+            } else {
+                "q@example.com"
+            };
+            known.insert(id, email);
+        }
+    }
 }

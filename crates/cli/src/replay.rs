@@ -118,6 +118,7 @@ pub async fn replay(options: &Options, replay: &ReplayOptions) -> anyhow::Result
         tracing::info!(
             previous = %switched.previous_schema,
             carried_over = ?switched.carried_over,
+            aliases = switched.aliases,
             "switched over: the replayed projection is live; restart every panorama process"
         );
         Some(switched)

@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 use uuid::Uuid;
 
-use crate::identity::lock_survivors;
+use crate::identity::{SURVIVOR_OF, lock_survivors};
 use crate::read::{TimelineEntry, timeline_entry};
 use crate::{Result, Store};
 
@@ -302,9 +302,7 @@ impl Store {
         limit: usize,
     ) -> Result<Option<(Uuid, Vec<CustomerChange>)>> {
         let client = self.pool.get().await?;
-        let survivor_of = client
-            .prepare_cached("SELECT survivor_id FROM customers WHERE id = $1")
-            .await?;
+        let survivor_of = client.prepare_cached(SURVIVOR_OF).await?;
         let Some(row) = client.query_opt(&survivor_of, &[&customer]).await? else {
             return Ok(None);
         };

@@ -42,6 +42,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "agent view",
         sql: include_str!("../migrations/0005_agent_view.sql"),
     },
+    Migration {
+        version: 6,
+        name: "customer aliases",
+        sql: include_str!("../migrations/0006_customer_aliases.sql"),
+    },
 ];
 
 /// Advisory lock key for migrations ("panomigr" in ASCII).

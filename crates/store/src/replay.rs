@@ -48,6 +48,9 @@ pub struct Switched {
     pub previous_schema: String,
     /// Rows copied over per carried-over table.
     pub carried_over: Vec<(String, u64)>,
+    /// Customer ids of the replaced projection that the replay did not give
+    /// again, now aliases of the customer holding their identifiers.
+    pub aliases: u64,
 }
 
 impl Store {
@@ -92,7 +95,10 @@ impl Store {
     }
 
     /// Makes `replacement` the live schema in one transaction: copies the
-    /// [`CARRIED_OVER_TABLES`] from `public` into it, stores the replay's
+    /// [`CARRIED_OVER_TABLES`] from `public` into it, makes every customer
+    /// id of `public` that the replay did not give again (and every alias)
+    /// an alias of the replay's customer that owns one of its identifiers,
+    /// so old ids still lead somewhere, stores the replay's
     /// offsets (`replay_group`) under the live projector's group
     /// (`live_group`) so the live projector resumes where the replay ended,
     /// renames `public` to `panorama_old_<unix time>` and `replacement` to
@@ -106,7 +112,6 @@ impl Store {
         replay_group: &str,
     ) -> Result<Switched> {
         let replacement = checked(replacement)?;
-        let previous = format!("panorama_old_{}", chrono::Utc::now().timestamp());
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
         transaction
@@ -129,6 +134,13 @@ impl Store {
                 .await?;
             carried_over.push(((*table).to_owned(), copied));
         }
+        let aliases = transaction
+            .execute(
+                &include_str!("../sql/carry_over_aliases.sql")
+                    .replace("{replacement}", replacement),
+                &[],
+            )
+            .await?;
         transaction
             .execute(
                 &format!(
@@ -142,6 +154,20 @@ impl Store {
                 &[&live_group, &replay_group],
             )
             .await?;
+        // `panorama_old_<unix time>`, or with `_2`, `_3`, ... when an
+        // earlier switch in the same second took that name.
+        let stamp = chrono::Utc::now().timestamp();
+        let taken = transaction
+            .query_one(
+                "SELECT count(*) FROM pg_namespace WHERE nspname = $1 OR nspname LIKE $1 || '\\_%'",
+                &[&format!("panorama_old_{stamp}")],
+            )
+            .await?
+            .get::<_, i64>(0);
+        let previous = match taken {
+            0 => format!("panorama_old_{stamp}"),
+            taken => format!("panorama_old_{stamp}_{}", taken + 1),
+        };
         transaction
             .batch_execute(&format!(
                 "ALTER SCHEMA public RENAME TO \"{previous}\";
@@ -152,6 +178,7 @@ impl Store {
         Ok(Switched {
             previous_schema: previous,
             carried_over,
+            aliases,
         })
     }
 }

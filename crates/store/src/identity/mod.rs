@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 pub(crate) use attribution::attribute;
 pub(crate) use lock::{load_trees, lock_survivors, stored_identifier};
+pub(crate) use read::SURVIVOR_OF;
 pub use read::{ConflictCursor, ConflictQuery};
 pub(crate) use write::{Cause, merge_into, record_conflicts};
 

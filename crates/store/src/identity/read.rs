@@ -41,15 +41,22 @@ pub struct ConflictQuery {
     pub limit: usize,
 }
 
+/// The customer an id leads to: the survivor of the profile with that id,
+/// or of the profile an alias from a replaced projection points at.
+pub(crate) const SURVIVOR_OF: &str = "SELECT survivor_id FROM customers WHERE id = $1
+     UNION ALL
+     SELECT c.survivor_id FROM customer_aliases AS a JOIN customers AS c ON c.id = a.customer_id
+     WHERE a.id = $1
+     LIMIT 1";
+
 impl Store {
-    /// The customer `id` leads to: itself, or the survivor it was merged
-    /// into. `None` when no customer ever had this id.
+    /// The customer `id` leads to: itself, the survivor it was merged into,
+    /// or the customer that took over its identifiers when a replay
+    /// replaced the projection. `None` when no customer ever had this id.
     #[tracing::instrument(skip(self))]
     pub async fn survivor_of(&self, id: Uuid) -> Result<Option<Uuid>> {
         let client = self.pool.get().await?;
-        let statement = client
-            .prepare_cached("SELECT survivor_id FROM customers WHERE id = $1")
-            .await?;
+        let statement = client.prepare_cached(SURVIVOR_OF).await?;
         Ok(client
             .query_opt(&statement, &[&id])
             .await?
