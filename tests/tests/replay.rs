@@ -345,9 +345,11 @@ async fn replay_rebuilds_the_same_projection_and_switches_over() {
     app.stop().await;
 }
 
-/// Projects `events` (event id, minute, identifiers) through `store`, one
-/// batch each, in the order given.
-async fn project(store: &Store, events: &[(&str, i64, &[(&str, &str)])]) {
+/// An event to project: its id, minute and identifiers (kind, value).
+type Scripted<'a> = (&'a str, i64, &'a [(&'a str, &'a str)]);
+
+/// Projects `events` through `store`, one batch each, in the order given.
+async fn project(store: &Store, events: &[Scripted<'_>]) {
     let context = panorama_core::ValidationContext::now(None);
     for (id, minute, identifiers) in events {
         let json = contact_with(id, at_minute(*minute), "email", identifiers);
@@ -425,7 +427,7 @@ async fn old_customer_ids_still_lead_to_their_customers_after_a_switch() {
 
     // Each replay reads the events in another order, so every customer is
     // created by another event and gets another id.
-    let orders: [&[(&str, i64, &[(&str, &str)])]; 2] = [
+    let orders: [&[Scripted<'_>]; 2] = [
         &[
             ("a-2", 2, early),
             ("link", 5, link),
