@@ -28,14 +28,20 @@ const ANNA_EMAIL: &str = "anna.devries@example.nl";
 /// The simulated traffic: its seed, people and requests.
 const SIMULATION: (u64, usize, u64) = (7, 6, 180);
 
+/// A simulated person with an open case, as the console should show them.
+struct Simulated {
+    phone: String,
+    name: String,
+    /// Timeline entries.
+    entries: usize,
+    /// The reason of one of their open cases.
+    reason: String,
+}
+
 /// The simulated person with the longest history who still has an open
-/// case: their phone, name, customer id, timeline length and that case's
-/// reason.
-async fn busiest_simulated_customer(
-    app: &TestApp,
-    burst: &Burst,
-) -> (String, String, String, usize, String) {
-    let mut best: Option<(String, String, String, usize, String)> = None;
+/// case and a display name.
+async fn busiest_simulated_customer(app: &TestApp, burst: &Burst) -> Simulated {
+    let mut best: Option<Simulated> = None;
     for person in &burst.customers {
         let phone = person.phone.replace('+', "%2B");
         let response = app
@@ -51,17 +57,19 @@ async fn busiest_simulated_customer(
         else {
             continue;
         };
-        let id = profile["id"].as_str().expect("id").to_owned();
+        let id = profile["id"].as_str().expect("id");
         let timeline = app
             .get_json(&format!("/v1/customers/{id}/timeline?limit=200"))
             .await;
         let entries = timeline["entries"].as_array().map_or(0, Vec::len);
-        let name = profile["display_name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        if !name.is_empty() && best.as_ref().is_none_or(|(.., most, _)| entries > *most) {
-            best = Some((person.phone.clone(), name, id, entries, reason.to_owned()));
+        let name = profile["display_name"].as_str().unwrap_or_default();
+        if !name.is_empty() && best.as_ref().is_none_or(|best| entries > best.entries) {
+            best = Some(Simulated {
+                phone: person.phone.clone(),
+                name: name.to_owned(),
+                entries,
+                reason: reason.to_owned(),
+            });
         }
     }
     best.expect("a simulated customer with an open case")
@@ -187,7 +195,12 @@ async fn an_agent_works_a_customer_in_the_console() {
     let seeded = seed(&app).await;
     app.wait_for_events(burst.expectation.events as i64 + seeded)
         .await;
-    let (phone, name, _id, entries, reason) = busiest_simulated_customer(&app, &burst).await;
+    let Simulated {
+        phone,
+        name,
+        entries,
+        reason,
+    } = busiest_simulated_customer(&app, &burst).await;
     assert!(
         entries > 25,
         "a history longer than one page of the console: {entries}"

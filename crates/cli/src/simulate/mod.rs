@@ -29,9 +29,10 @@ use chrono::{DateTime, DurationRound as _, Utc};
 use panorama_core::Region;
 use panorama_server::ChannelSettings;
 
-pub use plan::{Payload, Plan, PlanOptions, PlannedEvent, Provider};
+pub use plan::{Payload, Plan, PlanOptions, PlannedEvent};
 pub use population::{Customer, Persona};
 pub use predict::{Expectation, expect};
+pub use providers::Provider;
 pub use providers::{Credentials, Route};
 pub use send::{Counts, Report};
 

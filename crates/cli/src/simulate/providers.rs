@@ -3,6 +3,8 @@
 //! checks it), or `POST /v1/events` with the events the gateway would have
 //! made of it. Either way the events, and their ids, are the same.
 
+use std::collections::BTreeSet;
+
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use panorama_channels::form::Form;
@@ -11,8 +13,95 @@ use panorama_channels::{Context, Outcome, cti, mailgun, meta, sendgrid, twilio, 
 use panorama_core::{EventDraft, Region};
 use panorama_server::ChannelSettings;
 
-use super::plan::{Payload, PlannedEvent, Provider};
+use super::plan::{Payload, PlannedEvent};
 use super::touches::SITE;
+
+/// Where a request goes: one provider webhook or `POST /v1/events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Provider {
+    /// Twilio Voice status callbacks.
+    Twilio,
+    /// A PBX posting call states.
+    Cti,
+    /// SendGrid Inbound Parse (raw MIME).
+    SendGrid,
+    /// Mailgun route forwards.
+    Mailgun,
+    /// WhatsApp Cloud API through the Meta webhook.
+    Whatsapp,
+    /// Instagram messaging through the Meta webhook.
+    Instagram,
+    /// Web page views and forms.
+    Web,
+    /// Web chat.
+    Chat,
+    /// Survey answers, posted to `POST /v1/events`.
+    Survey,
+    /// Agents resolving the cases of settled matters (`case.resolved`),
+    /// posted to `POST /v1/events`.
+    Agent,
+}
+
+impl Provider {
+    /// Every provider.
+    pub const ALL: [Provider; 10] = [
+        Provider::Twilio,
+        Provider::Cti,
+        Provider::SendGrid,
+        Provider::Mailgun,
+        Provider::Whatsapp,
+        Provider::Instagram,
+        Provider::Web,
+        Provider::Chat,
+        Provider::Survey,
+        Provider::Agent,
+    ];
+
+    /// Its name in `--channels` and in progress lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Twilio => "twilio",
+            Provider::Cti => "cti",
+            Provider::SendGrid => "sendgrid",
+            Provider::Mailgun => "mailgun",
+            Provider::Whatsapp => "whatsapp",
+            Provider::Instagram => "instagram",
+            Provider::Web => "web",
+            Provider::Chat => "chat",
+            Provider::Survey => "survey",
+            Provider::Agent => "agent",
+        }
+    }
+
+    /// Parses a `--channels` list: provider names and the groups `phone`
+    /// (twilio, cti), `email` (sendgrid, mailgun), `social` (whatsapp,
+    /// instagram) and `all`.
+    pub fn parse_list(raw: &str) -> Result<BTreeSet<Provider>, String> {
+        let mut providers = BTreeSet::new();
+        for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let group: &[Provider] = match name.to_ascii_lowercase().as_str() {
+                "all" => &Provider::ALL,
+                "phone" => &[Provider::Twilio, Provider::Cti],
+                "email" => &[Provider::SendGrid, Provider::Mailgun],
+                "social" => &[Provider::Whatsapp, Provider::Instagram],
+                other => match Provider::ALL.iter().find(|p| p.as_str() == other) {
+                    Some(provider) => std::slice::from_ref(provider),
+                    None => {
+                        return Err(format!(
+                            "unknown channel {name:?}; expected all, phone, email, social or one of {}",
+                            Provider::ALL.map(Provider::as_str).join(", ")
+                        ));
+                    }
+                },
+            };
+            providers.extend(group.iter().copied());
+        }
+        if providers.is_empty() {
+            return Err("no channel given".into());
+        }
+        Ok(providers)
+    }
+}
 
 /// How the requests of a provider are delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,8 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
-use super::plan::{PlannedEvent, Provider};
+use super::plan::PlannedEvent;
+use super::providers::Provider;
 use super::providers::{Credentials, Request, Route, drafts, events_request, webhook_request};
 use crate::progress::{Progress, Rate};
 

@@ -9,8 +9,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use super::dice::Dice;
-use super::plan::{Payload, Provider};
+use super::plan::Payload;
 use super::population::Customer;
+use super::providers::Provider;
 use super::reasons::{REPLIES, Reason};
 
 /// The company line customers call.
