@@ -321,6 +321,9 @@ async fn merge_then_unmerge_restores_both_customers_exactly() {
     assert_eq!(timeline["customer_id"], json!(anna));
     assert_eq!(timeline["requested_id"], json!(bob));
     assert_eq!(timeline["entries"].as_array().map(Vec::len), Some(4));
+    let cases = app.get_json(&format!("/v1/customers/{bob}/cases")).await;
+    assert_eq!(cases["customer_id"], json!(anna));
+    assert_eq!(cases["requested_id"], json!(bob));
     let identity = app.get_json(&format!("/v1/customers/{bob}/identity")).await;
     assert_eq!(identity["customer_id"], json!(anna));
     assert_eq!(identity["requested_id"], json!(bob));

@@ -47,7 +47,7 @@ pub(crate) async fn list_cases(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Agent)?;
-    let customer = customer_in_path(&state, &path).await?;
+    let in_path = customer_in_path(&state, &path).await?;
     let mut wanted = CaseQuery {
         limit: DEFAULT_PAGE,
         ..CaseQuery::default()
@@ -70,9 +70,9 @@ pub(crate) async fn list_cases(
     }
     let page = wanted.limit;
     wanted.limit = page + 1;
-    let mut cases = store(&state)?.cases(customer, &wanted).await?;
+    let mut cases = store(&state)?.cases(in_path.customer, &wanted).await?;
     let next_cursor = next_page(&mut cases, page, |last| position(last.opened_at, last.id));
-    let mut body = json!({ "customer_id": customer, "cases": cases });
+    let mut body = in_path.answer(json!({ "cases": cases }));
     if let Some(next) = next_cursor {
         body["next_cursor"] = json!(next);
     }
@@ -106,7 +106,7 @@ pub(crate) async fn open_case(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Agent)?;
-    let customer = customer_in_path(&state, &path).await?;
+    let in_path = customer_in_path(&state, &path).await?;
     let mut body = JsonBody::read(&request, payload).await?;
     let reason = body.text("reason", MAX_SHORT)?;
     let note = body.optional_text("note", MAX_TEXT)?;
@@ -115,7 +115,7 @@ pub(crate) async fn open_case(
     let event = publish_action(
         &state,
         &caller,
-        customer,
+        in_path.customer,
         Action {
             event_type: "case.opened",
             case_id: Some(case_id),
@@ -127,7 +127,7 @@ pub(crate) async fn open_case(
     .await?;
     Ok(accepted(
         &event,
-        json!({ "case_id": case_id, "customer_id": customer }),
+        in_path.answer(json!({ "case_id": case_id })),
     ))
 }
 

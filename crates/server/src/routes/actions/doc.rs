@@ -123,6 +123,10 @@ pub(crate) struct ActionAccepted {
     /// The customer (the survivor); absent when a task changes.
     #[serde(skip_serializing_if = "Option::is_none")]
     customer_id: Option<Uuid>,
+    /// The customer id in the path, when there is one: the customer's own,
+    /// or one that leads to it (a profile merged into it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requested_id: Option<Uuid>,
     /// The case opened or changed.
     #[serde(skip_serializing_if = "Option::is_none")]
     case_id: Option<Uuid>,
@@ -136,6 +140,9 @@ pub(crate) struct ActionAccepted {
 pub(crate) struct CasePage {
     /// The customer (the survivor).
     customer_id: Uuid,
+    /// The customer id in the path: the customer's own, or one that leads
+    /// to it (a profile merged into it).
+    requested_id: Uuid,
     /// Newest first.
     cases: Vec<CaseView>,
     /// Pass as `cursor` for the next page; absent on the last page.

@@ -93,13 +93,38 @@ pub(super) async fn publish_for(
     Ok(event)
 }
 
-/// The survivor of the customer in the path, or 404.
-pub(super) async fn customer_in_path(state: &AppState, raw: &str) -> Result<Uuid, ApiError> {
-    let id = parse_customer_id(raw)?;
-    store(state)?
-        .survivor_of(id)
+/// The customer id in a path and the customer it leads to.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct InPath {
+    /// The id in the path: the customer's, a profile merged into it, or an
+    /// alias from before a replay.
+    pub(super) requested: Uuid,
+    /// The customer (the survivor).
+    pub(super) customer: Uuid,
+}
+
+impl InPath {
+    /// `fields` with `customer_id` and `requested_id` added, for an answer.
+    pub(super) fn answer(self, mut fields: serde_json::Value) -> serde_json::Value {
+        if let Some(object) = fields.as_object_mut() {
+            object.insert("customer_id".into(), json!(self.customer));
+            object.insert("requested_id".into(), json!(self.requested));
+        }
+        fields
+    }
+}
+
+/// The customer the id in the path leads to, or 404.
+pub(super) async fn customer_in_path(state: &AppState, raw: &str) -> Result<InPath, ApiError> {
+    let requested = parse_customer_id(raw)?;
+    let customer = store(state)?
+        .survivor_of(requested)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no customer {id}")))
+        .ok_or_else(|| ApiError::NotFound(format!("no customer {requested}")))?;
+    Ok(InPath {
+        requested,
+        customer,
+    })
 }
 
 pub(super) fn accepted(event: &ContactEvent, extra: serde_json::Value) -> HttpResponse {
@@ -136,7 +161,7 @@ pub(crate) async fn add_note(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Agent)?;
-    let customer = customer_in_path(&state, &path).await?;
+    let in_path = customer_in_path(&state, &path).await?;
     let mut body = JsonBody::read(&request, payload).await?;
     let text = body.text("text", MAX_TEXT)?;
     let case_id = body.optional_uuid("case_id")?;
@@ -144,7 +169,7 @@ pub(crate) async fn add_note(
     let event = publish_action(
         &state,
         &caller,
-        customer,
+        in_path.customer,
         Action {
             event_type: "note.added",
             case_id,
@@ -153,7 +178,7 @@ pub(crate) async fn add_note(
         },
     )
     .await?;
-    Ok(accepted(&event, json!({ "customer_id": customer })))
+    Ok(accepted(&event, in_path.answer(json!({}))))
 }
 
 /// `POST /v1/customers/{id}/feedback {"metric": "nps", "score": 9, "comment": "..."?, "case_id": "..."?}`
@@ -183,7 +208,7 @@ pub(crate) async fn add_feedback(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Agent)?;
-    let customer = customer_in_path(&state, &path).await?;
+    let in_path = customer_in_path(&state, &path).await?;
     let mut body = JsonBody::read(&request, payload).await?;
     let metric = body.text("metric", 10)?;
     let score = i32::try_from(body.integer("score")?)
@@ -194,7 +219,7 @@ pub(crate) async fn add_feedback(
     let event = publish_action(
         &state,
         &caller,
-        customer,
+        in_path.customer,
         Action {
             event_type: "feedback.submitted",
             case_id,
@@ -207,7 +232,7 @@ pub(crate) async fn add_feedback(
         },
     )
     .await?;
-    Ok(accepted(&event, json!({ "customer_id": customer })))
+    Ok(accepted(&event, in_path.answer(json!({}))))
 }
 
 /// The opaque cursor of a (time, id) position.

@@ -48,7 +48,7 @@ pub(crate) async fn create_task(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Agent)?;
-    let customer = customer_in_path(&state, &path).await?;
+    let in_path = customer_in_path(&state, &path).await?;
     let mut body = JsonBody::read(&request, payload).await?;
     let title = body.text("title", MAX_SHORT)?;
     let due_at = body
@@ -76,7 +76,7 @@ pub(crate) async fn create_task(
     let event = publish_action(
         &state,
         &caller,
-        customer,
+        in_path.customer,
         Action {
             event_type: "task.created",
             case_id,
@@ -88,7 +88,7 @@ pub(crate) async fn create_task(
     .await?;
     Ok(accepted(
         &event,
-        json!({ "task_id": task_id, "customer_id": customer }),
+        in_path.answer(json!({ "task_id": task_id })),
     ))
 }
 
