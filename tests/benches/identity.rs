@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use panorama_core::{EventDraft, ValidationContext};
 use panorama_e2e::{contact_with, epoch};
 use panorama_store::{MergeOutcome, PartitionOffset, Store, UnmergeOutcome};
-use panorama_testkit::postgres;
+use panorama_testkit::{customer_with_email, postgres};
 use uuid::Uuid;
 
 const SAMPLES: usize = 5;
@@ -52,13 +52,7 @@ async fn customer_with(store: &Store, email: &str, count: usize) -> Uuid {
             .await
             .expect("batch");
     }
-    let email = panorama_core::Identifier::parse(panorama_core::IdentifierKind::Email, email, None)
-        .expect("email");
-    store
-        .lookup(&email)
-        .await
-        .expect("lookup")
-        .expect("customer")
+    customer_with_email(store, email).await
 }
 
 fn main() {

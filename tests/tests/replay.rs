@@ -12,7 +12,7 @@ use panorama::replay::{ReplayOptions, replay};
 use panorama_bus::{OutboundRecord, Producer, ProducerSettings};
 use panorama_e2e::{at_minute, contact, contact_with, email_of, phone_of};
 use panorama_store::Store;
-use panorama_testkit::{TestApp, WAIT, eventually};
+use panorama_testkit::{TestApp, WAIT, customer_with_email, eventually};
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
@@ -373,16 +373,6 @@ async fn survivor(store: &Store, id: Uuid) -> Uuid {
         .unwrap_or_else(|| panic!("{id} leads nowhere"))
 }
 
-async fn customer_of(store: &Store, email: &str) -> Uuid {
-    let email = panorama_core::Identifier::parse(panorama_core::IdentifierKind::Email, email, None)
-        .expect("email");
-    store
-        .lookup(&email)
-        .await
-        .expect("lookup")
-        .expect("customer")
-}
-
 /// A replay that reads a customer's events in another order names the
 /// customer after another event. The switch makes the old ids aliases, so
 /// they lead to the same customers; a second replay carries those aliases
@@ -411,8 +401,8 @@ async fn old_customer_ids_still_lead_to_their_customers_after_a_switch() {
         ],
     )
     .await;
-    let first = customer_of(&live, "early@example.com").await;
-    let kept = customer_of(&live, "q@example.com").await;
+    let first = customer_with_email(&live, "early@example.com").await;
+    let kept = customer_with_email(&live, "q@example.com").await;
     // The profile r came through, merged into q's.
     let merged: Uuid = client(&database.url)
         .await
@@ -471,8 +461,8 @@ async fn old_customer_ids_still_lead_to_their_customers_after_a_switch() {
             .expect("switch");
         let now = Store::connect(&database.url, 2).expect("store");
         assert_eq!(
-            customer_of(&now, "q@example.com").await,
-            customer_of(&now, "r@example.com").await
+            customer_with_email(&now, "q@example.com").await,
+            customer_with_email(&now, "r@example.com").await
         );
         let aliases = known.keys().filter(|id| !replayed.contains(id)).count();
         assert!(aliases >= 2, "round {round}: the replay gave other ids");
@@ -480,12 +470,13 @@ async fn old_customer_ids_still_lead_to_their_customers_after_a_switch() {
         for (id, email) in &known {
             assert_eq!(
                 survivor(&now, *id).await,
-                customer_of(&now, email).await,
+                customer_with_email(&now, email).await,
                 "round {round}: {id} of {email}"
             );
         }
         for id in replayed {
-            let email = if survivor(&now, id).await == customer_of(&now, "early@example.com").await
+            let email = if survivor(&now, id).await
+                == customer_with_email(&now, "early@example.com").await
             {
                 "early@example.com"
             } else {

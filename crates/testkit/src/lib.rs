@@ -41,9 +41,11 @@
 mod app;
 mod broker;
 mod pg;
+mod store;
 mod util;
 
 pub use app::{AppBuilder, Burst, TestApp, WAIT};
 pub use broker::{Broker, Engine, broker};
 pub use pg::{PgCluster, TestDatabase, postgres};
+pub use store::customer_with_email;
 pub use util::{eventually, random_name};
