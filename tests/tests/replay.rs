@@ -11,7 +11,7 @@ use panorama::Role;
 use panorama::replay::{ReplayOptions, replay};
 use panorama_bus::{OutboundRecord, Producer, ProducerSettings};
 use panorama_e2e::{at_minute, contact, contact_with, email_of, phone_of};
-use panorama_store::Store;
+use panorama_store::{AuditQuery, AuditRecord, Store};
 use panorama_testkit::{TestApp, WAIT, customer_with_email, eventually};
 use tokio_postgres::NoTls;
 use uuid::Uuid;
@@ -414,6 +414,22 @@ async fn old_customer_ids_still_lead_to_their_customers_after_a_switch() {
         .expect("r's profile")
         .get(0);
     assert_ne!(merged, kept);
+    // An admin once read the merged profile by its own id.
+    let read = AuditRecord {
+        id: Uuid::now_v7(),
+        // PostgreSQL keeps microseconds.
+        at: chrono::DateTime::from_timestamp_micros(chrono::Utc::now().timestamp_micros())
+            .expect("now"),
+        actor: "desk-1".into(),
+        role: "agent".into(),
+        method: "GET".into(),
+        route: "/v1/customers/{id}".into(),
+        customer_id: Some(merged),
+        status: 200,
+    };
+    live.record_audit(std::slice::from_ref(&read))
+        .await
+        .expect("audit");
 
     // Each replay reads the events in another order, so every customer is
     // created by another event and gets another id.
@@ -441,6 +457,11 @@ async fn old_customer_ids_still_lead_to_their_customers_after_a_switch() {
         (kept, "q@example.com"),
         (merged, "q@example.com"),
     ]);
+    let about = |customer: Uuid| AuditQuery {
+        customer: Some(customer),
+        limit: 10,
+        ..AuditQuery::default()
+    };
     for (round, order) in orders.iter().enumerate() {
         let schema = format!("replay_{round}");
         let replay = Store::connect_in_schema(&database.url, 2, Some(&schema)).expect("store");
@@ -474,6 +495,19 @@ async fn old_customer_ids_still_lead_to_their_customers_after_a_switch() {
                 "round {round}: {id} of {email}"
             );
         }
+        // The audit trail of a customer still shows what was read under the
+        // ids it had before, asked by its new id or an old one.
+        let q_now = customer_with_email(&now, "q@example.com").await;
+        for asked in [q_now, kept, merged] {
+            assert_eq!(
+                now.audit(&about(asked)).await.expect("audit"),
+                vec![read.clone()],
+                "round {round}: asked by {asked}"
+            );
+        }
+        let early_now = customer_with_email(&now, "early@example.com").await;
+        let early_reads = now.audit(&about(early_now)).await.expect("audit");
+        assert!(early_reads.is_empty(), "round {round}: {early_reads:?}");
         for id in replayed {
             let email = if survivor(&now, id).await
                 == customer_with_email(&now, "early@example.com").await

@@ -51,7 +51,8 @@ impl AuditCursor {
 /// Which audit entries to list.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
-    /// Entries about this id or any profile of its customer's merge tree.
+    /// Entries about this id or any profile of its customer's merge tree,
+    /// including the ids those profiles had before a replay.
     pub customer: Option<Uuid>,
     /// Entries by this token name.
     pub actor: Option<String>,
@@ -103,11 +104,7 @@ impl Store {
             None => None,
             Some(asked) => {
                 let tree = client
-                    .prepare_cached(
-                        "SELECT c.id FROM customers AS asked
-                         JOIN customers AS c ON c.survivor_id = asked.survivor_id
-                         WHERE asked.id = $1",
-                    )
+                    .prepare_cached(include_str!("../sql/audit_subjects.sql"))
                     .await?;
                 let mut ids: Vec<Uuid> = client
                     .query(&tree, &[&asked])

@@ -30,7 +30,8 @@ pub(crate) struct AuditPage {
 }
 
 /// `GET /v1/audit?customer=&actor=&since=&until=&limit=&cursor=` — who read
-/// or changed which customer; `customer` covers its whole merge tree.
+/// or changed which customer; `customer` covers its whole merge tree and the
+/// ids it had before a replay.
 #[utoipa::path(
     get,
     path = "/v1/audit",
@@ -43,7 +44,7 @@ pub(crate) struct AuditPage {
         Needs the `admin` role.",
     security(("bearer" = ["admin"])),
     params(
-        ("customer" = Option<Uuid>, Query, description = "That id and every profile of its merge tree"),
+        ("customer" = Option<Uuid>, Query, description = "That id, every profile of its merge tree, and the ids they had before a replay"),
         ("actor" = Option<String>, Query, description = "A token name (1 to 200 characters)"),
         ("since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "From this time (RFC 3339)"),
         ("until" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Before this time (RFC 3339)"),
