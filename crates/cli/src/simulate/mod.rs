@@ -32,8 +32,7 @@ use panorama_server::ChannelSettings;
 pub use plan::{Payload, Plan, PlanOptions, PlannedEvent};
 pub use population::{Customer, Persona};
 pub use predict::{Expectation, expect};
-pub use providers::Provider;
-pub use providers::{Credentials, Route};
+pub use providers::{Credentials, Provider, Route};
 pub use send::{Counts, Report};
 
 /// Secrets for a demo or test Panorama with every provider webhook on:

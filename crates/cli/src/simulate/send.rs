@@ -11,8 +11,9 @@ use chrono::Utc;
 use tokio::time::Instant;
 
 use super::plan::PlannedEvent;
-use super::providers::Provider;
-use super::providers::{Credentials, Request, Route, drafts, events_request, webhook_request};
+use super::providers::{
+    Credentials, Provider, Request, Route, drafts, events_request, webhook_request,
+};
 use crate::progress::{Progress, Rate};
 
 /// Counts of one provider.
