@@ -99,27 +99,11 @@ impl Store {
     /// One page of the audit log, newest first.
     #[tracing::instrument(skip(self))]
     pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
-        let client = self.pool.get().await?;
-        let customers: Option<Vec<Uuid>> = match query.customer {
+        let customers = match query.customer {
+            Some(asked) => Some(self.audit_subjects(asked).await?),
             None => None,
-            Some(asked) => {
-                let tree = client
-                    .prepare_cached(include_str!("../sql/audit_subjects.sql"))
-                    .await?;
-                let mut ids: Vec<Uuid> = client
-                    .query(&tree, &[&asked])
-                    .await?
-                    .iter()
-                    .map(|row| row.get(0))
-                    .collect();
-                // The id asked for counts even when no customer has it
-                // (a request for an unknown customer is audited too).
-                if !ids.contains(&asked) {
-                    ids.push(asked);
-                }
-                Some(ids)
-            }
         };
+        let client = self.pool.get().await?;
         let far_future =
             DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::UNIX_EPOCH);
         let since = query.since.unwrap_or(DateTime::UNIX_EPOCH);
@@ -148,6 +132,31 @@ impl Store {
                 status: row.get(7),
             })
             .collect())
+    }
+
+    /// The ids audit entries about `asked` may name: every id of the
+    /// customer it leads to (`audit_subjects.sql`), and `asked` itself even
+    /// when no customer has it (a request for an unknown id is audited too).
+    async fn audit_subjects(&self, asked: Uuid) -> Result<Vec<Uuid>> {
+        let mut ids: Vec<Uuid> = match self.survivor_of(asked).await? {
+            Some(survivor) => {
+                let client = self.pool.get().await?;
+                let statement = client
+                    .prepare_cached(include_str!("../sql/audit_subjects.sql"))
+                    .await?;
+                client
+                    .query(&statement, &[&survivor])
+                    .await?
+                    .iter()
+                    .map(|row| row.get(0))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        if !ids.contains(&asked) {
+            ids.push(asked);
+        }
+        Ok(ids)
     }
 }
 
