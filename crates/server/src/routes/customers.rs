@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use panorama_core::{Channel, EventType, Identifier, IdentifierKind, Role};
 use panorama_store::{Store, TimelineCursor, TimelineEntry, TimelineQuery};
 use serde::Serialize;
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -32,6 +33,40 @@ pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ApiError {
 
 pub(crate) fn parse_customer_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| invalid("id", "customer ids are UUIDs"))
+}
+
+/// The customer id in a path and the customer it leads to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InPath {
+    /// The id in the path: the customer's, a profile merged into it, or an
+    /// alias from before a replay.
+    pub(crate) requested: Uuid,
+    /// The customer (the survivor).
+    pub(crate) customer: Uuid,
+}
+
+impl InPath {
+    /// `fields` with `customer_id` and `requested_id` added, for an answer.
+    pub(crate) fn answer(self, mut fields: serde_json::Value) -> serde_json::Value {
+        if let Some(object) = fields.as_object_mut() {
+            object.insert("customer_id".into(), json!(self.customer));
+            object.insert("requested_id".into(), json!(self.requested));
+        }
+        fields
+    }
+}
+
+/// The customer the id in the path leads to, or 404.
+pub(crate) async fn customer_in_path(state: &AppState, raw: &str) -> Result<InPath, ApiError> {
+    let requested = parse_customer_id(raw)?;
+    let customer = store(state)?
+        .survivor_of(requested)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no customer {requested}")))?;
+    Ok(InPath {
+        requested,
+        customer,
+    })
 }
 
 /// A page size parameter: a whole number from 1 to `max`.
@@ -199,21 +234,17 @@ pub(crate) async fn timeline(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Agent)?;
-    let id = parse_customer_id(&path)?;
     let mut wanted = timeline_query(&query)?;
     let page = wanted.limit;
     wanted.limit = page + 1;
-    let store = store(&state)?;
-    let Some(customer) = store.survivor_of(id).await? else {
-        return Err(ApiError::NotFound(format!("no customer {id}")));
-    };
-    let mut entries = store.timeline(customer, &wanted).await?;
+    let in_path = customer_in_path(&state, &path).await?;
+    let mut entries = store(&state)?.timeline(in_path.customer, &wanted).await?;
     let next_cursor = next_page(&mut entries, page, |last| {
         TimelineCursor::after(last).encode()
     });
     Ok(HttpResponse::Ok().json(TimelinePage {
-        customer_id: customer,
-        requested_id: id,
+        customer_id: in_path.customer,
+        requested_id: in_path.requested,
         entries,
         next_cursor,
     }))

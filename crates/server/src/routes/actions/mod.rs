@@ -26,7 +26,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::body::{JsonBody, invalid as invalid_field};
-use super::customers::{parse_customer_id, store};
+use super::customers::{customer_in_path, store};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -91,40 +91,6 @@ pub(super) async fn publish_for(
     let event = draft.validate(&ValidationContext::now(state.settings.default_region))?;
     publish_with(state, state.actions.as_ref(), std::slice::from_ref(&event)).await?;
     Ok(event)
-}
-
-/// The customer id in a path and the customer it leads to.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct InPath {
-    /// The id in the path: the customer's, a profile merged into it, or an
-    /// alias from before a replay.
-    pub(super) requested: Uuid,
-    /// The customer (the survivor).
-    pub(super) customer: Uuid,
-}
-
-impl InPath {
-    /// `fields` with `customer_id` and `requested_id` added, for an answer.
-    pub(super) fn answer(self, mut fields: serde_json::Value) -> serde_json::Value {
-        if let Some(object) = fields.as_object_mut() {
-            object.insert("customer_id".into(), json!(self.customer));
-            object.insert("requested_id".into(), json!(self.requested));
-        }
-        fields
-    }
-}
-
-/// The customer the id in the path leads to, or 404.
-pub(super) async fn customer_in_path(state: &AppState, raw: &str) -> Result<InPath, ApiError> {
-    let requested = parse_customer_id(raw)?;
-    let customer = store(state)?
-        .survivor_of(requested)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no customer {requested}")))?;
-    Ok(InPath {
-        requested,
-        customer,
-    })
 }
 
 pub(super) fn accepted(event: &ContactEvent, extra: serde_json::Value) -> HttpResponse {
