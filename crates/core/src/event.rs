@@ -10,24 +10,14 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::attributes::parse_attributes;
 use crate::identifier::{Identifier, IdentifierKind, Region};
+use crate::limits::{self, TextLimit};
 use crate::text::{has_control_chars, longer_than, non_empty_trimmed};
 
 /// Namespace of the UUIDv5 ids derived from provider ids (`source` + id).
 const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6d1c_0b7e_5a43_4c1f_9f0e_8a2b_3c4d_5e6f);
 
-/// At most this many identifiers on one event.
-pub(crate) const MAX_IDENTIFIERS: usize = 20;
-const MAX_ATTRIBUTES: usize = 64;
-const MAX_ATTRIBUTE_KEY: usize = 64;
-const MAX_ATTRIBUTE_VALUE: usize = 1024;
-const MAX_SUMMARY: usize = 4000;
-const MAX_SUBJECT: usize = 998;
-const MAX_CONVERSATION_ID: usize = 998;
-const MAX_REASON: usize = 500;
-const MAX_SHORT_TEXT: usize = 200;
-const MAX_COMMENT: usize = 2000;
-const MAX_PROVIDER_EVENT_ID: usize = 512;
 /// How far in the future `occurred_at` may lie (clock skew between systems).
 const MAX_CLOCK_SKEW_HOURS: i64 = 24;
 
@@ -305,7 +295,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         FieldError {
             field: field.into(),
             message: message.into(),
@@ -355,7 +345,9 @@ pub struct IdentifierDraft {
     /// `phone`, `email`, `account`, `whatsapp`, ...
     #[schema(value_type = IdentifierKind)]
     pub kind: String,
-    /// The value as the channel knows it.
+    /// The value as the channel knows it. Limits hold after normalisation:
+    /// an email address of at most 254 characters in lower case, other ids
+    /// of at most 128 (an X handle in lower case).
     pub value: String,
 }
 
@@ -378,8 +370,9 @@ pub struct FeedbackDraft {
     pub metric: String,
     /// The score: 0–10 for `nps`, 1–5 for `csat`, 1–7 for `ces`.
     pub score: i32,
-    /// The customer's words.
+    /// The customer's words, at most 2,000 characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub comment: Option<String>,
 }
 
@@ -392,11 +385,13 @@ pub struct FeedbackDraft {
     description = "A contact event in the event contract (docs/event-contract.md): unknown fields are refused, and each problem names the field at fault."
 )]
 pub struct EventDraft {
-    /// A UUID (kept as is), a provider id (turned into a stable UUIDv5), or
-    /// absent (a new UUIDv7).
+    /// A UUID (kept as is), a provider id of at most 512 characters (turned
+    /// into a stable UUIDv5), or absent (a new UUIDv7).
     #[serde(default)]
+    #[schema(max_length = 512)]
     pub event_id: Option<String>,
-    /// RFC 3339; defaults to the time of receipt.
+    /// RFC 3339; defaults to the time of receipt. From 1970 to the end of
+    /// year 9999, and at most a day after receipt.
     #[serde(default)]
     #[schema(format = DateTime)]
     pub occurred_at: Option<String>,
@@ -419,30 +414,37 @@ pub struct EventDraft {
     #[serde(default)]
     #[schema(min_items = 1, max_items = 20)]
     pub identifiers: Vec<IdentifierDraft>,
-    /// Thread id.
+    /// Thread id: at most 998 characters and 2,000 bytes of UTF-8 (cases
+    /// index their conversations).
     #[serde(default)]
+    #[schema(max_length = 998)]
     pub conversation_id: Option<String>,
-    /// The customer's reason for contact.
+    /// The customer's reason for contact, at most 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub contact_reason: Option<String>,
-    /// Subject or title.
+    /// Subject or title, at most 998 characters.
     #[serde(default)]
+    #[schema(max_length = 998)]
     pub subject: Option<String>,
     /// Text excerpt, at most 4,000 characters.
     #[serde(default)]
     #[schema(max_length = 4000)]
     pub summary: Option<String>,
-    /// Handling agent.
+    /// Handling agent, at most 200 characters.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub agent_id: Option<String>,
-    /// Queue or team.
+    /// Queue or team, at most 200 characters.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub queue: Option<String>,
     /// Talk or session time.
     #[serde(default)]
     pub duration_seconds: Option<u32>,
-    /// How it ended.
+    /// How it ended, at most 200 characters.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub outcome: Option<String>,
     /// -1 to 1.
     #[serde(default)]
@@ -451,11 +453,14 @@ pub struct EventDraft {
     /// Survey answer.
     #[serde(default)]
     pub feedback: Option<FeedbackDraft>,
-    /// Extra string values.
+    /// Extra string values: at most 64, keys of 1 to 64 characters, values
+    /// of at most 1,024 characters (200 for `task.assignee` and
+    /// `task.channel`).
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
-    /// Name hint.
+    /// Name hint, at most 200 characters.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub display_name: Option<String>,
     /// W3C trace context; normally set by the gateway, not the caller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -471,6 +476,11 @@ impl EventDraft {
     /// Checks every field and builds the canonical event, or names the first
     /// field at fault.
     pub fn validate(self, context: &ValidationContext) -> Result<ContactEvent, FieldError> {
+        // Decoding reads `received_at` from the record: it must be a time
+        // PostgreSQL can store and RFC 3339 can write.
+        if !limits::event_time_in_range(context.received_at) {
+            return Err(FieldError::new("received_at", limits::EVENT_TIME_RANGE));
+        }
         let source = match self.source.as_deref().and_then(non_empty_trimmed) {
             None => "api".to_owned(),
             Some(source) => parse_source(source)?,
@@ -515,18 +525,26 @@ impl EventDraft {
             event_type,
             direction,
             identifiers,
-            conversation_id: bounded("conversation_id", self.conversation_id, MAX_CONVERSATION_ID)?,
-            contact_reason: bounded("contact_reason", self.contact_reason, MAX_REASON)?,
-            subject: bounded("subject", self.subject, MAX_SUBJECT)?,
-            summary: bounded("summary", self.summary, MAX_SUMMARY)?,
-            agent_id: bounded("agent_id", self.agent_id, MAX_SHORT_TEXT)?,
-            queue: bounded("queue", self.queue, MAX_SHORT_TEXT)?,
+            conversation_id: bounded(
+                "conversation_id",
+                self.conversation_id,
+                limits::CONVERSATION_ID,
+            )?,
+            contact_reason: bounded(
+                "contact_reason",
+                self.contact_reason,
+                limits::CONTACT_REASON,
+            )?,
+            subject: bounded("subject", self.subject, limits::SUBJECT)?,
+            summary: bounded("summary", self.summary, limits::SUMMARY)?,
+            agent_id: bounded("agent_id", self.agent_id, limits::SHORT_TEXT)?,
+            queue: bounded("queue", self.queue, limits::SHORT_TEXT)?,
             duration_seconds: self.duration_seconds,
-            outcome: bounded("outcome", self.outcome, MAX_SHORT_TEXT)?,
+            outcome: bounded("outcome", self.outcome, limits::SHORT_TEXT)?,
             sentiment,
             feedback,
             attributes: parse_attributes(self.attributes)?,
-            display_name: bounded("display_name", self.display_name, MAX_SHORT_TEXT)?,
+            display_name: bounded("display_name", self.display_name, limits::SHORT_TEXT)?,
             traceparent: parse_traceparent(self.traceparent)?,
             case_id: match self.case_id.as_deref().map(str::trim) {
                 None | Some("") => None,
@@ -605,11 +623,12 @@ fn parse_event_id(raw: Option<&str>, source: &str) -> Result<Uuid, FieldError> {
         }
         return Ok(uuid);
     }
-    if longer_than(raw, MAX_PROVIDER_EVENT_ID) || has_control_chars(raw) {
+    if !limits::PROVIDER_EVENT_ID.admits(raw) || has_control_chars(raw) {
         return Err(FieldError::new(
             "event_id",
             format!(
-                "must be a UUID or a provider id of at most {MAX_PROVIDER_EVENT_ID} printable characters"
+                "must be a UUID or a provider id of at most {} printable characters",
+                limits::PROVIDER_EVENT_ID.chars
             ),
         ));
     }
@@ -634,14 +653,22 @@ fn parse_occurred_at(raw: &str, received_at: DateTime<Utc>) -> Result<DateTime<U
             )
         })?
         .with_timezone(&Utc);
-    if parsed > received_at + Duration::hours(MAX_CLOCK_SKEW_HOURS) {
+    let latest = received_at
+        .checked_add_signed(Duration::hours(MAX_CLOCK_SKEW_HOURS))
+        .unwrap_or(limits::LATEST_EVENT_TIME);
+    if parsed > latest {
         return Err(FieldError::new(
             "occurred_at",
             "lies more than a day in the future",
         ));
     }
-    if parsed < DateTime::UNIX_EPOCH {
+    if parsed < limits::EARLIEST_EVENT_TIME {
         return Err(FieldError::new("occurred_at", "lies before 1970"));
+    }
+    // A time past year 9999 (an offset can carry one there) has no RFC 3339
+    // form to give back.
+    if parsed > limits::LATEST_EVENT_TIME {
+        return Err(FieldError::new("occurred_at", limits::EVENT_TIME_RANGE));
     }
     Ok(parsed)
 }
@@ -666,10 +693,10 @@ fn parse_identifiers(
             "at least one identifier (phone, email, account, ...) is required",
         ));
     }
-    if drafts.len() > MAX_IDENTIFIERS {
+    if drafts.len() > limits::MAX_IDENTIFIERS {
         return Err(FieldError::new(
             "identifiers",
-            format!("at most {MAX_IDENTIFIERS} identifiers"),
+            format!("at most {} identifiers", limits::MAX_IDENTIFIERS),
         ));
     }
     let mut identifiers: Vec<Identifier> = Vec::with_capacity(drafts.len());
@@ -707,37 +734,8 @@ fn parse_feedback(draft: FeedbackDraft) -> Result<Feedback, FieldError> {
     Ok(Feedback {
         metric,
         score: draft.score,
-        comment: bounded("feedback.comment", draft.comment, MAX_COMMENT)?,
+        comment: bounded("feedback.comment", draft.comment, limits::COMMENT)?,
     })
-}
-
-fn parse_attributes(
-    attributes: BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, FieldError> {
-    if attributes.len() > MAX_ATTRIBUTES {
-        return Err(FieldError::new(
-            "attributes",
-            format!("at most {MAX_ATTRIBUTES} attributes"),
-        ));
-    }
-    for (key, value) in &attributes {
-        let key_ok =
-            !key.is_empty() && !longer_than(key, MAX_ATTRIBUTE_KEY) && !has_control_chars(key);
-        if !key_ok {
-            return Err(FieldError::new(
-                "attributes",
-                format!("keys must be 1 to {MAX_ATTRIBUTE_KEY} printable characters"),
-            ));
-        }
-        if longer_than(value, MAX_ATTRIBUTE_VALUE) || has_control_chars(value) {
-            let shown: String = key.chars().take(MAX_ATTRIBUTE_KEY).collect();
-            return Err(FieldError::new(
-                format!("attributes.{shown}"),
-                format!("must be at most {MAX_ATTRIBUTE_VALUE} printable characters"),
-            ));
-        }
-    }
-    Ok(attributes)
 }
 
 fn parse_traceparent(raw: Option<String>) -> Result<Option<String>, FieldError> {
@@ -760,17 +758,19 @@ fn parse_traceparent(raw: Option<String>) -> Result<Option<String>, FieldError> 
     Ok(Some(raw.to_ascii_lowercase()))
 }
 
-/// Trims optional text; empty becomes `None`; longer than `limit` characters
-/// or holding control characters is an error naming `field`.
-fn bounded(field: &str, raw: Option<String>, limit: usize) -> Result<Option<String>, FieldError> {
+/// Trims optional text; empty becomes `None`; past `limit` or holding
+/// control characters is an error naming `field`. Trimming again changes
+/// nothing, so the result validates to itself.
+fn bounded(
+    field: &str,
+    raw: Option<String>,
+    limit: TextLimit,
+) -> Result<Option<String>, FieldError> {
     let Some(text) = raw.as_deref().and_then(non_empty_trimmed) else {
         return Ok(None);
     };
-    if longer_than(text, limit) {
-        return Err(FieldError::new(
-            field,
-            format!("must be at most {limit} characters"),
-        ));
+    if !limit.admits(text) {
+        return Err(FieldError::new(field, format!("must be {limit}")));
     }
     if has_control_chars(text) {
         return Err(FieldError::new(
@@ -1064,31 +1064,198 @@ mod tests {
         assert_eq!(again, event);
     }
 
+    #[test]
+    fn indexed_text_is_bounded_in_bytes_too() {
+        // 998 four-byte characters: within the character limit, but twice
+        // what a PostgreSQL index entry holds.
+        let error = EventDraft {
+            conversation_id: Some("\u{20000}".repeat(998)),
+            ..call()
+        }
+        .validate(&context())
+        .expect_err("too many bytes");
+        assert_eq!(
+            error.to_string(),
+            "conversation_id: must be at most 998 characters and 2000 bytes"
+        );
+        let widest = EventDraft {
+            conversation_id: Some("\u{20000}".repeat(500)),
+            ..call()
+        };
+        assert!(widest.validate(&context()).is_ok());
+        let assignee = BTreeMap::from([(
+            crate::attributes::TASK_ASSIGNEE.to_owned(),
+            "\u{20000}".repeat(201),
+        )]);
+        assert_eq!(
+            field_of(EventDraft {
+                event_type: Some("task.created".into()),
+                attributes: assignee,
+                ..call()
+            }),
+            "attributes.task.assignee"
+        );
+    }
+
+    #[test]
+    fn times_stay_within_what_postgresql_and_rfc_3339_can_hold() {
+        for received_at in [
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::UNIX_EPOCH - Duration::nanoseconds(1),
+            limits::LATEST_EVENT_TIME + Duration::nanoseconds(1),
+            DateTime::<Utc>::MAX_UTC,
+        ] {
+            let error = EventDraft {
+                occurred_at: None,
+                ..call()
+            }
+            .validate(&ValidationContext {
+                received_at,
+                default_region: None,
+            })
+            .expect_err("out of range");
+            assert_eq!(error.field, "received_at", "{received_at:?}");
+        }
+        let last = ValidationContext {
+            received_at: limits::LATEST_EVENT_TIME,
+            default_region: "NL".parse().ok(),
+        };
+        // Within a day of receipt, but past year 9999 in UTC.
+        let error = EventDraft {
+            occurred_at: Some("9999-12-31T23:59:59-05:00".into()),
+            ..call()
+        }
+        .validate(&last)
+        .expect_err("past 9999");
+        assert_eq!(error.field, "occurred_at");
+        let event = EventDraft {
+            occurred_at: Some("9999-12-31T23:59:59.999999999Z".into()),
+            ..call()
+        }
+        .validate(&last)
+        .expect("the last instant");
+        assert_eq!(EventDraft::from(&event).validate(&last), Ok(event));
+    }
+
+    #[test]
+    fn drafts_of_the_property_tests_mostly_validate() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+
+        // The properties below hold only for what validates: they say
+        // little unless most drafts do.
+        let mut runner = TestRunner::deterministic();
+        let strategy = crate::arbitrary::draft_in_context();
+        let valid = (0..200)
+            .filter(|_| {
+                let (context, draft) = strategy.new_tree(&mut runner).expect("a draft").current();
+                draft.validate(&context).is_ok()
+            })
+            .count();
+        assert!(valid >= 50, "only {valid} of 200 drafts validate");
+    }
+
+    fn any_text() -> impl Strategy<Value = Option<String>> {
+        proptest::option::of(any::<String>())
+    }
+
+    fn any_time() -> impl Strategy<Value = DateTime<Utc>> {
+        prop_oneof![
+            any::<i64>(),
+            DateTime::<Utc>::MIN_UTC.timestamp()..=DateTime::<Utc>::MAX_UTC.timestamp(),
+        ]
+        .prop_flat_map(|seconds| {
+            any::<u32>().prop_map(move |nanos| {
+                DateTime::from_timestamp(seconds, nanos)
+                    .or_else(|| DateTime::from_timestamp(seconds, 0))
+                    .unwrap_or(DateTime::UNIX_EPOCH)
+            })
+        })
+    }
+
     proptest! {
         #[test]
         fn validation_never_panics(
-            channel in proptest::option::of("\\PC{0,12}"),
-            kind in "\\PC{0,10}",
-            value in "\\PC{0,50}",
-            occurred_at in proptest::option::of("\\PC{0,30}"),
-            event_id in proptest::option::of("\\PC{0,40}"),
-            score in any::<i32>(),
+            (event_id, occurred_at, channel, source, event_type, direction) in
+                (any_text(), any_text(), any_text(), any_text(), any_text(), any_text()),
+            (conversation_id, contact_reason, subject, summary, agent_id, queue, outcome, display_name) in
+                (any_text(), any_text(), any_text(), any_text(), any_text(), any_text(), any_text(), any_text()),
+            identifiers in proptest::collection::vec(
+                (
+                    prop_oneof![
+                        proptest::sample::select(IdentifierKind::ALL.to_vec()).prop_map(|k| k.as_str().to_owned()),
+                        any::<String>(),
+                    ],
+                    any::<String>(),
+                ),
+                0..4,
+            ),
+            attributes in proptest::collection::btree_map(any::<String>(), any::<String>(), 0..4),
+            (traceparent, case_id, comment, metric) in (any_text(), any_text(), any_text(), any::<String>()),
+            (score, sentiment, duration_seconds) in
+                (any::<i32>(), proptest::option::of(any::<f32>()), proptest::option::of(any::<u32>())),
+            received_at in any_time(),
+            region in proptest::sample::select(vec![None, Some("NL"), Some("US")]),
         ) {
             let draft = EventDraft {
-                channel,
-                occurred_at,
                 event_id,
-                identifiers: vec![IdentifierDraft { kind, value }],
-                feedback: Some(FeedbackDraft { metric: "nps".into(), score, comment: None }),
-                ..call()
+                occurred_at,
+                channel,
+                source,
+                event_type,
+                direction,
+                identifiers: identifiers
+                    .into_iter()
+                    .map(|(kind, value)| IdentifierDraft { kind, value })
+                    .collect(),
+                conversation_id,
+                contact_reason,
+                subject,
+                summary,
+                agent_id,
+                queue,
+                duration_seconds,
+                outcome,
+                sentiment,
+                feedback: Some(FeedbackDraft { metric, score, comment }),
+                attributes,
+                display_name,
+                traceparent,
+                case_id,
             };
-            let _ = draft.validate(&context());
+            let context = ValidationContext {
+                received_at,
+                default_region: region.and_then(|code| code.parse().ok()),
+            };
+            if let Ok(event) = draft.validate(&context) {
+                let again = EventDraft::from(&event).validate(&ValidationContext {
+                    received_at: event.received_at,
+                    default_region: None,
+                });
+                prop_assert_eq!(again, Ok(event));
+            }
         }
 
         #[test]
-        fn arbitrary_json_never_panics(body in "\\PC{0,200}") {
+        fn arbitrary_json_never_panics(body in any::<String>()) {
             if let Ok(draft) = serde_json::from_str::<EventDraft>(&body) {
                 let _ = draft.validate(&context());
+            }
+        }
+
+        /// Whatever validates validates again to the same event, as the
+        /// projector does when it decodes a record (without a default
+        /// region: phone numbers are already E.164).
+        #[test]
+        fn whatever_validates_validates_to_itself(
+            (context, draft) in crate::arbitrary::draft_in_context(),
+        ) {
+            if let Ok(event) = draft.validate(&context) {
+                let again = EventDraft::from(&event).validate(&ValidationContext {
+                    received_at: event.received_at,
+                    default_region: None,
+                });
+                prop_assert_eq!(again, Ok(event));
             }
         }
     }

@@ -5,11 +5,15 @@
 //! other crate speaks in these types.
 
 mod access;
+#[cfg(any(test, feature = "proptest"))]
+pub mod arbitrary;
+pub mod attributes;
 pub mod cases;
 mod event;
 mod identifier;
 pub mod identity;
 pub mod priority;
+pub mod limits;
 mod text;
 mod trace;
 

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use panorama_core::{
     Channel, ContactEvent, Direction, EventDraft, FeedbackDraft, FeedbackMetric, FieldError,
-    IdentifierDraft, IdentifierKind, ValidationContext,
+    IdentifierDraft, IdentifierKind, ValidationContext, limits,
 };
 use prost::Message;
 use uuid::Uuid;
@@ -108,14 +108,8 @@ pub fn from_proto(message: v1::ContactEvent) -> Result<ContactEvent, FieldError>
     };
     let event_id =
         Uuid::from_slice(&message.event_id).map_err(|_| invalid("event_id", "must be 16 bytes"))?;
-    let received_at = message
-        .received_at
-        .and_then(from_timestamp)
-        .ok_or_else(|| invalid("received_at", "is required"))?;
-    let occurred_at = message
-        .occurred_at
-        .and_then(from_timestamp)
-        .ok_or_else(|| invalid("occurred_at", "is required"))?;
+    let received_at = event_time("received_at", message.received_at)?;
+    let occurred_at = event_time("occurred_at", message.occurred_at)?;
     let channel =
         channel_from_proto(message.channel).ok_or_else(|| invalid("channel", "is required"))?;
     let mut identifiers = Vec::with_capacity(message.identifiers.len());
@@ -171,6 +165,25 @@ pub fn from_proto(message: v1::ContactEvent) -> Result<ContactEvent, FieldError>
         received_at,
         default_region: None,
     })
+}
+
+/// A time of the event: present, and within the contract's range, so that
+/// PostgreSQL can store it and RFC 3339 can write it (a producer writing to
+/// the topic directly can send any number of seconds).
+fn event_time(
+    field: &str,
+    at: Option<prost_types::Timestamp>,
+) -> Result<DateTime<Utc>, FieldError> {
+    let at = at.ok_or_else(|| FieldError {
+        field: field.to_owned(),
+        message: "is required".to_owned(),
+    })?;
+    from_timestamp(at)
+        .filter(|at| limits::event_time_in_range(*at))
+        .ok_or_else(|| FieldError {
+            field: field.to_owned(),
+            message: limits::EVENT_TIME_RANGE.to_owned(),
+        })
 }
 
 fn non_empty(text: String) -> Option<String> {
@@ -333,10 +346,92 @@ mod tests {
         );
     }
 
+    fn with_times(
+        received_at: Option<prost_types::Timestamp>,
+        occurred_at: Option<prost_types::Timestamp>,
+    ) -> Result<ContactEvent, DecodeError> {
+        let mut message = to_proto(&sample());
+        message.received_at = received_at;
+        message.occurred_at = occurred_at;
+        decode(&message.encode_to_vec())
+    }
+
+    /// Any timestamp, mostly within what chrono can hold and often within
+    /// the contract's range.
+    fn any_timestamp() -> impl Strategy<Value = prost_types::Timestamp> {
+        let latest = DateTime::<Utc>::MAX_UTC.timestamp();
+        let seconds = prop_oneof![
+            any::<i64>(),
+            DateTime::<Utc>::MIN_UTC.timestamp()..=latest,
+            // Within a day of the end of chrono's range: a day of clock
+            // skew past it does not exist.
+            latest - 100_000..=latest,
+            0..=limits::LATEST_EVENT_TIME.timestamp(),
+        ];
+        let nanos = prop_oneof![0..1_000_000_000i32, any::<i32>()];
+        (seconds, nanos).prop_map(|(seconds, nanos)| prost_types::Timestamp { seconds, nanos })
+    }
+
+    #[test]
+    fn times_outside_what_postgresql_can_store_are_invalid() {
+        let at = |seconds, nanos| Some(prost_types::Timestamp { seconds, nanos });
+        let ordinary = at(1_795_428_000, 0);
+        // Year -262143, the earliest chrono can hold; PostgreSQL stops at
+        // 4713 BC.
+        let earliest = DateTime::<Utc>::MIN_UTC.timestamp();
+        for (received_at, occurred_at, field) in [
+            (at(earliest, 0), ordinary, "received_at"),
+            (at(-1, 999_999_999), ordinary, "received_at"),
+            (at(253_402_300_800, 0), ordinary, "received_at"),
+            (at(i64::MAX, 0), ordinary, "received_at"),
+            (at(i64::MIN, 0), ordinary, "received_at"),
+            (at(1_795_428_000, -1), ordinary, "received_at"),
+            (None, ordinary, "received_at"),
+            (ordinary, at(earliest, 0), "occurred_at"),
+            (ordinary, at(i64::MAX, 0), "occurred_at"),
+            (ordinary, None, "occurred_at"),
+        ] {
+            let Err(DecodeError::Invalid(error)) = with_times(received_at, occurred_at) else {
+                panic!("{received_at:?} {occurred_at:?} should be invalid");
+            };
+            assert_eq!(error.field, field, "{received_at:?} {occurred_at:?}");
+        }
+        let Err(DecodeError::Invalid(error)) = with_times(at(earliest, 0), ordinary) else {
+            panic!("invalid");
+        };
+        assert_eq!(
+            error.to_string(),
+            "received_at: must lie between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z"
+        );
+        // The last instant of year 9999 is fine, and the first of 1970.
+        let last = at(253_402_300_799, 999_999_999);
+        assert!(with_times(last, last).is_ok());
+        assert!(with_times(at(0, 0), at(0, 0)).is_ok());
+    }
+
     proptest! {
         #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn decoding_arbitrary_times_never_panics(
+            received in proptest::option::of(any_timestamp()),
+            occurred in proptest::option::of(any_timestamp()),
+        ) {
+            let _ = with_times(received, occurred);
+        }
+
+        /// Whatever validates survives the wire: the projector decodes
+        /// (and so validates again) the very same event.
+        #[test]
+        fn whatever_validates_decodes_to_itself(
+            (context, draft) in panorama_core::arbitrary::draft_in_context(),
+        ) {
+            if let Ok(event) = draft.validate(&context) {
+                prop_assert_eq!(decode(&encode(&event)).map_err(|e| e.to_string()), Ok(event));
+            }
         }
     }
 }

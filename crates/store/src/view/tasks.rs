@@ -10,14 +10,8 @@ use uuid::Uuid;
 
 use crate::Result;
 
-/// Event attribute: the task's id (a UUID).
-pub const TASK_ID: &str = "task.id";
-/// Event attribute: when it is due (RFC 3339).
-pub const TASK_DUE_AT: &str = "task.due_at";
-/// Event attribute: who should do it.
-pub const TASK_ASSIGNEE: &str = "task.assignee";
-/// Event attribute: the channel to contact the customer through.
-pub const TASK_CHANNEL: &str = "task.channel";
+// The names are part of the event contract, which bounds their values.
+pub use panorama_core::attributes::{TASK_ASSIGNEE, TASK_CHANNEL, TASK_DUE_AT, TASK_ID};
 
 fn attribute<'a>(event: &'a ContactEvent, key: &str) -> Option<&'a str> {
     event.attributes.get(key).map(String::as_str)
