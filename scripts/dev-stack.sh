@@ -23,6 +23,7 @@
 #   PANORAMA_DEV_PG_PORT     PostgreSQL port           (default 55432)
 #   PANORAMA_DEV_KAFKA_PORT  broker port               (default 19092)
 #   PANORAMA_HTTP_ADDR       serve address             (default 127.0.0.1:8080)
+#   PANORAMA_DEFAULT_REGION  country of national phone numbers (default NL)
 #   PANORAMA_BIN             the panorama binary       (default target/release/panorama)
 #   PANORAMA_PG_BINDIR       PostgreSQL server bin dir (default: scripts/ensure-postgres.sh)
 #   PANORAMA_NISSHI_BIN      nisshi binary             (default: scripts/ensure-nisshi.sh)
@@ -306,6 +307,13 @@ export_panorama_env() {
   export PANORAMA_KAFKA_BROKERS="127.0.0.1:$kafka_port"
   export PANORAMA_HTTP_ADDR="$http_addr"
   export PANORAMA_LOG_FORMAT="${PANORAMA_LOG_FORMAT:-pretty}"
+  # National phone numbers (a web form's "06 1234 5678") need a country to
+  # become identifiers; without one they are only kept as unparsed.phone.
+  export PANORAMA_DEFAULT_REGION="${PANORAMA_DEFAULT_REGION:-NL}"
+  # One broker keeps one copy of each record; the defaults (3 copies, 2 in
+  # sync) are for a real cluster, and `panorama topics` refuses them here.
+  export PANORAMA_TOPIC_REPLICATION_FACTOR="${PANORAMA_TOPIC_REPLICATION_FACTOR:-1}"
+  export PANORAMA_TOPIC_MIN_INSYNC_REPLICAS="${PANORAMA_TOPIC_MIN_INSYNC_REPLICAS:-1}"
   # With the simulator on, one "request served" line per simulated event
   # (hundreds during the history backfill) would scroll the tokens out of
   # sight; PANORAMA_LOG=info brings them back.
@@ -364,6 +372,7 @@ print_env() {
 export PANORAMA_DATABASE_URL=postgres://panorama@127.0.0.1:$pg_port/panorama
 export PANORAMA_KAFKA_BROKERS=127.0.0.1:$kafka_port
 export PANORAMA_HTTP_ADDR=$http_addr
+export PANORAMA_DEFAULT_REGION=${PANORAMA_DEFAULT_REGION:-NL}
 EOF
 }
 

@@ -29,7 +29,7 @@
 //! | `call_id` | required | the PBX's id of the call (at most 200 characters); the conversation id |
 //! | `state` | required | `ringing` → `call.started`, `answered` → `call.answered`, `transferred` → `call.answered` with outcome `transferred` (the new `queue`/`agent_id` took it), `ended` → `call.ended`, `missed` → `call.missed` |
 //! | `direction` | required | `inbound` (the customer is the `caller`) or `outbound` (the customer is the `callee`) |
-//! | `caller`, `callee` | | phone numbers or extensions; the customer's number becomes a `phone` identifier when it is a valid number (national numbers read in the configured default region) |
+//! | `caller`, `callee` | | phone numbers or extensions; the customer's number becomes a `phone` identifier when it is a valid number (national numbers read in the configured default region), else it is kept as attribute `unparsed.phone` and named in the answer's warnings |
 //! | `queue`, `agent_id` | | queue or hunt group, and the agent who took the call |
 //! | `started_at`, `answered_at`, `ended_at` | | RFC 3339 times; the event's time is the one of its state (`ringing` → `started_at`, `answered`/`transferred` → `answered_at`, `ended`/`missed` → `ended_at`), else `started_at`, else the time of receipt |
 //! | `occurred_at` | | RFC 3339; overrides the state's own time |
@@ -44,14 +44,15 @@
 //! sequence), so a PBX that resends a state change does not duplicate it.
 //! Unknown fields are refused, naming the field, so a misspelt field is not
 //! silently lost. An event whose customer cannot be identified (an anonymous
-//! caller, an internal extension, no account) is left out.
+//! caller, an internal extension, no account) is left out; the answer's
+//! warnings still name the number that did not parse.
 
 use chrono::{DateTime, Utc};
 use panorama_core::{Channel, Direction, EventDraft, EventType, IdentifierKind};
 
 use crate::{
-    ChannelError, Context, MAX_REASON, MAX_SHORT_TEXT, Outcome, Result, bounded, json_choice,
-    json_object, json_path, json_take, rfc3339_time, set_attribute,
+    ChannelError, Context, MAX_REASON, MAX_SHORT_TEXT, Outcome, Result, Warning, bounded,
+    json_choice, json_object, json_path, json_take, rfc3339_time, set_attribute,
 };
 
 /// The `source` of CTI events.
@@ -83,8 +84,8 @@ const MAX_CALL_ID: usize = 200;
 
 /// Parses a CTI body (one event or `{"events": [...]}`) into call events.
 pub fn parse(body: &[u8], context: &Context) -> Result<Outcome> {
-    crate::json_events(body, |value, path| {
-        parse_event(value, path, context).map(|draft| [draft])
+    crate::json_events(body, |value, path, warnings| {
+        parse_event(value, path, context, warnings).map(|draft| [draft])
     })
 }
 
@@ -134,7 +135,12 @@ impl State {
     }
 }
 
-fn parse_event(value: serde_json::Value, path: &str, context: &Context) -> Result<EventDraft> {
+fn parse_event(
+    value: serde_json::Value,
+    path: &str,
+    context: &Context,
+    warnings: &mut Vec<Warning>,
+) -> Result<EventDraft> {
     let mut event = json_object(value, path, FIELDS)?;
     let mut text = |name: &str| json_take::<String>(&mut event, name, path);
     let call_id = text("call_id")?;
@@ -187,17 +193,10 @@ fn parse_event(value: serde_json::Value, path: &str, context: &Context) -> Resul
         }
     };
 
-    let (customer_number, line) = match direction {
-        Direction::Inbound => (caller, callee),
-        Direction::Outbound => (callee, caller),
+    let (customer_field, customer_number, line) = match direction {
+        Direction::Inbound => ("caller", caller, callee),
+        Direction::Outbound => ("callee", callee, caller),
     };
-    let identifiers = crate::identifiers(
-        [
-            (IdentifierKind::Phone, customer_number.as_deref()),
-            (IdentifierKind::Account, account.as_deref()),
-        ],
-        context,
-    );
 
     let state_time = match state {
         State::Ringing => started_at,
@@ -224,7 +223,6 @@ fn parse_event(value: serde_json::Value, path: &str, context: &Context) -> Resul
             .or(state_time)
             .or(started_at)
             .map(crate::rfc3339),
-        identifiers,
         conversation_id: Some(call_id),
         contact_reason: reason.as_deref().and_then(|r| bounded(r, MAX_REASON)),
         agent_id: agent_id.as_deref().and_then(|a| bounded(a, MAX_SHORT_TEXT)),
@@ -239,6 +237,22 @@ fn parse_event(value: serde_json::Value, path: &str, context: &Context) -> Resul
     if let Some(line) = line {
         set_attribute(&mut draft, "cti.line", &line);
     }
+    warnings.extend(crate::identify(
+        &mut draft,
+        [
+            (
+                IdentifierKind::Phone,
+                json_path(path, customer_field),
+                customer_number.as_deref(),
+            ),
+            (
+                IdentifierKind::Account,
+                json_path(path, "account"),
+                account.as_deref(),
+            ),
+        ],
+        context,
+    ));
     Ok(draft)
 }
 
@@ -255,7 +269,7 @@ mod tests {
 
     fn one(body: &str) -> EventDraft {
         match parse(body.as_bytes(), &context()).expect("parses") {
-            Outcome::Events(mut drafts) if drafts.len() == 1 => drafts.remove(0),
+            Outcome::Events { mut events, .. } if events.len() == 1 => events.remove(0).draft,
             other => panic!("expected one event, got {other:?}"),
         }
     }
@@ -366,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unidentifiable_caller_is_ignored() {
+    fn an_unidentifiable_caller_is_ignored_with_a_warning() {
         let outcome = parse(
             br#"{"call_id":"c1","state":"missed","direction":"inbound","caller":"anonymous"}"#,
             &context(),
@@ -375,8 +389,37 @@ mod tests {
         assert_eq!(
             outcome,
             Outcome::Ignored {
-                reason: "no_identifier"
+                reason: "no_identifier",
+                warnings: vec![Warning {
+                    field: "caller".into(),
+                    kind: IdentifierKind::Phone,
+                    message: "not a valid phone number".into(),
+                }],
             }
+        );
+    }
+
+    #[test]
+    fn a_number_that_does_not_parse_is_kept_beside_the_account() {
+        let body = br#"{"events":[{"call_id":"c1","state":"ended","direction":"outbound",
+            "callee":"0612345678","account":"C-1"}]}"#;
+        let no_region = Context {
+            default_region: None,
+            ..context()
+        };
+        let outcome = parse(body, &no_region).expect("parses");
+        assert_eq!(outcome.warnings().len(), 1);
+        assert_eq!(outcome.warnings()[0].field, "events[0].callee");
+        assert!(
+            outcome.warnings()[0].message.contains("needs a country"),
+            "{:?}",
+            outcome.warnings()
+        );
+        let draft = outcome.into_drafts().remove(0);
+        assert_eq!(draft.identifiers.len(), 1, "the account is left");
+        assert_eq!(
+            draft.attributes.get("unparsed.phone").map(String::as_str),
+            Some("0612345678")
         );
     }
 }

@@ -21,7 +21,7 @@ use mail_parser::{Addr, HeaderName, HeaderValue, Message, MessageParser, MimeHea
 use panorama_core::{EventDraft, IdentifierKind};
 use sha2::{Digest, Sha256};
 
-use crate::{ChannelError, Context, Outcome, Result, identifier};
+use crate::{ChannelError, Context, Found, Outcome, Result};
 
 mod assemble;
 mod body;
@@ -33,8 +33,9 @@ use bounce::BounceReport;
 
 /// Longest subject kept (the RFC 5322 line limit, and the contract's).
 pub const MAX_SUBJECT_CHARS: usize = 998;
-/// Longest conversation id kept (the contract's limit).
-pub const MAX_CONVERSATION_ID_CHARS: usize = 998;
+/// Longest conversation id kept, in characters (the contract's limit, which
+/// also bounds its bytes).
+pub const MAX_CONVERSATION_ID_CHARS: usize = panorama_core::limits::CONVERSATION_ID.chars;
 /// Provider ids longer than this are hashed (the contract's limit).
 const MAX_EVENT_ID_CHARS: usize = 512;
 const MAX_DISPLAY_NAME_CHARS: usize = 200;
@@ -152,19 +153,13 @@ pub fn to_outcome(
     let report = (kind == Kind::Bounced).then(|| BounceReport::of(message));
 
     // The customer: the sender, or for a bounce the recipient that failed.
-    let customer_address = match &report {
-        Some(report) => report.recipient.clone(),
-        None => from
-            .and_then(|addr| addr.address.as_deref())
-            .map(str::to_owned),
-    };
-    let Some(customer) = customer_address
-        .as_deref()
-        .and_then(|address| identifier(IdentifierKind::Email, address, context))
-    else {
-        return Outcome::Ignored {
-            reason: "no_identifier",
-        };
+    let (customer_field, customer_address) = match &report {
+        Some(report) => ("Final-Recipient", report.recipient.clone()),
+        None => (
+            "From",
+            from.and_then(|addr| addr.address.as_deref())
+                .map(str::to_owned),
+        ),
     };
     let display_name = match &report {
         Some(_) => None,
@@ -239,15 +234,14 @@ pub fn to_outcome(
         .subject()
         .map(|subject| bounded_line(subject, MAX_SUBJECT_CHARS))
         .filter(|subject| !subject.is_empty());
-    Outcome::Events(vec![EventDraft {
+    let mut draft = EventDraft {
         event_id: Some(provider_id),
         occurred_at: Some(occurred_at(message, context)),
         channel: Some("email".to_owned()),
         source: Some(source.to_owned()),
         event_type: Some(kind.event_type().to_owned()),
         direction: (kind != Kind::Bounced).then(|| "inbound".to_owned()),
-        identifiers: vec![customer],
-        conversation_id: Some(bounded_id(&conversation, MAX_CONVERSATION_ID_CHARS)),
+        conversation_id: Some(bounded_id(&conversation)),
         subject,
         summary: summary(message, envelope),
         outcome: report
@@ -257,7 +251,17 @@ pub fn to_outcome(
         attributes,
         display_name,
         ..EventDraft::default()
-    }])
+    };
+    let warnings = crate::identify(
+        &mut draft,
+        [(
+            IdentifierKind::Email,
+            customer_field.to_owned(),
+            customer_address.as_deref(),
+        )],
+        context,
+    );
+    crate::events_or_ignored(vec![Found::whole(draft)], warnings)
 }
 
 /// Bounce, auto-reply or a customer's own email, from the headers and the
@@ -372,10 +376,11 @@ fn hashed_id(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-/// `id` cut to `max_chars` characters (on a character boundary, so the same
-/// long id is always cut the same way and threads still join).
-fn bounded_id(id: &str, max_chars: usize) -> String {
-    id.chars().take(max_chars).collect()
+/// `id` cut to the contract's bound on conversation ids, in characters and
+/// in bytes (on a character boundary, so the same long id is always cut the
+/// same way and threads still join).
+fn bounded_id(id: &str) -> String {
+    panorama_core::limits::CONVERSATION_ID.cut(id).to_owned()
 }
 
 fn first_address<'a>(address: Option<&'a mail_parser::Address<'a>>) -> Option<&'a Addr<'a>> {
@@ -465,7 +470,7 @@ mod tests {
 
     fn draft(raw: &str) -> EventDraft {
         match parse_raw(raw.as_bytes(), "mime", &Envelope::default(), &context()).expect("parsed") {
-            Outcome::Events(mut drafts) => drafts.remove(0),
+            Outcome::Events { mut events, .. } => events.remove(0).draft,
             other => panic!("expected an event, got {other:?}"),
         }
     }
@@ -486,10 +491,10 @@ mod tests {
         );
         assert_eq!(clean_id("<>"), None);
         let long = "é".repeat(2000);
-        assert_eq!(
-            bounded_id(&long, MAX_CONVERSATION_ID_CHARS).chars().count(),
-            998
-        );
+        assert_eq!(bounded_id(&long).chars().count(), MAX_CONVERSATION_ID_CHARS);
+        // Four bytes a character: the byte bound cuts first.
+        let wide = "\u{20000}".repeat(998);
+        assert_eq!(bounded_id(&wide).len(), 2000);
         assert!(hashed_id(b"x").starts_with("sha256:"));
         assert_eq!(hashed_id(b"x").len(), 7 + 64);
     }

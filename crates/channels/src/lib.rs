@@ -38,14 +38,85 @@ pub struct Context {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Contact events to publish (possibly several from one delivery).
-    Events(Vec<EventDraft>),
+    Events {
+        /// The events, in the request's order.
+        events: Vec<Found>,
+        /// Values given as identifiers that do not parse (see [`Warning`]).
+        warnings: Vec<Warning>,
+    },
     /// Nothing to publish: a payload type the adapter does not map, or one
     /// without a customer identifier. Answered 200 so the provider does not
     /// retry; counted by `reason` (low cardinality, static).
     Ignored {
         /// Why, e.g. `whatsapp.template_status`, `no_identifier`.
         reason: &'static str,
+        /// Values given as identifiers that do not parse: why an event may
+        /// have been left without an identifier.
+        warnings: Vec<Warning>,
     },
+}
+
+impl Outcome {
+    /// Nothing to publish for `reason`, and nothing to warn about.
+    pub fn ignored(reason: &'static str) -> Self {
+        Outcome::Ignored {
+            reason,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The drafts to publish, in order (none when ignored).
+    pub fn into_drafts(self) -> Vec<EventDraft> {
+        match self {
+            Outcome::Events { events, .. } => events.into_iter().map(|found| found.draft).collect(),
+            Outcome::Ignored { .. } => Vec::new(),
+        }
+    }
+
+    /// The values given as identifiers that do not parse.
+    pub fn warnings(&self) -> &[Warning] {
+        match self {
+            Outcome::Events { warnings, .. } | Outcome::Ignored { warnings, .. } => warnings,
+        }
+    }
+}
+
+/// One event an adapter found, and where in the request it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// The JSON path of the item the event was made of (`events[2]`,
+    /// `entry[0].changes[0].value.messages[1]`); empty when the request as
+    /// a whole is the event.
+    pub path: String,
+    /// The event.
+    pub draft: EventDraft,
+}
+
+impl Found {
+    /// An event made of the request as a whole.
+    pub fn whole(draft: EventDraft) -> Self {
+        Found {
+            path: String::new(),
+            draft,
+        }
+    }
+}
+
+/// A value given as a customer identifier that does not parse (a national
+/// phone number without a default region, a mistyped email address). It is
+/// not dropped: its raw text stays on the event as attribute
+/// `unparsed.<kind>` (see [`UNPARSED_ATTRIBUTE_PREFIX`]), and the gateway
+/// names it in its answer and counts it. A warning never holds the value
+/// itself, only where it was and why it does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Where the value was: a JSON path (`events[0].form.fields.phone`) or a
+    /// provider's field name (`From`).
+    pub field: String,
+    /// The identifier kind it was read as.
+    pub kind: IdentifierKind,
+    /// Why it does not parse.
+    pub message: String,
 }
 
 /// Why a webhook was refused.
@@ -85,25 +156,70 @@ impl ChannelError {
 /// Crate result type.
 pub type Result<T, E = ChannelError> = std::result::Result<T, E>;
 
-/// An identifier draft when `raw` parses as `kind`, else `None`: adapters
-/// keep the identifiers they can use (an anonymous caller's "+266696687" or
-/// a `client:` address is not a customer) and ignore an event left with none.
-pub fn identifier(kind: IdentifierKind, raw: &str, context: &Context) -> Option<IdentifierDraft> {
-    Identifier::parse(kind, raw, context.default_region)
-        .ok()
-        .map(|parsed| IdentifierDraft::new(parsed.kind(), parsed.value()))
+/// The attribute key prefix under which identifier values that do not parse
+/// are kept: `unparsed.phone`, `unparsed.email`, ... (`unparsed.phone.2` for
+/// a second value of one kind on one event).
+pub const UNPARSED_ATTRIBUTE_PREFIX: &str = "unparsed.";
+
+/// A value an adapter reads as an identifier: its kind, where it was in the
+/// request, and the raw text (absent when the request has none).
+pub(crate) type Candidate<'a> = (IdentifierKind, String, Option<&'a str>);
+
+/// Reads `candidates` into `draft`: each value that parses becomes one of
+/// its identifiers (in order); each that does not (an anonymous caller's
+/// "+266696687", a `client:` address, a national number without a default
+/// region) is kept as attribute `unparsed.<kind>` and returned as a
+/// [`Warning`], so nothing given as an identifier is dropped without trace.
+/// Absent and blank values are skipped.
+pub(crate) fn identify<'a>(
+    draft: &mut EventDraft,
+    candidates: impl IntoIterator<Item = Candidate<'a>>,
+    context: &Context,
+) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    for (kind, field, raw) in candidates {
+        let Some(raw) = raw.filter(|raw| !raw.trim().is_empty()) else {
+            continue;
+        };
+        match Identifier::parse(kind, raw, context.default_region) {
+            Ok(parsed) => draft
+                .identifiers
+                .push(IdentifierDraft::new(parsed.kind(), parsed.value())),
+            Err(error) => {
+                keep_unparsed(draft, kind, raw);
+                warnings.push(Warning {
+                    field,
+                    kind,
+                    message: error.to_string(),
+                });
+            }
+        }
+    }
+    warnings
 }
 
-/// The identifier drafts of those `candidates` that are present and parse
-/// (see [`identifier`]), in order.
-pub(crate) fn identifiers<'a>(
-    candidates: impl IntoIterator<Item = (IdentifierKind, Option<&'a str>)>,
-    context: &Context,
-) -> Vec<IdentifierDraft> {
-    candidates
-        .into_iter()
-        .filter_map(|(kind, raw)| identifier(kind, raw?, context))
-        .collect()
+/// Keeps `raw` as attribute `unparsed.<kind>` (or `unparsed.<kind>.<n>` when
+/// the event holds another such value of that kind), bounded like any
+/// attribute.
+fn keep_unparsed(draft: &mut EventDraft, kind: IdentifierKind, raw: &str) {
+    let Some(value) = bounded(raw, MAX_ATTRIBUTE_CHARS) else {
+        return;
+    };
+    let base = format!("{UNPARSED_ATTRIBUTE_PREFIX}{kind}");
+    let mut key = base.clone();
+    let mut n = 1;
+    while let Some(kept) = draft.attributes.get(&key) {
+        if *kept == value {
+            return;
+        }
+        n += 1;
+        key = format!("{base}.{n}");
+    }
+    // Room is kept for these past the adapters' own attributes: the
+    // contract's bound is the only limit.
+    if draft.attributes.len() < MAX_CONTRACT_ATTRIBUTES {
+        draft.attributes.insert(key, value);
+    }
 }
 
 /// A draft with what every adapter sets: channel, source, type and direction.
@@ -122,19 +238,20 @@ pub(crate) fn draft(
     }
 }
 
-/// `Outcome::Events` when any draft is left, else ignored for want of an
-/// identifier.
-pub fn events_or_ignored(drafts: Vec<EventDraft>) -> Outcome {
-    let drafts: Vec<EventDraft> = drafts
+/// `Outcome::Events` when any event with an identifier is left, else
+/// ignored for want of an identifier; the warnings go with either.
+pub fn events_or_ignored(events: Vec<Found>, warnings: Vec<Warning>) -> Outcome {
+    let events: Vec<Found> = events
         .into_iter()
-        .filter(|d| !d.identifiers.is_empty())
+        .filter(|found| !found.draft.identifiers.is_empty())
         .collect();
-    if drafts.is_empty() {
+    if events.is_empty() {
         Outcome::Ignored {
             reason: "no_identifier",
+            warnings,
         }
     } else {
-        Outcome::Events(drafts)
+        Outcome::Events { events, warnings }
     }
 }
 
@@ -181,16 +298,23 @@ pub(crate) const MAX_BATCH_EVENTS: usize = 500;
 
 /// Parses a body of a JSON schema Panorama defines itself (CTI, web): one
 /// event object or `{"events": [...]}`, each object turned into drafts by
-/// `parse_event(object, path)` (see [`json_batch`] for the path).
+/// `parse_event(object, path, warnings)` (see [`json_batch`] for the path),
+/// which adds what it could not read as identifiers to `warnings`.
 pub(crate) fn json_events<Drafts: IntoIterator<Item = EventDraft>>(
     body: &[u8],
-    mut parse_event: impl FnMut(serde_json::Value, &str) -> Result<Drafts>,
+    mut parse_event: impl FnMut(serde_json::Value, &str, &mut Vec<Warning>) -> Result<Drafts>,
 ) -> Result<Outcome> {
-    let mut drafts = Vec::new();
+    let mut events = Vec::new();
+    let mut warnings = Vec::new();
     for (path, value) in json_batch(body)? {
-        drafts.extend(parse_event(value, &path)?);
+        for draft in parse_event(value, &path, &mut warnings)? {
+            events.push(Found {
+                path: path.clone(),
+                draft,
+            });
+        }
     }
-    Ok(events_or_ignored(drafts))
+    Ok(events_or_ignored(events, warnings))
 }
 
 /// The event objects of a JSON body that holds one event object or
@@ -332,6 +456,8 @@ pub(crate) fn bounded(raw: &str, max_chars: usize) -> Option<String> {
 
 /// Most attributes an adapter sets (the contract allows 64).
 const MAX_ADAPTER_ATTRIBUTES: usize = 48;
+/// Most attributes an event may carry (the contract's bound).
+const MAX_CONTRACT_ATTRIBUTES: usize = 64;
 /// Longest attribute value (the contract's bound).
 const MAX_ATTRIBUTE_CHARS: usize = 1024;
 

@@ -5,8 +5,12 @@
 //!
 //! Every POST is signed: `signature` = hex HMAC-SHA256 of `timestamp` +
 //! `token` under the webhook signing key. A POST is accepted only when the
-//! signature matches, the timestamp lies within five minutes of now, and the
-//! token has not been seen before ([`ReplayGuard`]).
+//! signature matches, the timestamp lies no more than five minutes ahead of
+//! now and no more than nine hours behind (Mailgun retries a failed forward
+//! for eight hours, and does not say whether a retry is signed anew), and
+//! the token does not belong to a request accepted before ([`ReplayGuard`]: the
+//! caller checks the token [`parse`] returns, and remembers it once the
+//! request's events are published).
 //!
 //! Fields of the parsed variant: `sender`, `from`, `recipient`, `subject`,
 //! `body-plain`, `stripped-text`, `body-html`, `message-headers` (a JSON array
@@ -26,14 +30,19 @@ use crate::{ChannelError, Context, Outcome, Result, multipart, signature};
 
 /// The source name of Mailgun events.
 pub const SOURCE: &str = "mailgun";
-/// How far a signed timestamp may lie from now, either way.
+/// How far a signed timestamp may lie ahead of now (clock skew).
 pub const MAX_TIMESTAMP_SKEW_SECONDS: i64 = 5 * 60;
+/// How far a signed timestamp may lie behind now: Mailgun's eight hours of
+/// retries, and an hour to spare. A replay within that window carries the
+/// same message, hence the same event id, so it adds nothing even when the
+/// replay guard has forgotten its token.
+pub const MAX_TIMESTAMP_AGE_SECONDS: i64 = 9 * 3600;
 /// How many tokens a [`ReplayGuard`] remembers at most by default.
 pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 
 /// Checks a Mailgun webhook signature: hex HMAC-SHA256 of `timestamp` +
 /// `token` under `signing_key`, with the timestamp no more than five minutes
-/// from `now`. Any failure is `Unauthorized`.
+/// ahead of `now` and nine hours behind it. Any failure is `Unauthorized`.
 pub fn verify(
     timestamp: &str,
     token: &str,
@@ -55,9 +64,15 @@ pub fn verify(
     let signed = [timestamp.as_bytes(), token.as_bytes()].concat();
     signature::verify_hmac_sha256_hex(signing_key.as_bytes(), &signed, signature)?;
     let seconds = timestamp_seconds(timestamp)?;
-    if (now.timestamp() - seconds).abs() > MAX_TIMESTAMP_SKEW_SECONDS {
+    let age = now.timestamp().saturating_sub(seconds);
+    if age < -MAX_TIMESTAMP_SKEW_SECONDS {
         return Err(ChannelError::Unauthorized(
-            "the Mailgun timestamp is more than five minutes from now".into(),
+            "the Mailgun timestamp lies more than five minutes ahead".into(),
+        ));
+    }
+    if age > MAX_TIMESTAMP_AGE_SECONDS {
+        return Err(ChannelError::Unauthorized(
+            "the Mailgun timestamp is more than nine hours old".into(),
         ));
     }
     Ok(())
@@ -70,17 +85,52 @@ pub fn sign(timestamp: &str, token: &str, signing_key: &str) -> String {
     signature::hmac_sha256_hex(signing_key.as_bytes(), &signed)
 }
 
-/// Tokens of signed requests seen within the timestamp window, so a captured
-/// request cannot be replayed while its timestamp is still fresh. In memory
-/// and per process (each gateway instance guards its own traffic); bounded:
-/// past its capacity the oldest token is forgotten first. Tokens are kept as
-/// 128-bit digests, so memory does not depend on what callers send.
+/// Tokens of signed requests accepted within the timestamp window, so a
+/// captured request cannot be replayed while its timestamp is still fresh.
+/// A token is remembered only once what its request carried was published
+/// ([`ReplayGuard::remember`]): a retry after a failure (Mailgun retries
+/// with the same token) is accepted, and two concurrent copies are harmless
+/// since events are idempotent by id. In memory and per process (each
+/// gateway instance guards its own traffic); bounded: past its capacity the
+/// oldest token is forgotten first. Tokens are kept as 128-bit digests, so
+/// memory does not depend on what callers send.
 #[derive(Debug)]
 pub struct ReplayGuard {
     seen: HashSet<[u8; 16]>,
     /// Digests with the moment they may be forgotten, oldest first.
     order: VecDeque<(i64, [u8; 16])>,
     capacity: usize,
+}
+
+/// The token of a verified request, to check against a [`ReplayGuard`] and
+/// remember there once the request is done with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedToken {
+    digest: [u8; 16],
+    /// When the timestamp leaves the window (and [`verify`] refuses it
+    /// anyway), in seconds since the epoch.
+    forget_at: i64,
+}
+
+impl SignedToken {
+    /// The token of a request signed with `token` at `timestamp`.
+    pub fn new(token: &str, timestamp: &str) -> Result<Self> {
+        Ok(SignedToken {
+            digest: token_digest(token),
+            forget_at: timestamp_seconds(timestamp)? + MAX_TIMESTAMP_SKEW_SECONDS,
+        })
+    }
+}
+
+/// A verified route forward: what it amounts to, and its token, which the
+/// caller checks against its [`ReplayGuard`] before publishing and
+/// remembers there once the events are published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forward {
+    /// The events, or why there are none.
+    pub outcome: Outcome,
+    /// The request's token.
+    pub token: SignedToken,
 }
 
 impl Default for ReplayGuard {
@@ -104,29 +154,25 @@ impl ReplayGuard {
         }
     }
 
-    /// `Unauthorized` when `token` was seen before; else remembers it until
-    /// its `timestamp` leaves the window (when [`verify`] refuses it anyway).
-    /// Call only after the signature is verified, so nobody can fill the
-    /// guard with tokens they made up.
-    pub fn check_and_remember(
-        &mut self,
-        token: &str,
-        timestamp: &str,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let forget_at = timestamp_seconds(timestamp)? + MAX_TIMESTAMP_SKEW_SECONDS;
-        while let Some(&(expiry, digest)) = self.order.front() {
-            if expiry >= now.timestamp() {
-                break;
-            }
-            self.order.pop_front();
-            self.seen.remove(&digest);
-        }
-        let digest = token_digest(token);
-        if self.seen.contains(&digest) {
+    /// `Unauthorized` when `token` is remembered (its request was accepted
+    /// before). Call only after the signature is verified.
+    pub fn check(&mut self, token: &SignedToken, now: DateTime<Utc>) -> Result<()> {
+        self.forget_expired(now);
+        if self.seen.contains(&token.digest) {
             return Err(ChannelError::Unauthorized(
                 "the Mailgun token was already used".into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// Remembers `token` until its timestamp leaves the window. Call once
+    /// its request's events are published (or it had none), never before:
+    /// a request that failed must stay acceptable for the provider's retry.
+    pub fn remember(&mut self, token: SignedToken, now: DateTime<Utc>) {
+        self.forget_expired(now);
+        if token.forget_at < now.timestamp() || self.seen.contains(&token.digest) {
+            return;
         }
         while self.order.len() >= self.capacity {
             let Some((_, oldest)) = self.order.pop_front() else {
@@ -134,9 +180,22 @@ impl ReplayGuard {
             };
             self.seen.remove(&oldest);
         }
-        self.seen.insert(digest);
-        self.order.push_back((forget_at, digest));
-        Ok(())
+        self.seen.insert(token.digest);
+        self.order.push_back((token.forget_at, token.digest));
+    }
+
+    /// Forgets the tokens whose window has passed. `order` is by insertion,
+    /// and a token's window follows its timestamp, so this may keep a few
+    /// expired ones behind a later one: harmless, as [`verify`] refuses
+    /// their timestamps anyway.
+    fn forget_expired(&mut self, now: DateTime<Utc>) {
+        while let Some(&(expiry, digest)) = self.order.front() {
+            if expiry >= now.timestamp() {
+                break;
+            }
+            self.order.pop_front();
+            self.seen.remove(&digest);
+        }
     }
 
     /// How many tokens are remembered.
@@ -150,16 +209,18 @@ impl ReplayGuard {
     }
 }
 
-/// Verifies one route forward (signature, freshness, replay), then maps it
-/// to its event. A signed POST that is no inbound message (e.g. a tracking
+/// Verifies one route forward (signature and freshness), then maps it to
+/// its event. A signed POST that is no inbound message (e.g. a tracking
 /// webhook pointed at this URL) is ignored (`mailgun.not_a_message`).
+/// Replays are the caller's to refuse: it checks [`Forward::token`] with
+/// [`ReplayGuard::check`] and remembers it once the event is published, so
+/// its guard is not held while a large message is parsed.
 pub fn parse(
     content_type: &str,
     body: &[u8],
     signing_key: &str,
-    guard: &mut ReplayGuard,
     context: &Context,
-) -> Result<Outcome> {
+) -> Result<Forward> {
     let media_type = content_type.trim_start().to_ascii_lowercase();
     // `body-mime` is kept as bytes: a message may carry 8-bit text in any
     // charset, which decoding the field as UTF-8 would destroy.
@@ -187,14 +248,19 @@ pub fn parse(
         signing_key,
         context.received_at,
     )?;
-    guard.check_and_remember(token, timestamp, context.received_at)?;
+    let token = SignedToken::new(token, timestamp)?;
+    let outcome = map_forward(&form, raw_mime, context)?;
+    Ok(Forward { outcome, token })
+}
 
+/// The event of a verified forward's fields (or of its `body-mime`).
+fn map_forward(form: &Form, raw_mime: Option<Vec<u8>>, context: &Context) -> Result<Outcome> {
     let text = |name: &str| {
         form.get(name)
             .map(str::trim)
             .filter(|value| !value.is_empty())
     };
-    let headers = message_headers(&form);
+    let headers = message_headers(form);
     let mut envelope = Envelope {
         recipient: text("recipient").map(str::to_owned),
         sender: text("sender").map(str::to_owned),
@@ -204,9 +270,7 @@ pub fn parse(
         return email::parse_raw(&raw, SOURCE, &envelope, context);
     }
     if headers.is_none() && text("from").is_none() {
-        return Ok(Outcome::Ignored {
-            reason: "mailgun.not_a_message",
-        });
+        return Ok(Outcome::ignored("mailgun.not_a_message"));
     }
     let headers = headers.unwrap_or_default();
 
@@ -351,53 +415,78 @@ mod tests {
         assert!(verify("1700000000", "tok", &signature, "other", at(1_700_000_010)).is_err());
     }
 
+    fn token(token: &str, seconds: i64) -> SignedToken {
+        SignedToken::new(token, &seconds.to_string()).expect("token")
+    }
+
     #[test]
     fn the_guard_forgets_tokens_once_their_window_has_passed() {
         let mut guard = ReplayGuard::new();
         let now = 1_700_000_000;
-        guard
-            .check_and_remember("t1", &now.to_string(), at(now))
-            .expect("first use");
-        assert!(
-            guard
-                .check_and_remember("t1", &now.to_string(), at(now + 10))
-                .is_err()
-        );
+        guard.check(&token("t1", now), at(now)).expect("first use");
+        guard.remember(token("t1", now), at(now));
+        assert!(guard.check(&token("t1", now), at(now + 10)).is_err());
         assert_eq!(guard.len(), 1);
         // Once the timestamp is out of the window the token is forgotten
         // (verify refuses such a timestamp anyway).
-        guard
-            .check_and_remember("t2", &(now + 400).to_string(), at(now + 400))
-            .expect("other token");
+        guard.remember(token("t2", now + 400), at(now + 400));
         assert_eq!(guard.len(), 1, "t1 evicted");
+        assert!(guard.check(&token("t1", now), at(now + 400)).is_ok());
+    }
+
+    #[test]
+    fn a_token_is_refused_only_once_it_was_remembered() {
+        let mut guard = ReplayGuard::new();
+        let now = 1_700_000_000;
+        // Checked, but its request failed (nothing remembered): the retry
+        // passes, concurrent copies too.
+        guard.check(&token("t1", now), at(now)).expect("first try");
+        guard.check(&token("t1", now), at(now + 60)).expect("retry");
+        guard
+            .check(&token("t1", now), at(now + 60))
+            .expect("a copy");
+        guard.remember(token("t1", now), at(now + 60));
+        guard.remember(token("t1", now), at(now + 60));
+        assert_eq!(guard.len(), 1, "remembered once");
+        assert!(guard.check(&token("t1", now), at(now + 61)).is_err());
+        // A token already past its window is not kept.
+        guard.remember(token("old", now - 600), at(now));
+        assert_eq!(guard.len(), 1);
     }
 
     #[test]
     fn the_guard_is_bounded() {
         let mut guard = ReplayGuard::with_capacity(3);
         let now = 1_700_000_000;
-        for token in ["a", "b", "c", "d"] {
-            guard
-                .check_and_remember(token, &now.to_string(), at(now))
-                .expect("fresh");
+        for name in ["a", "b", "c", "d"] {
+            guard.check(&token(name, now), at(now)).expect("fresh");
+            guard.remember(token(name, now), at(now));
         }
         assert_eq!(guard.len(), 3);
+        assert!(guard.check(&token("d", now), at(now)).is_err());
         assert!(
-            guard
-                .check_and_remember("d", &now.to_string(), at(now))
-                .is_err()
-        );
-        assert!(
-            guard
-                .check_and_remember("a", &now.to_string(), at(now))
-                .is_ok(),
+            guard.check(&token("a", now), at(now)).is_ok(),
             "oldest was forgotten"
         );
-        assert!(
-            guard
-                .check_and_remember("x", "not a time", at(now))
-                .is_err()
+        assert!(SignedToken::new("x", "not a time").is_err());
+    }
+
+    #[test]
+    fn a_forward_carries_the_token_its_caller_checks_and_remembers() {
+        let now = 1_700_000_000;
+        let body = format!(
+            "timestamp={now}&token=tok&signature={}&from=Bob+%3Cbob%40example.com%3E&subject=Hi&body-plain=Hello",
+            sign(&now.to_string(), "tok", "key")
         );
+        let context = Context {
+            received_at: at(now),
+            default_region: None,
+        };
+        let form = "application/x-www-form-urlencoded";
+        let forward = parse(form, body.as_bytes(), "key", &context).expect("accepted");
+        assert!(matches!(forward.outcome, Outcome::Events { .. }));
+        assert_eq!(forward.token, token("tok", now));
+        assert!(parse(form, body.as_bytes(), "other-key", &context).is_err());
     }
 
     #[test]

@@ -23,7 +23,9 @@ use panorama_core::{Channel, Direction, EventDraft, EventType, IdentifierKind};
 
 use crate::form::Form;
 use crate::signature::{hmac_sha1_base64, verify_hmac_sha1_base64};
-use crate::{ChannelError, Context, MAX_SHORT_TEXT, Outcome, Result, bounded, set_attribute};
+use crate::{
+    ChannelError, Context, Found, MAX_SHORT_TEXT, Outcome, Result, bounded, set_attribute,
+};
 
 /// The `source` of Twilio events.
 pub const SOURCE: &str = "twilio";
@@ -118,34 +120,26 @@ fn port_variant(url: &str) -> Option<String> {
 /// absent) makes `From` the customer, `outbound-api` and `outbound-dial`
 /// make `To` the customer; an unknown `CallStatus` or `Direction` is
 /// ignored, and so is a call without a usable customer number (an anonymous
-/// caller, a `client:` or `sip:` leg), for want of an identifier.
+/// caller, a `client:` or `sip:` leg), for want of an identifier; such a
+/// number is named in the outcome's warnings.
 pub fn parse_voice_status(form: &Form, context: &Context) -> Result<Outcome> {
     let call_sid = form.require("CallSid")?.trim();
     let status = form.require("CallStatus")?.trim();
     let Some((event_type, terminal)) = event_type_for(status) else {
-        return Ok(Outcome::Ignored {
-            reason: "twilio.unmapped_status",
-        });
+        return Ok(Outcome::ignored("twilio.unmapped_status"));
     };
     let raw_direction = form.get("Direction").map(str::trim).unwrap_or_default();
     let direction = match raw_direction {
         "" | "inbound" => Direction::Inbound,
         outbound if outbound.starts_with("outbound") => Direction::Outbound,
         _ => {
-            return Ok(Outcome::Ignored {
-                reason: "twilio.unmapped_direction",
-            });
+            return Ok(Outcome::ignored("twilio.unmapped_direction"));
         }
     };
     let (customer_party, line_party) = match direction {
         Direction::Inbound => ("From", "To"),
         Direction::Outbound => ("To", "From"),
     };
-    let identifiers = form
-        .get(customer_party)
-        .and_then(|raw| crate::identifier(IdentifierKind::Phone, raw, context))
-        .into_iter()
-        .collect();
     let event_id = match form
         .get("SequenceNumber")
         .map(str::trim)
@@ -161,7 +155,6 @@ pub fn parse_voice_status(form: &Form, context: &Context) -> Result<Outcome> {
     let mut draft = EventDraft {
         event_id: Some(event_id),
         occurred_at: form.get("Timestamp").and_then(rfc2822),
-        identifiers,
         conversation_id: Some(call_sid.to_owned()),
         duration_seconds: form
             .get("CallDuration")
@@ -185,7 +178,19 @@ pub fn parse_voice_status(form: &Form, context: &Context) -> Result<Outcome> {
     if let Some(line) = form.get(line_party) {
         set_attribute(&mut draft, "twilio.line", line);
     }
-    Ok(crate::events_or_ignored(vec![draft]))
+    let warnings = crate::identify(
+        &mut draft,
+        [(
+            IdentifierKind::Phone,
+            customer_party.to_owned(),
+            form.get(customer_party),
+        )],
+        context,
+    );
+    Ok(crate::events_or_ignored(
+        vec![Found::whole(draft)],
+        warnings,
+    ))
 }
 
 /// The event type of a `CallStatus`, and whether the call is over.

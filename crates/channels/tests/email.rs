@@ -5,8 +5,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 use panorama_channels::multipart::{self, Part};
-use panorama_channels::{ChannelError, Context, Outcome, mailgun, mime, sendgrid, signature};
-use panorama_core::{EventDraft, ValidationContext};
+use panorama_channels::{
+    ChannelError, Context, Outcome, Warning, mailgun, mime, sendgrid, signature,
+};
+use panorama_core::{EventDraft, IdentifierKind, ValidationContext};
 use proptest::prelude::*;
 
 const MAILGUN_KEY: &str = "mailgun-test-signing-key-1f6b";
@@ -41,9 +43,10 @@ fn context_at(received_at: DateTime<Utc>) -> Context {
 
 /// The one event of an outcome, after checking it holds to the contract.
 fn only_event(outcome: Outcome) -> EventDraft {
-    let Outcome::Events(mut drafts) = outcome else {
+    let Outcome::Events { .. } = outcome else {
         panic!("expected an event, got {outcome:?}");
     };
+    let mut drafts = outcome.into_drafts();
     assert_eq!(drafts.len(), 1, "one email is one event");
     let draft = drafts.remove(0);
     assert_valid(&draft);
@@ -386,19 +389,24 @@ fn an_exim_bounce_without_a_report_part_is_still_a_bounce() {
 fn no_sender_is_ignored_and_garbage_is_malformed() {
     assert_eq!(
         mime::parse(&fixture("no-from.eml"), &context()),
-        Ok(Outcome::Ignored {
-            reason: "no_identifier"
-        })
+        Ok(Outcome::ignored("no_identifier"))
     );
     let no_address = replace(
         &fixture("thread-1-original.eml"),
         "<anna.jansen@example.com>",
         "<undisclosed>",
     );
+    // A sender that is no address: ignored, and the answer says why
+    // without repeating it.
     assert_eq!(
         mime::parse(&no_address, &context()),
         Ok(Outcome::Ignored {
-            reason: "no_identifier"
+            reason: "no_identifier",
+            warnings: vec![Warning {
+                field: "From".into(),
+                kind: IdentifierKind::Email,
+                message: "not a valid email address".into(),
+            }],
         })
     );
     for garbage in [
@@ -704,9 +712,7 @@ fn sendgrid_refuses_what_it_does_not_post() {
     );
     assert_eq!(
         sendgrid::parse(SENDGRID_TYPE, &nobody, &context()),
-        Ok(Outcome::Ignored {
-            reason: "no_identifier"
-        })
+        Ok(Outcome::ignored("no_identifier"))
     );
 }
 
@@ -717,16 +723,11 @@ fn mailgun_context() -> Context {
 }
 
 fn mailgun_parse(content_type: &str, body: &[u8]) -> panorama_channels::Result<Outcome> {
-    mailgun::parse(
-        content_type,
-        body,
-        MAILGUN_KEY,
-        &mut mailgun::ReplayGuard::new(),
-        &mailgun_context(),
-    )
+    mailgun::parse(content_type, body, MAILGUN_KEY, &mailgun_context())
+        .map(|forward| forward.outcome)
 }
 
-fn assert_unauthorized(result: panorama_channels::Result<Outcome>, why: &str) {
+fn assert_unauthorized<T: std::fmt::Debug>(result: panorama_channels::Result<T>, why: &str) {
     assert!(
         matches!(result, Err(ChannelError::Unauthorized(_))),
         "{why}: {result:?}"
@@ -906,21 +907,9 @@ fn mailgun_signature_checks() {
         "tampered timestamp",
     );
 
-    let wrong_key = mailgun::parse(
-        FORM,
-        &body,
-        "another-key",
-        &mut mailgun::ReplayGuard::new(),
-        &mailgun_context(),
-    );
+    let wrong_key = mailgun::parse(FORM, &body, "another-key", &mailgun_context());
     assert_unauthorized(wrong_key, "wrong key");
-    let no_key = mailgun::parse(
-        FORM,
-        &body,
-        "",
-        &mut mailgun::ReplayGuard::new(),
-        &mailgun_context(),
-    );
+    let no_key = mailgun::parse(FORM, &body, "", &mailgun_context());
     assert_unauthorized(no_key, "no key configured");
 
     let form = String::from_utf8(body.clone()).expect("form");
@@ -949,25 +938,23 @@ fn mailgun_signature_checks() {
 }
 
 #[test]
-fn mailgun_timestamps_older_or_newer_than_five_minutes_are_refused() {
+fn mailgun_timestamps_from_the_future_or_past_the_retry_window_are_refused() {
     let body = fixture("mailgun-forward.form");
     let signed_at = DateTime::from_timestamp(MAILGUN_TIMESTAMP, 0).expect("time");
+    // Received `offset` seconds after signing: up to five minutes early
+    // (clock skew), up to nine hours late (Mailgun retries for eight).
     for (offset, accepted) in [
         (-301, false),
         (-300, true),
         (0, true),
         (300, true),
-        (301, false),
+        (4 * 3600, true),
+        (9 * 3600, true),
+        (9 * 3600 + 1, false),
         (86_400, false),
     ] {
         let context = context_at(signed_at + Duration::seconds(offset));
-        let result = mailgun::parse(
-            FORM,
-            &body,
-            MAILGUN_KEY,
-            &mut mailgun::ReplayGuard::new(),
-            &context,
-        );
+        let result = mailgun::parse(FORM, &body, MAILGUN_KEY, &context);
         assert_eq!(
             result.is_ok(),
             accepted,
@@ -983,23 +970,24 @@ fn mailgun_timestamps_older_or_newer_than_five_minutes_are_refused() {
 fn a_replayed_mailgun_token_is_refused() {
     let body = fixture("mailgun-forward.form");
     let mut guard = mailgun::ReplayGuard::new();
-    let first = mailgun::parse(FORM, &body, MAILGUN_KEY, &mut guard, &mailgun_context());
-    assert!(matches!(first, Ok(Outcome::Events(_))), "{first:?}");
+    let first = mailgun::parse(FORM, &body, MAILGUN_KEY, &mailgun_context()).expect("accepted");
+    assert!(matches!(first.outcome, Outcome::Events { .. }), "{first:?}");
+    guard
+        .check(&first.token, mailgun_context().received_at)
+        .expect("first use");
+    // Remembered once its event is published, as the gateway does.
+    guard.remember(first.token, mailgun_context().received_at);
     let later = context_at(mailgun_context().received_at + Duration::seconds(60));
-    assert_unauthorized(
-        mailgun::parse(FORM, &body, MAILGUN_KEY, &mut guard, &later),
-        "replayed",
-    );
+    let replayed = mailgun::parse(FORM, &body, MAILGUN_KEY, &later).expect("signed");
+    assert_unauthorized(guard.check(&replayed.token, later.received_at), "replayed");
     assert_eq!(guard.len(), 1);
 
-    // Forged requests never reach the guard, so they cannot poison it.
-    let mut guard = mailgun::ReplayGuard::new();
+    // Forged requests never get a token to remember, so they cannot poison
+    // a guard.
     assert_unauthorized(
-        mailgun::parse(FORM, &body, "another-key", &mut guard, &mailgun_context()),
+        mailgun::parse(FORM, &body, "another-key", &mailgun_context()),
         "forged",
     );
-    assert!(guard.is_empty());
-    assert!(mailgun::parse(FORM, &body, MAILGUN_KEY, &mut guard, &mailgun_context()).is_ok());
 }
 
 #[test]
@@ -1034,9 +1022,7 @@ fn a_signed_post_that_is_not_a_message_is_ignored() {
     );
     assert_eq!(
         mailgun_parse(FORM, &body),
-        Ok(Outcome::Ignored {
-            reason: "mailgun.not_a_message"
-        })
+        Ok(Outcome::ignored("mailgun.not_a_message"))
     );
     let json = mailgun_parse("application/json", b"{}");
     assert!(
@@ -1080,7 +1066,8 @@ fn mutated(fixtures: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> 
 /// Whatever an adapter returns, it never panics, and every event it emits
 /// holds to the contract.
 fn check_outcome(result: panorama_channels::Result<Outcome>) -> Result<(), TestCaseError> {
-    if let Ok(Outcome::Events(drafts)) = result {
+    if let Ok(outcome) = result {
+        let drafts = outcome.into_drafts();
         let validation = ValidationContext {
             received_at: received_at(),
             default_region: None,

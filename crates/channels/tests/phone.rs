@@ -4,7 +4,8 @@
 mod support;
 
 use panorama_channels::form::Form;
-use panorama_channels::{ChannelError, Outcome, cti, twilio};
+use panorama_channels::{ChannelError, Outcome, Warning, cti, twilio};
+use panorama_core::IdentifierKind;
 use proptest::prelude::*;
 use support::{attribute, context, events, fixture, identifiers, json_with_keys, validate};
 
@@ -280,17 +281,23 @@ fn twilio_outbound_call_identifies_the_callee_and_misses_on_no_answer() {
 
 #[test]
 fn twilio_callbacks_without_a_customer_or_status_are_ignored_or_refused() {
+    // An anonymous caller: ignored, and the warning says which field did
+    // not parse (never its value).
+    let not_a_number = |field: &str| Warning {
+        field: field.into(),
+        kind: IdentifierKind::Phone,
+        message: "not a valid phone number".into(),
+    };
     assert_eq!(
         twilio_fixture("anonymous_busy.form"),
         Outcome::Ignored {
-            reason: "no_identifier"
+            reason: "no_identifier",
+            warnings: vec![not_a_number("From")],
         }
     );
     assert_eq!(
         twilio_fixture("voicemail_unmapped_status.form"),
-        Outcome::Ignored {
-            reason: "twilio.unmapped_status"
-        }
+        Outcome::ignored("twilio.unmapped_status")
     );
     let unknown_direction = Form::parse(
         b"CallSid=CA1&CallStatus=ringing&Direction=trunking-terminating&From=%2B14158675310",
@@ -298,16 +305,15 @@ fn twilio_callbacks_without_a_customer_or_status_are_ignored_or_refused() {
     .expect("form");
     assert_eq!(
         twilio::parse_voice_status(&unknown_direction, &context()),
-        Ok(Outcome::Ignored {
-            reason: "twilio.unmapped_direction"
-        })
+        Ok(Outcome::ignored("twilio.unmapped_direction"))
     );
     let softphone = Form::parse(b"CallSid=CA1&CallStatus=completed&Direction=outbound-dial&From=%2B14155552671&To=client%3Aagent17")
         .expect("form");
     assert_eq!(
         twilio::parse_voice_status(&softphone, &context()),
         Ok(Outcome::Ignored {
-            reason: "no_identifier"
+            reason: "no_identifier",
+            warnings: vec![not_a_number("To")],
         })
     );
     for (body, field) in [
@@ -485,8 +491,8 @@ proptest! {
         url in "\\PC{0,60}",
     ) {
         let form = Form::from_pairs(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
-        if let Ok(Outcome::Events(drafts)) = twilio::parse_voice_status(&form, &context()) {
-            prop_assert_eq!(drafts.len(), 1);
+        if let Ok(Outcome::Events { events, .. }) = twilio::parse_voice_status(&form, &context()) {
+            prop_assert_eq!(events.len(), 1);
         }
         let _ = twilio::verify(&url, &form, Some("CRWgWC2JBUHiMlEcxLzi/0lj/vc="), FIXTURE_TOKEN);
     }

@@ -250,30 +250,22 @@ fn whatsapp_post_with_two_entries_yields_every_message_and_status() {
 fn whatsapp_notifications_with_nothing_mapped_are_ignored() {
     assert_eq!(
         parse("whatsapp_status_played.json"),
-        Outcome::Ignored {
-            reason: "whatsapp.unmapped"
-        }
+        Outcome::ignored("whatsapp.unmapped")
     );
     assert_eq!(
         parse("whatsapp_template_status_update.json"),
-        Outcome::Ignored {
-            reason: "whatsapp.unmapped"
-        }
+        Outcome::ignored("whatsapp.unmapped")
     );
     assert_eq!(
         meta::parse(br#"{"object":"user","entry":[]}"#, &context()),
-        Ok(Outcome::Ignored {
-            reason: "meta.unmapped_object"
-        })
+        Ok(Outcome::ignored("meta.unmapped_object"))
     );
     assert_eq!(
         meta::parse(
             br#"{"object":"whatsapp_business_account","entry":[]}"#,
             &context()
         ),
-        Ok(Outcome::Ignored {
-            reason: "meta.empty"
-        })
+        Ok(Outcome::ignored("meta.empty"))
     );
     for body in [&b"{"[..], b"[]", br#"{"entry":[]}"#, br#"{"object":7}"#] {
         assert!(
@@ -471,8 +463,73 @@ proptest! {
         let mut body = serde_json::json!({"object": object, "entry": [value.clone()]});
         let _ = meta::parse(body.to_string().as_bytes(), &context());
         body["entry"] = serde_json::json!([{"changes": [{"field": "messages", "value": value.clone()}], "messaging": [value]}]);
-        if let Ok(Outcome::Events(drafts)) = meta::parse(body.to_string().as_bytes(), &context()) {
+        if let Ok(outcome) = meta::parse(body.to_string().as_bytes(), &context()) {
+            let drafts = outcome.into_drafts();
             prop_assert!(drafts.iter().all(|d| !d.identifiers.is_empty()));
         }
     }
+}
+
+#[test]
+fn every_event_knows_its_item_in_the_notification() {
+    let body = serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messages": [
+                {"from": "31612345678", "id": "wamid.1", "timestamp": "1795424400", "type": "text", "text": {"body": "one"}},
+                {"from": "31612345679", "id": "wamid.2", "timestamp": "1795424401", "type": "text", "text": {"body": "two"}}
+            ],
+            "statuses": [{"id": "wamid.3", "status": "read", "timestamp": "1795424402", "recipient_id": "31612345678"}]
+        }}]}]
+    });
+    let outcome = meta::parse(body.to_string().as_bytes(), &context()).expect("parses");
+    let Outcome::Events { events, warnings } = outcome else {
+        panic!("events: {outcome:?}")
+    };
+    assert!(warnings.is_empty());
+    let paths: Vec<&str> = events.iter().map(|found| found.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "entry[0].changes[0].value.messages[0]",
+            "entry[0].changes[0].value.messages[1]",
+            "entry[0].changes[0].value.statuses[0]",
+        ]
+    );
+
+    let messenger = serde_json::json!({
+        "object": "page",
+        "entry": [{"id": "p", "time": 1, "messaging": [
+            {"sender": {"id": "psid-1"}, "recipient": {"id": "page"}, "timestamp": 1_795_424_400_000_i64,
+             "message": {"mid": "m.1", "text": "hi"}}
+        ], "standby": [
+            {"sender": {"id": "psid-2"}, "recipient": {"id": "page"}, "timestamp": 1_795_424_400_000_i64,
+             "message": {"mid": "m.2", "text": "hi"}}
+        ]}]
+    });
+    let outcome = meta::parse(messenger.to_string().as_bytes(), &context()).expect("parses");
+    let Outcome::Events { events, .. } = outcome else {
+        panic!("events: {outcome:?}")
+    };
+    let paths: Vec<&str> = events.iter().map(|found| found.path.as_str()).collect();
+    assert_eq!(paths, vec!["entry[0].messaging[0]", "entry[0].standby[0]"]);
+}
+
+#[test]
+fn a_wa_id_that_is_no_phone_number_is_kept_and_named() {
+    let body = serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messages": [{"from": "999", "id": "wamid.9", "timestamp": "1795424400", "type": "text", "text": {"body": "hi"}}]
+        }}]}]
+    });
+    let outcome = meta::parse(body.to_string().as_bytes(), &context()).expect("parses");
+    assert_eq!(outcome.warnings().len(), 1, "{outcome:?}");
+    assert_eq!(
+        outcome.warnings()[0].field,
+        "entry[0].changes[0].value.messages[0].from"
+    );
+    let drafts = events(outcome);
+    assert_eq!(identifiers(&drafts[0]), vec![("whatsapp", "999")]);
+    assert_eq!(attribute(&drafts[0], "unparsed.phone"), Some("+999"));
 }

@@ -253,9 +253,7 @@ fn events_without_any_identifier_are_ignored_and_typos_do_not_fail_a_form() {
             br#"{"type":"page.viewed","url":"https://shop.example/"}"#,
             &context()
         ),
-        Ok(Outcome::Ignored {
-            reason: "no_identifier"
-        })
+        Ok(Outcome::ignored("no_identifier"))
     );
     // A visitor who mistyped their email still gets their form recorded.
     let drafts = events(
@@ -330,8 +328,76 @@ proptest! {
     #[test]
     fn web_never_panics_on_json_of_its_own_fields(value in json_with_keys(WEB_KEYS)) {
         let body = serde_json::to_vec(&value).expect("serialises");
-        if let Ok(Outcome::Events(drafts)) = web::parse(&body, &context()) {
+        if let Ok(outcome) = web::parse(&body, &context()) {
+            let drafts = outcome.into_drafts();
             prop_assert!(drafts.iter().all(|d| !d.identifiers.is_empty()));
         }
     }
+}
+
+#[test]
+fn a_national_number_without_a_region_is_kept_and_named() {
+    let body = br#"{"events":[{"type":"form.submitted","visitor_id":"v-1",
+        "form":{"id":"contact","fields":{"phone":"0612345678","message":"Call me back"}}}]}"#;
+    let no_region = panorama_channels::Context {
+        default_region: None,
+        ..context()
+    };
+    let outcome = web::parse(body, &no_region).expect("parses");
+    let [warning] = outcome.warnings() else {
+        panic!("one warning: {outcome:?}")
+    };
+    assert_eq!(warning.field, "events[0].form.fields.phone");
+    assert_eq!(warning.kind, panorama_core::IdentifierKind::Phone);
+    assert!(
+        warning.message.contains("needs a country"),
+        "{}",
+        warning.message
+    );
+    assert!(
+        !warning.message.contains("0612345678"),
+        "a warning never repeats the value"
+    );
+    let drafts = events(outcome);
+    let [draft] = drafts.as_slice() else {
+        panic!("one event")
+    };
+    assert_eq!(identifiers(draft), vec![("visitor", "v-1")]);
+    assert_eq!(attribute(draft, "unparsed.phone"), Some("0612345678"));
+    validate(draft);
+
+    // With the region, the same number is the customer's phone.
+    let outcome = web::parse(body, &context()).expect("parses");
+    assert!(outcome.warnings().is_empty());
+    let drafts = events(outcome);
+    assert_eq!(
+        identifiers(&drafts[0]),
+        vec![("visitor", "v-1"), ("phone", "+31612345678")]
+    );
+    assert_eq!(attribute(&drafts[0], "unparsed.phone"), None);
+}
+
+#[test]
+fn an_event_left_without_identifiers_is_ignored_with_its_warnings() {
+    let body = br#"{"type":"form.submitted","customer":{"email":"anna at example"},
+        "form":{"fields":{"message":"hello"}}}"#;
+    let outcome = web::parse(body, &context()).expect("parses");
+    let Outcome::Ignored { reason, warnings } = outcome else {
+        panic!("ignored: {outcome:?}")
+    };
+    assert_eq!(reason, "no_identifier");
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].field, "customer.email");
+}
+
+#[test]
+fn a_caller_attribute_named_like_an_unparsed_value_is_not_overwritten() {
+    let body = br#"{"type":"form.submitted","visitor_id":"v-1",
+        "attributes":{"unparsed.phone":"spoofed"},
+        "form":{"fields":{"phone":"12"}}}"#;
+    let drafts = events(web::parse(body, &context()).expect("parses"));
+    // The caller's own value stays; the value that did not parse comes next
+    // to it rather than being lost.
+    assert_eq!(attribute(&drafts[0], "unparsed.phone"), Some("spoofed"));
+    assert_eq!(attribute(&drafts[0], "unparsed.phone.2"), Some("12"));
 }

@@ -88,6 +88,11 @@ pub(crate) struct Settings {
     /// milliseconds [default: 15000]
     #[arg(long, env = "PANORAMA_SSE_HEARTBEAT_MS", global = true)]
     pub(crate) sse_heartbeat_ms: Option<u64>,
+    /// Largest accepted body on the email routes (SendGrid, Mailgun, raw
+    /// MIME), which carry whole messages with attachments, in bytes
+    /// [default: 26214400]
+    #[arg(long, env = "PANORAMA_MAX_EMAIL_BODY_BYTES", global = true)]
+    pub(crate) max_email_body_bytes: Option<usize>,
     /// How often a live-update stream re-reads the change log without a
     /// notification, in milliseconds [default: 5000]
     #[arg(long, env = "PANORAMA_SSE_POLL_MS", global = true)]
@@ -241,6 +246,7 @@ impl Settings {
             database_url: self.database_url.or(other.database_url),
             kafka_brokers: self.kafka_brokers.or(other.kafka_brokers),
             topic: self.topic.or(other.topic),
+    pub(crate) max_email_body_bytes: usize,
             dlq_topic: self.dlq_topic.or(other.dlq_topic),
             consumer_group: self.consumer_group.or(other.consumer_group),
             topic_partitions: self.topic_partitions.or(other.topic_partitions),
@@ -309,6 +315,7 @@ impl Settings {
             },
             unresolved_after: chrono::Duration::days(i64::from(positive_days(
                 "unresolved_after_days",
+            max_email_body_bytes: self.max_email_body_bytes.or(other.max_email_body_bytes),
                 merged.unresolved_after_days.unwrap_or(3),
             )?)),
             priority: PriorityRules::parse(merged.priority_rules.as_deref().unwrap_or_default())
@@ -456,6 +463,12 @@ mod tests {
                 .to_string()
                 .contains("default_region")
         );
+            max_email_body_bytes: positive(
+                "max_email_body_bytes",
+                merged
+                    .max_email_body_bytes
+                    .unwrap_or(panorama_server::DEFAULT_MAX_EMAIL_BODY_BYTES),
+            )?,
         let bad_format = Settings {
             log_format: Some("xml".into()),
             ..Settings::default()
@@ -497,3 +510,31 @@ mod tests {
         format!("{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], "")
     }
 }
+    #[test]
+    fn email_routes_have_their_own_body_limit() {
+        let defaults = Settings::default().resolve(None).expect("valid");
+        assert_eq!(defaults.max_body_bytes, 1024 * 1024);
+        assert_eq!(defaults.max_email_body_bytes, 25 * 1024 * 1024);
+        let dir = tempfile_dir();
+        let path = dir.join("email.toml");
+        std::fs::write(
+            &path,
+            "max_email_body_bytes = 52428800
+",
+        )
+        .expect("write config");
+        let from_file = Settings::default().resolve(Some(&path)).expect("valid");
+        assert_eq!(from_file.max_email_body_bytes, 50 * 1024 * 1024);
+        assert_eq!(from_file.max_body_bytes, 1024 * 1024);
+        let zero = Settings {
+            max_email_body_bytes: Some(0),
+            ..Settings::default()
+        };
+        assert!(
+            zero.resolve(None)
+                .expect_err("zero")
+                .to_string()
+                .contains("max_email_body_bytes")
+        );
+    }
+

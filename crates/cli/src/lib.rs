@@ -85,6 +85,9 @@ pub struct Options {
     pub channels: ChannelSettings,
     /// Heartbeat and safety poll of live-update streams.
     pub live: LiveSettings,
+    /// Largest request body on the email routes (whole messages with their
+    /// attachments).
+    pub max_email_body_bytes: usize,
     /// How long change-log rows are kept: the window for resuming a
     /// live-update stream. The projector role prunes older ones.
     pub changes_retention: Duration,
@@ -134,6 +137,7 @@ impl Options {
             publish_dead_letters: true,
         }
     }
+            max_email_body_bytes: panorama_server::DEFAULT_MAX_EMAIL_BODY_BYTES,
 
     fn producer(&self) -> anyhow::Result<Producer> {
         let mut settings = ProducerSettings::new(&self.kafka_brokers);
@@ -357,3 +361,4 @@ async fn prune_changes(store: Store, retention: Duration) {
 pub async fn serve(options: &Options, role: Role) -> anyhow::Result<()> {
     start(options, role).await?.wait().await
 }
+        max_email_body_bytes: options.max_email_body_bytes,

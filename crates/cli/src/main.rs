@@ -218,6 +218,7 @@ impl Config {
             channels: self.channels,
             live: self.live,
             changes_retention: self.changes_retention,
+            max_email_body_bytes: self.max_email_body_bytes,
             insights: self.insights,
             readiness_interval: Duration::from_secs(5),
         })

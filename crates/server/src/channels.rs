@@ -15,9 +15,10 @@ use panorama_channels::form::Form;
 use panorama_channels::mailgun::ReplayGuard;
 use panorama_channels::signature::secrets_equal;
 use panorama_channels::{
-    ChannelError, Context, Outcome, cti, mailgun, meta, mime, sendgrid, twilio, web as web_channel,
+    ChannelError, Context, Outcome, Warning, cti, mailgun, meta, mime, sendgrid, twilio,
+    web as web_channel,
 };
-use panorama_core::{ContactEvent, Role, ValidationContext};
+use panorama_core::{ContactEvent, IdentifierKind, Role, ValidationContext};
 use serde::Serialize;
 
 use crate::auth::{Caller, bearer_token};
@@ -114,7 +115,19 @@ pub(crate) struct ChannelState {
     mailgun_replays: Mutex<ReplayGuard>,
 }
 
-/// A webhook's answer: the events published, or why nothing was.
+impl ChannelState {
+    /// The Mailgun guard, held for a check or a remember only (never while
+    /// a body is parsed, never across an await).
+    fn mailgun_replays(&self) -> std::sync::MutexGuard<'_, ReplayGuard> {
+        self.mailgun_replays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A webhook's answer: the events published, or why nothing was; what did
+/// not parse as an identifier; and, for provider batches, the items refused
+/// on their own. Empty lists are left out.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = ChannelAnswer)]
 pub(crate) struct Answer {
@@ -125,6 +138,61 @@ pub(crate) struct Answer {
     /// `mailgun.not_a_message`, `whatsapp.unmapped`, `meta.empty`, ...
     #[serde(skip_serializing_if = "Option::is_none")]
     ignored: Option<&'static str>,
+    /// Values given as customer identifiers that do not parse. Each is kept
+    /// on its event as attribute `unparsed.<kind>` (when the event is
+    /// published); the warning names where it was and why, never the value.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<AnswerWarning>,
+    /// Items of a Meta notification that break the event contract: refused
+    /// on their own while the others were published, so a retry would not
+    /// help (Meta batches many messages in one notification).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    refused: Vec<RefusedItem>,
+}
+
+/// A value given as an identifier that does not parse.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AnswerWarning {
+    /// Where the value was: a JSON path in the request
+    /// (`events[0].form.fields.phone`) or a provider field name (`From`).
+    #[schema(example = "events[0].form.fields.phone")]
+    field: String,
+    /// The identifier kind it was read as.
+    kind: IdentifierKind,
+    /// Why it does not parse.
+    #[schema(
+        example = "a national phone number needs a country: use the +<country code> form or configure a default region"
+    )]
+    message: String,
+}
+
+/// An item of a provider batch that was refused.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct RefusedItem {
+    /// The item's JSON path in the notification.
+    #[schema(example = "entry[0].changes[0].value.messages[1]")]
+    path: String,
+    /// The event field at fault and what is wrong with it.
+    #[schema(example = "occurred_at: lies more than a day in the future")]
+    reason: String,
+}
+
+impl Answer {
+    fn new(warnings: &[Warning]) -> Self {
+        Answer {
+            accepted: None,
+            ignored: None,
+            warnings: warnings
+                .iter()
+                .map(|warning| AnswerWarning {
+                    field: warning.field.clone(),
+                    kind: warning.kind,
+                    message: warning.message.clone(),
+                })
+                .collect(),
+            refused: Vec::new(),
+        }
+    }
 }
 
 impl From<ChannelError> for ApiError {
@@ -193,42 +261,87 @@ fn any_secret_matches(given: &str, secrets: &[String]) -> bool {
     })
 }
 
+/// How a webhook's events are validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Items {
+    /// One event that breaks the contract refuses the request (422).
+    Whole,
+    /// Each event on its own: the valid ones are published, the others
+    /// named in the answer's `refused` list. For providers that batch
+    /// independent items and retry the whole batch on any error (Meta).
+    Each,
+}
+
 /// Validates an adapter's drafts and publishes them; answers 200 either way
-/// a provider should not retry.
+/// a provider should not retry. Identifier values that did not parse are
+/// counted, logged (where, never what) and named in the answer.
 async fn finish(
     state: &AppState,
     source: &'static str,
     outcome: Outcome,
+    items: Items,
 ) -> Result<HttpResponse, ApiError> {
-    let drafts = match outcome {
-        Outcome::Ignored { reason } => {
+    report_warnings(source, outcome.warnings());
+    let mut answer = Answer::new(outcome.warnings());
+    let events = match outcome {
+        Outcome::Ignored { reason, .. } => {
             metrics::IGNORED.with_label_values(&[source, reason]).inc();
-            return Ok(HttpResponse::Ok().json(Answer {
-                accepted: None,
-                ignored: Some(reason),
-            }));
+            answer.ignored = Some(reason);
+            return Ok(HttpResponse::Ok().json(answer));
         }
-        Outcome::Events(drafts) => drafts,
+        Outcome::Events { events, .. } => events,
     };
     let context = ValidationContext {
         received_at: chrono::Utc::now(),
         default_region: state.settings.default_region,
     };
-    let events = drafts
-        .into_iter()
-        .enumerate()
-        .map(|(index, draft)| {
-            draft
-                .validate(&context)
-                .map_err(|e| e.within(&format!("events[{index}]")))
-        })
-        .collect::<Result<Vec<ContactEvent>, _>>()
-        .inspect_err(|_| metrics::REJECTED.with_label_values(&["validation"]).inc())?;
-    publish(state, &events).await?;
-    Ok(HttpResponse::Ok().json(Answer {
-        accepted: Some(events.iter().map(|e| e.event_id).collect()),
-        ignored: None,
-    }))
+    let mut valid: Vec<ContactEvent> = Vec::with_capacity(events.len());
+    for (index, found) in events.into_iter().enumerate() {
+        match (found.draft.validate(&context), items) {
+            (Ok(event), _) => valid.push(event),
+            (Err(error), Items::Whole) => {
+                metrics::REJECTED.with_label_values(&["validation"]).inc();
+                return Err(error.within(&format!("events[{index}]")).into());
+            }
+            (Err(error), Items::Each) => {
+                metrics::REFUSED_ITEMS.with_label_values(&[source]).inc();
+                // The field and why, never its value.
+                tracing::warn!(
+                    source,
+                    path = %found.path,
+                    field = %error.field,
+                    "batch item refused: {}",
+                    error.message
+                );
+                answer.refused.push(RefusedItem {
+                    path: found.path,
+                    reason: error.to_string(),
+                });
+            }
+        }
+    }
+    if !valid.is_empty() {
+        publish(state, &valid).await?;
+    }
+    answer.accepted = Some(valid.iter().map(|e| e.event_id).collect());
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// Counts and logs identifier values that did not parse: by source and
+/// kind, with where they were, never the values.
+fn report_warnings(source: &'static str, warnings: &[Warning]) {
+    for warning in warnings {
+        metrics::UNPARSED
+            .with_label_values(&[source, warning.kind.as_str()])
+            .inc();
+        tracing::info!(
+            source,
+            field = %warning.field,
+            kind = %warning.kind,
+            "identifier value does not parse, kept as an unparsed attribute: {}",
+            warning.message
+        );
+    }
 }
 
 /// Counts refusals by adapter before passing the error on.
@@ -256,7 +369,7 @@ fn refused(source: &'static str) -> impl Fn(ApiError) -> ApiError {
     security(("twilioSignature" = [])),
     request_body(content = doc::TwilioVoiceCallback, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
+        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry. `warnings` names identifier values that do not parse (kept on the event as `unparsed.<kind>` attributes)", body = Answer),
         problem::SignedWebhook,
     ),
 )]
@@ -279,7 +392,7 @@ pub(crate) async fn twilio_voice(
         Ok(twilio::parse_voice_status(&form, &context(&state))?)
     };
     let outcome = check().map_err(refused(twilio::SOURCE))?;
-    finish(&state, twilio::SOURCE, outcome).await
+    finish(&state, twilio::SOURCE, outcome, Items::Whole).await
 }
 
 /// An adapter behind a channel token: CTI, raw MIME.
@@ -291,11 +404,12 @@ async fn token_authenticated(
     state: web::Data<AppState>,
     source: &'static str,
     parse: TokenAdapter,
+    max_body_bytes: usize,
 ) -> Result<HttpResponse, ApiError> {
     require_channel_token(&request, &state).map_err(refused(source))?;
-    let body = read_body(payload, state.settings.max_body_bytes).await?;
+    let body = read_body(payload, max_body_bytes).await?;
     let outcome = parse(&body, &context(&state)).map_err(|e| refused(source)(e.into()))?;
-    finish(&state, source, outcome).await
+    finish(&state, source, outcome, Items::Whole).await
 }
 
 /// `POST /v1/channels/cti/events`.
@@ -308,7 +422,7 @@ async fn token_authenticated(
     security(("bearer" = ["channel"]), ("channelToken" = [])),
     request_body(content = doc::CtiBody, content_type = "application/json"),
     responses(
-        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
+        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry. `warnings` names identifier values that do not parse (kept on the event as `unparsed.<kind>` attributes)", body = Answer),
         problem::KeyedWebhook,
     ),
 )]
@@ -317,7 +431,8 @@ pub(crate) async fn cti_events(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    token_authenticated(request, payload, state, cti::SOURCE, cti::parse).await
+    let limit = state.settings.max_body_bytes;
+    token_authenticated(request, payload, state, cti::SOURCE, cti::parse, limit).await
 }
 
 /// `POST /v1/channels/email/mime` (`message/rfc822`).
@@ -326,11 +441,11 @@ pub(crate) async fn cti_events(
     path = "/v1/channels/email/mime",
     tag = "channels",
     summary = "A raw email message (Postfix pipe, any MTA)",
-    description = "The message as it is, one event per message (`email.received`, or `email.auto_reply` / `email.bounced` for machine mail); channel `email`, source `mime`.\n\nAuthenticated by a bearer token: an API token with the `channel` role (or `admin`), or one of `PANORAMA_CHANNEL_TOKENS`. Always on.",
+    description = "The message as it is, one event per message (`email.received`, or `email.auto_reply` / `email.bounced` for machine mail); channel `email`, source `mime`. Bodies up to `PANORAMA_MAX_EMAIL_BODY_BYTES` (25 MiB by default).\n\nAuthenticated by a bearer token: an API token with the `channel` role (or `admin`), or one of `PANORAMA_CHANNEL_TOKENS`. Always on.",
     security(("bearer" = ["channel"]), ("channelToken" = [])),
     request_body(content = String, content_type = "message/rfc822", description = "The RFC 5322 message"),
     responses(
-        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
+        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry. `warnings` names identifier values that do not parse (kept on the event as `unparsed.<kind>` attributes)", body = Answer),
         problem::KeyedWebhook,
     ),
 )]
@@ -339,7 +454,9 @@ pub(crate) async fn email_mime(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    token_authenticated(request, payload, state, mime::SOURCE, mime::parse).await
+    // A whole message with its attachments.
+    let limit = state.settings.max_email_body_bytes;
+    token_authenticated(request, payload, state, mime::SOURCE, mime::parse, limit).await
 }
 
 /// `POST /v1/channels/sendgrid/inbound`: basic auth (any user, the secret as
@@ -349,11 +466,11 @@ pub(crate) async fn email_mime(
     path = "/v1/channels/sendgrid/inbound",
     tag = "channels",
     summary = "SendGrid Inbound Parse",
-    description = "Raw (`email`) and parsed (`headers`, `text`, `html`, `charsets`) modes are both read; one event per message, channel `email`, source `sendgrid`. Inbound Parse signs nothing: the secret in the destination URL (basic auth password, or `?token=`) authenticates it, so use https. Off (404) unless `PANORAMA_SENDGRID_SECRET` is set.",
+    description = "Raw (`email`) and parsed (`headers`, `text`, `html`, `charsets`) modes are both read; one event per message, channel `email`, source `sendgrid`. Bodies up to `PANORAMA_MAX_EMAIL_BODY_BYTES` (25 MiB by default). Inbound Parse signs nothing: the secret in the destination URL (basic auth password, or `?token=`) authenticates it, so use https. Off (404) unless `PANORAMA_SENDGRID_SECRET` is set.",
     security(("sendgridBasic" = []), ("sendgridToken" = [])),
     request_body(content = doc::SendGridInbound, content_type = "multipart/form-data"),
     responses(
-        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
+        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry. `warnings` names identifier values that do not parse (kept on the event as `unparsed.<kind>` attributes)", body = Answer),
         problem::SignedWebhook,
     ),
 )]
@@ -372,10 +489,10 @@ pub(crate) async fn sendgrid_inbound(
             "basic auth or ?token= with the SendGrid secret is required".into(),
         )));
     }
-    let body = read_body(payload, state.settings.max_body_bytes).await?;
+    let body = read_body(payload, state.settings.max_email_body_bytes).await?;
     let outcome = sendgrid::parse(content_type(&request), &body, &context(&state))
         .map_err(|e| refused(sendgrid::SOURCE)(e.into()))?;
-    finish(&state, sendgrid::SOURCE, outcome).await
+    finish(&state, sendgrid::SOURCE, outcome, Items::Whole).await
 }
 
 fn basic_auth_password(request: &HttpRequest) -> Option<String> {
@@ -395,10 +512,10 @@ fn basic_auth_password(request: &HttpRequest) -> Option<String> {
     path = "/v1/channels/mailgun/inbound",
     tag = "channels",
     summary = "Mailgun routes (forward or store and notify)",
-    description = "One event per message, channel `email`, source `mailgun`. Authenticated inside the body, which OpenAPI security schemes cannot express: `signature` must be the hex HMAC-SHA256 of `timestamp` + `token` under `PANORAMA_MAILGUN_SIGNING_KEY`, `timestamp` within 5 minutes of now, and `token` not seen before by this process. A signed POST that is no inbound message is answered `ignored`. Off (404) unless `PANORAMA_MAILGUN_SIGNING_KEY` is set.",
+    description = "One event per message, channel `email`, source `mailgun`; bodies up to `PANORAMA_MAX_EMAIL_BODY_BYTES` (25 MiB by default). Authenticated inside the body, which OpenAPI security schemes cannot express: `signature` must be the hex HMAC-SHA256 of `timestamp` + `token` under `PANORAMA_MAILGUN_SIGNING_KEY`, `timestamp` within 5 minutes of now, and `token` not used by a request this process accepted before (a retry after a 503 is accepted). A signed POST that is no inbound message is answered `ignored`. Off (404) unless `PANORAMA_MAILGUN_SIGNING_KEY` is set.",
     request_body(content((doc::MailgunInbound = "multipart/form-data"), (doc::MailgunInbound = "application/x-www-form-urlencoded"))),
     responses(
-        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
+        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry. `warnings` names identifier values that do not parse (kept on the event as `unparsed.<kind>` attributes)", body = Answer),
         problem::SignedWebhook,
     ),
 )]
@@ -410,23 +527,23 @@ pub(crate) async fn mailgun_inbound(
     let Some(key) = &state.settings.channels.mailgun_signing_key else {
         return Err(disabled("mailgun"));
     };
-    let body = read_body(payload, state.settings.max_body_bytes).await?;
-    let outcome = {
-        let mut guard = state
-            .channel_state
-            .mailgun_replays
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        mailgun::parse(
-            content_type(&request),
-            &body,
-            key,
-            &mut guard,
-            &context(&state),
-        )
-    };
-    let outcome = outcome.map_err(|e| refused(mailgun::SOURCE)(e.into()))?;
-    finish(&state, mailgun::SOURCE, outcome).await
+    let body = read_body(payload, state.settings.max_email_body_bytes).await?;
+    let context = context(&state);
+    let forward = mailgun::parse(content_type(&request), &body, key, &context)
+        .and_then(|forward| {
+            let mut guard = state.channel_state.mailgun_replays();
+            guard.check(&forward.token, context.received_at)?;
+            Ok(forward)
+        })
+        .map_err(|e| refused(mailgun::SOURCE)(e.into()))?;
+    let response = finish(&state, mailgun::SOURCE, forward.outcome, Items::Whole).await?;
+    // Only now is the token spent: had publishing failed (503), Mailgun's
+    // retry carries the same token and must get through.
+    state
+        .channel_state
+        .mailgun_replays()
+        .remember(forward.token, context.received_at);
+    Ok(response)
 }
 
 /// `GET /v1/channels/meta/webhook`: Meta's verification handshake.
@@ -475,11 +592,11 @@ pub(crate) async fn meta_handshake(
     path = "/v1/channels/meta/webhook",
     tag = "channels",
     summary = "WhatsApp Cloud API, Messenger and Instagram notifications",
-    description = "One notification may batch many entries; each mapped message or status becomes one event (channel `social`, sources `meta.whatsapp`, `meta.messenger`, `meta.instagram`); a notification with nothing mapped is answered `ignored`. No bearer token: `X-Hub-Signature-256` must be the HMAC-SHA256 of the raw body under `PANORAMA_META_APP_SECRET`. Off (404) unless `PANORAMA_META_APP_SECRET` and `PANORAMA_META_VERIFY_TOKEN` are set.",
+    description = "One notification may batch many entries; each mapped message or status becomes one event (channel `social`, sources `meta.whatsapp`, `meta.messenger`, `meta.instagram`); a notification with nothing mapped is answered `ignored`. Items are validated one by one: the valid ones are published, and one that breaks the event contract is named in `refused` instead of refusing the notification (which Meta would retry, good messages included, for days). No bearer token: `X-Hub-Signature-256` must be the HMAC-SHA256 of the raw body under `PANORAMA_META_APP_SECRET`. Off (404) unless `PANORAMA_META_APP_SECRET` and `PANORAMA_META_VERIFY_TOKEN` are set.",
     security(("metaSignature" = [])),
     request_body(content = doc::MetaNotification, content_type = "application/json"),
     responses(
-        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
+        (status = 200, description = "Every valid item published (`accepted`), items that break the event contract named in `refused` (path and reason) and left out, or nothing to publish (`ignored`); either way Meta should not retry. `warnings` names identifier values that do not parse", body = Answer),
         problem::SignedWebhook,
     ),
 )]
@@ -496,14 +613,16 @@ pub(crate) async fn meta_webhook(
         .map_err(|e| refused("meta")(e.into()))?;
     let outcome = meta::parse(&body, &context(&state)).map_err(|e| refused("meta")(e.into()))?;
     let source = match &outcome {
-        Outcome::Events(drafts) => match drafts.first().and_then(|d| d.source.as_deref()) {
-            Some(meta::SOURCE_MESSENGER) => meta::SOURCE_MESSENGER,
-            Some(meta::SOURCE_INSTAGRAM) => meta::SOURCE_INSTAGRAM,
-            _ => meta::SOURCE_WHATSAPP,
-        },
+        Outcome::Events { events, .. } => {
+            match events.first().and_then(|e| e.draft.source.as_deref()) {
+                Some(meta::SOURCE_MESSENGER) => meta::SOURCE_MESSENGER,
+                Some(meta::SOURCE_INSTAGRAM) => meta::SOURCE_INSTAGRAM,
+                _ => meta::SOURCE_WHATSAPP,
+            }
+        }
         Outcome::Ignored { .. } => "meta",
     };
-    finish(&state, source, outcome).await
+    finish(&state, source, outcome, Items::Each).await
 }
 
 /// `OPTIONS /v1/channels/web/events`: CORS preflight for browsers.
@@ -567,7 +686,7 @@ fn allow_origin(response: &mut HttpResponse, origin: Option<&str>) {
     security(("webWriteKey" = []), ("webWriteKeyQuery" = []), ("bearer" = ["channel"]), ("channelToken" = [])),
     request_body(content = doc::WebBody, content_type = "application/json"),
     responses(
-        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry", body = Answer),
+        (status = 200, description = "Published (`accepted`), or nothing to publish (`ignored`, with a reason); either way the provider should not retry. `warnings` names identifier values that do not parse (kept on the event as `unparsed.<kind>` attributes)", body = Answer),
         problem::KeyedWebhook,
     ),
 )]
@@ -601,7 +720,7 @@ pub(crate) async fn web_events(
     let body = read_body(payload, state.settings.max_body_bytes).await?;
     let outcome = web_channel::parse(&body, &context(&state))
         .map_err(|e| refused(web_channel::SOURCE_FORM)(e.into()))?;
-    let mut response = finish(&state, web_channel::SOURCE_FORM, outcome).await?;
+    let mut response = finish(&state, web_channel::SOURCE_FORM, outcome, Items::Whole).await?;
     allow_origin(&mut response, origin.as_deref());
     Ok(response)
 }

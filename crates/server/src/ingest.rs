@@ -24,6 +24,10 @@ use crate::{AppState, metrics};
 /// Most events in one request.
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 
+/// Largest email route body by default: 25 MiB, what mail providers accept
+/// as a message with its attachments.
+pub const DEFAULT_MAX_EMAIL_BODY_BYTES: usize = 25 * 1024 * 1024;
+
 /// The ids of the events the broker acknowledged, in the request's order.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Accepted {
@@ -182,6 +186,7 @@ pub(crate) async fn read_body(
         })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
+            drain(payload).await;
         }
         body.extend_from_slice(&chunk);
     }
@@ -189,6 +194,28 @@ pub(crate) async fn read_body(
 }
 
 /// The drafts in a body, each with the JSON path prefix of its fields.
+/// Most bytes of an oversized body read and thrown away before it is
+/// answered 413, and for how long: a client still writing when the answer
+/// comes sees a broken connection instead of the problem. Past either
+/// bound the connection is closed.
+const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads and discards the rest of `payload`, within [`DRAIN_BYTES`] and
+/// [`DRAIN_TIME`].
+async fn drain(mut payload: web::Payload) {
+    let mut drained = 0usize;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(chunk)) = payload.next().await {
+            drained += chunk.len();
+            if drained > DRAIN_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 fn parse_drafts(body: &[u8]) -> Result<Vec<(String, EventDraft)>, ApiError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;

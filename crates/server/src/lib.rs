@@ -31,7 +31,7 @@ pub use auth::{AUTH_CACHE_TTL, Caller};
 pub use channels::ChannelSettings;
 pub use error::{ApiError, Clash, PROBLEM_JSON};
 pub use health::{ReadinessCheck, spawn_readiness_monitor};
-pub use ingest::MAX_EVENTS_PER_REQUEST;
+pub use ingest::{DEFAULT_MAX_EMAIL_BODY_BYTES, MAX_EVENTS_PER_REQUEST};
 pub use insights::{InsightsSettings, spawn_insights_refresher};
 pub use live::LiveSettings;
 pub use metrics::{SseConnection, register as register_metrics};
@@ -44,6 +44,9 @@ pub struct HttpSettings {
     pub addr: String,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Largest accepted body on the email routes (SendGrid, Mailgun, raw
+    /// MIME), which carry whole messages with their attachments.
+    pub max_email_body_bytes: usize,
     /// Topic events are published to.
     pub topic: String,
     /// Region for national phone numbers.

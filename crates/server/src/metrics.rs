@@ -51,6 +51,32 @@ pub(crate) static REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// Identifier values a webhook gave that do not parse (kept on the event as
+/// `unparsed.<kind>` attributes), by source and identifier kind.
+pub(crate) static UNPARSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        opts!(
+            "panorama_ingest_unparsed_identifiers_total",
+            "Identifier values in webhooks that do not parse, kept as unparsed.<kind> attributes, by source and kind"
+        ),
+        &["source", "kind"]
+    )
+    .expect("metric registers once")
+});
+
+/// Items of a provider batch refused on their own (the rest published),
+/// by source.
+pub(crate) static REFUSED_ITEMS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        opts!(
+            "panorama_ingest_refused_items_total",
+            "Items of a webhook batch refused for breaking the event contract while the others were published, by source"
+        ),
+        &["source"]
+    )
+    .expect("metric registers once")
+});
+
 /// Bearer-token checks, by outcome: `accepted` (from the database),
 /// `cached`, `invalid`, `forbidden` (valid token, wrong role).
 pub(crate) static AUTH: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -262,6 +288,14 @@ pub fn register() {
     }
     LazyLock::force(&INGESTED);
     LazyLock::force(&IGNORED);
+    LazyLock::force(&UNPARSED);
+    for source in [
+        panorama_channels::meta::SOURCE_WHATSAPP,
+        panorama_channels::meta::SOURCE_MESSENGER,
+        panorama_channels::meta::SOURCE_INSTAGRAM,
+    ] {
+        REFUSED_ITEMS.with_label_values(&[source]).inc_by(0);
+    }
     LazyLock::force(&PUBLISH_SECONDS);
     PUBLISH_FAILURES.inc_by(0);
     LazyLock::force(&INGEST_BATCH_SIZE);

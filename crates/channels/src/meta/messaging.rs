@@ -2,7 +2,7 @@
 //! (`instagram`) share: messages, echoes, delivery and read receipts,
 //! postbacks.
 
-use panorama_core::{Direction, EventDraft, EventType, IdentifierDraft, IdentifierKind};
+use panorama_core::{Direction, EventDraft, EventType, IdentifierKind};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -119,8 +119,15 @@ struct Postback {
     payload: Option<String>,
 }
 
-/// The messaging events of one `page` or `instagram` entry.
-pub(super) fn entry(entry: Value, platform: Platform, context: &Context, batch: &mut Batch) {
+/// The messaging events of one `page` or `instagram` entry, found at `path`
+/// (`entry[0]`).
+pub(super) fn entry(
+    entry: Value,
+    path: &str,
+    platform: Platform,
+    context: &Context,
+    batch: &mut Batch,
+) {
     let Ok(entry) = serde_json::from_value::<MessagingEntry>(entry) else {
         return batch.skip(platform.unmapped());
     };
@@ -128,15 +135,27 @@ pub(super) fn entry(entry: Value, platform: Platform, context: &Context, batch: 
     if !entry.changes.is_empty() {
         batch.skip(platform.unmapped());
     }
-    for item in entry.messaging.into_iter().chain(entry.standby) {
+    let items = (entry.messaging.into_iter().enumerate())
+        .map(|(index, item)| (format!("{path}.messaging[{index}]"), item))
+        .chain(
+            (entry.standby.into_iter().enumerate())
+                .map(|(index, item)| (format!("{path}.standby[{index}]"), item)),
+        );
+    for (path, item) in items {
         match serde_json::from_value::<Messaging>(item) {
-            Ok(item) => messaging_item(item, platform, context, batch),
+            Ok(item) => messaging_item(item, &path, platform, context, batch),
             Err(_) => batch.skip(platform.unmapped()),
         }
     }
 }
 
-fn messaging_item(item: Messaging, platform: Platform, context: &Context, batch: &mut Batch) {
+fn messaging_item(
+    item: Messaging,
+    path: &str,
+    platform: Platform,
+    context: &Context,
+    batch: &mut Batch,
+) {
     let sender = item
         .sender
         .as_ref()
@@ -147,8 +166,16 @@ fn messaging_item(item: Messaging, platform: Platform, context: &Context, batch:
         .as_ref()
         .and_then(|p| p.id.as_deref())
         .unwrap_or_default();
-    let identifiers = |user: &str| -> Vec<IdentifierDraft> {
-        crate::identifiers([(platform.identifier_kind(), Some(user))], context)
+    // Adds an event about the customer whose scoped id is `id`, found in
+    // the item's `party` (`sender` or `recipient`).
+    let push = |batch: &mut Batch, draft: EventDraft, party: &str, id: &str| {
+        let field = format!("{path}.{party}.id");
+        batch.push(
+            path,
+            draft,
+            [(platform.identifier_kind(), field, Some(id))],
+            context,
+        );
     };
     let timestamp = unix_number(item.timestamp.as_ref());
     let source = platform.source();
@@ -161,10 +188,20 @@ fn messaging_item(item: Messaging, platform: Platform, context: &Context, batch:
             return batch.skip(platform.unmapped());
         }
         // An echo is the business's own message: the customer is its recipient.
-        let (event_type, direction, customer) = if message.is_echo {
-            (EventType::MessageSent, Direction::Outbound, recipient)
+        let (event_type, direction, party, customer) = if message.is_echo {
+            (
+                EventType::MessageSent,
+                Direction::Outbound,
+                "recipient",
+                recipient,
+            )
         } else {
-            (EventType::MessageReceived, Direction::Inbound, sender)
+            (
+                EventType::MessageReceived,
+                Direction::Inbound,
+                "sender",
+                sender,
+            )
         };
         let summary = match message.text.as_deref().filter(|t| !t.trim().is_empty()) {
             Some(text) => text.to_owned(),
@@ -173,7 +210,6 @@ fn messaging_item(item: Messaging, platform: Platform, context: &Context, batch:
         let mut draft = EventDraft {
             event_id: Some(mid),
             occurred_at: timestamp.and_then(crate::unix_millis),
-            identifiers: identifiers(customer),
             summary: bounded(&summary, SUMMARY_CHARS),
             ..draft(source, event_type, direction)
         };
@@ -183,7 +219,7 @@ fn messaging_item(item: Messaging, platform: Platform, context: &Context, batch:
         if let Some(reply_to) = message.reply_to.and_then(|r| r.mid) {
             set_attribute(&mut draft, "meta.reply_to", &reply_to);
         }
-        return batch.drafts.push(draft);
+        return push(batch, draft, party, customer);
     }
 
     if let Some(delivery) = item.delivery {
@@ -192,7 +228,6 @@ fn messaging_item(item: Messaging, platform: Platform, context: &Context, batch:
         let receipt = |event_id: String| EventDraft {
             event_id: Some(event_id),
             occurred_at: occurred_at.clone(),
-            identifiers: identifiers(sender),
             ..draft(source, EventType::MessageDelivered, Direction::Outbound)
         };
         if delivery.mids.is_empty() {
@@ -200,12 +235,11 @@ fn messaging_item(item: Messaging, platform: Platform, context: &Context, batch:
             let Some(watermark) = watermark else {
                 return batch.skip(platform.unmapped());
             };
-            return batch
-                .drafts
-                .push(receipt(format!("delivered:{sender}:{watermark}")));
+            let event_id = format!("delivered:{sender}:{watermark}");
+            return push(batch, receipt(event_id), "sender", sender);
         }
         for mid in &delivery.mids {
-            batch.drafts.push(receipt(format!("{mid}:delivered")));
+            push(batch, receipt(format!("{mid}:delivered")), "sender", sender);
         }
         return;
     }
@@ -217,12 +251,12 @@ fn messaging_item(item: Messaging, platform: Platform, context: &Context, batch:
             (None, Some(watermark)) => format!("read:{sender}:{watermark}"),
             (None, None) => return batch.skip(platform.unmapped()),
         };
-        return batch.drafts.push(EventDraft {
+        let read = EventDraft {
             event_id: Some(event_id),
             occurred_at: timestamp.or(watermark).and_then(crate::unix_millis),
-            identifiers: identifiers(sender),
             ..draft(source, EventType::MessageRead, Direction::Outbound)
-        });
+        };
+        return push(batch, read, "sender", sender);
     }
 
     if let Some(postback) = item.postback {
@@ -235,14 +269,13 @@ fn messaging_item(item: Messaging, platform: Platform, context: &Context, batch:
         let mut draft = EventDraft {
             event_id: Some(event_id),
             occurred_at: timestamp.and_then(crate::unix_millis),
-            identifiers: identifiers(sender),
             summary: bounded(&format!("[button] {title}"), SUMMARY_CHARS),
             ..draft(source, EventType::MessageReceived, Direction::Inbound)
         };
         if let Some(payload) = postback.payload {
             set_attribute(&mut draft, "meta.postback_payload", &payload);
         }
-        return batch.drafts.push(draft);
+        return push(batch, draft, "sender", sender);
     }
 
     // Reactions, referrals, opt-ins, edits, handovers: not mapped.

@@ -39,7 +39,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::signature::{hmac_sha256_hex, secrets_equal, verify_hmac_sha256_hex};
-use crate::{ChannelError, Context, Outcome, Result};
+use crate::{Candidate, ChannelError, Context, Found, Outcome, Result, Warning};
 use messaging::Platform;
 
 /// The `source` of WhatsApp events.
@@ -134,35 +134,28 @@ pub fn parse(body: &[u8], context: &Context) -> Result<Outcome> {
         ChannelError::malformed_body(format!("not a Meta webhook notification: {e}"))
     })?;
     let mut batch = Batch::default();
-    match notification.object.as_str() {
-        "whatsapp_business_account" => {
-            for entry in notification.entry {
-                whatsapp::entry(entry, context, &mut batch);
-            }
-        }
-        "page" => {
-            for entry in notification.entry {
-                messaging::entry(entry, Platform::Messenger, context, &mut batch);
-            }
-        }
-        "instagram" => {
-            for entry in notification.entry {
-                messaging::entry(entry, Platform::Instagram, context, &mut batch);
-            }
-        }
-        _ => {
-            return Ok(Outcome::Ignored {
-                reason: "meta.unmapped_object",
-            });
+    let platform = match notification.object.as_str() {
+        "whatsapp_business_account" => None,
+        "page" => Some(Platform::Messenger),
+        "instagram" => Some(Platform::Instagram),
+        _ => return Ok(Outcome::ignored("meta.unmapped_object")),
+    };
+    for (index, entry) in notification.entry.into_iter().enumerate() {
+        let path = format!("entry[{index}]");
+        match platform {
+            None => whatsapp::entry(entry, &path, context, &mut batch),
+            Some(platform) => messaging::entry(entry, &path, platform, context, &mut batch),
         }
     }
     Ok(batch.finish())
 }
 
-/// The events found so far, and why something was skipped.
+/// The events found so far, each with its JSON path in the notification,
+/// the identifiers that did not parse, and why something was skipped.
 #[derive(Debug, Default)]
 struct Batch {
-    drafts: Vec<EventDraft>,
+    events: Vec<Found>,
+    warnings: Vec<Warning>,
     skipped: Option<&'static str>,
 }
 
@@ -171,13 +164,38 @@ impl Batch {
         self.skipped.get_or_insert(reason);
     }
 
+    /// Adds the event made of the item at `path`, with `identifiers` read
+    /// into it (see [`crate::identify`]).
+    fn push<'a>(
+        &mut self,
+        path: &str,
+        mut draft: EventDraft,
+        identifiers: impl IntoIterator<Item = Candidate<'a>>,
+        context: &Context,
+    ) {
+        for warning in crate::identify(&mut draft, identifiers, context) {
+            // Receipts for several messages share one sender: one warning.
+            if !self.warnings.contains(&warning) {
+                self.warnings.push(warning);
+            }
+        }
+        self.events.push(Found {
+            path: path.to_owned(),
+            draft,
+        });
+    }
+
     fn finish(self) -> Outcome {
-        match (self.drafts.is_empty(), self.skipped) {
-            (true, Some(reason)) => Outcome::Ignored { reason },
+        match (self.events.is_empty(), self.skipped) {
+            (true, Some(reason)) => Outcome::Ignored {
+                reason,
+                warnings: self.warnings,
+            },
             (true, None) => Outcome::Ignored {
                 reason: "meta.empty",
+                warnings: self.warnings,
             },
-            (false, _) => crate::events_or_ignored(self.drafts),
+            (false, _) => crate::events_or_ignored(self.events, self.warnings),
         }
     }
 }

@@ -1,13 +1,13 @@
 //! WhatsApp Cloud API notifications (`whatsapp_business_account`): messages
 //! from customers and statuses of the business's own messages.
 
-use panorama_core::{Direction, EventDraft, EventType, IdentifierDraft, IdentifierKind};
+use panorama_core::{Direction, EventDraft, EventType, IdentifierKind};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Batch, SOURCE_WHATSAPP, draft, unix_number};
 use crate::text::{SUMMARY_CHARS, excerpt};
-use crate::{Context, MAX_SHORT_TEXT, bounded, set_attribute};
+use crate::{Candidate, Context, MAX_SHORT_TEXT, bounded, set_attribute};
 
 #[derive(Debug, Deserialize)]
 struct WhatsappEntry {
@@ -113,12 +113,13 @@ struct WhatsappErrorData {
 
 const WHATSAPP_UNMAPPED: &str = "whatsapp.unmapped";
 
-/// The messages and statuses of one `whatsapp_business_account` entry.
-pub(super) fn entry(entry: Value, context: &Context, batch: &mut Batch) {
+/// The messages and statuses of one `whatsapp_business_account` entry,
+/// found at `path` (`entry[0]`).
+pub(super) fn entry(entry: Value, path: &str, context: &Context, batch: &mut Batch) {
     let Ok(entry) = serde_json::from_value::<WhatsappEntry>(entry) else {
         return batch.skip(WHATSAPP_UNMAPPED);
     };
-    for change in entry.changes {
+    for (index, change) in entry.changes.into_iter().enumerate() {
         if change.field != "messages" {
             batch.skip(WHATSAPP_UNMAPPED);
             continue;
@@ -127,15 +128,18 @@ pub(super) fn entry(entry: Value, context: &Context, batch: &mut Batch) {
             batch.skip(WHATSAPP_UNMAPPED);
             continue;
         };
-        for message in &value.messages {
+        let value_path = format!("{path}.changes[{index}].value");
+        for (index, message) in value.messages.iter().enumerate() {
+            let path = format!("{value_path}.messages[{index}]");
             match serde_json::from_value::<WhatsappMessage>(message.clone()) {
-                Ok(message) => whatsapp_message(message, &value, context, batch),
+                Ok(message) => whatsapp_message(message, &value, &path, context, batch),
                 Err(_) => batch.skip(WHATSAPP_UNMAPPED),
             }
         }
-        for status in &value.statuses {
+        for (index, status) in value.statuses.iter().enumerate() {
+            let path = format!("{value_path}.statuses[{index}]");
             match serde_json::from_value::<WhatsappStatus>(status.clone()) {
-                Ok(status) => whatsapp_status(status, &value, context, batch),
+                Ok(status) => whatsapp_status(status, &value, &path, context, batch),
                 Err(_) => batch.skip(WHATSAPP_UNMAPPED),
             }
         }
@@ -145,21 +149,31 @@ pub(super) fn entry(entry: Value, context: &Context, batch: &mut Batch) {
     }
 }
 
-/// `whatsapp:<wa_id>` and `phone:+<wa_id>` (a wa_id is the phone number's
-/// digits).
-fn whatsapp_identifiers(wa_id: &str, context: &Context) -> Vec<IdentifierDraft> {
+/// The phone number a wa_id is (its digits), in international form.
+fn whatsapp_phone(wa_id: &str) -> String {
     let wa_id = wa_id.trim();
-    let phone = match wa_id.strip_prefix('+') {
+    match wa_id.strip_prefix('+') {
         Some(_) => wa_id.to_owned(),
         None => format!("+{wa_id}"),
-    };
-    crate::identifiers(
-        [
-            (IdentifierKind::Whatsapp, Some(wa_id)),
-            (IdentifierKind::Phone, Some(phone.as_str())),
-        ],
-        context,
-    )
+    }
+}
+
+/// `whatsapp:<wa_id>` and `phone:+<wa_id>` (`phone`, see [`whatsapp_phone`])
+/// as found at `field`; nothing when the wa_id is missing.
+fn whatsapp_identifiers<'a>(wa_id: &'a str, phone: &'a str, field: &str) -> [Candidate<'a>; 2] {
+    let given = !wa_id.trim().is_empty();
+    [
+        (
+            IdentifierKind::Whatsapp,
+            field.to_owned(),
+            given.then_some(wa_id.trim()),
+        ),
+        (
+            IdentifierKind::Phone,
+            field.to_owned(),
+            given.then_some(phone),
+        ),
+    ]
 }
 
 /// The business number an event went through, for multi-number setups.
@@ -177,6 +191,7 @@ fn whatsapp_business_number(draft: &mut EventDraft, value: &WhatsappValue) {
 fn whatsapp_message(
     message: WhatsappMessage,
     value: &WhatsappValue,
+    path: &str,
     context: &Context,
     batch: &mut Batch,
 ) {
@@ -197,7 +212,6 @@ fn whatsapp_message(
     let mut draft = EventDraft {
         event_id: Some(message.id.clone()),
         occurred_at: unix_number(message.timestamp.as_ref()).and_then(crate::unix_seconds),
-        identifiers: whatsapp_identifiers(from, context),
         summary: bounded(&whatsapp_summary(&message), SUMMARY_CHARS),
         display_name: name.and_then(|n| bounded(n, MAX_SHORT_TEXT)),
         ..draft(
@@ -219,7 +233,14 @@ fn whatsapp_message(
         }
     }
     whatsapp_business_number(&mut draft, value);
-    batch.drafts.push(draft);
+    let phone = whatsapp_phone(from);
+    let field = format!("{path}.from");
+    batch.push(
+        path,
+        draft,
+        whatsapp_identifiers(from, &phone, &field),
+        context,
+    );
 }
 
 /// The text of a message, or a label for what it carries: `[image] caption`,
@@ -297,6 +318,7 @@ fn whatsapp_summary(message: &WhatsappMessage) -> String {
 fn whatsapp_status(
     status: WhatsappStatus,
     value: &WhatsappValue,
+    path: &str,
     context: &Context,
     batch: &mut Batch,
 ) {
@@ -327,10 +349,6 @@ fn whatsapp_status(
     let mut draft = EventDraft {
         event_id: Some(format!("{}:{}", status.id, status.status)),
         occurred_at: unix_number(status.timestamp.as_ref()).and_then(crate::unix_seconds),
-        identifiers: whatsapp_identifiers(
-            status.recipient_id.as_deref().unwrap_or_default(),
-            context,
-        ),
         outcome,
         ..draft(SOURCE_WHATSAPP, event_type, Direction::Outbound)
     };
@@ -348,7 +366,15 @@ fn whatsapp_status(
         set_attribute(&mut draft, "whatsapp.pricing_category", category);
     }
     whatsapp_business_number(&mut draft, value);
-    batch.drafts.push(draft);
+    let recipient = status.recipient_id.as_deref().unwrap_or_default();
+    let phone = whatsapp_phone(recipient);
+    let field = format!("{path}.recipient_id");
+    batch.push(
+        path,
+        draft,
+        whatsapp_identifiers(recipient, &phone, &field),
+        context,
+    );
 }
 
 #[cfg(test)]

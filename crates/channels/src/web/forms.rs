@@ -4,7 +4,7 @@
 use panorama_core::EventDraft;
 use serde_json::Value;
 
-use super::{MAX_SUBJECT, Person, scalar};
+use super::{Given, MAX_SUBJECT, Person, scalar};
 use crate::text::SUMMARY_CHARS;
 use crate::{
     ChannelError, MAX_REASON, Result, bounded, json_object, json_path, json_take, set_attribute,
@@ -104,10 +104,22 @@ pub(super) fn parse_form(value: Value, path: &str, person: &mut Person) -> Resul
         if value.trim().is_empty() {
             continue;
         }
+        let identifier = match name.as_str() {
+            "email" => Some(&mut person.email),
+            "phone" => Some(&mut person.phone),
+            "account" => Some(&mut person.account),
+            _ => None,
+        };
+        if let Some(slot) = identifier {
+            // The customer object (a logged-in session) wins over what was
+            // typed.
+            slot.get_or_insert(Given {
+                field: json_path(&fields_path, &name),
+                value,
+            });
+            continue;
+        }
         let slot = match name.as_str() {
-            "email" => &mut person.email,
-            "phone" => &mut person.phone,
-            "account" => &mut person.account,
             "name" => &mut person.name,
             "first_name" => &mut first_name,
             "last_name" => &mut last_name,

@@ -38,7 +38,7 @@
 //! | `occurred_at` | | RFC 3339; defaults to the time of receipt |
 //! | `url`, `title`, `referrer` | | the page; the title is the subject of a page view |
 //! | `customer` | | `{email, phone, account, name}`: who a logged-in session belongs to (back ends) |
-//! | `form` | for `form.submitted` | `{id, fields}`; `fields` maps names to strings, numbers or booleans. `email`, `phone` and `account` become identifiers (this is how an anonymous visitor is linked to a known customer; values that do not parse are left out), `name` (or `first_name` + `last_name`) the display name, `subject` the subject, `message` the summary and contact reason; other fields are kept as `form.<name>` attributes (at most 32; fields named like passwords, card numbers or tokens are dropped). A chat's pre-chat form goes here too. |
+//! | `form` | for `form.submitted` | `{id, fields}`; `fields` maps names to strings, numbers or booleans. `email`, `phone` and `account` become identifiers (this is how an anonymous visitor is linked to a known customer; a value that does not parse is kept as attribute `unparsed.<kind>` and named in the answer's warnings), `name` (or `first_name` + `last_name`) the display name, `subject` the subject, `message` the summary and contact reason; other fields are kept as `form.<name>` attributes (at most 32; fields named like passwords, card numbers or tokens are dropped). A chat's pre-chat form goes here too. |
 //! | `chat` | for `chat.*` | `{session_id, agent_id, queue, duration_seconds, transcript: [{from, text, at, id}]}`; `session_id` (required) is the conversation id; `from` is `visitor`, `agent` or `bot` |
 //! | `attributes` | | up to 32 extra string values |
 //!
@@ -49,7 +49,8 @@
 //! text), `chat.ended` (id `<session_id>:ended`, the transcript as summary,
 //! the session length as duration). Sources: `web.form`, `web.beacon` (page
 //! views), `web.chat`. Unknown fields are refused, naming the field. An
-//! event without any identifier is left out.
+//! event without any identifier is left out (the answer still names the
+//! values that did not parse).
 
 mod chat;
 mod forms;
@@ -59,8 +60,8 @@ use panorama_core::{Channel, Direction, EventDraft, EventType, IdentifierKind};
 use serde_json::Value;
 
 use crate::{
-    ChannelError, Context, MAX_SHORT_TEXT, Outcome, Result, bounded, json_object, json_path,
-    json_take, rfc3339_time, set_attribute,
+    Candidate, ChannelError, Context, MAX_SHORT_TEXT, Outcome, Result, Warning, bounded,
+    json_object, json_path, json_take, rfc3339_time, set_attribute,
 };
 pub use origin::origin_allowed;
 
@@ -95,7 +96,9 @@ const MAX_SUBJECT: usize = 998;
 
 /// Parses a web body (one event or `{"events": [...]}`) into events.
 pub fn parse(body: &[u8], context: &Context) -> Result<Outcome> {
-    crate::json_events(body, |value, path| parse_event(value, path, context))
+    crate::json_events(body, |value, path, warnings| {
+        parse_event(value, path, context, warnings)
+    })
 }
 
 /// What a web event is.
@@ -146,13 +149,36 @@ impl Kind {
 /// Who the event is about, gathered from `customer` and the form.
 #[derive(Debug, Default)]
 struct Person {
-    email: Option<String>,
-    phone: Option<String>,
-    account: Option<String>,
+    email: Option<Given>,
+    phone: Option<Given>,
+    account: Option<Given>,
     name: Option<String>,
 }
 
-fn parse_event(value: Value, path: &str, context: &Context) -> Result<Vec<EventDraft>> {
+/// An identifier value as given, and the JSON path it was given at.
+#[derive(Debug)]
+struct Given {
+    value: String,
+    field: String,
+}
+
+impl Given {
+    /// What [`crate::identify`] reads as a `kind` identifier.
+    fn candidate(kind: IdentifierKind, given: Option<&Given>) -> Candidate<'_> {
+        (
+            kind,
+            given.map(|g| g.field.clone()).unwrap_or_default(),
+            given.map(|g| g.value.as_str()),
+        )
+    }
+}
+
+fn parse_event(
+    value: Value,
+    path: &str,
+    context: &Context,
+    warnings: &mut Vec<Warning>,
+) -> Result<Vec<EventDraft>> {
     let mut event = json_object(value, path, FIELDS)?;
     let mut text = |name: &str| json_take::<String>(&mut event, name, path);
     let kind = text("type")?.filter(|t| !t.trim().is_empty());
@@ -211,20 +237,10 @@ fn parse_event(value: Value, path: &str, context: &Context) -> Result<Vec<EventD
     };
 
     // What every event of this object shares.
-    let identifiers = crate::identifiers(
-        [
-            (IdentifierKind::Visitor, visitor_id.as_deref()),
-            (IdentifierKind::Email, person.email.as_deref()),
-            (IdentifierKind::Phone, person.phone.as_deref()),
-            (IdentifierKind::Account, person.account.as_deref()),
-        ],
-        context,
-    );
     let (channel, source) = kind.channel_and_source();
     let mut base = EventDraft {
         event_id: event_id.clone(),
         occurred_at: occurred_at.map(crate::rfc3339),
-        identifiers,
         display_name: person
             .name
             .as_deref()
@@ -247,6 +263,22 @@ fn parse_event(value: Value, path: &str, context: &Context) -> Result<Vec<EventD
     if let Some(form) = &form {
         form.fill(&mut base);
     }
+    // After the caller's attributes, so `unparsed.*` is always what was
+    // given as an identifier.
+    warnings.extend(crate::identify(
+        &mut base,
+        [
+            (
+                IdentifierKind::Visitor,
+                json_path(path, "visitor_id"),
+                visitor_id.as_deref(),
+            ),
+            Given::candidate(IdentifierKind::Email, person.email.as_ref()),
+            Given::candidate(IdentifierKind::Phone, person.phone.as_ref()),
+            Given::candidate(IdentifierKind::Account, person.account.as_ref()),
+        ],
+        context,
+    ));
     if kind == Kind::PageViewed || base.subject.is_none() {
         base.subject = title
             .as_deref()
@@ -262,12 +294,19 @@ fn parse_event(value: Value, path: &str, context: &Context) -> Result<Vec<EventD
 
 fn parse_customer(value: Value, path: &str) -> Result<Person> {
     let mut customer = json_object(value, path, CUSTOMER_FIELDS)?;
-    let mut text = |name: &str| json_take::<String>(&mut customer, name, path);
+    let mut given = |name: &str| {
+        json_take::<String>(&mut customer, name, path).map(|value| {
+            value.map(|value| Given {
+                value,
+                field: json_path(path, name),
+            })
+        })
+    };
     Ok(Person {
-        email: text("email")?,
-        phone: text("phone")?,
-        account: text("account")?,
-        name: text("name")?,
+        email: given("email")?,
+        phone: given("phone")?,
+        account: given("account")?,
+        name: json_take::<String>(&mut customer, "name", path)?,
     })
 }
 

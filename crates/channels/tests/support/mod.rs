@@ -32,8 +32,8 @@ pub fn context() -> Context {
 /// The drafts of an outcome that must hold events.
 pub fn events(outcome: Outcome) -> Vec<EventDraft> {
     match outcome {
-        Outcome::Events(drafts) => drafts,
-        Outcome::Ignored { reason } => panic!("expected events, ignored: {reason}"),
+        Outcome::Events { .. } => outcome.into_drafts(),
+        Outcome::Ignored { reason, .. } => panic!("expected events, ignored: {reason}"),
     }
 }
 

@@ -239,7 +239,8 @@ fn sendgrid_body(mime: &str) -> Vec<u8> {
 }
 
 /// Mailgun's fields plus a fresh signature: a token Mailgun never repeats,
-/// timestamped `now` (the gateway accepts five minutes either way).
+/// timestamped `now` (the gateway accepts five minutes ahead, nine hours
+/// behind).
 fn mailgun_pairs(
     pairs: &[(String, String)],
     key: &str,
@@ -374,9 +375,9 @@ pub fn drafts(
                 "application/x-www-form-urlencoded",
                 &body,
                 LOCAL_KEY,
-                &mut mailgun::ReplayGuard::with_capacity(1),
                 &context,
             )
+            .map(|forward| forward.outcome)
         }
         (Payload::Mime(mime), _) => sendgrid::parse(
             &format!("multipart/form-data; boundary={BOUNDARY}"),
@@ -394,8 +395,7 @@ pub fn drafts(
         }
         (Payload::Json(value), _) => web::parse(&json_body(value), &context),
     };
-    match outcome.map_err(|e| format!("{} request: {e}", event.provider.as_str()))? {
-        Outcome::Events(drafts) => Ok(drafts),
-        Outcome::Ignored { .. } => Ok(Vec::new()),
-    }
+    outcome
+        .map(Outcome::into_drafts)
+        .map_err(|e| format!("{} request: {e}", event.provider.as_str()))
 }

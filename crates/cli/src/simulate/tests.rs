@@ -137,14 +137,16 @@ fn webhooks_are_signed_so_the_gateway_accepts_them() {
                     "application/x-www-form-urlencoded",
                     &request.body,
                     DemoSecrets::MAILGUN_SIGNING_KEY,
-                    &mut panorama_channels::mailgun::ReplayGuard::new(),
                     &panorama_channels::Context {
                         received_at: event.at,
                         default_region: None,
                     },
                 )
                 .expect("mailgun signature");
-                assert!(matches!(outcome, panorama_channels::Outcome::Events(_)));
+                assert!(matches!(
+                    outcome.outcome,
+                    panorama_channels::Outcome::Events { .. }
+                ));
             }
             Provider::Web | Provider::Chat => {
                 assert_eq!(
