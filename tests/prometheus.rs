@@ -24,6 +24,20 @@ pub struct Exposition {
 }
 
 impl Exposition {
+    /// The value of the first sample of series `name` carrying every label
+    /// of `labels`.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.samples
+            .iter()
+            .find(|sample| {
+                sample.name == name
+                    && labels.iter().all(|(key, value)| {
+                        sample.labels.get(*key).map(String::as_str) == Some(*value)
+                    })
+            })
+            .map(|sample| sample.value)
+    }
+
     /// Parses the text format; `Err` names the first line that is not valid.
     pub fn parse(text: &str) -> Result<Exposition, String> {
         let mut exposition = Exposition::default();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use panorama_core::{EventDraft, ValidationContext};
 use panorama_e2e::{contact_with, epoch};
 use panorama_store::{MergeOutcome, PartitionOffset, Store, UnmergeOutcome};
-use panorama_testkit::{customer_with_email, postgres};
+use panorama_testkit::{customer_with_email, migrated_database};
 use uuid::Uuid;
 
 const SAMPLES: usize = 5;
@@ -66,12 +66,7 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let database = tokio::task::spawn_blocking(|| postgres().create_database())
-            .await
-            .expect("task")
-            .expect("database");
-        let store = Store::connect(&database.url, 4).expect("store");
-        store.migrate().await.expect("migrate");
+        let (database, store) = migrated_database(4).await;
         let (client, connection) = tokio_postgres::connect(&database.url, tokio_postgres::NoTls)
             .await
             .expect("connect");

@@ -12,7 +12,7 @@ use panorama::replay::{ReplayOptions, replay};
 use panorama_bus::{OutboundRecord, Producer, ProducerSettings};
 use panorama_e2e::{at_minute, contact, contact_with, email_of, phone_of};
 use panorama_store::{AuditQuery, AuditRecord, Store};
-use panorama_testkit::{TestApp, WAIT, customer_with_email, eventually};
+use panorama_testkit::{TestApp, WAIT, customer_with_email, eventually, migrated_database};
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
@@ -379,12 +379,7 @@ async fn survivor(store: &Store, id: Uuid) -> Uuid {
 /// on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_customer_ids_still_lead_to_their_customers_after_a_switch() {
-    let database = tokio::task::spawn_blocking(|| panorama_testkit::postgres().create_database())
-        .await
-        .expect("task")
-        .expect("database");
-    let live = Store::connect(&database.url, 2).expect("store");
-    live.migrate().await.expect("migrate");
+    let (database, live) = migrated_database(2).await;
     let early: &[(&str, &str)] = &[("email", "early@example.com")];
     let link: &[(&str, &str)] = &[("email", "q@example.com"), ("email", "r@example.com")];
     let q: &[(&str, &str)] = &[("email", "q@example.com")];

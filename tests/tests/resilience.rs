@@ -2,18 +2,16 @@
 //! exactly at the stored offsets, and a poison record goes to the
 //! dead-letter topic without stalling the stream.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
-
 use panorama::Role;
-use panorama_bus::{
-    BatchConsumer, ConsumerSettings, OffsetSource, OutboundRecord, Producer, ProducerSettings,
-};
+use panorama_bus::{OutboundRecord, Producer, ProducerSettings};
 use panorama_e2e::{at_minute, contact};
 use panorama_projector::{DLQ_ORIGIN_HEADER, DLQ_REASON_HEADER, Projector};
-use panorama_testkit::{TestApp, WAIT, eventually, random_name};
+use panorama_testkit::{TestApp, WAIT, eventually};
 use serde_json::json;
+
+#[path = "support/topic.rs"]
+mod topic;
+use topic::read_records;
 
 fn dlq_producer(app: &TestApp) -> Producer {
     Producer::new(&ProducerSettings::new(&app.options.kafka_brokers)).expect("producer")
@@ -94,14 +92,6 @@ async fn a_restarted_projector_resumes_at_the_stored_offset_inside_a_record_batc
     app.stop().await;
 }
 
-struct FromStart;
-
-impl OffsetSource for FromStart {
-    fn next_offsets(&self, _topic: &str, _partitions: &[i32]) -> Result<HashMap<i32, i64>, String> {
-        Ok(HashMap::new())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_record_is_dead_lettered_and_the_stream_moves_on() {
     let app = TestApp::builder().partitions(1).spawn().await;
@@ -126,29 +116,11 @@ async fn a_poison_record_is_dead_lettered_and_the_stream_moves_on() {
     app.wait_for_offsets(2).await;
     assert_eq!(app.records_in(&app.options.dlq_topic).await, 1);
 
-    let settings = ConsumerSettings::new(
-        &app.options.kafka_brokers,
-        random_name("dlq_reader"),
-        &app.options.dlq_topic,
-    );
-    let dead = tokio::task::spawn_blocking(move || {
-        let mut consumer = BatchConsumer::new(&settings, Arc::new(FromStart)).expect("consumer");
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            let batch = consumer
-                .next_batch(10, Duration::from_millis(200))
-                .expect("poll");
-            if let Some(record) = batch.into_iter().next() {
-                return record;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no record on the dead-letter topic"
-            );
-        }
-    })
-    .await
-    .expect("reader");
+    let dead = read_records(&app, &app.options.dlq_topic, 1)
+        .await
+        .into_iter()
+        .next()
+        .expect("one dead letter");
     assert_eq!(dead.header(DLQ_REASON_HEADER), Some(&b"undecodable"[..]));
     let origin = format!("{}/0/0", app.options.topic);
     assert_eq!(dead.header(DLQ_ORIGIN_HEADER), Some(origin.as_bytes()));
@@ -231,5 +203,55 @@ async fn two_projectors_in_one_group_share_the_partitions_without_loss_or_double
         "the second member took over partitions"
     );
     assert_eq!(app.store.totals().await.expect("totals").events, 2000);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_bounded_in_bytes_as_well_as_records() {
+    // Gateway only: nothing consumes but the consumer under test.
+    let app = TestApp::builder()
+        .role(Role::Gateway)
+        .partitions(1)
+        .spawn()
+        .await;
+    let producer = dlq_producer(&app);
+    let big: Vec<OutboundRecord> = (0..20)
+        .map(|n| OutboundRecord {
+            key: format!("k{n}"),
+            payload: vec![b'x'; 50_000],
+            headers: vec![],
+        })
+        .collect();
+    producer
+        .publish(&app.options.topic, &big)
+        .await
+        .expect("records written");
+    let settings = panorama_bus::ConsumerSettings::new(
+        &app.options.kafka_brokers,
+        panorama_testkit::random_name("bounded"),
+        &app.options.topic,
+    );
+    let sizes = tokio::task::spawn_blocking(move || {
+        let mut consumer =
+            panorama_bus::BatchConsumer::new(&settings, topic::from_start()).expect("consumer");
+        let deadline = std::time::Instant::now() + WAIT;
+        let mut sizes = Vec::new();
+        while sizes.iter().sum::<usize>() < 20 {
+            assert!(std::time::Instant::now() < deadline, "read {sizes:?}");
+            let batch = consumer
+                .next_batch(1000, 120_000, std::time::Duration::from_millis(500))
+                .expect("poll");
+            if !batch.is_empty() {
+                sizes.push(batch.len());
+            }
+        }
+        sizes
+    })
+    .await
+    .expect("reader");
+    // 120,000 bytes hold two 50,000-byte records and the third crosses the
+    // bound: never more than three in a batch, however many are waiting.
+    assert!(sizes.iter().all(|size| *size <= 3), "batch sizes {sizes:?}");
+    assert!(sizes.len() >= 7, "batch sizes {sizes:?}");
     app.stop().await;
 }

@@ -3,21 +3,159 @@
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::Result;
 
-/// Creates each `(name, partitions)` topic that does not exist yet.
-pub async fn create_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+/// What a topic should be: created so, and checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Topic name.
+    pub name: String,
+    /// Partitions: the most consumers that share the work.
+    pub partitions: i32,
+    /// Copies of every record, on different brokers.
+    pub replication_factor: i32,
+    /// Copies that must have a record before the broker acknowledges it
+    /// (with `acks=all`).
+    pub min_insync_replicas: i32,
+    /// How long records are kept, in milliseconds; -1 keeps them forever.
+    pub retention_ms: i64,
+}
+
+/// What a topic has, as the broker describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicReport {
+    /// Topic name.
+    pub name: String,
+    /// Partitions.
+    pub partitions: usize,
+    /// The fewest replicas any partition has.
+    pub replication_factor: usize,
+    /// `min.insync.replicas`, when the broker says.
+    pub min_insync_replicas: Option<String>,
+    /// `retention.ms`, when the broker says.
+    pub retention_ms: Option<String>,
+    /// Brokers in the cluster.
+    pub brokers: usize,
+}
+
+impl TopicReport {
+    /// What falls short of `spec`, in words; empty when nothing does.
+    pub fn shortfalls(&self, spec: &TopicSpec) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.partitions == 0 {
+            problems.push("does not exist".to_owned());
+            return problems;
+        }
+        if (self.replication_factor as i64) < i64::from(spec.replication_factor) {
+            problems.push(format!(
+                "has {} replicas per partition, {} wanted",
+                self.replication_factor, spec.replication_factor
+            ));
+        }
+        let min_isr = self
+            .min_insync_replicas
+            .as_deref()
+            .and_then(|value| value.parse::<i32>().ok());
+        if min_isr.is_some_and(|min_isr| min_isr < spec.min_insync_replicas) {
+            problems.push(format!(
+                "min.insync.replicas is {}, {} wanted",
+                min_isr.unwrap_or_default(),
+                spec.min_insync_replicas
+            ));
+        }
+        problems
+    }
+}
+
+fn admin_client(brokers: &str) -> Result<AdminClient<DefaultClientContext>> {
+    Ok(ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .create()?;
-    let new_topics: Vec<NewTopic<'_>> = topics
+        .create()?)
+}
+
+/// Creates each `(name, partitions)` topic that does not exist yet, with
+/// one replica and records kept forever: for tests and single-broker tools.
+pub async fn create_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<()> {
+    let specs: Vec<TopicSpec> = topics
         .iter()
-        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .map(|(name, partitions)| TopicSpec {
+            name: (*name).to_owned(),
+            partitions: *partitions,
+            replication_factor: 1,
+            min_insync_replicas: 1,
+            retention_ms: -1,
+        })
+        .collect();
+    ensure_topics(brokers, &specs).await.map(|_| ())
+}
+
+/// Creates each topic of `specs` that does not exist yet, with its
+/// replication factor, `min.insync.replicas` and `retention.ms`, after
+/// checking the cluster can honour them; then describes every topic.
+/// Refuses (creating nothing) when the cluster has fewer brokers than a
+/// replication factor asks for, and fails when an existing topic falls
+/// short of its spec.
+pub async fn ensure_topics(brokers: &str, specs: &[TopicSpec]) -> Result<Vec<TopicReport>> {
+    let cluster = {
+        let brokers = brokers.to_owned();
+        tokio::task::spawn_blocking(move || broker_count(&brokers, Duration::from_secs(10)))
+            .await
+            .map_err(|error| crate::Error::Offsets(error.to_string()))??
+    };
+    for spec in specs {
+        if spec.replication_factor < 1 || spec.min_insync_replicas < 1 {
+            return Err(crate::Error::Topic {
+                topic: spec.name.clone(),
+                problem: "replication factor and min.insync.replicas must be at least 1".into(),
+            });
+        }
+        if spec.min_insync_replicas > spec.replication_factor {
+            return Err(crate::Error::Topic {
+                topic: spec.name.clone(),
+                problem: format!(
+                    "min.insync.replicas {} exceeds the replication factor {}: no write could be acknowledged",
+                    spec.min_insync_replicas, spec.replication_factor
+                ),
+            });
+        }
+        if usize::try_from(spec.replication_factor).unwrap_or(usize::MAX) > cluster {
+            return Err(crate::Error::Topic {
+                topic: spec.name.clone(),
+                problem: format!(
+                    "a replication factor of {} needs as many brokers, and the cluster has {cluster}; \
+                     set the topic replication factor (and min.insync.replicas) to what the cluster \
+                     can honour, e.g. 1 for a single development broker",
+                    spec.replication_factor
+                ),
+            });
+        }
+    }
+    let admin = admin_client(brokers)?;
+    let min_isr: Vec<String> = specs
+        .iter()
+        .map(|spec| spec.min_insync_replicas.to_string())
+        .collect();
+    let retention: Vec<String> = specs
+        .iter()
+        .map(|spec| spec.retention_ms.to_string())
+        .collect();
+    let new_topics: Vec<NewTopic<'_>> = specs
+        .iter()
+        .zip(min_isr.iter().zip(&retention))
+        .map(|(spec, (min_isr, retention))| {
+            NewTopic::new(
+                &spec.name,
+                spec.partitions,
+                TopicReplication::Fixed(spec.replication_factor),
+            )
+            .set("min.insync.replicas", min_isr)
+            .set("retention.ms", retention)
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(&new_topics, &options).await? {
@@ -30,7 +168,110 @@ pub async fn create_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<()> 
             }
         }
     }
+    let names: Vec<String> = specs.iter().map(|spec| spec.name.clone()).collect();
+    let reports = describe_topics(brokers, &names).await?;
+    for (spec, report) in specs.iter().zip(&reports) {
+        let shortfalls = report.shortfalls(spec);
+        if !shortfalls.is_empty() {
+            return Err(crate::Error::Topic {
+                topic: spec.name.clone(),
+                problem: format!(
+                    "exists but {}; change it on the broker (kafka-configs, \
+                     kafka-reassign-partitions) or ask for less",
+                    shortfalls.join("; ")
+                ),
+            });
+        }
+    }
+    Ok(reports)
+}
+
+/// What each of `topics` has: partitions and replicas from the metadata,
+/// `min.insync.replicas` and `retention.ms` from the broker's configuration
+/// (missing where the broker does not describe configurations).
+pub async fn describe_topics(brokers: &str, topics: &[String]) -> Result<Vec<TopicReport>> {
+    let layout = {
+        let brokers = brokers.to_owned();
+        let topics = topics.to_vec();
+        tokio::task::spawn_blocking(move || -> Result<Vec<(usize, usize, usize)>> {
+            let client = metadata_client(&brokers)?;
+            let metadata = client.fetch_metadata(None, Duration::from_secs(10))?;
+            let cluster = metadata.brokers().len();
+            Ok(topics
+                .iter()
+                .map(|name| {
+                    let found = metadata.topics().iter().find(|t| t.name() == name);
+                    let partitions = found.map_or(0, |t| t.partitions().len());
+                    let replicas = found
+                        .and_then(|t| t.partitions().iter().map(|p| p.replicas().len()).min())
+                        .unwrap_or(0);
+                    (partitions, replicas, cluster)
+                })
+                .collect())
+        })
+        .await
+        .map_err(|error| crate::Error::Offsets(error.to_string()))??
+    };
+    let admin = admin_client(brokers)?;
+    let specifiers: Vec<ResourceSpecifier<'_>> = topics
+        .iter()
+        .map(|name| ResourceSpecifier::Topic(name))
+        .collect();
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+    let configs = match admin.describe_configs(&specifiers, &options).await {
+        Ok(results) => results,
+        Err(error) => {
+            tracing::debug!(%error, "the broker does not describe topic configurations");
+            Vec::new()
+        }
+    };
+    Ok(topics
+        .iter()
+        .zip(layout)
+        .enumerate()
+        .map(|(index, (name, (partitions, replicas, cluster)))| {
+            let config = configs.get(index).and_then(|result| result.as_ref().ok());
+            let value = |key: &str| {
+                config
+                    .and_then(|config| config.get(key))
+                    .and_then(|entry| entry.value.clone())
+            };
+            TopicReport {
+                name: name.clone(),
+                partitions,
+                replication_factor: replicas,
+                min_insync_replicas: value("min.insync.replicas"),
+                retention_ms: value("retention.ms"),
+                brokers: cluster,
+            }
+        })
+        .collect())
+}
+
+/// Deletes the records of each `(partition, offset)` of `topic` below
+/// `offset`, as retention would: the log then starts at `offset`.
+pub async fn delete_records_before(
+    brokers: &str,
+    topic: &str,
+    positions: &[(i32, i64)],
+) -> Result<()> {
+    let admin = admin_client(brokers)?;
+    let mut list = rdkafka::TopicPartitionList::new();
+    for (partition, offset) in positions {
+        list.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(*offset))?;
+    }
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let deleted = admin.delete_records(&list, &options).await?;
+    for element in deleted.elements() {
+        element.error()?;
+    }
     Ok(())
+}
+
+/// How many brokers the cluster has.
+pub fn broker_count(brokers: &str, timeout: Duration) -> Result<usize> {
+    let client = metadata_client(brokers)?;
+    Ok(client.fetch_metadata(None, timeout)?.brokers().len())
 }
 
 fn metadata_client(brokers: &str) -> Result<BaseConsumer> {
@@ -53,13 +294,22 @@ pub fn topic_partition_count(brokers: &str, topic: &str, timeout: Duration) -> R
 /// The high watermark (next offset to be written) of every partition of
 /// `topic`, by partition number.
 pub fn high_watermarks(brokers: &str, topic: &str, timeout: Duration) -> Result<Vec<(i32, i64)>> {
+    Ok(watermarks(brokers, topic, timeout)?
+        .into_iter()
+        .map(|(partition, _low, high)| (partition, high))
+        .collect())
+}
+
+/// `(partition, low, high)` of every partition of `topic`: the log holds
+/// offsets `low..high` (low is above 0 once retention deleted records).
+pub fn watermarks(brokers: &str, topic: &str, timeout: Duration) -> Result<Vec<(i32, i64, i64)>> {
     let client = metadata_client(brokers)?;
     let metadata = client.fetch_metadata(Some(topic), timeout)?;
     let mut marks = Vec::new();
     for topic_metadata in metadata.topics().iter().filter(|t| t.name() == topic) {
         for partition in topic_metadata.partitions() {
-            let (_low, high) = client.fetch_watermarks(topic, partition.id(), timeout)?;
-            marks.push((partition.id(), high));
+            let (low, high) = client.fetch_watermarks(topic, partition.id(), timeout)?;
+            marks.push((partition.id(), low, high));
         }
     }
     marks.sort_unstable();

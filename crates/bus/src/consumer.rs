@@ -20,11 +20,24 @@ use rdkafka::{ClientConfig, ClientContext};
 
 use crate::{Error, Result};
 
-/// Where the sink has got to: the next offset to process per partition.
+/// A consumer's claim on a partition, from its sink: where to start, and
+/// the epoch under which the sink accepts this consumer's offsets (a later
+/// claim by another consumer voids it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// The stored next offset to process; 0 for a partition never stored.
+    pub next_offset: i64,
+    /// The claim's epoch, handed back with every batch's offsets.
+    pub epoch: i64,
+}
+
+/// Where the sink has got to, and who may move it.
 pub trait OffsetSource: Send + Sync + 'static {
-    /// The stored next offset of each of `partitions` of `topic`; a partition
-    /// missing from the answer starts at the beginning of the log.
-    fn next_offsets(&self, topic: &str, partitions: &[i32]) -> Result<HashMap<i32, i64>, String>;
+    /// Claims `partitions` of `topic` for this consumer, which was just given
+    /// them: their stored next offsets, and epochs that void every earlier
+    /// claim. A partition missing from the answer starts at the beginning of
+    /// the log, unclaimed.
+    fn claim(&self, topic: &str, partitions: &[i32]) -> Result<HashMap<i32, Claim>, String>;
 }
 
 /// Consumer group settings.
@@ -42,11 +55,19 @@ pub struct ConsumerSettings {
     pub fetch_wait: Duration,
     /// How often the client reports partition high watermarks (for lag).
     pub statistics_interval: Duration,
+    /// What to do when a stored offset lies below the start of the log
+    /// (retention deleted records the sink never processed): `false` stops
+    /// the consumer with [`Error::LogGap`]; `true` starts at the log start
+    /// and logs what was skipped.
+    pub accept_log_gap: bool,
+    /// Most bytes of fetched records the client keeps queued ahead of the
+    /// application, bounding its memory.
+    pub max_queued_bytes: usize,
 }
 
 impl ConsumerSettings {
     /// Defaults: 10 s session timeout, 20 ms fetch wait, watermarks every
-    /// 5 s.
+    /// 5 s, a gap in the log stops the consumer, 32 MiB queued ahead.
     pub fn new(
         brokers: impl Into<String>,
         group: impl Into<String>,
@@ -59,6 +80,8 @@ impl ConsumerSettings {
             session_timeout: Duration::from_secs(10),
             fetch_wait: Duration::from_millis(20),
             statistics_interval: Duration::from_secs(5),
+            accept_log_gap: false,
+            max_queued_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -81,6 +104,11 @@ pub struct ConsumedRecord {
 }
 
 impl ConsumedRecord {
+    /// Bytes of key and value.
+    pub fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len) + self.payload.as_ref().map_or(0, Vec::len)
+    }
+
     /// The first header named `name`.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers
@@ -96,6 +124,12 @@ struct SeekingContext {
     epoch: AtomicU64,
     /// Set when stored offsets could not be loaded: the consumer must stop.
     failed: AtomicBool,
+    /// Set when a stored offset lies outside the log: the consumer must stop
+    /// for good, saying why.
+    fatal: Mutex<Option<String>>,
+    accept_log_gap: bool,
+    /// The epoch of this consumer's claim on each partition it owns.
+    claims: Mutex<HashMap<i32, i64>>,
     assigned: AtomicBool,
     /// Set once the group gave this member an assignment, even an empty one
     /// (more members than partitions); cleared when the membership is lost.
@@ -134,8 +168,18 @@ impl ConsumerContext for SeekingContext {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                if let Err(error) = self.seek_to_stored(partitions) {
-                    tracing::error!(%error, "cannot load stored offsets; assigning nothing");
+                if let Err(error) = self.seek_to_stored(consumer, partitions) {
+                    match error {
+                        Error::LogGap(message) => {
+                            tracing::error!(error = %message, "stored offsets lie outside the log; stopping");
+                            if let Ok(mut fatal) = self.fatal.lock() {
+                                *fatal = Some(message);
+                            }
+                        }
+                        other => {
+                            tracing::error!(error = %other, "cannot load stored offsets; assigning nothing");
+                        }
+                    }
                     self.failed.store(true, Ordering::SeqCst);
                     let _ = consumer.unassign();
                     return;
@@ -156,6 +200,9 @@ impl ConsumerContext for SeekingContext {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 tracing::info!(partitions = ?partition_numbers(partitions), "partitions revoked");
                 self.assigned.store(false, Ordering::SeqCst);
+                if let Ok(mut claims) = self.claims.lock() {
+                    claims.clear();
+                }
                 if consumer.assignment_lost() {
                     self.joined.store(false, Ordering::SeqCst);
                 }
@@ -173,8 +220,17 @@ impl ConsumerContext for SeekingContext {
     }
 }
 
+/// How long a watermark query may take during an assignment.
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl SeekingContext {
-    fn seek_to_stored(&self, partitions: &mut TopicPartitionList) -> Result<()> {
+    /// Claims the assigned partitions from the sink and sets each one's
+    /// start offset, refusing offsets that lie outside the log.
+    fn seek_to_stored(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        partitions: &mut TopicPartitionList,
+    ) -> Result<()> {
         let mut by_topic: HashMap<String, Vec<i32>> = HashMap::new();
         for element in partitions.elements() {
             by_topic
@@ -182,19 +238,73 @@ impl SeekingContext {
                 .or_default()
                 .push(element.partition());
         }
+        let mut epochs = HashMap::new();
         for (topic, numbers) in by_topic {
-            let stored = self
+            let claims = self
                 .offsets
-                .next_offsets(&topic, &numbers)
+                .claim(&topic, &numbers)
                 .map_err(Error::Offsets)?;
             for partition in numbers {
-                let offset = stored
-                    .get(&partition)
-                    .map_or(Offset::Beginning, |next| Offset::Offset(*next));
+                let (low, high) =
+                    consumer.fetch_watermarks(&topic, partition, WATERMARK_TIMEOUT)?;
+                let offset = match claims.get(&partition) {
+                    Some(claim) => {
+                        epochs.insert(partition, claim.epoch);
+                        let start =
+                            self.start_offset(&topic, partition, claim.next_offset, low, high)?;
+                        Offset::Offset(start)
+                    }
+                    None => Offset::Beginning,
+                };
                 partitions.set_partition_offset(&topic, partition, offset)?;
             }
         }
+        if let Ok(mut claims) = self.claims.lock() {
+            *claims = epochs;
+        }
         Ok(())
+    }
+
+    /// Where to start a partition whose sink stored `stored`, given the log
+    /// spans `low..high`.
+    fn start_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+        stored: i64,
+        low: i64,
+        high: i64,
+    ) -> Result<i64> {
+        if stored > high {
+            return Err(Error::LogGap(format!(
+                "{topic}/{partition}: the stored offset {stored} lies past the end of the log \
+                 ({high}): the topic was recreated or lost records; projecting it would skip or \
+                 repeat events, so the projector stops. Check the topic, then replay into a fresh \
+                 schema (panorama replay) or set the stored offsets by hand"
+            )));
+        }
+        if stored >= low {
+            return Ok(stored);
+        }
+        let lost = low - stored;
+        if self.accept_log_gap {
+            tracing::warn!(
+                topic,
+                partition,
+                stored,
+                log_start = low,
+                lost,
+                "the log starts after the stored offset; skipping the records retention deleted"
+            );
+            return Ok(low);
+        }
+        Err(Error::LogGap(format!(
+            "{topic}/{partition}: the stored offset {stored} lies before the start of the log \
+             ({low}): {lost} records were deleted (retention) before they were projected. The \
+             projector stops rather than skip them silently. Restore them (replay from a \
+             complete copy of the topic), or accept the loss with \
+             `panorama offsets --skip-to-log-start`"
+        )))
     }
 }
 
@@ -228,6 +338,9 @@ impl BatchConsumer {
             offsets,
             epoch: AtomicU64::new(0),
             failed: AtomicBool::new(false),
+            fatal: Mutex::new(None),
+            accept_log_gap: settings.accept_log_gap,
+            claims: Mutex::new(HashMap::new()),
             assigned: AtomicBool::new(false),
             joined: AtomicBool::new(false),
             topic: settings.topic.clone(),
@@ -239,7 +352,13 @@ impl BatchConsumer {
             .set("group.id", &settings.group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
+            // Every partition starts at an offset the sink stored; one that
+            // is out of range is an error to report, never a silent jump.
+            .set("auto.offset.reset", "error")
+            .set(
+                "queued.max.messages.kbytes",
+                (settings.max_queued_bytes / 1024).max(1).to_string(),
+            )
             // Eager protocol: every assignment is complete, so the rebalance
             // callback can assign the whole set at the stored offsets.
             .set("partition.assignment.strategy", "range")
@@ -266,24 +385,31 @@ impl BatchConsumer {
         })
     }
 
-    /// Collects up to `max_records` records, waiting at most `max_wait` for
-    /// them. Records from before a rebalance that happened while collecting
-    /// are dropped: the new assignment starts again from the stored offsets.
+    /// Collects up to `max_records` records of at most `max_bytes` (keys and
+    /// values; the first record is taken whatever its size), waiting at most
+    /// `max_wait` for them. Records from before a rebalance that happened
+    /// while collecting are dropped: the new assignment starts again from
+    /// the stored offsets.
     pub fn next_batch(
         &mut self,
         max_records: usize,
+        max_bytes: usize,
         max_wait: Duration,
     ) -> Result<Vec<ConsumedRecord>> {
         let deadline = Instant::now() + max_wait;
         let context = self.consumer.context();
         let mut epoch = context.epoch.load(Ordering::SeqCst);
         let mut batch = Vec::new();
-        while batch.len() < max_records {
+        let mut bytes = 0usize;
+        while batch.len() < max_records && (batch.is_empty() || bytes < max_bytes) {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 break;
             }
             let polled = self.consumer.poll(remaining);
+            if let Some(message) = context.fatal.lock().ok().and_then(|fatal| fatal.clone()) {
+                return Err(Error::LogGap(message));
+            }
             if context.failed.load(Ordering::SeqCst) {
                 return Err(Error::Offsets(
                     "stored offsets could not be loaded on assignment".into(),
@@ -292,12 +418,23 @@ impl BatchConsumer {
             let now_epoch = context.epoch.load(Ordering::SeqCst);
             if now_epoch != epoch {
                 batch.clear();
+                bytes = 0;
                 epoch = now_epoch;
             }
             match polled {
                 None => break,
-                Some(Ok(message)) => batch.push(owned(&message)),
+                Some(Ok(message)) => {
+                    let record = owned(&message);
+                    bytes += record.size();
+                    batch.push(record);
+                }
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(error)) if is_out_of_range(&error) => {
+                    return Err(Error::LogGap(format!(
+                        "{error}: the consumer's position lies outside the log (records deleted \
+                         by retention before they were projected, or the topic was recreated)"
+                    )));
+                }
                 Some(Err(error)) => {
                     tracing::warn!(%error, "consumer error");
                     if is_fatal(&error) {
@@ -307,6 +444,33 @@ impl BatchConsumer {
             }
         }
         Ok(batch)
+    }
+
+    /// The epoch of this consumer's claim on `partition`, while it owns it.
+    pub fn claim_epoch(&self, partition: i32) -> Option<i64> {
+        self.consumer
+            .context()
+            .claims
+            .lock()
+            .ok()
+            .and_then(|claims| claims.get(&partition).copied())
+    }
+
+    /// Moves each `(partition, offset)` of the topic back to `offset`, so the
+    /// records from there are consumed again (a batch that could not be
+    /// stored). Partitions this member no longer owns are skipped: their new
+    /// owner starts from the stored offsets anyway.
+    pub fn rewind(&self, positions: &[(i32, i64)]) {
+        for (partition, offset) in positions {
+            if let Err(error) = self.consumer.seek(
+                &self.topic,
+                *partition,
+                Offset::Offset(*offset),
+                Duration::from_secs(1),
+            ) {
+                tracing::debug!(%error, partition, offset, "cannot rewind partition");
+            }
+        }
     }
 
     /// Tells Kafka how far we got, for tools that watch the group; where
@@ -362,6 +526,12 @@ impl BatchConsumer {
     pub fn topic(&self) -> &str {
         &self.topic
     }
+}
+
+fn is_out_of_range(error: &KafkaError) -> bool {
+    error
+        .rdkafka_error_code()
+        .is_some_and(|code| code == rdkafka::types::RDKafkaErrorCode::OffsetOutOfRange)
 }
 
 fn is_fatal(error: &KafkaError) -> bool {

@@ -6,8 +6,11 @@ mod admin;
 mod consumer;
 mod producer;
 
-pub use admin::{create_topics, group_member_count, high_watermarks, topic_partition_count};
-pub use consumer::{BatchConsumer, ConsumedRecord, ConsumerSettings, OffsetSource};
+pub use admin::{
+    TopicReport, TopicSpec, broker_count, create_topics, delete_records_before, describe_topics,
+    ensure_topics, group_member_count, high_watermarks, topic_partition_count, watermarks,
+};
+pub use consumer::{BatchConsumer, Claim, ConsumedRecord, ConsumerSettings, OffsetSource};
 pub use producer::{OutboundRecord, Producer, ProducerSettings};
 
 /// What can go wrong talking to the broker.
@@ -22,6 +25,18 @@ pub enum Error {
     /// The sink could not say where to resume a partition.
     #[error("cannot load stored offsets: {0}")]
     Offsets(String),
+    /// A stored offset lies outside the log: records were deleted before
+    /// they were processed, or the topic was recreated. Not retried.
+    #[error("{0}")]
+    LogGap(String),
+    /// A topic is not, or cannot be, what the settings ask for.
+    #[error("topic {topic}: {problem}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 /// Crate result type.

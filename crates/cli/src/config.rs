@@ -45,6 +45,23 @@ pub(crate) struct Settings {
     /// Partitions for topics created by `panorama topics` [default: 6]
     #[arg(long, env = "PANORAMA_TOPIC_PARTITIONS", global = true)]
     pub(crate) topic_partitions: Option<i32>,
+    /// Copies of every record in topics `panorama topics` creates; the
+    /// cluster needs at least this many brokers [default: 3]
+    #[arg(long, env = "PANORAMA_TOPIC_REPLICATION_FACTOR", global = true)]
+    pub(crate) topic_replication_factor: Option<i32>,
+    /// Copies that must have a record before the broker acknowledges it
+    /// [default: 2]
+    #[arg(long, env = "PANORAMA_TOPIC_MIN_INSYNC_REPLICAS", global = true)]
+    pub(crate) topic_min_insync_replicas: Option<i32>,
+    /// Retention of the topics in milliseconds; -1 keeps records forever
+    /// (a replay rebuilds from them) [default: -1]
+    #[arg(
+        long,
+        env = "PANORAMA_TOPIC_RETENTION_MS",
+        global = true,
+        allow_negative_numbers = true
+    )]
+    pub(crate) topic_retention_ms: Option<i64>,
     /// ISO region (e.g. NL) for national phone numbers; unset = numbers must
     /// be international (+...)
     #[arg(long, env = "PANORAMA_DEFAULT_REGION", global = true)]
@@ -71,6 +88,11 @@ pub(crate) struct Settings {
     /// Largest accepted request body in bytes [default: 1048576]
     #[arg(long, env = "PANORAMA_MAX_BODY_BYTES", global = true)]
     pub(crate) max_body_bytes: Option<usize>,
+    /// Largest accepted body on the email routes (SendGrid, Mailgun, raw
+    /// MIME), which carry whole messages with attachments, in bytes
+    /// [default: 26214400]
+    #[arg(long, env = "PANORAMA_MAX_EMAIL_BODY_BYTES", global = true)]
+    pub(crate) max_email_body_bytes: Option<usize>,
     /// How long ingest waits for the broker's acknowledgement before
     /// answering 503, in milliseconds [default: 5000]
     #[arg(long, env = "PANORAMA_PRODUCE_TIMEOUT_MS", global = true)]
@@ -81,6 +103,31 @@ pub(crate) struct Settings {
     /// Longest the projector waits to fill a batch, in milliseconds [default: 20]
     #[arg(long, env = "PANORAMA_PROJECTOR_BATCH_WAIT_MS", global = true)]
     pub(crate) projector_batch_wait_ms: Option<u64>,
+    /// Most bytes of records the projector writes in one transaction
+    /// [default: 16777216]
+    #[arg(long, env = "PANORAMA_PROJECTOR_BATCH_BYTES", global = true)]
+    pub(crate) projector_batch_bytes: Option<usize>,
+    /// Seconds records may wait without a committed batch before the
+    /// projector reports itself unready [default: 60]
+    #[arg(long, env = "PANORAMA_PROJECTOR_STALL_SECS", global = true)]
+    pub(crate) projector_stall_secs: Option<u64>,
+    /// PostgreSQL statement_timeout of serve's connections, in milliseconds;
+    /// 0 for none [default: 30000]
+    #[arg(long, env = "PANORAMA_DB_STATEMENT_TIMEOUT_MS", global = true)]
+    pub(crate) db_statement_timeout_ms: Option<u64>,
+    /// PostgreSQL idle_in_transaction_session_timeout of serve's
+    /// connections, in milliseconds; 0 for none [default: 30000]
+    #[arg(
+        long,
+        env = "PANORAMA_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+        global = true
+    )]
+    pub(crate) db_idle_in_transaction_timeout_ms: Option<u64>,
+    /// Fault testing only: name=probability crash points, comma-separated
+    /// (projector.before_commit, projector.after_commit,
+    /// gateway.after_publish) where the process aborts
+    #[arg(long, env = "PANORAMA_CRASH_POINTS", global = true)]
+    pub(crate) crash_points: Option<String>,
     /// PostgreSQL connections per process [default: 16]
     #[arg(long, env = "PANORAMA_DB_POOL_SIZE", global = true)]
     pub(crate) db_pool_size: Option<usize>,
@@ -88,11 +135,6 @@ pub(crate) struct Settings {
     /// milliseconds [default: 15000]
     #[arg(long, env = "PANORAMA_SSE_HEARTBEAT_MS", global = true)]
     pub(crate) sse_heartbeat_ms: Option<u64>,
-    /// Largest accepted body on the email routes (SendGrid, Mailgun, raw
-    /// MIME), which carry whole messages with attachments, in bytes
-    /// [default: 26214400]
-    #[arg(long, env = "PANORAMA_MAX_EMAIL_BODY_BYTES", global = true)]
-    pub(crate) max_email_body_bytes: Option<usize>,
     /// How often a live-update stream re-reads the change log without a
     /// notification, in milliseconds [default: 5000]
     #[arg(long, env = "PANORAMA_SSE_POLL_MS", global = true)]
@@ -199,14 +241,20 @@ pub(crate) struct Config {
     pub(crate) topic: String,
     pub(crate) dlq_topic: String,
     pub(crate) consumer_group: String,
-    pub(crate) topic_partitions: i32,
+    pub(crate) topics: panorama::TopicSettings,
     pub(crate) default_region: Option<Region>,
     pub(crate) identity_rules: IdentityRules,
     pub(crate) view_rules: ViewRules,
     pub(crate) max_body_bytes: usize,
+    pub(crate) max_email_body_bytes: usize,
     pub(crate) produce_timeout: Duration,
     pub(crate) projector_batch_size: usize,
     pub(crate) projector_batch_wait: Duration,
+    pub(crate) projector_batch_bytes: usize,
+    pub(crate) projector_stall_after: Duration,
+    pub(crate) db_statement_timeout: Option<Duration>,
+    pub(crate) db_idle_in_transaction_timeout: Option<Duration>,
+    pub(crate) crash_points: panorama_core::CrashPoints,
     pub(crate) db_pool_size: usize,
     pub(crate) log_format: LogFormat,
     pub(crate) log: String,
@@ -222,6 +270,11 @@ fn positive_days(name: &str, days: u32) -> anyhow::Result<u32> {
         anyhow::bail!("{name} must be from 1 to 3650 days");
     }
     Ok(days)
+}
+
+/// Milliseconds as a duration; 0 for none.
+fn optional_millis(millis: u64) -> Option<Duration> {
+    (millis > 0).then(|| Duration::from_millis(millis))
 }
 
 fn list(raw: Option<String>) -> Vec<String> {
@@ -246,21 +299,37 @@ impl Settings {
             database_url: self.database_url.or(other.database_url),
             kafka_brokers: self.kafka_brokers.or(other.kafka_brokers),
             topic: self.topic.or(other.topic),
-    pub(crate) max_email_body_bytes: usize,
             dlq_topic: self.dlq_topic.or(other.dlq_topic),
             consumer_group: self.consumer_group.or(other.consumer_group),
             topic_partitions: self.topic_partitions.or(other.topic_partitions),
+            topic_replication_factor: self
+                .topic_replication_factor
+                .or(other.topic_replication_factor),
+            topic_min_insync_replicas: self
+                .topic_min_insync_replicas
+                .or(other.topic_min_insync_replicas),
+            topic_retention_ms: self.topic_retention_ms.or(other.topic_retention_ms),
             default_region: self.default_region.or(other.default_region),
             identity_rules: self.identity_rules.or(other.identity_rules),
             case_window_days: self.case_window_days.or(other.case_window_days),
             unresolved_after_days: self.unresolved_after_days.or(other.unresolved_after_days),
             priority_rules: self.priority_rules.or(other.priority_rules),
             max_body_bytes: self.max_body_bytes.or(other.max_body_bytes),
+            max_email_body_bytes: self.max_email_body_bytes.or(other.max_email_body_bytes),
             produce_timeout_ms: self.produce_timeout_ms.or(other.produce_timeout_ms),
             projector_batch_size: self.projector_batch_size.or(other.projector_batch_size),
             projector_batch_wait_ms: self
                 .projector_batch_wait_ms
                 .or(other.projector_batch_wait_ms),
+            projector_batch_bytes: self.projector_batch_bytes.or(other.projector_batch_bytes),
+            projector_stall_secs: self.projector_stall_secs.or(other.projector_stall_secs),
+            db_statement_timeout_ms: self
+                .db_statement_timeout_ms
+                .or(other.db_statement_timeout_ms),
+            db_idle_in_transaction_timeout_ms: self
+                .db_idle_in_transaction_timeout_ms
+                .or(other.db_idle_in_transaction_timeout_ms),
+            crash_points: self.crash_points.or(other.crash_points),
             db_pool_size: self.db_pool_size.or(other.db_pool_size),
             sse_heartbeat_ms: self.sse_heartbeat_ms.or(other.sse_heartbeat_ms),
             sse_poll_ms: self.sse_poll_ms.or(other.sse_poll_ms),
@@ -315,7 +384,6 @@ impl Settings {
             },
             unresolved_after: chrono::Duration::days(i64::from(positive_days(
                 "unresolved_after_days",
-            max_email_body_bytes: self.max_email_body_bytes.or(other.max_email_body_bytes),
                 merged.unresolved_after_days.unwrap_or(3),
             )?)),
             priority: PriorityRules::parse(merged.priority_rules.as_deref().unwrap_or_default())
@@ -370,16 +438,36 @@ impl Settings {
             consumer_group: merged
                 .consumer_group
                 .unwrap_or_else(|| "panorama-projector".into()),
-            topic_partitions: i32::try_from(positive(
-                "topic_partitions",
-                usize::try_from(merged.topic_partitions.unwrap_or(6)).unwrap_or(0),
-            )?)?,
+            topics: panorama::TopicSettings {
+                partitions: i32::try_from(positive(
+                    "topic_partitions",
+                    usize::try_from(merged.topic_partitions.unwrap_or(6)).unwrap_or(0),
+                )?)?,
+                replication_factor: i32::try_from(positive(
+                    "topic_replication_factor",
+                    usize::try_from(merged.topic_replication_factor.unwrap_or(3)).unwrap_or(0),
+                )?)?,
+                min_insync_replicas: i32::try_from(positive(
+                    "topic_min_insync_replicas",
+                    usize::try_from(merged.topic_min_insync_replicas.unwrap_or(2)).unwrap_or(0),
+                )?)?,
+                retention_ms: match merged.topic_retention_ms.unwrap_or(-1) {
+                    ms if ms == -1 || ms > 0 => ms,
+                    _ => anyhow::bail!("topic_retention_ms must be -1 (forever) or positive"),
+                },
+            },
             default_region,
             identity_rules,
             view_rules,
             max_body_bytes: positive(
                 "max_body_bytes",
                 merged.max_body_bytes.unwrap_or(1024 * 1024),
+            )?,
+            max_email_body_bytes: positive(
+                "max_email_body_bytes",
+                merged
+                    .max_email_body_bytes
+                    .unwrap_or(panorama_server::DEFAULT_MAX_EMAIL_BODY_BYTES),
             )?,
             produce_timeout: Duration::from_millis(
                 merged.produce_timeout_ms.unwrap_or(5000).max(1),
@@ -391,6 +479,22 @@ impl Settings {
             projector_batch_wait: Duration::from_millis(
                 merged.projector_batch_wait_ms.unwrap_or(20),
             ),
+            projector_batch_bytes: positive(
+                "projector_batch_bytes",
+                merged.projector_batch_bytes.unwrap_or(16 * 1024 * 1024),
+            )?,
+            projector_stall_after: Duration::from_secs(at_least_one(
+                "projector_stall_secs",
+                merged.projector_stall_secs.unwrap_or(60),
+            )?),
+            db_statement_timeout: optional_millis(merged.db_statement_timeout_ms.unwrap_or(30_000)),
+            db_idle_in_transaction_timeout: optional_millis(
+                merged.db_idle_in_transaction_timeout_ms.unwrap_or(30_000),
+            ),
+            crash_points: panorama_core::CrashPoints::parse(
+                merged.crash_points.as_deref().unwrap_or_default(),
+            )
+            .map_err(|e| anyhow::anyhow!("crash_points: {e}"))?,
             db_pool_size: positive("db_pool_size", merged.db_pool_size.unwrap_or(16))?,
             live: panorama_server::LiveSettings {
                 heartbeat: Duration::from_millis(at_least_one(
@@ -463,12 +567,6 @@ mod tests {
                 .to_string()
                 .contains("default_region")
         );
-            max_email_body_bytes: positive(
-                "max_email_body_bytes",
-                merged
-                    .max_email_body_bytes
-                    .unwrap_or(panorama_server::DEFAULT_MAX_EMAIL_BODY_BYTES),
-            )?,
         let bad_format = Settings {
             log_format: Some("xml".into()),
             ..Settings::default()
@@ -492,24 +590,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn unknown_file_keys_are_refused() {
-        let dir = tempfile_dir();
-        let path = dir.join("bad.toml");
-        std::fs::write(&path, "colour = \"red\"\n").expect("write config");
-        assert!(Settings::default().resolve(Some(&path)).is_err());
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("panorama-config-{}", uuid_like()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir
-    }
-
-    fn uuid_like() -> String {
-        format!("{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], "")
-    }
-}
     #[test]
     fn email_routes_have_their_own_body_limit() {
         let defaults = Settings::default().resolve(None).expect("valid");
@@ -538,3 +618,21 @@ mod tests {
         );
     }
 
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile_dir();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "colour = \"red\"\n").expect("write config");
+        assert!(Settings::default().resolve(Some(&path)).is_err());
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("panorama-config-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    fn uuid_like() -> String {
+        format!("{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], "")
+    }
+}

@@ -3,9 +3,11 @@
 //! wiring on port 0. [`replay`] rebuilds the projection from the topic;
 //! [`simulate`] sends contact-centre traffic through the ingest paths.
 
+pub mod offsets;
 mod progress;
 pub mod replay;
 pub mod simulate;
+pub mod topics;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +21,7 @@ use panorama_server::{
     Application, ChannelSettings, HttpSettings, InsightsSettings, LiveSettings, ReadinessCheck,
     Services,
 };
-use panorama_store::{Store, ViewRules};
+use panorama_store::{ConnectSettings, Store, ViewRules};
 
 /// Most PostgreSQL connections of a gateway-only process, which uses them
 /// only to check API tokens (and caches what it learns).
@@ -39,6 +41,16 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role's name, as `serve --role` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Gateway => "gateway",
+            Role::Projector => "projector",
+            Role::Api => "api",
+        }
+    }
+
     fn gateway(self) -> bool {
         matches!(self, Role::All | Role::Gateway)
     }
@@ -73,10 +85,26 @@ pub struct Options {
     pub view_rules: ViewRules,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// Largest request body on the email routes (whole messages with their
+    /// attachments).
+    pub max_email_body_bytes: usize,
     /// How long ingest waits for the broker.
     pub produce_timeout: Duration,
     /// Most records per projector transaction.
     pub projector_batch_size: usize,
+    /// Most bytes of records per projector transaction.
+    pub projector_batch_bytes: usize,
+    /// How long records may wait without a committed batch before the
+    /// projector reports itself unready.
+    pub projector_stall_after: Duration,
+    /// `statement_timeout` of every PostgreSQL connection of `serve`.
+    pub db_statement_timeout: Option<Duration>,
+    /// `idle_in_transaction_session_timeout` of every connection of `serve`.
+    pub db_idle_in_transaction_timeout: Option<Duration>,
+    /// How `panorama topics` creates topics, and what `serve` expects.
+    pub topics: TopicSettings,
+    /// Where to crash on purpose, for fault testing.
+    pub crash_points: panorama_core::CrashPoints,
     /// Longest wait to fill a projector batch.
     pub projector_batch_wait: Duration,
     /// PostgreSQL connections.
@@ -85,9 +113,6 @@ pub struct Options {
     pub channels: ChannelSettings,
     /// Heartbeat and safety poll of live-update streams.
     pub live: LiveSettings,
-    /// Largest request body on the email routes (whole messages with their
-    /// attachments).
-    pub max_email_body_bytes: usize,
     /// How long change-log rows are kept: the window for resuming a
     /// live-update stream. The projector role prunes older ones.
     pub changes_retention: Duration,
@@ -112,8 +137,15 @@ impl Options {
             identity_rules: IdentityRules::default(),
             view_rules: ViewRules::default(),
             max_body_bytes: 1024 * 1024,
+            max_email_body_bytes: panorama_server::DEFAULT_MAX_EMAIL_BODY_BYTES,
             produce_timeout: Duration::from_secs(5),
             projector_batch_size: 2000,
+            projector_batch_bytes: 16 * 1024 * 1024,
+            projector_stall_after: Duration::from_secs(60),
+            db_statement_timeout: Some(Duration::from_secs(30)),
+            db_idle_in_transaction_timeout: Some(Duration::from_secs(30)),
+            topics: TopicSettings::default(),
+            crash_points: panorama_core::CrashPoints::none(),
             projector_batch_wait: Duration::from_millis(20),
             db_pool_size: 16,
             channels: ChannelSettings::default(),
@@ -133,16 +165,77 @@ impl Options {
             consumer: ConsumerSettings::new(&self.kafka_brokers, &self.consumer_group, &self.topic),
             dlq_topic: self.dlq_topic.clone(),
             max_batch: self.projector_batch_size,
+            max_batch_bytes: self.projector_batch_bytes,
             max_wait: self.projector_batch_wait,
             publish_dead_letters: true,
+            stall_after: self.projector_stall_after,
+            crash_points: self.crash_points.clone(),
         }
     }
-            max_email_body_bytes: panorama_server::DEFAULT_MAX_EMAIL_BODY_BYTES,
+
+    /// The specs of the contact-event and dead-letter topics.
+    pub fn topic_specs(&self) -> Vec<panorama_bus::TopicSpec> {
+        [&self.topic, &self.dlq_topic]
+            .into_iter()
+            .map(|name| panorama_bus::TopicSpec {
+                name: name.clone(),
+                partitions: self.topics.partitions,
+                replication_factor: self.topics.replication_factor,
+                min_insync_replicas: self.topics.min_insync_replicas,
+                retention_ms: self.topics.retention_ms,
+            })
+            .collect()
+    }
+
+    /// How `role` connects to PostgreSQL: its pool size, its name on the
+    /// server, and the timeouts that keep a stuck statement or a frozen
+    /// process from holding locks forever.
+    pub fn connect_settings(&self, role: Role) -> ConnectSettings {
+        // The gateway uses the database only to check API tokens.
+        let max_connections = if role == Role::Gateway {
+            self.db_pool_size.min(GATEWAY_DB_POOL_SIZE)
+        } else {
+            self.db_pool_size
+        };
+        ConnectSettings {
+            max_connections,
+            schema: None,
+            application_name: Some(format!("panorama-{}", role.as_str())),
+            statement_timeout: self.db_statement_timeout,
+            idle_in_transaction_timeout: self.db_idle_in_transaction_timeout,
+        }
+    }
 
     fn producer(&self) -> anyhow::Result<Producer> {
         let mut settings = ProducerSettings::new(&self.kafka_brokers);
         settings.timeout = self.produce_timeout;
         Producer::new(&settings).context("cannot create the Kafka producer")
+    }
+}
+
+/// How `panorama topics` creates the topics: defaults right for a cluster of
+/// three or more brokers, records kept forever (the topic is what a replay
+/// rebuilds from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicSettings {
+    /// Partitions of each topic.
+    pub partitions: i32,
+    /// Copies of every record.
+    pub replication_factor: i32,
+    /// Copies that must have a record before it is acknowledged.
+    pub min_insync_replicas: i32,
+    /// `retention.ms`; -1 keeps records forever.
+    pub retention_ms: i64,
+}
+
+impl Default for TopicSettings {
+    fn default() -> Self {
+        TopicSettings {
+            partitions: 6,
+            replication_factor: 3,
+            min_insync_replicas: 2,
+            retention_ms: -1,
+        }
     }
 }
 
@@ -207,12 +300,7 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
     // Every role needs the database: the projector writes to it, the API
     // reads from it, and the gateway checks API tokens against it, which
     // takes only a few connections.
-    let pool_size = if role == Role::Gateway {
-        options.db_pool_size.min(GATEWAY_DB_POOL_SIZE)
-    } else {
-        options.db_pool_size
-    };
-    let store = Store::connect(&options.database_url, pool_size)
+    let store = Store::connect_with(&options.database_url, &options.connect_settings(role))
         .context("invalid database url")?
         .with_identity_rules(options.identity_rules.clone())
         .with_view_rules(options.view_rules.clone());
@@ -273,6 +361,13 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
         ));
     }
 
+    if role.gateway() || role.projector() {
+        tokio::spawn(topics::log_at_start(
+            options.kafka_brokers.clone(),
+            options.topic_specs(),
+        ));
+    }
+
     let projector = match (role.projector(), &producer) {
         (true, Some(producer)) => Some(
             Projector::spawn(
@@ -318,10 +413,12 @@ pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
     let settings = HttpSettings {
         addr: options.http_addr.clone(),
         max_body_bytes: options.max_body_bytes,
+        max_email_body_bytes: options.max_email_body_bytes,
         topic: options.topic.clone(),
         default_region: options.default_region,
         channels: options.channels.clone(),
         live: options.live,
+        crash_points: options.crash_points.clone(),
     };
     let application = Application::build(settings, services, readiness)
         .with_context(|| format!("cannot listen on {}", options.http_addr))?;
@@ -361,4 +458,3 @@ async fn prune_changes(store: Store, retention: Duration) {
 pub async fn serve(options: &Options, role: Role) -> anyhow::Result<()> {
     start(options, role).await?.wait().await
 }
-        max_email_body_bytes: options.max_email_body_bytes,

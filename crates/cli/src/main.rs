@@ -43,8 +43,19 @@ enum Command {
     },
     /// Apply database migrations (idempotent).
     Migrate,
-    /// Create the contact-event and dead-letter topics if missing.
+    /// Create the contact-event and dead-letter topics if missing, with the
+    /// replication, min.insync.replicas and retention settings, and check
+    /// that existing ones have them.
     Topics,
+    /// Show each partition's stored offset beside the log's start and end;
+    /// with --skip-to-log-start, accept that records retention deleted
+    /// before they were projected are gone.
+    Offsets {
+        /// Move stored offsets that lie before the start of the log up to
+        /// it, so the projector can go on (the skipped records are lost).
+        #[arg(long)]
+        skip_to_log_start: bool,
+    },
     /// Rebuild the projection from the topic into a fresh schema; with
     /// --switch, make it the live one once caught up.
     Replay {
@@ -64,6 +75,11 @@ enum Command {
         /// are still running.
         #[arg(long)]
         force: bool,
+        /// Replay even when the log no longer starts at offset 0 (retention
+        /// deleted its oldest records): the rebuilt projection then lacks
+        /// them, and a switch loses them for good.
+        #[arg(long)]
+        allow_incomplete_log: bool,
     },
     /// Send simulated contact-centre traffic (calls, email, WhatsApp,
     /// web, chat, surveys) through the webhooks of a running Panorama.
@@ -118,20 +134,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             tracing::info!(applied = ran, "database schema is current");
             Ok(())
         }
-        Command::Topics => {
-            let topics = [
-                (config.topic.as_str(), config.topic_partitions),
-                (config.dlq_topic.as_str(), config.topic_partitions),
-            ];
-            tokio::time::timeout(
-                Duration::from_secs(30),
-                panorama_bus::create_topics(&config.kafka_brokers, &topics),
-            )
-            .await
-            .context("the broker did not answer within 30 s")?
-            .context("cannot create topics")?;
-            tracing::info!(topic = %config.topic, dlq = %config.dlq_topic, partitions = config.topic_partitions, "topics exist");
-            Ok(())
+        Command::Topics => panorama::topics::create(&config.into_options()).await,
+        Command::Offsets { skip_to_log_start } => {
+            panorama::offsets::run(&config.into_options(), skip_to_log_start).await
         }
         Command::Token { command } => token::run(command, &config.database_url).await,
         Command::Simulate(args) => simulate_args::run(args, &config).await,
@@ -140,12 +145,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             switch,
             discard_manual_identity,
             force,
+            allow_incomplete_log,
         } => {
             let options = config.into_options();
             let mut replay = panorama::replay::ReplayOptions::new(schema);
             replay.switch = switch;
             replay.discard_manual_identity = discard_manual_identity;
             replay.force = force;
+            replay.allow_incomplete_log = allow_incomplete_log;
             let report = panorama::replay::replay(&options, &replay).await?;
             tracing::info!(records = report.records, group = %report.group, switched = report.switched.is_some(), "replay done");
             Ok(())
@@ -211,14 +218,20 @@ impl Config {
             identity_rules: self.identity_rules,
             view_rules: self.view_rules,
             max_body_bytes: self.max_body_bytes,
+            max_email_body_bytes: self.max_email_body_bytes,
             produce_timeout: self.produce_timeout,
             projector_batch_size: self.projector_batch_size,
             projector_batch_wait: self.projector_batch_wait,
+            projector_batch_bytes: self.projector_batch_bytes,
+            projector_stall_after: self.projector_stall_after,
+            db_statement_timeout: self.db_statement_timeout,
+            db_idle_in_transaction_timeout: self.db_idle_in_transaction_timeout,
+            topics: self.topics,
+            crash_points: self.crash_points,
             db_pool_size: self.db_pool_size,
             channels: self.channels,
             live: self.live,
             changes_retention: self.changes_retention,
-            max_email_body_bytes: self.max_email_body_bytes,
             insights: self.insights,
             readiness_interval: Duration::from_secs(5),
         })

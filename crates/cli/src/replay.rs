@@ -35,6 +35,9 @@ pub struct ReplayOptions {
     /// Switch even when the broker cannot say whether live projectors are
     /// still in their group (the operator vouches they are stopped).
     pub force: bool,
+    /// Switch even when the log no longer starts at offset 0: retention
+    /// deleted its oldest records, which the rebuilt projection lacks.
+    pub allow_incomplete_log: bool,
     /// How often progress is shown on a terminal; log lines come every ten
     /// of these.
     pub progress_interval: Duration,
@@ -48,6 +51,7 @@ impl ReplayOptions {
             switch: false,
             discard_manual_identity: false,
             force: false,
+            allow_incomplete_log: false,
             progress_interval: Duration::from_secs(1),
         }
     }
@@ -84,9 +88,15 @@ pub async fn replay(options: &Options, replay: &ReplayOptions) -> anyhow::Result
         );
     }
     live.create_schema(schema).await?;
-    let target =
-        Store::connect_in_schema(&options.database_url, options.db_pool_size, Some(schema))?
-            .with_identity_rules(options.identity_rules.clone());
+    let target = Store::connect_with(
+        &options.database_url,
+        &panorama_store::ConnectSettings {
+            schema: Some(schema.to_owned()),
+            application_name: Some("panorama-replay".to_owned()),
+            ..options.connect_settings(crate::Role::Projector)
+        },
+    )?
+    .with_identity_rules(options.identity_rules.clone());
     target
         .migrate()
         .await
@@ -96,9 +106,28 @@ pub async fn replay(options: &Options, replay: &ReplayOptions) -> anyhow::Result
         check_switch_allowed(options, replay, &live).await?;
     }
 
+    let trimmed = log_start(options).await?;
+    if let Some((partition, start)) = trimmed {
+        if replay.switch && !replay.allow_incomplete_log {
+            anyhow::bail!(
+                "the log of {} no longer starts at offset 0 (partition {partition} starts at \
+                 {start}): retention deleted records, so a replay cannot rebuild everything the \
+                 live projection holds and a switch would lose it for good. Replay without \
+                 --switch to inspect, or pass --allow-incomplete-log to accept the loss",
+                options.topic
+            );
+        }
+        tracing::warn!(
+            partition,
+            log_start = start,
+            "the log no longer starts at offset 0; the replay starts at the log start and lacks what retention deleted"
+        );
+    }
+
     let group = replay_group(options, schema);
     let mut settings = options.projector_settings();
     settings.consumer.group = group.clone();
+    settings.consumer.accept_log_gap = true;
     settings.publish_dead_letters = false;
     let projector = Projector::spawn(settings, target.clone(), options.producer()?)
         .context("cannot start the replay projector")?;
@@ -134,6 +163,16 @@ pub async fn replay(options: &Options, replay: &ReplayOptions) -> anyhow::Result
         records,
         switched,
     })
+}
+
+/// The first partition whose log no longer starts at offset 0, with where
+/// it starts.
+async fn log_start(options: &Options) -> anyhow::Result<Option<(i32, i64)>> {
+    Ok(crate::offsets::watermarks(options)
+        .await?
+        .into_iter()
+        .find(|(_, low, _)| *low > 0)
+        .map(|(partition, low, _)| (partition, low)))
 }
 
 /// Refuses a switch while live projectors are in their group, or while the

@@ -2,8 +2,7 @@
 
 use std::process::{Command, Output};
 
-use panorama_store::Store;
-use panorama_testkit::postgres;
+use panorama_testkit::migrated_database;
 
 fn panorama(database_url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_panorama"))
@@ -21,12 +20,7 @@ fn text(bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_list_and_revoke_through_the_binary() {
-    let database = tokio::task::spawn_blocking(|| postgres().create_database())
-        .await
-        .expect("task")
-        .expect("database");
-    let store = Store::connect(&database.url, 2).expect("store");
-    store.migrate().await.expect("migrate");
+    let (database, store) = migrated_database(2).await;
     let url = database.url.clone();
     let run = move |args: &'static [&'static str]| {
         let url = url.clone();

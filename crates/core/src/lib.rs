@@ -9,15 +9,17 @@ mod access;
 pub mod arbitrary;
 pub mod attributes;
 pub mod cases;
+mod crash;
 mod event;
 mod identifier;
 pub mod identity;
-pub mod priority;
 pub mod limits;
+pub mod priority;
 mod text;
 mod trace;
 
 pub use access::{Role, UnknownRole};
+pub use crash::{CrashPoints, KNOWN_CRASH_POINTS};
 pub use event::{
     Channel, ContactEvent, Direction, EventDraft, EventType, Feedback, FeedbackDraft,
     FeedbackMetric, FieldError, IdentifierDraft, ValidationContext,

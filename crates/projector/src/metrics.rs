@@ -3,9 +3,9 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, exponential_buckets,
-    histogram_opts, opts, register_histogram, register_int_counter, register_int_counter_vec,
-    register_int_gauge, register_int_gauge_vec,
+    Gauge, Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, exponential_buckets,
+    histogram_opts, opts, register_gauge, register_histogram, register_int_counter,
+    register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
 };
 
 /// Records consumed from the topic.
@@ -83,14 +83,43 @@ pub(crate) static EVENT_TO_VISIBLE: LazyLock<Histogram> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
-/// Transactions retried after a transient failure.
-pub(crate) static BATCH_RETRIES: LazyLock<IntCounter> = LazyLock::new(|| {
-    register_int_counter!(opts!(
-        "panorama_projector_batch_retries_total",
-        "Batch transactions retried after a transient database failure"
+/// Batch transactions that failed and were retried (or isolated, or
+/// dropped when fenced), by what failed.
+pub(crate) static BATCH_RETRIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        opts!(
+            "panorama_projector_batch_retries_total",
+            "Batch transactions that failed, by class: connection, pool, serialization, deadlock, conflict, shutdown, timeout, resources, broker, record, systemic, fenced"
+        ),
+        &["class"]
+    )
+    .expect("metric registers once")
+});
+
+/// Time since the projector last committed a batch or was caught up.
+pub(crate) static SECONDS_SINCE_PROGRESS: LazyLock<Gauge> = LazyLock::new(|| {
+    register_gauge!(opts!(
+        "panorama_projector_seconds_since_progress",
+        "Seconds since this process's projector last committed a batch or had nothing to do; grows while it is stuck or its thread is gone"
     ))
     .expect("metric registers once")
 });
+
+/// The failure classes `BATCH_RETRIES` is registered with at start.
+const RETRY_CLASSES: [&str; 12] = [
+    "connection",
+    "pool",
+    "serialization",
+    "deadlock",
+    "conflict",
+    "shutdown",
+    "timeout",
+    "resources",
+    "broker",
+    "record",
+    "systemic",
+    "fenced",
+];
 
 /// High watermark minus stored offset, per partition this process owns.
 pub(crate) static CONSUMER_LAG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
@@ -132,7 +161,7 @@ pub fn register() {
     for outcome in ["inserted", "duplicate"] {
         EVENTS_PROJECTED.with_label_values(&[outcome]).inc_by(0);
     }
-    for reason in ["undecodable", "invalid"] {
+    for reason in ["undecodable", "invalid", "rejected"] {
         DLQ_RECORDS.with_label_values(&[reason]).inc_by(0);
     }
     for outcome in ["merged", "conflict"] {
@@ -141,7 +170,10 @@ pub fn register() {
     LazyLock::force(&BATCH_SIZE);
     LazyLock::force(&BATCH_SECONDS);
     LazyLock::force(&EVENT_TO_VISIBLE);
-    BATCH_RETRIES.inc_by(0);
+    for class in RETRY_CLASSES {
+        BATCH_RETRIES.with_label_values(&[class]).inc_by(0);
+    }
+    SECONDS_SINCE_PROGRESS.set(0.0);
     LazyLock::force(&CONSUMER_LAG);
     LazyLock::force(&STORED_OFFSET);
     GROUP_MEMBER.set(0);

@@ -146,6 +146,7 @@ pub(crate) async fn publish_with(
         metrics::PUBLISH_FAILURES.inc();
     }
     result?;
+    state.settings.crash_points.reach("gateway.after_publish");
     for event in events {
         metrics::INGESTED
             .with_label_values(&[event.channel.as_str(), event.source.as_str(), "accepted"])
@@ -185,15 +186,14 @@ pub(crate) async fn read_body(
             other => ApiError::MalformedJson(other.to_string()),
         })?;
         if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
             drain(payload).await;
+            return Err(ApiError::PayloadTooLarge { limit });
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
 }
 
-/// The drafts in a body, each with the JSON path prefix of its fields.
 /// Most bytes of an oversized body read and thrown away before it is
 /// answered 413, and for how long: a client still writing when the answer
 /// comes sees a broken connection instead of the problem. Past either
@@ -216,6 +216,7 @@ async fn drain(mut payload: web::Payload) {
     .await;
 }
 
+/// The drafts in a body, each with the JSON path prefix of its fields.
 fn parse_drafts(body: &[u8]) -> Result<Vec<(String, EventDraft)>, ApiError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;

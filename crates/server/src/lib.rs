@@ -55,6 +55,8 @@ pub struct HttpSettings {
     pub channels: ChannelSettings,
     /// Heartbeat and safety poll of live-update streams.
     pub live: LiveSettings,
+    /// Where to crash on purpose, for fault testing.
+    pub crash_points: panorama_core::CrashPoints,
 }
 
 /// What the routes run against. A role that is off leaves its part `None`

@@ -15,6 +15,7 @@ mod view;
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use panorama_core::identity::IdentityRules;
@@ -27,7 +28,8 @@ pub use identity::{
     ConflictAction, ConflictCursor, ConflictOutcome, ConflictQuery, ConflictView, CustomerIdentity,
     HistoryEntry, IdentityIdentifier, IdentityProfile, MergeOutcome, MergeRecord, UnmergeOutcome,
 };
-pub use projection::{BatchOutcome, PartitionOffset};
+pub use projection::{BatchOutcome, BatchTransaction, Claim, DeadLetter, PartitionOffset};
+
 pub use read::{
     ChannelSummary, CustomerProfile, IdentifierView, TimelineCursor, TimelineEntry, TimelineQuery,
 };
@@ -59,42 +61,143 @@ pub enum Error {
     /// A token name that cannot be used.
     #[error("invalid token name: {0}")]
     InvalidTokenName(String),
+    /// Another consumer claimed one of the batch's partitions after the
+    /// batch was read: its offsets were not stored and nothing was written.
+    #[error("partitions {partitions:?} of {topic} were claimed by another consumer")]
+    Fenced {
+        /// The topic.
+        topic: String,
+        /// The partitions whose claim was lost.
+        partitions: Vec<i32>,
+    },
+}
+
+/// What a failed write means for whoever retries it: the projector retries
+/// transient and systemic failures, isolates and dead-letters the events
+/// behind record failures, and drops a fenced batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The database, the connection or a concurrent writer was in the way;
+    /// the same work may succeed later. The label names the cause, for
+    /// metrics: `connection`, `pool`, `serialization`, `deadlock`,
+    /// `conflict`, `shutdown`, `timeout`, `resources`.
+    Transient(&'static str),
+    /// PostgreSQL refused the data of the work (a value out of range, an
+    /// index entry too large, a constraint): retrying cannot help.
+    Record,
+    /// The work's partitions belong to another consumer now.
+    Fenced,
+    /// The schema, the server or this code is wrong (an undefined table, an
+    /// internal error): retrying may help once someone fixes it, and no
+    /// event is to blame.
+    Systemic,
+}
+
+impl Failure {
+    /// A short label for metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Failure::Transient(cause) => cause,
+            Failure::Record => "record",
+            Failure::Fenced => "fenced",
+            Failure::Systemic => "systemic",
+        }
+    }
 }
 
 impl Error {
-    /// Whether retrying the whole transaction may succeed: serialization
-    /// failures, deadlocks, and lost connections.
-    pub fn is_transient(&self) -> bool {
+    /// How a retrying writer should treat this error; see [`Failure`].
+    pub fn failure(&self) -> Failure {
         match self {
-            Error::Pool(_) => true,
-            Error::Db(error) => {
-                error.is_closed()
-                    || error.code().is_some_and(|code| {
-                        code == &tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
-                            || code == &tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
-                            // An event a concurrent projector inserted after
-                            // this batch filtered out existing ones.
-                            || code == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION
-                            || code.code().starts_with("08")
-                            || code.code().starts_with("57P")
-                    })
-            }
+            Error::Pool(_) => Failure::Transient("pool"),
+            Error::Db(error) => classify(error),
+            Error::Fenced { .. } => Failure::Fenced,
             Error::Config(_)
             | Error::Migration(_)
             | Error::TokenNameTaken(_)
-            | Error::InvalidTokenName(_) => false,
+            | Error::InvalidTokenName(_) => Failure::Systemic,
         }
     }
+
+    /// Whether retrying the whole transaction may succeed: serialization
+    /// failures, deadlocks, lost connections and the like.
+    pub fn is_transient(&self) -> bool {
+        matches!(self.failure(), Failure::Transient(_))
+    }
+
+    /// PostgreSQL's error code (SQLSTATE), when the server answered with one.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            Error::Db(error) => error.code().map(tokio_postgres::error::SqlState::code),
+            _ => None,
+        }
+    }
+}
+
+/// Sorts a tokio-postgres error by its SQLSTATE class.
+fn classify(error: &tokio_postgres::Error) -> Failure {
+    let Some(code) = error.code() else {
+        if error.is_closed() || io_error(error) {
+            return Failure::Transient("connection");
+        }
+        // A value the client could not encode for its column type is the
+        // data's fault; any other client-side error is this code's.
+        if error.to_string().starts_with("error serializing parameter") {
+            return Failure::Record;
+        }
+        return Failure::Systemic;
+    };
+    let code = code.code();
+    match code {
+        "40001" => Failure::Transient("serialization"),
+        "40P01" => Failure::Transient("deadlock"),
+        // An event a concurrent projector inserted after this batch
+        // filtered out the existing ones.
+        "23505" => Failure::Transient("conflict"),
+        // Admin shutdown, crash shutdown, cannot connect now.
+        "57P01" | "57P02" | "57P03" => Failure::Transient("shutdown"),
+        // Statement timeout or cancel, idle-in-transaction timeout, lock
+        // timeout.
+        "57014" | "25P03" | "55P03" => Failure::Transient("timeout"),
+        _ if code.starts_with("08") => Failure::Transient("connection"),
+        // Disk full, out of memory, too many connections; I/O errors.
+        _ if code.starts_with("53") || code.starts_with("58") => Failure::Transient("resources"),
+        // Data exceptions, integrity constraints, program limits (index row
+        // size), cardinality, and errors raised by triggers or functions.
+        _ if code.starts_with("22")
+            || code.starts_with("23")
+            || code.starts_with("54")
+            || code.starts_with("21")
+            || code.starts_with("2F")
+            || code.starts_with("39")
+            || code == "P0001" =>
+        {
+            Failure::Record
+        }
+        _ => Failure::Systemic,
+    }
+}
+
+/// Whether an I/O error lies behind `error` (a reset or timed-out socket).
+fn io_error(error: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 impl Error {
     /// Whether PostgreSQL aborted the transaction for a deadlock or a
     /// serialization failure: running it again is the remedy.
     pub fn is_lock_conflict(&self) -> bool {
-        matches!(self, Error::Db(error) if error.code().is_some_and(|code| {
-            code == &tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
-                || code == &tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
-        }))
+        matches!(
+            self.failure(),
+            Failure::Transient("serialization" | "deadlock")
+        )
     }
 }
 
@@ -175,11 +278,48 @@ pub struct PoolStatus {
     pub waiting: usize,
 }
 
+/// How the connections of a [`Store`] behave.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectSettings {
+    /// Most connections the pool opens (at least 1).
+    pub max_connections: usize,
+    /// Every connection's `search_path` (a replay's fresh schema).
+    pub schema: Option<String>,
+    /// `application_name`, so operators (and `pg_terminate_backend`) can
+    /// tell which process a connection belongs to.
+    pub application_name: Option<String>,
+    /// `statement_timeout`: no statement (lock waits included) runs longer.
+    pub statement_timeout: Option<Duration>,
+    /// `idle_in_transaction_session_timeout`: the server ends a session that
+    /// sits in an open transaction this long, so a stopped or frozen process
+    /// cannot hold its locks forever.
+    pub idle_in_transaction_timeout: Option<Duration>,
+}
+
+impl ConnectSettings {
+    /// A pool of at most `max_connections` with no timeouts.
+    pub fn new(max_connections: usize) -> Self {
+        ConnectSettings {
+            max_connections,
+            ..ConnectSettings::default()
+        }
+    }
+}
+
+/// TCP keepalives and a user timeout, unless the URL sets its own: a
+/// half-open connection (a peer that vanished without a reset) is noticed
+/// within about a minute instead of hanging a query for hours.
+const KEEPALIVES_IDLE: Duration = Duration::from_secs(30);
+const KEEPALIVES_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVES_RETRIES: u32 = 3;
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Store {
     /// A pool for `url` (`postgres://user@host:port/db`) of at most
     /// `max_connections`. Connects lazily.
     pub fn connect(url: &str, max_connections: usize) -> Result<Self> {
-        Store::connect_in_schema(url, max_connections, None)
+        Store::connect_with(url, &ConnectSettings::new(max_connections))
     }
 
     /// Like [`Store::connect`], with every connection's `search_path` set to
@@ -189,13 +329,57 @@ impl Store {
         max_connections: usize,
         schema: Option<&str>,
     ) -> Result<Self> {
+        Store::connect_with(
+            url,
+            &ConnectSettings {
+                schema: schema.map(str::to_owned),
+                ..ConnectSettings::new(max_connections)
+            },
+        )
+    }
+
+    /// A pool for `url` whose connections behave as `settings` say. Settings
+    /// given in the URL's own `options` win over these.
+    pub fn connect_with(url: &str, settings: &ConnectSettings) -> Result<Self> {
         let mut config =
             tokio_postgres::Config::from_str(url).map_err(|e| Error::Config(e.to_string()))?;
-        if let Some(schema) = schema {
+        let mut options = Vec::new();
+        if let Some(schema) = &settings.schema {
             if !valid_schema_name(schema) {
                 return Err(Error::Config(format!("invalid schema name {schema:?}")));
             }
-            config.options(format!("-c search_path={schema}"));
+            options.push(format!("-c search_path={schema}"));
+        }
+        if let Some(timeout) = settings.statement_timeout {
+            options.push(format!("-c statement_timeout={}", timeout.as_millis()));
+        }
+        if let Some(timeout) = settings.idle_in_transaction_timeout {
+            options.push(format!(
+                "-c idle_in_transaction_session_timeout={}",
+                timeout.as_millis()
+            ));
+        }
+        if let Some(given) = config.get_options().filter(|given| !given.is_empty()) {
+            options.push(given.to_owned());
+        }
+        if !options.is_empty() {
+            config.options(options.join(" "));
+        }
+        if let (Some(name), None) = (&settings.application_name, config.get_application_name()) {
+            config.application_name(name);
+        }
+        if config.get_keepalives() && config.get_keepalives_interval().is_none() {
+            config
+                .keepalives(true)
+                .keepalives_idle(KEEPALIVES_IDLE)
+                .keepalives_interval(KEEPALIVES_INTERVAL)
+                .keepalives_retries(KEEPALIVES_RETRIES);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(TCP_USER_TIMEOUT);
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
         }
         let manager = Manager::from_config(
             config.clone(),
@@ -205,10 +389,10 @@ impl Store {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(max_connections.max(1))
+            .max_size(settings.max_connections.max(1))
             .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(std::time::Duration::from_secs(5)))
-            .create_timeout(Some(std::time::Duration::from_secs(5)))
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .create_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(|e| Error::Config(e.to_string()))?;
         Ok(Store {

@@ -47,6 +47,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "customer aliases",
         sql: include_str!("../migrations/0006_customer_aliases.sql"),
     },
+    Migration {
+        version: 7,
+        name: "reliability",
+        sql: include_str!("../migrations/0007_reliability.sql"),
+    },
 ];
 
 /// Advisory lock key for migrations ("panomigr" in ASCII).

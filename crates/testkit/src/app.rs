@@ -78,6 +78,9 @@ impl AppBuilder {
         options.dlq_topic = random_name("dlq");
         options.consumer_group = random_name("projector");
         options.db_pool_size = 8;
+        // One broker: one copy of each record is what the topics have.
+        options.topics.replication_factor = 1;
+        options.topics.min_insync_replicas = 1;
         for change in self.configure {
             change(&mut options);
         }
@@ -324,6 +327,74 @@ impl TestApp {
             expectation,
             report,
         }
+    }
+
+    /// Runs `sql` in the app's database with psql and returns its output
+    /// (unaligned rows, `|` between columns). Panics when psql fails.
+    pub async fn psql(&self, sql: &str) -> String {
+        let database = self.database.name.clone();
+        let sql = sql.to_owned();
+        tokio::task::spawn_blocking(move || postgres().psql(&database, &sql))
+            .await
+            .expect("psql task")
+            .expect("psql")
+    }
+
+    /// `GET /readyz` of the process at `base_url` (this app's, or another
+    /// role's from [`TestApp::start_role`]): its status and its body.
+    pub async fn readyz(&self, base_url: &str) -> (u16, Value) {
+        let response = self
+            .anonymous
+            .get(format!("{base_url}/readyz"))
+            .send()
+            .await
+            .expect("readyz answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("readiness body"))
+    }
+
+    /// Waits until the process at `base_url` reports itself unready because
+    /// its readiness check `check` fails with an error containing `needle`,
+    /// and returns that error.
+    pub async fn unready_because(&self, base_url: &str, check: &str, needle: &str) -> String {
+        eventually(
+            &format!("{check} check failing with {needle:?}"),
+            WAIT,
+            || async {
+                let (status, body) = self.readyz(base_url).await;
+                if status != 503 {
+                    return None;
+                }
+                body["checks"]
+                    .as_array()?
+                    .iter()
+                    .find(|entry| entry["name"] == check && entry["ok"] == false)
+                    .and_then(|entry| entry["error"].as_str())
+                    .filter(|error| error.contains(needle))
+                    .map(str::to_owned)
+            },
+        )
+        .await
+    }
+
+    /// Waits until the process at `base_url` is ready.
+    pub async fn wait_ready(&self, base_url: &str) {
+        eventually("ready", WAIT, || async {
+            (self.readyz(base_url).await.0 == 200).then_some(())
+        })
+        .await;
+    }
+
+    /// The text of `GET /metrics`.
+    pub async fn metrics_text(&self) -> String {
+        self.anonymous
+            .get(format!("{}/metrics", self.base_url))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     /// Stops the app.

@@ -47,5 +47,6 @@ mod util;
 pub use app::{AppBuilder, Burst, TestApp, WAIT};
 pub use broker::{Broker, Engine, broker};
 pub use pg::{PgCluster, TestDatabase, postgres};
-pub use store::customer_with_email;
-pub use util::{eventually, random_name};
+pub use recount::{AggregateMismatch, aggregate_mismatches, contact_types};
+pub use store::{customer_with_email, migrated_database};
+pub use util::{eventually, free_port, kill_when_parent_exits, random_name};

@@ -4,6 +4,24 @@ use panorama_core::{Identifier, IdentifierKind};
 use panorama_store::Store;
 use uuid::Uuid;
 
+use crate::{TestDatabase, postgres};
+
+/// A fresh database on the shared cluster, migrated, with a store of at
+/// most `connections` connections on it.
+///
+/// # Panics
+///
+/// When the database cannot be created or migrated: a broken test setup.
+pub async fn migrated_database(connections: usize) -> (TestDatabase, Store) {
+    let database = tokio::task::spawn_blocking(|| postgres().create_database())
+        .await
+        .expect("database task")
+        .expect("database");
+    let store = Store::connect(&database.url, connections).expect("store");
+    store.migrate().await.expect("migrate");
+    (database, store)
+}
+
 /// The customer that owns the email address `email`.
 ///
 /// # Panics

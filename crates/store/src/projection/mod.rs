@@ -14,23 +14,20 @@ use crate::identity::{Cause, attribute, load_trees, lock_survivors, merge_into, 
 use crate::view::{fold_view, project_cases, project_tasks};
 use crate::{Result, Store};
 
+mod batch;
+mod dead_letters;
+mod offsets;
+
+pub use batch::BatchTransaction;
+pub use dead_letters::DeadLetter;
+pub use offsets::{Claim, PartitionOffset};
+
 /// Advisory lock namespace for identifier stripes ("pano").
 const IDENTIFIER_LOCK_SPACE: i32 = 0x7061_6e6f;
 /// Identifiers hash onto this many stripes; a batch locks its stripes in
 /// ascending order, so concurrent projectors never deadlock and never both
 /// claim one new identifier, while a batch holds a bounded number of locks.
 const IDENTIFIER_STRIPES: u32 = 1024;
-
-/// The next offset to consume on one partition, stored with the batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionOffset {
-    /// Topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
-    /// Offset of the last processed record plus one.
-    pub next_offset: i64,
-}
 
 /// What one batch changed.
 #[derive(Debug, Clone, Default)]
@@ -50,31 +47,24 @@ pub struct BatchOutcome {
     pub cases: Vec<(Uuid, Uuid)>,
 }
 
-impl Store {
-    /// The stored next offsets of `partitions` of `topic` for `group`.
-    #[tracing::instrument(skip(self))]
-    pub async fn next_offsets(
-        &self,
-        group: &str,
-        topic: &str,
-        partitions: &[i32],
-    ) -> Result<HashMap<i32, i64>> {
-        let client = self.pool.get().await?;
-        let statement = client
-            .prepare_cached(
-                "SELECT partition, next_offset FROM consumer_offsets
-                 WHERE consumer_group = $1 AND topic = $2 AND partition = ANY($3)",
-            )
-            .await?;
-        let rows = client
-            .query(&statement, &[&group, &topic, &partitions])
-            .await?;
-        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+impl BatchOutcome {
+    /// Adds what `other`, a later part of the same batch, changed.
+    pub fn absorb(&mut self, other: BatchOutcome) {
+        self.inserted.extend(other.inserted);
+        self.duplicates += other.duplicates;
+        self.new_customers += other.new_customers;
+        self.merges += other.merges;
+        self.conflicts += other.conflicts;
+        self.cases.extend(other.cases);
     }
+}
 
+impl Store {
     /// Projects `events` and stores `offsets` for `group` in one transaction.
     /// Events already projected are skipped; aggregates change only for the
-    /// events inserted now.
+    /// events inserted now. The projector uses [`Store::in_batch`], which
+    /// can isolate an event PostgreSQL refuses; this is the whole batch or
+    /// nothing.
     #[tracing::instrument(skip_all, fields(events = events.len()))]
     pub async fn apply_batch(
         &self,
@@ -82,140 +72,146 @@ impl Store {
         events: &[ContactEvent],
         offsets: &[PartitionOffset],
     ) -> Result<BatchOutcome> {
-        let mut client = self.pool.get().await?;
-        let transaction = client.transaction().await?;
-        let mut outcome = BatchOutcome::default();
-
-        let mut timer = StepTimer::new();
-        let fresh = skip_existing(&transaction, unique_by_id(events)).await?;
-        timer.step("skip_existing");
-
-        if !fresh.is_empty() {
-            lock_identifier_stripes(&transaction, &fresh).await?;
-            timer.step("lock_stripes");
-            let known = identifier_profiles(&transaction, &fresh).await?;
-            let mut profiles: Vec<Uuid> = known.values().copied().collect();
-            profiles.sort_unstable();
-            profiles.dedup();
-            let survivors = lock_survivors(&transaction, &profiles).await?;
-            let mut roots: Vec<Uuid> = survivors.values().copied().collect();
-            roots.sort_unstable();
-            roots.dedup();
-            timer.step("lock_customers");
-            let trees = load_trees(&transaction, &roots).await?;
-            timer.step("trees");
-            let identifiers: Vec<&[Identifier]> = fresh
-                .iter()
-                .map(|event| event.identifiers.as_slice())
-                .collect();
-            let mut snapshot = trees.snapshot;
-            let decisions = resolve(&mut snapshot, &identifiers, &self.rules, |index| {
-                customer_id_for(fresh[index])
-            });
-            let attribution = attribute(&identifiers, &decisions, trees.profiles, trees.survivors);
-            insert_customers(&transaction, &decisions.new_customers).await?;
-            outcome.new_customers = decisions.new_customers.len();
-            timer.step("customers");
-            let links: Vec<(&Identifier, Uuid)> = decisions
-                .new_links
-                .iter()
-                .zip(&attribution.link_profiles)
-                .map(|((identifier, _), profile)| (identifier, *profile))
-                .collect();
-            insert_identifiers(&transaction, &fresh, &links).await?;
-            touch_identifiers(&transaction, &fresh, &known).await?;
-            timer.step("identifiers");
-            let customers: Vec<Uuid> = attribution
-                .event_profiles
-                .iter()
-                .map(|profile| {
-                    attribution
-                        .survivors
-                        .get(profile)
-                        .copied()
-                        .unwrap_or(*profile)
-                })
-                .collect();
-            let cases = project_cases(
-                &transaction,
-                &fresh,
-                &customers,
-                &attribution.event_profiles,
-                &attribution.survivors,
-                &self.view.cases,
-            )
-            .await?;
-            outcome.cases = cases.touched;
-            timer.step("cases");
-            // Every fresh event is inserted (a concurrent duplicate fails the
-            // whole statement), so the inserted events are exactly `fresh`.
-            insert_events(
-                &transaction,
-                &fresh,
-                &attribution.event_profiles,
-                &cases.event_cases,
-            )
-            .await?;
-            timer.step("events");
-            for merge in &decisions.merges {
-                let cause = Cause {
-                    event_id: Some(fresh[merge.event_index].event_id),
-                    identifiers: merge.via.clone(),
-                    ..Cause::default()
-                };
-                merge_into(
-                    &transaction,
-                    merge.survivor,
-                    merge.merged,
-                    &merge.moved,
-                    &cause,
-                )
-                .await?;
-            }
-            let conflicts: Vec<(&Conflict, Uuid)> = decisions
-                .conflicts
-                .iter()
-                .map(|conflict| (conflict, fresh[conflict.event_index].event_id))
-                .collect();
-            record_conflicts(&transaction, &conflicts).await?;
-            outcome.merges = decisions.merges.len();
-            outcome.conflicts = decisions.conflicts.len();
-            timer.step("identity");
-            let inserted_events: Vec<(&ContactEvent, Uuid)> = fresh
-                .iter()
-                .copied()
-                .zip(customers.iter().copied())
-                .collect();
-            fold_aggregates(&transaction, &inserted_events).await?;
-            fold_view(&transaction, &inserted_events).await?;
-            let by_profile: Vec<(&ContactEvent, Uuid)> = fresh
-                .iter()
-                .copied()
-                .zip(attribution.event_profiles.iter().copied())
-                .collect();
-            project_tasks(&transaction, &by_profile).await?;
-            timer.step("aggregates");
-            outcome.inserted = inserted_events
-                .iter()
-                .map(|(event, customer)| (event.event_id, *customer, event.received_at))
-                .collect();
-            let mut changes = batch_changes(&outcome.inserted);
-            changes.extend(
-                outcome
-                    .cases
-                    .iter()
-                    .map(|&(customer, case)| Change::case(customer, case)),
-            );
-            record_changes(&transaction, &changes).await?;
-            timer.step("changes");
-        }
-        tracing::debug!(steps = %timer, "batch steps");
-
-        outcome.duplicates = events.len() - outcome.inserted.len();
-        store_offsets(&transaction, group, offsets).await?;
-        transaction.commit().await?;
-        Ok(outcome)
+        self.in_batch(group, offsets, async |batch| batch.apply(events).await)
+            .await
     }
+}
+
+/// Folds `events` into the history inside `transaction`: identities,
+/// customers, cases, events, aggregates, the agent's view and the change
+/// log. Events already projected are skipped.
+pub(crate) async fn apply_events(
+    transaction: &Transaction<'_>,
+    store: &Store,
+    events: &[ContactEvent],
+) -> Result<BatchOutcome> {
+    let mut outcome = BatchOutcome::default();
+    let mut timer = StepTimer::new();
+    let fresh = skip_existing(transaction, unique_by_id(events)).await?;
+    timer.step("skip_existing");
+
+    if !fresh.is_empty() {
+        lock_identifier_stripes(transaction, &fresh).await?;
+        timer.step("lock_stripes");
+        let known = identifier_profiles(transaction, &fresh).await?;
+        let mut profiles: Vec<Uuid> = known.values().copied().collect();
+        profiles.sort_unstable();
+        profiles.dedup();
+        let survivors = lock_survivors(transaction, &profiles).await?;
+        let mut roots: Vec<Uuid> = survivors.values().copied().collect();
+        roots.sort_unstable();
+        roots.dedup();
+        timer.step("lock_customers");
+        let trees = load_trees(transaction, &roots).await?;
+        timer.step("trees");
+        let identifiers: Vec<&[Identifier]> = fresh
+            .iter()
+            .map(|event| event.identifiers.as_slice())
+            .collect();
+        let mut snapshot = trees.snapshot;
+        let decisions = resolve(&mut snapshot, &identifiers, &store.rules, |index| {
+            customer_id_for(fresh[index])
+        });
+        let attribution = attribute(&identifiers, &decisions, trees.profiles, trees.survivors);
+        insert_customers(transaction, &decisions.new_customers).await?;
+        outcome.new_customers = decisions.new_customers.len();
+        timer.step("customers");
+        let links: Vec<(&Identifier, Uuid)> = decisions
+            .new_links
+            .iter()
+            .zip(&attribution.link_profiles)
+            .map(|((identifier, _), profile)| (identifier, *profile))
+            .collect();
+        insert_identifiers(transaction, &fresh, &links).await?;
+        touch_identifiers(transaction, &fresh, &known).await?;
+        timer.step("identifiers");
+        let customers: Vec<Uuid> = attribution
+            .event_profiles
+            .iter()
+            .map(|profile| {
+                attribution
+                    .survivors
+                    .get(profile)
+                    .copied()
+                    .unwrap_or(*profile)
+            })
+            .collect();
+        let cases = project_cases(
+            transaction,
+            &fresh,
+            &customers,
+            &attribution.event_profiles,
+            &attribution.survivors,
+            &store.view.cases,
+        )
+        .await?;
+        outcome.cases = cases.touched;
+        timer.step("cases");
+        // Every fresh event is inserted (a concurrent duplicate fails the
+        // whole statement), so the inserted events are exactly `fresh`.
+        insert_events(
+            transaction,
+            &fresh,
+            &attribution.event_profiles,
+            &cases.event_cases,
+        )
+        .await?;
+        timer.step("events");
+        for merge in &decisions.merges {
+            let cause = Cause {
+                event_id: Some(fresh[merge.event_index].event_id),
+                identifiers: merge.via.clone(),
+                ..Cause::default()
+            };
+            merge_into(
+                transaction,
+                merge.survivor,
+                merge.merged,
+                &merge.moved,
+                &cause,
+            )
+            .await?;
+        }
+        let conflicts: Vec<(&Conflict, Uuid)> = decisions
+            .conflicts
+            .iter()
+            .map(|conflict| (conflict, fresh[conflict.event_index].event_id))
+            .collect();
+        record_conflicts(transaction, &conflicts).await?;
+        outcome.merges = decisions.merges.len();
+        outcome.conflicts = decisions.conflicts.len();
+        timer.step("identity");
+        let inserted_events: Vec<(&ContactEvent, Uuid)> = fresh
+            .iter()
+            .copied()
+            .zip(customers.iter().copied())
+            .collect();
+        fold_aggregates(transaction, &inserted_events).await?;
+        fold_view(transaction, &inserted_events).await?;
+        let by_profile: Vec<(&ContactEvent, Uuid)> = fresh
+            .iter()
+            .copied()
+            .zip(attribution.event_profiles.iter().copied())
+            .collect();
+        project_tasks(transaction, &by_profile).await?;
+        timer.step("aggregates");
+        outcome.inserted = inserted_events
+            .iter()
+            .map(|(event, customer)| (event.event_id, *customer, event.received_at))
+            .collect();
+        let mut changes = batch_changes(&outcome.inserted);
+        changes.extend(
+            outcome
+                .cases
+                .iter()
+                .map(|&(customer, case)| Change::case(customer, case)),
+        );
+        record_changes(transaction, &changes).await?;
+        timer.step("changes");
+    }
+    tracing::debug!(steps = %timer, "batch steps");
+    outcome.duplicates = events.len() - outcome.inserted.len();
+    Ok(outcome)
 }
 
 /// Milliseconds per step of a batch, for the debug log.
@@ -297,7 +293,7 @@ fn stripe(identifier: &Identifier) -> i32 {
     (hash % IDENTIFIER_STRIPES) as i32
 }
 
-async fn lock_identifier_stripes(
+pub(super) async fn lock_identifier_stripes(
     transaction: &Transaction<'_>,
     events: &[&ContactEvent],
 ) -> Result<()> {
@@ -515,7 +511,7 @@ async fn insert_events(
         attributes.push(serde_json::to_value(&event.attributes).unwrap_or_default());
     }
     let statement = transaction
-        .prepare_cached(include_str!("../sql/insert_events.sql"))
+        .prepare_cached(include_str!("../../sql/insert_events.sql"))
         .await?;
     transaction
         .execute(
@@ -627,7 +623,7 @@ async fn fold_aggregates(
         .map(|d| d.name.map(|(_, at)| at))
         .collect();
     let update = transaction
-        .prepare_cached(include_str!("../sql/update_customers.sql"))
+        .prepare_cached(include_str!("../../sql/update_customers.sql"))
         .await?;
     transaction
         .execute(
@@ -646,7 +642,7 @@ async fn fold_aggregates(
     let channel_directions: Vec<Option<&str>> =
         channels.values().map(|d| d.last_direction).collect();
     let upsert = transaction
-        .prepare_cached(include_str!("../sql/upsert_channels.sql"))
+        .prepare_cached(include_str!("../../sql/upsert_channels.sql"))
         .await?;
     transaction
         .execute(
@@ -659,34 +655,6 @@ async fn fold_aggregates(
                 &channel_directions,
             ],
         )
-        .await?;
-    Ok(())
-}
-
-async fn store_offsets(
-    transaction: &Transaction<'_>,
-    group: &str,
-    offsets: &[PartitionOffset],
-) -> Result<()> {
-    if offsets.is_empty() {
-        return Ok(());
-    }
-    let topics: Vec<&str> = offsets.iter().map(|o| o.topic.as_str()).collect();
-    let partitions: Vec<i32> = offsets.iter().map(|o| o.partition).collect();
-    let next: Vec<i64> = offsets.iter().map(|o| o.next_offset).collect();
-    // GREATEST: a member that lost its partitions mid-batch and commits late
-    // cannot move the stored position backwards.
-    let statement = transaction
-        .prepare_cached(
-            "INSERT INTO consumer_offsets AS o (consumer_group, topic, partition, next_offset)
-             SELECT $1, * FROM unnest($2::text[], $3::int4[], $4::int8[])
-             ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET
-                 next_offset = GREATEST(o.next_offset, excluded.next_offset),
-                 updated_at = now()",
-        )
-        .await?;
-    transaction
-        .execute(&statement, &[&group, &topics, &partitions, &next])
         .await?;
     Ok(())
 }
