@@ -3,7 +3,16 @@
 #   make run    the whole service on 127.0.0.1:8080 with a private PostgreSQL
 #               and broker (state in .panorama/), and simulated traffic
 #               (make run SIMULATE=off for none)
-#   make test   what CI runs: fmt check, clippy, the full test suite
+#   make test   what CI runs: fmt check, clippy, the full test suite, then
+#               the fault harness's short variant (make faults-short)
+#   make faults the fault harness's long run (release build): 1,000,000
+#               events posted while serve processes, PostgreSQL and the broker
+#               are killed and crashed, then every acknowledged event checked;
+#               prints one JSON summary (docs/reliability.md)
+#   make faults-short
+#               its short variant (debug build, 20,000 events, 3 service
+#               kills, 1 PostgreSQL restart, 1 broker kill, one of every other
+#               fault; a few minutes); fails on any loss
 #
 # Both install what they need once per machine: PostgreSQL through apt-get
 # (scripts/ensure-postgres.sh) and the Nisshi broker through cargo into
@@ -40,7 +49,40 @@ ENSURE_CHROMIUM = \
 	export PANORAMA_CHROMEDRIVER; \
 	echo "PANORAMA_CHROMEDRIVER=$$PANORAMA_CHROMEDRIVER"
 
-.PHONY: run test build fmt lint deps stop clean help
+# The fault harness (crates/faults, docs/reliability.md). Every figure can be
+# changed on the command line, e.g. make faults FAULTS_EVENTS=2000000
+# FAULTS_SEED=7 FAULTS_ARGS='--clients 8 --crash-points 10'; FAULTS_SEED empty
+# draws a seed (the summary prints it).
+FAULTS_EVENTS ?= 1000000
+FAULTS_SERVICE_KILLS ?= 20
+FAULTS_PG_RESTARTS ?= 5
+FAULTS_BROKER_KILLS ?= 5
+FAULTS_SHORT_EVENTS ?= 20000
+FAULTS_SHORT_SERVICE_KILLS ?= 3
+FAULTS_SHORT_PG_RESTARTS ?= 1
+FAULTS_SHORT_BROKER_KILLS ?= 1
+FAULTS_SEED ?=
+FAULTS_ARGS ?=
+
+# Cargo's target directory (CARGO_TARGET_DIR or ./target), for the binaries.
+TARGET_DIR = target_dir="$$($(CARGO) metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"; \
+	target_dir="$${target_dir:-target}"
+
+# The short variant on debug builds: cargo test has built most of it already.
+# Run after ENSURE_DEPS (it needs PostgreSQL and the broker).
+FAULTS_SHORT = \
+	$(CARGO) build -p panorama -p panorama-faults; \
+	$(TARGET_DIR); \
+	"$$target_dir/debug/panorama-faults" --profile ci \
+		--panorama-bin "$$target_dir/debug/panorama" \
+		--events $(FAULTS_SHORT_EVENTS) \
+		--service-kills $(FAULTS_SHORT_SERVICE_KILLS) \
+		--pg-restarts $(FAULTS_SHORT_PG_RESTARTS) \
+		--broker-kills $(FAULTS_SHORT_BROKER_KILLS) \
+		$(if $(FAULTS_SEED),--seed $(FAULTS_SEED)) \
+		--json-out "$$target_dir/faults-short.json" $(FAULTS_ARGS)
+
+.PHONY: run test faults faults-short build fmt lint deps stop clean help
 
 # A release build, not a debug one: `make run` is where people post bursts of
 # events and read /metrics, and a debug build's latencies and throughput would
@@ -55,14 +97,36 @@ run: ## start PostgreSQL, the broker, panorama serve on 127.0.0.1:8080 and the s
 # The test kit starts its own PostgreSQL cluster and broker per test run, so
 # nothing is started here; it only needs to know where the binaries are.
 # fmt goes first: it needs nothing installed and fails in a second.
-test: ## what CI runs: cargo fmt --check, clippy -D warnings, cargo test against real PostgreSQL + broker
+test: ## what CI runs: cargo fmt --check, clippy -D warnings, cargo test against real PostgreSQL + broker, make faults-short
 	$(CARGO) fmt --all --check
 	@$(ENSURE_DEPS); \
 	$(ENSURE_PROMTOOL); \
 	$(ENSURE_CHROMIUM); \
 	set -x; \
 	$(CARGO) clippy --workspace --all-targets -- -D warnings; \
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace; \
+	$(FAULTS_SHORT)
+
+# The long run of the fault harness: release builds, so the figures are
+# those of a real deployment; tens of minutes or more on 2 cores.
+faults: ## fault harness, long run: 1M events, 20 service kills, 5 PostgreSQL restarts, 5 broker kills (FAULTS_* to change)
+	@$(ENSURE_DEPS); \
+	set -x; \
+	$(CARGO) build --release -p panorama -p panorama-faults; \
+	$(TARGET_DIR); \
+	"$$target_dir/release/panorama-faults" --profile long \
+		--panorama-bin "$$target_dir/release/panorama" \
+		--events $(FAULTS_EVENTS) \
+		--service-kills $(FAULTS_SERVICE_KILLS) \
+		--pg-restarts $(FAULTS_PG_RESTARTS) \
+		--broker-kills $(FAULTS_BROKER_KILLS) \
+		$(if $(FAULTS_SEED),--seed $(FAULTS_SEED)) \
+		--json-out "$$target_dir/faults-long.json" $(FAULTS_ARGS)
+
+faults-short: ## fault harness, CI variant: 20k events, 3 service kills, 1 PostgreSQL restart, 1 broker kill, one of each other fault
+	@$(ENSURE_DEPS); \
+	set -x; \
+	$(FAULTS_SHORT)
 
 build: ## release build of the panorama binary (target/release/panorama)
 	$(CARGO) build --release -p panorama
@@ -86,4 +150,4 @@ clean: ## stop the dev stack, delete its state (.panorama/) and cargo's target d
 
 help: ## list the targets
 	@echo "usage: make TARGET"
-	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-6s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)

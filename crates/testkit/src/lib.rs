@@ -8,6 +8,12 @@
 //!   example on SQLite storage, for restart tests).
 //! - [`random_name`] for unique database and topic names, and [`eventually`]
 //!   to wait on a condition without fixed sleeps.
+//! - [`PgCluster::durable`] and [`PgCluster::restart_immediate`], a broker on
+//!   [`Engine::TempSqlite`] with [`Broker::kill`] and [`Broker::restart`],
+//!   and [`kill_when_parent_exits`], for crash tests and the fault harness
+//!   (crates/faults).
+//! - [`aggregate_mismatches`]: every aggregate of a database checked against
+//!   a recount from its events.
 //!
 //! Nothing outlives the test process: shared services are never dropped (they
 //! live in statics), so each service process gets a watchdog shell that stops
@@ -41,6 +47,7 @@
 mod app;
 mod broker;
 mod pg;
+mod recount;
 mod store;
 mod util;
 

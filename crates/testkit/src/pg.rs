@@ -44,7 +44,8 @@ pub fn postgres() -> &'static PgCluster {
 
 /// A private PostgreSQL cluster: its own data dir in a temp dir, listening on
 /// 127.0.0.1 on a free port, trust authentication for the superuser
-/// `postgres`, durability turned off for speed.
+/// `postgres`, durability turned off for speed (or on, from
+/// [`PgCluster::durable`]).
 ///
 /// The shared one comes from [`postgres()`]; [`PgCluster::private`] starts
 /// one for a single test (for example to [`stop`](PgCluster::stop) it without
@@ -61,6 +62,9 @@ pub struct PgCluster {
     as_postgres: bool,
     /// TCP port on 127.0.0.1.
     port: u16,
+    /// Whether the server runs with fsync, synchronous_commit and
+    /// full_page_writes on.
+    durable: bool,
     /// The cluster's data dir (also its unix socket directory).
     data_dir: PathBuf,
     /// The server log.
@@ -90,6 +94,23 @@ impl PgCluster {
     /// When the PostgreSQL server binaries are missing, or initdb or the
     /// server fails (the error includes the end of the server log).
     pub fn private() -> anyhow::Result<PgCluster> {
+        PgCluster::start_private(false)
+    }
+
+    /// Starts a new private cluster like [`PgCluster::private`], but durable:
+    /// fsync, synchronous_commit and full_page_writes on, as a production
+    /// server runs. For crash tests ([`PgCluster::restart_immediate`]),
+    /// where a commit the server acknowledged must survive the crash.
+    ///
+    /// # Errors
+    ///
+    /// As [`PgCluster::private`].
+    pub fn durable() -> anyhow::Result<PgCluster> {
+        PgCluster::start_private(true)
+    }
+
+    /// Starts a private cluster, durable or not.
+    fn start_private(durable: bool) -> anyhow::Result<PgCluster> {
         let started = Instant::now();
         let bindir = find_bindir()?;
         let as_postgres = is_root();
@@ -128,6 +149,7 @@ impl PgCluster {
             major,
             as_postgres,
             port: 0,
+            durable,
             data_dir,
             log_path,
             dir,
@@ -154,6 +176,7 @@ impl PgCluster {
 
         tracing::info!(
             port = cluster.port,
+            durable,
             dir = %cluster.dir.path().display(),
             elapsed = ?started.elapsed(),
             "test PostgreSQL cluster started"
@@ -264,9 +287,11 @@ impl PgCluster {
     /// server log), for example because it is already running or another
     /// process took the port.
     pub fn start(&self) -> anyhow::Result<()> {
+        let durability = if self.durable { "on" } else { "off" };
         let options = format!(
             "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={socket_dir} \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+             -c fsync={durability} -c synchronous_commit={durability} \
+             -c full_page_writes={durability} \
              -c max_connections=300 -c shared_buffers=128MB -c max_locks_per_transaction=256",
             port = self.port,
             socket_dir = shell_quote(&self.data_dir),
@@ -285,6 +310,68 @@ impl PgCluster {
         )
         .map_err(|err| err.context(log_tail(&self.log_path)))?;
         Ok(())
+    }
+
+    /// Crashes the server: `pg_ctl stop -m immediate` (every server process
+    /// quits at once, without a checkpoint, as after a power cut of the
+    /// process tree), waiting until it is down. The next
+    /// [`start`](PgCluster::start) runs crash recovery from the WAL.
+    ///
+    /// # Errors
+    ///
+    /// When pg_ctl fails, for example because the server is not running.
+    pub fn stop_immediate(&self) -> anyhow::Result<()> {
+        let mut cmd = self.pg_command("pg_ctl");
+        cmd.arg("-D").arg(&self.data_dir).args([
+            "-m",
+            "immediate",
+            "-w",
+            "-t",
+            PG_CTL_TIMEOUT_SECS,
+            "-s",
+            "stop",
+        ]);
+        run(&mut cmd, "stopping the test PostgreSQL cluster immediately")
+            .map_err(|err| err.context(log_tail(&self.log_path)))?;
+        Ok(())
+    }
+
+    /// A crash and a restart: [`stop_immediate`](PgCluster::stop_immediate),
+    /// then [`start`](PgCluster::start) on the same port, which returns once
+    /// crash recovery is done and the server accepts connections.
+    ///
+    /// # Errors
+    ///
+    /// As `stop_immediate` and `start`.
+    pub fn restart_immediate(&self) -> anyhow::Result<()> {
+        self.stop_immediate()?;
+        self.start()
+    }
+
+    /// Whether this cluster runs with fsync, synchronous_commit and
+    /// full_page_writes on ([`PgCluster::durable`]).
+    pub fn is_durable(&self) -> bool {
+        self.durable
+    }
+
+    /// The pid of the running postmaster (the server's parent process),
+    /// from `postmaster.pid` in the data dir; `None` when the server is
+    /// not running.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let text = fs::read_to_string(self.data_dir.join("postmaster.pid")).ok()?;
+        let pid: u32 = text.lines().next()?.trim().parse().ok()?;
+        // A server killed outright leaves its pid file behind.
+        Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+    }
+
+    /// The cluster's data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The server log (every start and stop appends to it).
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
     }
 
     /// Runs initdb into the data dir.

@@ -101,7 +101,11 @@ where
 /// A port on 127.0.0.1 that was free a moment ago: bound to port 0, read and
 /// released. Another process may take it before it is used; starters retry
 /// with a fresh port when binding fails.
-pub(crate) fn free_port() -> anyhow::Result<u16> {
+///
+/// # Errors
+///
+/// When binding 127.0.0.1:0 fails.
+pub fn free_port() -> anyhow::Result<u16> {
     let listener =
         TcpListener::bind(("127.0.0.1", 0)).context("binding 127.0.0.1:0 to find a free port")?;
     Ok(listener
@@ -203,6 +207,24 @@ pub(crate) fn spawn_watchdog(script: &str) -> anyhow::Result<()> {
         bail!("the watchdog shell failed ({status}): {wrapper}");
     }
     Ok(())
+}
+
+/// Makes sure process `pid` (a child this process started) does not
+/// outlive this process: a watchdog shell kills it with SIGKILL once this
+/// process has exited, however it exits (even by SIGKILL). The watchdog
+/// ends by itself, doing nothing, when `pid` exits first.
+///
+/// # Errors
+///
+/// When the watchdog shell cannot start.
+pub fn kill_when_parent_exits(pid: u32) -> anyhow::Result<()> {
+    let parent = std::process::id();
+    let script = format!(
+        "cd /; \
+         while kill -0 {parent} 2>/dev/null && kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
+         if kill -0 {pid} 2>/dev/null; then kill -9 {pid} 2>/dev/null; fi"
+    );
+    spawn_watchdog(&script)
 }
 
 /// A polling deadline for readiness loops.

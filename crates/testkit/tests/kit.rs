@@ -89,6 +89,56 @@ fn private_cluster_stops_and_starts_on_the_same_port() {
 }
 
 #[test]
+fn a_durable_cluster_keeps_committed_rows_through_an_immediate_restart() {
+    let cluster = PgCluster::durable().expect("durable cluster");
+    assert!(cluster.is_durable());
+    let db = cluster.create_database().expect("database");
+    for setting in ["fsync", "synchronous_commit", "full_page_writes"] {
+        let value = cluster
+            .psql(&db.name, &format!("SHOW {setting}"))
+            .expect("show");
+        assert_eq!(value.trim(), "on", "{setting}");
+    }
+    cluster
+        .psql(
+            &db.name,
+            "create table t (x int); insert into t values (42)",
+        )
+        .expect("write");
+    let before = cluster.postmaster_pid().expect("a running postmaster");
+    let port = cluster.port();
+
+    let started = Instant::now();
+    cluster.restart_immediate().expect("crash and restart");
+    eprintln!("immediate restart took {:?}", started.elapsed());
+    let after = cluster.postmaster_pid().expect("running again");
+    assert_ne!(before, after, "a new postmaster");
+    assert_eq!(cluster.port(), port);
+    let out = cluster
+        .psql(&db.name, "select x from t")
+        .expect("read after the crash");
+    assert_eq!(out.trim(), "42");
+    let log = std::fs::read_to_string(cluster.log_path()).expect("server log");
+    assert!(
+        log.contains("not properly shut down"),
+        "the restart ran crash recovery:\n{log}"
+    );
+
+    cluster.stop_immediate().expect("crash");
+    assert_eq!(cluster.postmaster_pid(), None);
+    assert!(cluster.psql(&db.name, "select 1").is_err());
+}
+
+#[test]
+fn the_shared_cluster_runs_without_durability_for_speed() {
+    let cluster = postgres();
+    assert!(!cluster.is_durable());
+    let db = cluster.create_database().expect("database");
+    let fsync = cluster.psql(&db.name, "SHOW fsync").expect("show");
+    assert_eq!(fsync.trim(), "off");
+}
+
+#[test]
 fn shared_broker_starts_and_creates_topics() {
     let broker = broker();
     assert!(
