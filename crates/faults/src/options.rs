@@ -66,7 +66,8 @@ pub struct Cli {
     /// sent and the run fails.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// How long the stack may take to settle at the end.
+    /// How long the stack may go without catching up at the end before it
+    /// counts as stuck (a backlog that shrinks is waited for).
     #[arg(long, value_parser = parse_duration, default_value = "5m")]
     pub settle_timeout: Duration,
     /// How long services may take to turn ready after a fault.

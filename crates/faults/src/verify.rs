@@ -78,7 +78,8 @@ pub async fn offsets_behind(
 /// How settling went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settled {
-    /// Whether the stack settled before the timeout.
+    /// Whether the stack settled (instead of making no progress for the
+    /// settle timeout).
     pub settled: bool,
     /// Offsets behind at the end.
     pub offsets_behind: i64,
@@ -86,15 +87,24 @@ pub struct Settled {
     pub took: Duration,
 }
 
+/// How often settling reports how far behind the projection is.
+const SETTLE_REPORT: Duration = Duration::from_secs(30);
+
 /// Waits until every service answers `/readyz` with 200 and the stored
-/// offsets equal the log end, for at most `timeout`.
+/// offsets equal the log end. A projection that is behind but catching up
+/// is waited for (a run that posted faster than the projectors write ends
+/// with a backlog); one that makes no progress for `stuck_after` has not
+/// settled.
 ///
 /// # Errors
 ///
 /// When the harness cannot restart a process.
-pub async fn settle(stack: &Stack, timeout: Duration) -> Result<Settled> {
+pub async fn settle(stack: &Stack, stuck_after: Duration) -> Result<Settled> {
     let started = Instant::now();
     let mut behind = -1;
+    let mut least_behind = i64::MAX;
+    let mut progress = Instant::now();
+    let mut reported = Instant::now();
     loop {
         stack.supervise()?;
         let mut ready = true;
@@ -119,7 +129,15 @@ pub async fn settle(stack: &Stack, timeout: Duration) -> Result<Settled> {
                 took: started.elapsed(),
             });
         }
-        if started.elapsed() >= timeout {
+        if behind >= 0 && behind < least_behind {
+            least_behind = behind;
+            progress = Instant::now();
+        }
+        if reported.elapsed() >= SETTLE_REPORT {
+            reported = Instant::now();
+            tracing::info!(ready, offsets_behind = behind, "settling");
+        }
+        if progress.elapsed() >= stuck_after {
             tracing::error!(ready, offsets_behind = behind, "the stack did not settle");
             return Ok(Settled {
                 settled: false,
