@@ -149,31 +149,39 @@ pub(super) fn entry(entry: Value, path: &str, context: &Context, batch: &mut Bat
     }
 }
 
-/// The phone number a wa_id is (its digits), in international form.
-fn whatsapp_phone(wa_id: &str) -> String {
+/// Pushes `draft`, the event found at `path`, onto `batch` with the
+/// business number it went through and the customer's `whatsapp:<wa_id>`
+/// and `phone:+<wa_id>` (a wa_id is the phone number's digits), read from
+/// `path`.`field`; no identifier when the wa_id is missing.
+fn push_event(
+    batch: &mut Batch,
+    path: &str,
+    mut draft: EventDraft,
+    value: &WhatsappValue,
+    (field, wa_id): (&str, &str),
+    context: &Context,
+) {
+    whatsapp_business_number(&mut draft, value);
     let wa_id = wa_id.trim();
-    match wa_id.strip_prefix('+') {
+    let phone = match wa_id.strip_prefix('+') {
         Some(_) => wa_id.to_owned(),
         None => format!("+{wa_id}"),
-    }
-}
-
-/// `whatsapp:<wa_id>` and `phone:+<wa_id>` (`phone`, see [`whatsapp_phone`])
-/// as found at `field`; nothing when the wa_id is missing.
-fn whatsapp_identifiers<'a>(wa_id: &'a str, phone: &'a str, field: &str) -> [Candidate<'a>; 2] {
-    let given = !wa_id.trim().is_empty();
-    [
+    };
+    let field = format!("{path}.{field}");
+    let given = !wa_id.is_empty();
+    let identifiers: [Candidate<'_>; 2] = [
         (
             IdentifierKind::Whatsapp,
-            field.to_owned(),
-            given.then_some(wa_id.trim()),
+            field.clone(),
+            given.then_some(wa_id),
         ),
         (
             IdentifierKind::Phone,
-            field.to_owned(),
-            given.then_some(phone),
+            field,
+            given.then_some(phone.as_str()),
         ),
-    ]
+    ];
+    batch.push(path, draft, identifiers, context);
 }
 
 /// The business number an event went through, for multi-number setups.
@@ -232,15 +240,7 @@ fn whatsapp_message(
             set_attribute(&mut draft, "whatsapp.referral_headline", headline);
         }
     }
-    whatsapp_business_number(&mut draft, value);
-    let phone = whatsapp_phone(from);
-    let field = format!("{path}.from");
-    batch.push(
-        path,
-        draft,
-        whatsapp_identifiers(from, &phone, &field),
-        context,
-    );
+    push_event(batch, path, draft, value, ("from", from), context);
 }
 
 /// The text of a message, or a label for what it carries: `[image] caption`,
@@ -365,14 +365,13 @@ fn whatsapp_status(
     if let Some(category) = status.pricing.as_ref().and_then(|p| p.category.as_deref()) {
         set_attribute(&mut draft, "whatsapp.pricing_category", category);
     }
-    whatsapp_business_number(&mut draft, value);
     let recipient = status.recipient_id.as_deref().unwrap_or_default();
-    let phone = whatsapp_phone(recipient);
-    let field = format!("{path}.recipient_id");
-    batch.push(
+    push_event(
+        batch,
         path,
         draft,
-        whatsapp_identifiers(recipient, &phone, &field),
+        value,
+        ("recipient_id", recipient),
         context,
     );
 }
