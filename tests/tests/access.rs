@@ -264,10 +264,7 @@ fn unknown_secret() -> String {
 async fn every_route_answers_each_kind_of_caller_as_its_role_says() {
     let app = app().await;
     // /readyz answers 503 until the projector has joined its group.
-    panorama_testkit::eventually("ready", panorama_testkit::WAIT, || async {
-        (app.get("/readyz").await.status() == 200).then_some(())
-    })
-    .await;
+    app.wait_ready(&app.base_url).await;
     let garbage = unknown_secret();
     let agent = app.token(Role::Agent).await;
     let channel = app.token(Role::Channel).await;

@@ -7,17 +7,6 @@ use std::sync::Arc;
 use panorama_testkit::{PgCluster, TestApp, WAIT, eventually};
 use serde_json::Value;
 
-async fn readiness(app: &TestApp) -> (u16, Value) {
-    let response = app
-        .anonymous
-        .get(format!("{}/readyz", app.base_url))
-        .send()
-        .await
-        .expect("readyz answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("readyz body"))
-}
-
 fn failing(body: &Value) -> Vec<String> {
     body["checks"]
         .as_array()
@@ -51,11 +40,11 @@ async fn readiness_follows_postgres_and_the_projector_group() {
         .await;
 
     eventually("ready at start", WAIT, || async {
-        let (status, body) = readiness(&app).await;
+        let (status, body) = app.readyz(&app.base_url).await;
         (status == 200 && body["ready"] == true).then_some(())
     })
     .await;
-    let (_, body) = readiness(&app).await;
+    let (_, body) = app.readyz(&app.base_url).await;
     let names: Vec<&str> = body["checks"]
         .as_array()
         .expect("checks")
@@ -72,7 +61,7 @@ async fn readiness_follows_postgres_and_the_projector_group() {
     .expect("task")
     .expect("PostgreSQL stops");
     eventually("unready without PostgreSQL", WAIT, || async {
-        let (status, body) = readiness(&app).await;
+        let (status, body) = app.readyz(&app.base_url).await;
         (status == 503 && failing(&body).contains(&"postgres".to_owned())).then_some(())
     })
     .await;
@@ -89,7 +78,7 @@ async fn readiness_follows_postgres_and_the_projector_group() {
     .expect("task")
     .expect("PostgreSQL starts");
     eventually("ready once PostgreSQL is back", WAIT, || async {
-        let (status, _) = readiness(&app).await;
+        let (status, _) = app.readyz(&app.base_url).await;
         (status == 200).then_some(())
     })
     .await;
@@ -103,7 +92,7 @@ async fn readiness_follows_postgres_and_the_projector_group() {
         "unready once the projector left its group",
         WAIT,
         || async {
-            let (status, body) = readiness(&app).await;
+            let (status, body) = app.readyz(&app.base_url).await;
             (status == 503 && failing(&body) == ["projector"]).then_some(())
         },
     )
