@@ -342,24 +342,15 @@ impl Injector<'_> {
         }
     }
 
-    /// Terminates the projector process's PostgreSQL connections: those
-    /// named `panorama-projector`, and those from its sockets.
+    /// Terminates the projector process's PostgreSQL connections, which
+    /// carry `application_name` `panorama-projector`.
     async fn terminate_projector_backends(&self) -> Result<u64> {
-        let ports: Vec<i32> = self
-            .stack
-            .pid(Service::Projector)
-            .map(|pid| crate::procfs::connection_ports(pid, self.stack.pg().port()))
-            .unwrap_or_default()
-            .into_iter()
-            .map(i32::from)
-            .collect();
         let client = crate::verify::connect(self.stack.database_url()).await?;
         let row = client
             .query_one(
                 "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
-                 WHERE pid <> pg_backend_pid()
-                   AND (application_name = 'panorama-projector' OR client_port = ANY($1))",
-                &[&ports],
+                 WHERE pid <> pg_backend_pid() AND application_name = 'panorama-projector'",
+                &[],
             )
             .await?;
         Ok(row.get::<_, i64>(0).max(0) as u64)

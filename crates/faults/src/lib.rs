@@ -16,7 +16,6 @@ mod error;
 pub mod events;
 pub mod inject;
 pub mod options;
-pub mod procfs;
 mod run;
 pub mod schedule;
 pub mod stack;

@@ -340,16 +340,9 @@ pub fn count_by_kind<'a>(faults: impl IntoIterator<Item = &'a Fault>) -> BTreeMa
 mod tests {
     use super::*;
 
+    /// The faults of the CI variant.
     fn short() -> FaultCounts {
-        FaultCounts {
-            service_kills: 3,
-            crash_points: 1,
-            pg_restarts: 1,
-            broker_kills: 1,
-            backend_kills: 1,
-            pg_locks: 1,
-            projector_stops: 1,
-        }
+        crate::options::Profile::Ci.figures().1
     }
 
     #[test]

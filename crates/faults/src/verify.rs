@@ -205,16 +205,9 @@ pub async fn check(
         }
         client.batch_execute(&format!("ANALYZE {table}")).await?;
     }
-    let has_dead_letters: bool = client
-        .query_one("SELECT to_regclass('dead_letters') IS NOT NULL", &[])
-        .await?
-        .get(0);
-    // Before the product has a dead-letter ledger, an empty one stands in.
-    let dead_letters = if has_dead_letters {
-        "(SELECT event_id, reason, sqlstate FROM dead_letters WHERE event_id IS NOT NULL)"
-    } else {
-        "(SELECT NULL::uuid AS event_id, NULL::text AS reason, NULL::text AS sqlstate WHERE false)"
-    };
+    // The dead-letter ledger's records that decoded.
+    let dead_letters =
+        "(SELECT event_id, reason, sqlstate FROM dead_letters WHERE event_id IS NOT NULL)";
 
     let queries = [
         (
@@ -285,16 +278,14 @@ pub async fn check(
         .await?
         .get(0);
     let mut reasons = BTreeMap::new();
-    if has_dead_letters {
-        for row in client
-            .query(
-                "SELECT reason || COALESCE(' ' || sqlstate, ''), count(*) FROM dead_letters GROUP BY 1",
-                &[],
-            )
-            .await?
-        {
-            reasons.insert(row.get::<_, String>(0), row.get::<_, i64>(1).max(0) as u64);
-        }
+    for row in client
+        .query(
+            "SELECT reason || COALESCE(' ' || sqlstate, ''), count(*) FROM dead_letters GROUP BY 1",
+            &[],
+        )
+        .await?
+    {
+        reasons.insert(row.get::<_, String>(0), row.get::<_, i64>(1).max(0) as u64);
     }
 
     let mismatches = panorama_testkit::aggregate_mismatches(&client).await?;
