@@ -82,7 +82,7 @@ FAULTS_SHORT = \
 		$(if $(FAULTS_SEED),--seed $(FAULTS_SEED)) \
 		--json-out "$$target_dir/faults-short.json" $(FAULTS_ARGS)
 
-.PHONY: run test faults faults-short build fmt lint deps stop clean help
+.PHONY: run test faults faults-short build fmt lint openapi deps stop clean help
 
 # A release build, not a debug one: `make run` is where people post bursts of
 # events and read /metrics, and a debug build's latencies and throughput would
@@ -133,6 +133,9 @@ build: ## release build of the panorama binary (target/release/panorama)
 
 fmt: ## format all crates
 	$(CARGO) fmt --all
+
+openapi: ## rewrite docs/openapi.json from the code (a test checks that the two agree)
+	PANORAMA_WRITE_OPENAPI=1 $(CARGO) test -p panorama-server --lib the_document_is_the_one_in_docs
 
 lint: ## cargo fmt --check and clippy -D warnings
 	$(CARGO) fmt --all --check

@@ -491,6 +491,27 @@ mod tests {
         out
     }
 
+    /// The document as published in `docs/openapi.json`. Any change to the
+    /// API shows up as a change of that file in review; refresh it with
+    /// `make openapi`.
+    #[test]
+    fn the_document_is_the_one_in_docs() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+        let pretty = format!(
+            "{}\n",
+            serde_json::to_string_pretty(&rendered()).expect("the document serialises")
+        );
+        if std::env::var_os("PANORAMA_WRITE_OPENAPI").is_some() {
+            std::fs::write(path, &pretty).expect("docs/openapi.json is writable");
+        }
+        let published = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            published == pretty,
+            "docs/openapi.json differs from the document the code generates; \
+             if the change is intended, run `make openapi` and commit the file"
+        );
+    }
+
     #[test]
     fn the_document_is_openapi_3_1_and_lists_exactly_the_route_table() {
         let document = rendered();
