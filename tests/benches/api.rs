@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use panorama::Role;
+use panorama::ProcessRole;
 use panorama_core::{EventDraft, ValidationContext};
 use panorama_e2e::{contact, epoch, phone_of};
 use panorama_store::PartitionOffset;
@@ -108,7 +108,7 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let app = TestApp::builder().role(Role::Api).spawn().await;
+        let app = TestApp::builder().role(ProcessRole::Api).spawn().await;
         let started = Instant::now();
         seed(&app, customers).await;
         println!(

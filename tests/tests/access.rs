@@ -547,7 +547,7 @@ async fn the_store_keeps_hashes_one_live_token_per_name_and_touches_last_use() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_only_process_checks_tokens_against_the_database() {
     let app = TestApp::builder()
-        .role(panorama::Role::Gateway)
+        .role(panorama::ProcessRole::Gateway)
         .spawn()
         .await;
     let event = contact(2, "gateway-only-1", at_minute(2), "email");

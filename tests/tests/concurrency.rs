@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use panorama::Role;
+use panorama::ProcessRole;
 use panorama_bus::{Producer, ProducerSettings};
 use panorama_core::identity::IdentityRules;
 use panorama_e2e::{at_minute, contact_with};
@@ -96,7 +96,7 @@ struct Outcome {
 /// outcome.
 async fn project(stream: &[Identifiers], instances: usize, rules: &IdentityRules) -> Outcome {
     let app = TestApp::builder()
-        .role(Role::Gateway)
+        .role(ProcessRole::Gateway)
         .partitions(PARTITIONS)
         .spawn()
         .await;

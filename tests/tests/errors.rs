@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use panorama::Role;
+use panorama::ProcessRole;
 use panorama_e2e::{at_minute, contact};
 use panorama_testkit::TestApp;
 use serde_json::{Value, json};
@@ -101,7 +101,7 @@ async fn bad_events_are_refused_by_field_and_nothing_reaches_the_topic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_refuse_bad_parameters_and_unknown_customers() {
-    let app = TestApp::builder().role(Role::Api).spawn().await;
+    let app = TestApp::builder().role(ProcessRole::Api).spawn().await;
     let body = problem(
         app.get("/v1/customers/lookup?phone=%2B31612345678").await,
         404,
@@ -156,7 +156,7 @@ async fn reads_refuse_bad_parameters_and_unknown_customers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_broker_means_503_with_retry_after() {
     let app = TestApp::builder()
-        .role(Role::Gateway)
+        .role(ProcessRole::Gateway)
         .configure(|options| {
             options.kafka_brokers = "127.0.0.1:1".into();
             options.produce_timeout = Duration::from_millis(1500);

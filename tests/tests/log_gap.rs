@@ -3,7 +3,7 @@
 //! projected are never skipped without an operator saying so, and a replay
 //! will not switch to a projection that lacks them.
 
-use panorama::Role;
+use panorama::ProcessRole;
 use panorama::replay::{ReplayOptions, replay};
 use panorama_e2e::{at_minute, contact};
 use panorama_testkit::TestApp;
@@ -18,7 +18,7 @@ async fn post_calls(app: &TestApp, count: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stored_offset_past_the_end_of_the_log_stops_the_projector_with_a_clear_error() {
     let app = TestApp::builder()
-        .role(Role::Gateway)
+        .role(ProcessRole::Gateway)
         .partitions(1)
         .spawn()
         .await;
@@ -31,7 +31,7 @@ async fn a_stored_offset_past_the_end_of_the_log_stops_the_projector_with_a_clea
         app.options.consumer_group, app.options.topic
     ))
     .await;
-    let projector = app.start_role(Role::Projector).await;
+    let projector = app.start_role(ProcessRole::Projector).await;
     let error = app
         .unready_because(&projector.base_url(), "projector", "stopped by itself")
         .await;
@@ -56,7 +56,7 @@ async fn a_stored_offset_past_the_end_of_the_log_stops_the_projector_with_a_clea
 async fn records_deleted_before_they_were_projected_stop_the_projector_until_the_loss_is_accepted()
 {
     let app = TestApp::builder()
-        .role(Role::Gateway)
+        .role(ProcessRole::Gateway)
         .partitions(1)
         .spawn()
         .await;
@@ -66,7 +66,7 @@ async fn records_deleted_before_they_were_projected_stop_the_projector_until_the
         .await
         .expect("records deleted");
 
-    let projector = app.start_role(Role::Projector).await;
+    let projector = app.start_role(ProcessRole::Projector).await;
     let error = app
         .unready_because(&projector.base_url(), "projector", "stopped by itself")
         .await;
@@ -90,7 +90,7 @@ async fn records_deleted_before_they_were_projected_stop_the_projector_until_the
     panorama::offsets::run(&app.options, true)
         .await
         .expect("offsets moved");
-    let projector = app.start_role(Role::Projector).await;
+    let projector = app.start_role(ProcessRole::Projector).await;
     app.wait_for_events(1).await;
     app.wait_for_offsets(3).await;
     app.wait_ready(&projector.base_url()).await;

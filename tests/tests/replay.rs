@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use panorama::Role;
+use panorama::ProcessRole;
 use panorama::replay::{ReplayOptions, replay};
 use panorama_bus::{OutboundRecord, Producer, ProducerSettings};
 use panorama_e2e::{at_minute, contact, contact_with, email_of, phone_of};
@@ -319,7 +319,7 @@ async fn replay_rebuilds_the_same_projection_and_switches_over() {
     // A projector started after the switch carries on into the new schema.
     let mut options = app.options.clone();
     options.http_addr = "127.0.0.1:0".into();
-    let projector = panorama::start(&options, Role::Projector)
+    let projector = panorama::start(&options, ProcessRole::Projector)
         .await
         .expect("projector");
     assert_eq!(

@@ -2,7 +2,7 @@
 //! exactly at the stored offsets, and a poison record goes to the
 //! dead-letter topic without stalling the stream.
 
-use panorama::Role;
+use panorama::ProcessRole;
 use panorama_bus::{OutboundRecord, Producer, ProducerSettings};
 use panorama_e2e::{at_minute, contact};
 use panorama_projector::{DLQ_ORIGIN_HEADER, DLQ_REASON_HEADER, Projector};
@@ -29,7 +29,7 @@ async fn a_restarted_projector_resumes_at_the_stored_offset_inside_a_record_batc
     // 1,000 events go in one request, so the producer writes them in a few
     // large record batches and a 7-record projector batch ends inside one.
     let app = TestApp::builder()
-        .role(Role::Gateway)
+        .role(ProcessRole::Gateway)
         .partitions(1)
         .spawn()
         .await;
@@ -142,7 +142,7 @@ async fn two_projectors_in_one_group_share_the_partitions_without_loss_or_double
     // The second joins while the first is working, so the group rebalances
     // mid-stream: each record must be stored by exactly one member.
     let app = TestApp::builder()
-        .role(Role::Gateway)
+        .role(ProcessRole::Gateway)
         .partitions(3)
         .spawn()
         .await;
@@ -210,7 +210,7 @@ async fn two_projectors_in_one_group_share_the_partitions_without_loss_or_double
 async fn batches_are_bounded_in_bytes_as_well_as_records() {
     // Gateway only: nothing consumes but the consumer under test.
     let app = TestApp::builder()
-        .role(Role::Gateway)
+        .role(ProcessRole::Gateway)
         .partitions(1)
         .spawn()
         .await;

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use panorama::Role as ProcessRole;
+use panorama::ProcessRole;
 use panorama_core::Role;
 use panorama_e2e::{at_minute, contact, phone_of};
 use panorama_testkit::{TestApp, WAIT, eventually};

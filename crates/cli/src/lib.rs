@@ -27,9 +27,10 @@ use panorama_store::{ConnectSettings, Store, ViewRules};
 /// only to check API tokens (and caches what it learns).
 pub const GATEWAY_DB_POOL_SIZE: usize = 2;
 
-/// Which parts of Panorama a process runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+/// Which parts of Panorama a process runs (`serve --role`). Not to be
+/// confused with [`panorama_core::Role`], what an API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProcessRole {
     /// Gateway, projector and API in one process.
     All,
     /// `POST /v1/events` and the channel webhooks.
@@ -40,25 +41,25 @@ pub enum Role {
     Api,
 }
 
-impl Role {
+impl ProcessRole {
     /// The role's name, as `serve --role` spells it.
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::All => "all",
-            Role::Gateway => "gateway",
-            Role::Projector => "projector",
-            Role::Api => "api",
+            ProcessRole::All => "all",
+            ProcessRole::Gateway => "gateway",
+            ProcessRole::Projector => "projector",
+            ProcessRole::Api => "api",
         }
     }
 
     fn gateway(self) -> bool {
-        matches!(self, Role::All | Role::Gateway)
+        matches!(self, ProcessRole::All | ProcessRole::Gateway)
     }
     fn projector(self) -> bool {
-        matches!(self, Role::All | Role::Projector)
+        matches!(self, ProcessRole::All | ProcessRole::Projector)
     }
     fn api(self) -> bool {
-        matches!(self, Role::All | Role::Api)
+        matches!(self, ProcessRole::All | ProcessRole::Api)
     }
 }
 
@@ -190,9 +191,9 @@ impl Options {
     /// How `role` connects to PostgreSQL: its pool size, its name on the
     /// server, and the timeouts that keep a stuck statement or a frozen
     /// process from holding locks forever.
-    pub fn connect_settings(&self, role: Role) -> ConnectSettings {
+    pub fn connect_settings(&self, role: ProcessRole) -> ConnectSettings {
         // The gateway uses the database only to check API tokens.
-        let max_connections = if role == Role::Gateway {
+        let max_connections = if role == ProcessRole::Gateway {
             self.db_pool_size.min(GATEWAY_DB_POOL_SIZE)
         } else {
             self.db_pool_size
@@ -291,7 +292,7 @@ impl Running {
 
 /// Builds and starts what `role` needs, returning once the HTTP port is
 /// bound.
-pub async fn start(options: &Options, role: Role) -> anyhow::Result<Running> {
+pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Running> {
     // Every series is on /metrics from the first scrape, not only once used.
     panorama_server::register_metrics();
     if role.projector() {
@@ -455,6 +456,6 @@ async fn prune_changes(store: Store, retention: Duration) {
 }
 
 /// Runs `role` until SIGINT or SIGTERM.
-pub async fn serve(options: &Options, role: Role) -> anyhow::Result<()> {
+pub async fn serve(options: &Options, role: ProcessRole) -> anyhow::Result<()> {
     start(options, role).await?.wait().await
 }

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand, ValueEnum};
-use panorama::{Role, serve};
+use clap::{Parser, Subcommand};
+use panorama::{ProcessRole, serve};
 
 use crate::config::{Config, LogFormat, Settings};
 
@@ -38,8 +38,8 @@ enum Command {
     /// Run the service: ingest gateway, projector and agent API.
     Serve {
         /// Which part to run; `all` runs every part in this process.
-        #[arg(long, env = "PANORAMA_ROLE", value_enum, default_value_t = RoleArg::All)]
-        role: RoleArg,
+        #[arg(long, env = "PANORAMA_ROLE", value_enum, default_value_t = ProcessRole::All)]
+        role: ProcessRole,
     },
     /// Apply database migrations (idempotent).
     Migrate,
@@ -91,25 +91,6 @@ enum Command {
     },
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum RoleArg {
-    All,
-    Gateway,
-    Projector,
-    Api,
-}
-
-impl From<RoleArg> for Role {
-    fn from(role: RoleArg) -> Self {
-        match role {
-            RoleArg::All => Role::All,
-            RoleArg::Gateway => Role::Gateway,
-            RoleArg::Projector => Role::Projector,
-            RoleArg::Api => Role::Api,
-        }
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = cli.settings.resolve(cli.config.as_ref())?;
@@ -127,7 +108,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve { role } => serve(&config.into_options(), role.into()).await,
+        Command::Serve { role } => serve(&config.into_options(), role).await,
         Command::Migrate => {
             let store = panorama_store::Store::connect(&config.database_url, 1)?;
             let ran = store.migrate().await.context("migration failed")?;

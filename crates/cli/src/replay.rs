@@ -93,7 +93,7 @@ pub async fn replay(options: &Options, replay: &ReplayOptions) -> anyhow::Result
         &panorama_store::ConnectSettings {
             schema: Some(schema.to_owned()),
             application_name: Some("panorama-replay".to_owned()),
-            ..options.connect_settings(crate::Role::Projector)
+            ..options.connect_settings(crate::ProcessRole::Projector)
         },
     )?
     .with_identity_rules(options.identity_rules.clone());

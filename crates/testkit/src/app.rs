@@ -5,7 +5,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use panorama::{Options, Role, Running};
+use panorama::{Options, ProcessRole, Running};
 use panorama_core::Role as TokenRole;
 use panorama_store::Store;
 use serde_json::Value;
@@ -21,7 +21,7 @@ type Configure = Box<dyn FnOnce(&mut Options)>;
 /// Builds a [`TestApp`].
 #[must_use]
 pub struct AppBuilder {
-    role: Role,
+    role: ProcessRole,
     partitions: i32,
     configure: Vec<Configure>,
 }
@@ -37,7 +37,7 @@ impl std::fmt::Debug for AppBuilder {
 
 impl AppBuilder {
     /// Runs only `role` (default: every role).
-    pub fn role(mut self, role: Role) -> Self {
+    pub fn role(mut self, role: ProcessRole) -> Self {
         self.role = role;
         self
     }
@@ -153,7 +153,7 @@ impl TestApp {
     /// A builder for other shapes.
     pub fn builder() -> AppBuilder {
         AppBuilder {
-            role: Role::All,
+            role: ProcessRole::All,
             partitions: 3,
             configure: Vec::new(),
         }
@@ -278,7 +278,7 @@ impl TestApp {
     /// Starts `role` the way another process would run it: its own pool,
     /// listeners and port, on this app's database, broker, topics and
     /// consumer group. Stop it with [`Running::stop`].
-    pub async fn start_role(&self, role: Role) -> Running {
+    pub async fn start_role(&self, role: ProcessRole) -> Running {
         panorama::start(&self.options, role)
             .await
             .expect("the other process starts")
