@@ -9,6 +9,12 @@
 //! past it: the stream never stalls on one bad record, and nothing is
 //! skipped silently. A projector that stops making progress, or whose
 //! thread died, turns unready ([`health`]).
+//!
+//! This crate is only the loop around the rules. How an event folds into a
+//! customer's history (identity resolution, merges, the agent view, cases,
+//! tasks, the change log) is `panorama_store::projection`, one file per
+//! step, and the pure rules under it are in `panorama_core` (`identity`,
+//! `cases`, `priority`).
 
 mod batch;
 mod dead_letter;
