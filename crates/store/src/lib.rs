@@ -2,16 +2,27 @@
 //! projection writer (one transaction per batch, offsets included) and the
 //! read queries behind the agent API, the change log behind live updates,
 //! the audit log, and the API tokens.
+//!
+//! Where to look:
+//!
+//! - `projection/`: how an event folds into the history. `projection/mod.rs`
+//!   lists the steps of a batch in order, and each step is a file beside
+//!   it: `events.rs`, `identity/` (resolution, merges, conflicts, locks),
+//!   `view/` (aggregates, cases, tasks), `changes.rs` (the change log);
+//!   with the batch transaction, the offsets and the dead letters. Manual
+//!   merges and unmerges from the admin API are in
+//!   `projection/identity/manual.rs`, beside the steps they reuse.
+//! - `read/`: the queries over what the projection wrote: profile,
+//!   timeline, identity, the agent's view, and the change log's listener.
+//! - `migrate.rs`, `replay.rs`, `access.rs`, `audit.rs`: the schema,
+//!   rebuilding the projection in a fresh schema, API tokens, the audit log.
 
 mod access;
 mod audit;
-mod changes;
-mod identity;
 mod migrate;
 mod projection;
 mod read;
 mod replay;
-mod view;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -23,22 +34,19 @@ use tokio_postgres::NoTls;
 
 pub use access::{Principal, SECRET_PREFIX, Secret, TokenInfo, token_hash};
 pub use audit::{AuditCursor, AuditQuery, AuditRecord};
-pub use changes::{CHANGES_CHANNEL, ChangeKind, ChangeListener, CustomerChange};
-pub use identity::{
-    ConflictAction, ConflictCursor, ConflictOutcome, ConflictQuery, ConflictView, CustomerIdentity,
-    HistoryEntry, IdentityIdentifier, IdentityProfile, MergeOutcome, MergeRecord, UnmergeOutcome,
+pub use projection::{
+    BatchOutcome, BatchTransaction, CHANGES_CHANNEL, CUSTOMER_ATTRIBUTE_PREFIX, ChangeKind, Claim,
+    ConflictAction, ConflictOutcome, DeadLetter, MergeOutcome, MergeRecord, PartitionOffset,
+    TASK_ASSIGNEE, TASK_CHANNEL, TASK_DUE_AT, TASK_ID, UnmergeOutcome, ViewRules,
 };
-pub use projection::{BatchOutcome, BatchTransaction, Claim, DeadLetter, PartitionOffset};
-
 pub use read::{
-    ChannelSummary, CustomerProfile, IdentifierView, TimelineCursor, TimelineEntry, TimelineQuery,
+    CaseQuery, CaseView, ChangeListener, ChannelSummary, ConflictCursor, ConflictQuery,
+    ConflictView, ContactWindows, CustomerChange, CustomerIdentity, CustomerProfile,
+    FeedbackSummary, HistoryEntry, IdentifierView, IdentityIdentifier, IdentityProfile, Insights,
+    InsightsQuery, MetricSummary, Signals, TaskQuery, TaskView, TimelineCursor, TimelineEntry,
+    TimelineQuery,
 };
 pub use replay::{CARRIED_OVER_TABLES, Switched, valid_schema_name};
-pub use view::{
-    CUSTOMER_ATTRIBUTE_PREFIX, CaseQuery, CaseView, ContactWindows, FeedbackSummary, Insights,
-    InsightsQuery, MetricSummary, Signals, TASK_ASSIGNEE, TASK_CHANNEL, TASK_DUE_AT, TASK_ID,
-    TaskQuery, TaskView, ViewRules,
-};
 
 /// What can go wrong talking to PostgreSQL.
 #[derive(Debug, thiserror::Error)]

@@ -5,8 +5,9 @@ use deadpool_postgres::Transaction;
 use panorama_core::ContactEvent;
 
 use super::dead_letters::{DeadLetter, record_dead_letters};
+use super::identity::lock_identifier_stripes;
 use super::offsets::{PartitionOffset, store_offsets};
-use super::{BatchOutcome, apply_events, lock_identifier_stripes};
+use super::{BatchOutcome, apply_events};
 use crate::{Error, Result, Store};
 
 /// A transaction of [`Store::in_batch`].
@@ -42,6 +43,22 @@ impl Store {
         store_offsets(&batch.transaction, group, offsets).await?;
         batch.transaction.commit().await.map_err(Error::from)?;
         Ok(value)
+    }
+
+    /// Projects `events` and stores `offsets` for `group` in one transaction.
+    /// Events already projected are skipped; aggregates change only for the
+    /// events inserted now. The projector uses [`Store::in_batch`], which
+    /// can isolate an event PostgreSQL refuses; this is the whole batch or
+    /// nothing.
+    #[tracing::instrument(skip_all, fields(events = events.len()))]
+    pub async fn apply_batch(
+        &self,
+        group: &str,
+        events: &[ContactEvent],
+        offsets: &[PartitionOffset],
+    ) -> Result<BatchOutcome> {
+        self.in_batch(group, offsets, async |batch| batch.apply(events).await)
+            .await
     }
 }
 

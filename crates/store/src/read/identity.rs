@@ -3,13 +3,135 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
 use uuid::Uuid;
 
-use super::{
-    ConflictView, CustomerIdentity, HistoryEntry, IdentityIdentifier, IdentityProfile,
-    reason_detail,
-};
+use crate::projection::reason_detail;
 use crate::{Result, Store};
+
+/// An identifier of a customer, with the profile it came through.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IdentityIdentifier {
+    /// Kind.
+    pub kind: String,
+    /// Normalised value.
+    pub value: String,
+    /// The source that first brought it.
+    pub source: String,
+    /// First event carrying it.
+    pub first_seen_at: DateTime<Utc>,
+    /// Latest event carrying it.
+    pub last_seen_at: DateTime<Utc>,
+    /// The profile (this customer or one merged into it) it came through.
+    pub profile_id: Uuid,
+}
+
+/// A profile of a merge tree.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IdentityProfile {
+    /// Profile id: the customer's own, or one merged into it.
+    pub id: Uuid,
+    /// The profile it was merged into; absent for the customer itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<Uuid>,
+    /// When.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_at: Option<DateTime<Utc>>,
+    /// When the profile was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One entry of the identity history.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    /// Entry id.
+    pub id: Uuid,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// `merge`, `refused` or `unmerge`.
+    pub action: String,
+    /// Merge: the survivor; unmerge: the customer it was taken from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub survivor_id: Option<Uuid>,
+    /// Merge: the customer merged away; unmerge: the one brought back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_id: Option<Uuid>,
+    /// Every customer concerned.
+    pub customers: Vec<Uuid>,
+    /// The event that caused it (automatic decisions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<Uuid>,
+    /// Who did it (manual decisions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// Why, in the agent's words or the resolver's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The identifiers that linked the customers.
+    #[schema(value_type = Vec<panorama_core::Identifier>)]
+    pub identifiers: Value,
+    /// What moved: profiles, identifiers, event count
+    /// (`{"customers": [...], "identifiers": [...], "events": n}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub moved: Option<Value>,
+}
+
+/// A customer's identity: identifiers, profiles, history.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CustomerIdentity {
+    /// The customer (the survivor of the id asked for).
+    pub customer_id: Uuid,
+    /// Every identifier, by kind then value.
+    pub identifiers: Vec<IdentityIdentifier>,
+    /// The customer and every profile merged into it, oldest first.
+    pub profiles: Vec<IdentityProfile>,
+    /// Merges, refusals and unmerges concerning any of them, newest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// A conflict for review.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConflictView {
+    /// Conflict id.
+    pub id: Uuid,
+    /// First raised.
+    pub created_at: DateTime<Utc>,
+    /// Last raised.
+    pub last_seen_at: DateTime<Utc>,
+    /// How many events raised it.
+    pub occurrences: i32,
+    /// `open`, `merged` or `dismissed`.
+    pub status: String,
+    /// `limit`, `weak_link_only` or `do_not_merge`.
+    pub reason: String,
+    /// For `limit`: the identifier kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The reason in words.
+    pub detail: String,
+    /// The customers concerned, as they were when it was raised.
+    pub customers: Vec<Uuid>,
+    /// Their survivors now, in the same order.
+    pub survivors: Vec<Uuid>,
+    /// The identifiers concerned.
+    #[schema(value_type = Vec<panorama_core::Identifier>)]
+    pub identifiers: Value,
+    /// The first event that raised it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<Uuid>,
+    /// The latest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_event_id: Option<Uuid>,
+    /// When it was settled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// By whom.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+}
 
 /// Where a page of conflicts starts: just older than this conflict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

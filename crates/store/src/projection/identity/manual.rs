@@ -1,193 +1,89 @@
-//! Writing identity decisions: merges (automatic and manual), unmerges,
-//! conflicts, and the history of all of them.
+//! Identity decisions an agent makes through the admin API, outside any
+//! batch: merging two customers, undoing a merge, settling a conflict, and
+//! recounting a customer's aggregates.
+//!
+//! They are here, beside the projection's steps, because they are the same
+//! kind of write: they change the merge trees, aggregates, cases and change
+//! log the projector keeps, take the same survivor locks (`lock.rs`), merge
+//! with the same [`merge_into`] and write the same history. Every writer of
+//! identity taking the same locks in the same order is what keeps
+//! concurrent merges consistent. The projector never calls this module.
 
 use deadpool_postgres::Transaction;
-use panorama_core::identity::{Conflict, ConflictReason, Snapshot, check_merge};
-use panorama_core::{Identifier, identity::IdentityRules};
-use serde_json::{Value, json};
+use panorama_core::Identifier;
+use panorama_core::identity::{ConflictReason, IdentityRules, Snapshot, check_merge};
 use uuid::Uuid;
 
-use super::lock::{load_trees, lock_survivors};
-use super::{
-    ConflictAction, ConflictOutcome, MergeOutcome, MergeRecord, UnmergeOutcome, reason_parts,
-};
-use crate::changes::{Change, record_changes};
+use super::history::{Cause, moved_json, record_history};
+use super::lock::{load_trees, lock_survivors, stored_identifier};
+use super::merge::{MergeRecord, merge_into};
+use crate::projection::changes::{Change, record_changes};
 use crate::{Result, Store, retry_lock_conflicts};
 
-/// Why something happened to identity, for the history.
-#[derive(Debug, Default)]
-pub(crate) struct Cause<'a> {
-    /// The event that caused it.
-    pub(crate) event_id: Option<Uuid>,
-    /// The user who did it.
-    pub(crate) actor: Option<&'a str>,
-    /// In their words, or the resolver's.
-    pub(crate) reason: Option<&'a str>,
-    /// The identifiers that linked the customers.
-    pub(crate) identifiers: Vec<Identifier>,
+/// The result of a manual merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeOutcome {
+    /// Merged.
+    Merged(MergeRecord),
+    /// Both ids already lead to this customer.
+    AlreadyOne {
+        /// Their survivor.
+        survivor: Uuid,
+    },
+    /// The identity rules forbid the merged customer.
+    Refused(ConflictReason),
+    /// No customer has this id.
+    NotFound(Uuid),
 }
 
-/// Merges the tree of `merged` into the tree of `survivor`, both surviving
-/// customers locked by the caller: the merged tree's profiles point at the
-/// new survivor, and the merged customer's aggregates are folded into the
-/// survivor's. Identifiers and events stay with their profiles, so the cost
-/// does not grow with the merged history. `moved` lists the identifiers the
-/// merged customer brings.
-pub(crate) async fn merge_into(
-    transaction: &Transaction<'_>,
-    survivor: Uuid,
-    merged: Uuid,
-    moved: &[Identifier],
-    cause: &Cause<'_>,
-) -> Result<MergeRecord> {
-    let repoint = transaction
-        .prepare_cached("UPDATE customers SET survivor_id = $1 WHERE survivor_id = $2 RETURNING id")
-        .await?;
-    let mut profiles: Vec<Uuid> = transaction
-        .query(&repoint, &[&survivor, &merged])
-        .await?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    profiles.sort_unstable();
-    let parent = transaction
-        .prepare_cached("UPDATE customers SET merged_into = $1, merged_at = now() WHERE id = $2")
-        .await?;
-    transaction.execute(&parent, &[&survivor, &merged]).await?;
-    let aggregates = transaction
-        .prepare_cached(include_str!("../../sql/identity/merge_aggregates.sql"))
-        .await?;
-    let events: i64 = transaction
-        .query_opt(&aggregates, &[&survivor, &merged])
-        .await?
-        .map_or(0, |row| row.get(0));
-    let channels = transaction
-        .prepare_cached(include_str!("../../sql/identity/merge_channels.sql"))
-        .await?;
-    transaction
-        .execute(&channels, &[&survivor, &merged])
-        .await?;
-    let drop_channels = transaction
-        .prepare_cached("DELETE FROM customer_channels WHERE customer_id = $1")
-        .await?;
-    transaction.execute(&drop_channels, &[&merged]).await?;
-    crate::view::fold_into(transaction, survivor, merged).await?;
-    let record = MergeRecord {
-        survivor,
-        merged,
-        profiles,
-        identifiers: moved.to_vec(),
-        events,
-    };
-    record_history(
-        transaction,
-        "merge",
-        Some(survivor),
-        Some(merged),
-        &[survivor, merged],
-        cause,
-        None,
-        Some(moved_json(&record.profiles, &record.identifiers, events)),
-    )
-    .await?;
-    Ok(record)
+/// The result of an unmerge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnmergeOutcome {
+    /// Split off: `merged` is a customer of its own again.
+    Unmerged(MergeRecord),
+    /// The customer given is not part of this customer.
+    NotMerged {
+        /// The customer asked about, as it is now.
+        survivor: Uuid,
+    },
+    /// No customer has this id.
+    NotFound(Uuid),
 }
 
-fn moved_json(profiles: &[Uuid], identifiers: &[Identifier], events: i64) -> Value {
-    json!({ "customers": profiles, "identifiers": identifiers, "events": events })
+/// How an agent settles a conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictAction {
+    /// Merge the customers after all.
+    Merge,
+    /// Keep them apart and close the conflict.
+    Dismiss,
 }
 
-/// Records conflicts the resolver raised for events of a batch: each in the
-/// history, and each opening (or adding to) a conflict for review.
-pub(crate) async fn record_conflicts(
-    transaction: &Transaction<'_>,
-    conflicts: &[(&Conflict, Uuid)],
-) -> Result<()> {
-    if conflicts.is_empty() {
-        return Ok(());
-    }
-    let upsert = transaction
-        .prepare_cached(include_str!("../../sql/identity/record_conflict.sql"))
-        .await?;
-    for (conflict, event_id) in conflicts {
-        let (reason, kind) = reason_parts(conflict.reason);
-        let identifiers = serde_json::to_value(&conflict.identifiers).unwrap_or_default();
-        transaction
-            .execute(
-                &upsert,
-                &[
-                    &Uuid::now_v7(),
-                    &reason,
-                    &kind,
-                    &conflict.customers,
-                    &identifiers,
-                    event_id,
-                ],
-            )
-            .await?;
-        let detail = conflict.reason.to_string();
-        record_history(
-            transaction,
-            "refused",
-            None,
-            None,
-            &conflict.customers,
-            &Cause {
-                event_id: Some(*event_id),
-                actor: None,
-                reason: Some(&detail),
-                identifiers: conflict.identifiers.clone(),
-            },
-            Some(conflict.reason),
-            None,
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn record_history(
-    transaction: &Transaction<'_>,
-    action: &str,
-    survivor: Option<Uuid>,
-    merged: Option<Uuid>,
-    customers: &[Uuid],
-    cause: &Cause<'_>,
-    refusal: Option<ConflictReason>,
-    moved: Option<Value>,
-) -> Result<()> {
-    let statement = transaction
-        .prepare_cached(include_str!("../../sql/identity/record_history.sql"))
-        .await?;
-    let kind = refusal.map(|reason| reason_parts(reason).1);
-    let identifiers = serde_json::to_value(&cause.identifiers).unwrap_or_default();
-    transaction
-        .execute(
-            &statement,
-            &[
-                &Uuid::now_v7(),
-                &action,
-                &survivor,
-                &merged,
-                &customers,
-                &cause.event_id,
-                &cause.actor,
-                &cause.reason,
-                &kind,
-                &identifiers,
-                &moved,
-            ],
-        )
-        .await?;
-    Ok(())
+/// The result of settling a conflict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConflictOutcome {
+    /// Merged, one record per customer merged away.
+    Merged(Vec<MergeRecord>),
+    /// Closed without a merge.
+    Dismissed,
+    /// The identity rules forbid the merged customer; still open.
+    Refused(ConflictReason),
+    /// Its customers are one customer already, or it concerns only one.
+    NothingToMerge,
+    /// Settled before.
+    AlreadyResolved {
+        /// `merged` or `dismissed`.
+        status: String,
+    },
+    /// No such conflict.
+    NotFound,
 }
 
 /// Recomputes a surviving customer's aggregates from its tree's events.
 async fn recount(transaction: &Transaction<'_>, survivor: Uuid) -> Result<i64> {
     let types = crate::contact_types();
     let customer = transaction
-        .prepare_cached(include_str!("../../sql/identity/recount_customer.sql"))
+        .prepare_cached(include_str!("../../../sql/identity/recount_customer.sql"))
         .await?;
     let events: i64 = transaction
         .query_one(&customer, &[&survivor, &types])
@@ -198,10 +94,10 @@ async fn recount(transaction: &Transaction<'_>, survivor: Uuid) -> Result<i64> {
         .await?;
     transaction.execute(&drop_channels, &[&survivor]).await?;
     let channels = transaction
-        .prepare_cached(include_str!("../../sql/identity/recount_channels.sql"))
+        .prepare_cached(include_str!("../../../sql/identity/recount_channels.sql"))
         .await?;
     transaction.execute(&channels, &[&survivor, &types]).await?;
-    crate::view::recount(transaction, survivor, &types).await?;
+    crate::projection::view::recount(transaction, survivor, &types).await?;
     Ok(events)
 }
 
@@ -279,13 +175,6 @@ async fn merge_group(
         .execute(&conflicts, &[&survivor, &cause.actor, &group])
         .await?;
     Ok(Ok(records))
-}
-
-impl<'a> Cause<'a> {
-    fn with_actor(mut self, actor: Option<&'a str>) -> Self {
-        self.actor = actor;
-        self
-    }
 }
 
 impl Store {
@@ -389,7 +278,8 @@ impl Store {
                 .map(|row| row.get(0))
                 .collect();
             profiles.sort_unstable();
-            crate::view::split_cases(&transaction, &profiles, &crate::contact_types()).await?;
+            crate::projection::view::split_cases(&transaction, &profiles, &crate::contact_types())
+                .await?;
             recount(&transaction, survivor).await?;
             let events = recount(&transaction, merged).await?;
             let separate = transaction
@@ -412,7 +302,7 @@ impl Store {
                 .query(&identifiers_of, &[&profiles])
                 .await?
                 .iter()
-                .filter_map(|row| super::lock::stored_identifier(row.get(0), row.get(1)))
+                .filter_map(|row| stored_identifier(row.get(0), row.get(1)))
                 .collect();
             let record = MergeRecord {
                 survivor,

@@ -143,7 +143,7 @@ pub(crate) async fn split_cases(
         )
         .await?;
     let recount = transaction
-        .prepare_cached(include_str!("../../sql/view/recount_case.sql"))
+        .prepare_cached(include_str!("../../../sql/view/recount_case.sql"))
         .await?;
     for (&(leaving, root), &case) in &restored {
         transaction

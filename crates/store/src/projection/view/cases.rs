@@ -129,7 +129,7 @@ async fn load_cases(
         .collect();
     let named: Vec<Uuid> = events.iter().filter_map(|event| event.case_id).collect();
     let statement = transaction
-        .prepare_cached(include_str!("../../sql/view/load_cases.sql"))
+        .prepare_cached(include_str!("../../../sql/view/load_cases.sql"))
         .await?;
     let rows = transaction
         .query(&statement, &[&profiles, &since, &conversations, &named])
@@ -212,7 +212,7 @@ async fn write_case(
     conversations.dedup();
     let count = i32::try_from(case.contacts.len()).unwrap_or(i32::MAX);
     let statement = transaction
-        .prepare_cached(include_str!("../../sql/view/upsert_case.sql"))
+        .prepare_cached(include_str!("../../../sql/view/upsert_case.sql"))
         .await?;
     transaction
         .execute(

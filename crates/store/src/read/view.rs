@@ -8,7 +8,8 @@ use serde::Serialize;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::{Result, Store, TimelineCursor};
+use super::timeline::TimelineCursor;
+use crate::{Result, Store};
 
 /// A case as agents see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -1,11 +1,10 @@
-//! The agent's view in the projection: cases, feedback, recent contacts,
-//! customer attributes, follow-up tasks, and the daily roll-ups behind the
-//! insights. Folded in the batch transaction, for inserted events only.
-
-mod cases;
-mod merge;
-mod read;
-mod tasks;
+//! The aggregates a profile is read from, folded from the events inserted
+//! now and nothing else, so a duplicate never counts twice: per customer
+//! its event count, first and last contact, name and contacts per channel
+//! ([`fold_aggregates`]); its survey answers, contacts per day and latest
+//! `customer.*` attributes, and the daily roll-ups behind the insights
+//! ([`fold_view`]). Each event counts for its customer after the batch's
+//! merges.
 
 use std::collections::BTreeMap;
 
@@ -14,43 +13,122 @@ use deadpool_postgres::Transaction;
 use panorama_core::ContactEvent;
 use uuid::Uuid;
 
+use super::CUSTOMER_ATTRIBUTE_PREFIX;
 use crate::Result;
 
-pub(crate) use cases::project_cases;
-pub(crate) use merge::{fold_into, recount, split_cases};
-pub use read::{
-    CaseQuery, CaseView, ContactWindows, FeedbackSummary, Insights, InsightsQuery, MetricSummary,
-    Signals, TaskQuery, TaskView,
-};
-pub(crate) use tasks::project_tasks;
-pub use tasks::{TASK_ASSIGNEE, TASK_CHANNEL, TASK_DUE_AT, TASK_ID};
-
-/// How the agent's view is derived: case grouping, when an open case counts
-/// as unresolved after contact, and the priority rule.
-#[derive(Debug, Clone)]
-pub struct ViewRules {
-    /// Case grouping.
-    pub cases: panorama_core::cases::CaseRules,
-    /// An open case whose last contact is older than this raises
-    /// `unresolved_after_contact`.
-    pub unresolved_after: chrono::Duration,
-    /// The priority tiers.
-    pub priority: panorama_core::priority::PriorityRules,
+#[derive(Default)]
+struct CustomerDelta<'a> {
+    events: i64,
+    first_at: Option<DateTime<Utc>>,
+    last_at: Option<DateTime<Utc>>,
+    name: Option<(&'a str, DateTime<Utc>)>,
 }
 
-impl Default for ViewRules {
-    fn default() -> Self {
-        ViewRules {
-            cases: panorama_core::cases::CaseRules::default(),
-            unresolved_after: chrono::Duration::days(3),
-            priority: panorama_core::priority::PriorityRules::default(),
-        }
+struct ChannelDelta<'a> {
+    events: i64,
+    last_at: DateTime<Utc>,
+    last_direction: Option<&'a str>,
+}
+
+/// Folds the `inserted` events into their customers' rows (event count,
+/// first and last contact, name) and per-channel summaries.
+pub(crate) async fn fold_aggregates(
+    transaction: &Transaction<'_>,
+    inserted: &[(&ContactEvent, Uuid)],
+) -> Result<()> {
+    if inserted.is_empty() {
+        return Ok(());
     }
-}
+    // BTreeMaps: rows are locked and updated in key order, the same order in
+    // every transaction, so concurrent batches cannot deadlock on them.
+    let mut customers: BTreeMap<Uuid, CustomerDelta<'_>> = BTreeMap::new();
+    let mut channels: BTreeMap<(Uuid, &str), ChannelDelta<'_>> = BTreeMap::new();
+    for (event, customer) in inserted {
+        let at = event.occurred_at;
+        let delta = customers.entry(*customer).or_default();
+        delta.events += 1;
+        if let Some(name) = event.display_name.as_deref() {
+            if delta.name.is_none_or(|(_, name_at)| at >= name_at) {
+                delta.name = Some((name, at));
+            }
+        }
+        // Receipts, automatic replies, bounces and agent actions are in the
+        // history but are not contacts with the customer.
+        if !event.event_type.is_customer_contact() {
+            continue;
+        }
+        delta.first_at = Some(delta.first_at.map_or(at, |first| first.min(at)));
+        delta.last_at = Some(delta.last_at.map_or(at, |last| last.max(at)));
+        let direction = event.direction.map(|d| d.as_str());
+        channels
+            .entry((*customer, event.channel.as_str()))
+            .and_modify(|channel| {
+                channel.events += 1;
+                if at >= channel.last_at {
+                    channel.last_at = at;
+                    channel.last_direction = direction;
+                }
+            })
+            .or_insert(ChannelDelta {
+                events: 1,
+                last_at: at,
+                last_direction: direction,
+            });
+    }
 
-/// Attribute keys with this prefix describe the customer (e.g.
-/// `customer.tier`); their latest values are kept for the priority rule.
-pub const CUSTOMER_ATTRIBUTE_PREFIX: &str = "customer.";
+    let ids: Vec<Uuid> = customers.keys().copied().collect();
+    let lock = transaction
+        .prepare_cached(
+            "SELECT c.id FROM customers AS c JOIN unnest($1::uuid[]) AS q (id) ON c.id = q.id
+             ORDER BY c.id FOR UPDATE OF c",
+        )
+        .await?;
+    transaction.execute(&lock, &[&ids]).await?;
+
+    let counts: Vec<i64> = customers.values().map(|d| d.events).collect();
+    let firsts: Vec<Option<DateTime<Utc>>> = customers.values().map(|d| d.first_at).collect();
+    let lasts: Vec<Option<DateTime<Utc>>> = customers.values().map(|d| d.last_at).collect();
+    let names: Vec<Option<&str>> = customers.values().map(|d| d.name.map(|(n, _)| n)).collect();
+    let name_ats: Vec<Option<DateTime<Utc>>> = customers
+        .values()
+        .map(|d| d.name.map(|(_, at)| at))
+        .collect();
+    let update = transaction
+        .prepare_cached(include_str!("../../../sql/update_customers.sql"))
+        .await?;
+    transaction
+        .execute(
+            &update,
+            &[&ids, &counts, &firsts, &lasts, &names, &name_ats],
+        )
+        .await?;
+
+    if channels.is_empty() {
+        return Ok(());
+    }
+    let channel_customers: Vec<Uuid> = channels.keys().map(|(c, _)| *c).collect();
+    let channel_names: Vec<&str> = channels.keys().map(|(_, ch)| *ch).collect();
+    let channel_counts: Vec<i64> = channels.values().map(|d| d.events).collect();
+    let channel_lasts: Vec<DateTime<Utc>> = channels.values().map(|d| d.last_at).collect();
+    let channel_directions: Vec<Option<&str>> =
+        channels.values().map(|d| d.last_direction).collect();
+    let upsert = transaction
+        .prepare_cached(include_str!("../../../sql/upsert_channels.sql"))
+        .await?;
+    transaction
+        .execute(
+            &upsert,
+            &[
+                &channel_customers,
+                &channel_names,
+                &channel_counts,
+                &channel_lasts,
+                &channel_directions,
+            ],
+        )
+        .await?;
+    Ok(())
+}
 
 /// A batch's answers to one metric by one customer: count, sum, and the
 /// latest answer with its time.
@@ -124,7 +202,7 @@ pub(crate) async fn fold_view(
     }
     if !feedback.is_empty() {
         let statement = transaction
-            .prepare_cached(include_str!("../../sql/view/fold_feedback.sql"))
+            .prepare_cached(include_str!("../../../sql/view/fold_feedback.sql"))
             .await?;
         let customers: Vec<Uuid> = feedback.keys().map(|(c, _)| *c).collect();
         let metrics: Vec<&str> = feedback.keys().map(|(_, m)| *m).collect();
