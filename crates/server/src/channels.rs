@@ -23,9 +23,9 @@ use serde::Serialize;
 
 use crate::auth::{Caller, bearer_token};
 use crate::error::ApiError;
-use crate::ingest::{publish, read_body};
-use crate::openapi::problem;
-use crate::{AppState, metrics};
+use crate::payload::read_body;
+use crate::publish::publish;
+use crate::{AppState, metrics, problem};
 
 /// Secrets and settings of the channel adapters. `None` disables one.
 #[derive(Clone, Default)]

@@ -17,7 +17,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::ApiError;
-use crate::openapi::problem;
+use crate::problem;
 
 /// What the console's page may load: itself, nothing else.
 pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
@@ -204,28 +204,6 @@ mod tests {
             let request = actix_test::TestRequest::get().uri(path).to_request();
             let response = actix_test::call_service(&app, request).await;
             assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
-        }
-    }
-
-    #[actix_web::test]
-    async fn only_processes_with_the_api_role_serve_the_console() {
-        for (gateway, api) in [(true, false), (false, true), (true, true), (false, false)] {
-            let app = actix_test::init_service(
-                App::new()
-                    .configure(|config| crate::endpoints::mount(config, gateway, api))
-                    .default_service(web::to(HttpResponse::NotFound)),
-            )
-            .await;
-            for path in ["/", "/console/app.js"] {
-                let request = actix_test::TestRequest::get().uri(path).to_request();
-                let status = actix_test::call_service(&app, request).await.status();
-                let expected = if api {
-                    StatusCode::OK
-                } else {
-                    StatusCode::NOT_FOUND
-                };
-                assert_eq!(status, expected, "{path} with gateway={gateway} api={api}");
-            }
         }
     }
 

@@ -165,3 +165,33 @@ pub(crate) static ENDPOINTS: LazyLock<Vec<Endpoint>> = LazyLock::new(|| {
         endpoint::<console::__path_asset>(Api, |r| r.to(console::asset)),
     ]
 });
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::StatusCode;
+    use actix_web::{App, HttpResponse, test as actix_test};
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn only_processes_with_the_api_role_serve_the_console() {
+        for (gateway, api) in [(true, false), (false, true), (true, true), (false, false)] {
+            let app = actix_test::init_service(
+                App::new()
+                    .configure(|config| mount(config, gateway, api))
+                    .default_service(web::to(HttpResponse::NotFound)),
+            )
+            .await;
+            for path in ["/", "/console/app.js"] {
+                let request = actix_test::TestRequest::get().uri(path).to_request();
+                let status = actix_test::call_service(&app, request).await.status();
+                let expected = if api {
+                    StatusCode::OK
+                } else {
+                    StatusCode::NOT_FOUND
+                };
+                assert_eq!(status, expected, "{path} with gateway={gateway} api={api}");
+            }
+        }
+    }
+}

@@ -6,10 +6,7 @@
 //! retrying with the same event ids is safe, since the projection is
 //! idempotent by event id.
 
-use actix_web::http::header;
 use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, web};
-use futures::StreamExt as _;
-use panorama_bus::{OutboundRecord, Producer};
 use panorama_core::{ContactEvent, EventDraft, FieldError, Role, ValidationContext};
 use serde::Serialize;
 use serde_json::Value;
@@ -17,9 +14,10 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::openapi::problem;
+use crate::payload::{read_body, require_json};
+use crate::publish::publish;
 use crate::trace::RequestTrace;
-use crate::{AppState, metrics};
+use crate::{AppState, metrics, problem};
 
 /// Most events in one request.
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
@@ -108,112 +106,6 @@ pub(crate) async fn post_events(
     Ok(HttpResponse::Accepted().json(Accepted {
         accepted: events.iter().map(|event| event.event_id).collect(),
     }))
-}
-
-/// Publishes canonical events to the contact-event topic, keyed by their
-/// first identifier, and counts them as accepted once the broker has them.
-/// Shared by every ingest route.
-pub(crate) async fn publish(state: &AppState, events: &[ContactEvent]) -> Result<(), ApiError> {
-    publish_with(state, state.producer.as_ref(), events).await
-}
-
-/// Publishes with `producer`: the gateway's, or the API's for agent
-/// actions.
-pub(crate) async fn publish_with(
-    state: &AppState,
-    producer: Option<&Producer>,
-    events: &[ContactEvent],
-) -> Result<(), ApiError> {
-    let Some(producer) = producer else {
-        return Err(ApiError::Internal);
-    };
-    let records: Vec<OutboundRecord> = events
-        .iter()
-        .map(|event| OutboundRecord {
-            key: event.partition_key(),
-            payload: panorama_proto::encode(event),
-            headers: event
-                .traceparent
-                .iter()
-                .map(|trace| ("traceparent".to_owned(), trace.as_bytes().to_vec()))
-                .collect(),
-        })
-        .collect();
-    let started = std::time::Instant::now();
-    let result = producer.publish(&state.settings.topic, &records).await;
-    metrics::PUBLISH_SECONDS.observe(started.elapsed().as_secs_f64());
-    if result.is_err() {
-        metrics::PUBLISH_FAILURES.inc();
-    }
-    result?;
-    state.settings.crash_points.reach("gateway.after_publish");
-    for event in events {
-        metrics::INGESTED
-            .with_label_values(&[event.channel.as_str(), event.source.as_str(), "accepted"])
-            .inc();
-    }
-    Ok(())
-}
-
-pub(crate) fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
-    let Some(content_type) = request.headers().get(header::CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let essence = content_type
-        .to_str()
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if essence == "application/json" || essence.ends_with("+json") {
-        Ok(())
-    } else {
-        Err(ApiError::UnsupportedMediaType)
-    }
-}
-
-/// Reads the whole body, refusing it as soon as it passes `limit`.
-pub(crate) async fn read_body(
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, ApiError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|error| match error {
-            actix_web::error::PayloadError::Overflow => ApiError::PayloadTooLarge { limit },
-            other => ApiError::MalformedJson(other.to_string()),
-        })?;
-        if body.len() + chunk.len() > limit {
-            drain(payload).await;
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// Most bytes of an oversized body read and thrown away before it is
-/// answered 413, and for how long: a client still writing when the answer
-/// comes sees a broken connection instead of the problem. Past either
-/// bound the connection is closed.
-const DRAIN_BYTES: usize = 16 * 1024 * 1024;
-const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Reads and discards the rest of `payload`, within [`DRAIN_BYTES`] and
-/// [`DRAIN_TIME`].
-async fn drain(mut payload: web::Payload) {
-    let mut drained = 0usize;
-    let _ = tokio::time::timeout(DRAIN_TIME, async {
-        while let Some(Ok(chunk)) = payload.next().await {
-            drained += chunk.len();
-            if drained > DRAIN_BYTES {
-                break;
-            }
-        }
-    })
-    .await;
 }
 
 /// The drafts in a body, each with the JSON path prefix of its fields.

@@ -14,6 +14,9 @@ mod insights;
 mod live;
 mod metrics;
 mod openapi;
+mod payload;
+mod problem;
+mod publish;
 mod routes;
 mod trace;
 
@@ -89,6 +92,12 @@ pub(crate) struct AppState {
     feed: Option<live::ChangeFeed>,
     /// The audit pipeline (API role).
     audit: Option<audit::AuditSink>,
+}
+
+/// The database, for the routes that are only mounted when there is one:
+/// its absence there is a bug (500), not the caller's fault.
+pub(crate) fn store(state: &AppState) -> Result<&Store, ApiError> {
+    state.store.as_ref().ok_or(ApiError::Internal)
 }
 
 /// A bound, not yet running HTTP server.

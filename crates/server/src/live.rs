@@ -32,9 +32,8 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::openapi::problem;
-use crate::routes::customers::{invalid, store};
-use crate::{AppState, metrics};
+use crate::routes::params::invalid;
+use crate::{AppState, metrics, problem, store};
 
 /// Change rows read per query; a fuller backlog is read in several.
 const PAGE: usize = 200;

@@ -8,13 +8,10 @@ use panorama_store::{AuditCursor, AuditQuery, AuditRecord};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::customers::{
-    DEFAULT_PAGE, MAX_PAGE, cursor, invalid, next_page, page_limit, parse_time, store,
-};
-use crate::AppState;
+use super::params::{DEFAULT_PAGE, MAX_PAGE, cursor, invalid, next_page, page_limit, parse_time};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::openapi::problem;
+use crate::{AppState, problem, store};
 
 /// Longest actor (token name) accepted as a filter.
 const MAX_ACTOR: usize = 200;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::ingest::{read_body, require_json};
+use crate::payload::{read_body, require_json};
 
 /// Largest body of an agent request.
 const MAX_BODY: usize = 64 * 1024;
@@ -22,7 +22,7 @@ pub(crate) struct JsonBody {
 
 /// A 422 naming `field`: a body field that is missing, of the wrong type or
 /// out of range.
-pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+pub(crate) fn invalid_field(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::Validation(FieldError {
         field: field.to_owned(),
         message: message.into(),
@@ -48,14 +48,14 @@ impl JsonBody {
                 fields,
                 known: Vec::new(),
             }),
-            _ => Err(invalid("$", "expected a JSON object")),
+            _ => Err(invalid_field("$", "expected a JSON object")),
         }
     }
 
     /// A required UUID field.
     pub(crate) fn uuid(&mut self, name: &'static str) -> Result<Uuid, ApiError> {
         self.optional_uuid(name)?
-            .ok_or_else(|| invalid(name, "required"))
+            .ok_or_else(|| invalid_field(name, "required"))
     }
 
     /// An optional UUID field.
@@ -65,8 +65,8 @@ impl JsonBody {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(text)) => Uuid::parse_str(text)
                 .map(Some)
-                .map_err(|_| invalid(name, "must be a UUID")),
-            Some(_) => Err(invalid(name, "must be a UUID string")),
+                .map_err(|_| invalid_field(name, "must be a UUID")),
+            Some(_) => Err(invalid_field(name, "must be a UUID string")),
         }
     }
 
@@ -83,21 +83,21 @@ impl JsonBody {
             Some(Value::String(text)) => {
                 let text = text.trim();
                 if text.is_empty() {
-                    Err(invalid(name, "must not be blank"))
+                    Err(invalid_field(name, "must not be blank"))
                 } else if text.chars().count() > max {
-                    Err(invalid(name, format!("at most {max} characters")))
+                    Err(invalid_field(name, format!("at most {max} characters")))
                 } else {
                     Ok(Some(text.to_owned()))
                 }
             }
-            Some(_) => Err(invalid(name, "must be a string")),
+            Some(_) => Err(invalid_field(name, "must be a string")),
         }
     }
 
     /// A required non-blank text field of at most `max` characters.
     pub(crate) fn text(&mut self, name: &'static str, max: usize) -> Result<String, ApiError> {
         self.optional_text(name, max)?
-            .ok_or_else(|| invalid(name, "required"))
+            .ok_or_else(|| invalid_field(name, "required"))
     }
 
     /// An optional RFC 3339 time.
@@ -110,7 +110,7 @@ impl JsonBody {
                 DateTime::parse_from_rfc3339(&text)
                     .map(|at| at.with_timezone(&Utc))
                     .map_err(|_| {
-                        invalid(
+                        invalid_field(
                             name,
                             "must be an RFC 3339 time such as 2026-11-23T10:00:00Z",
                         )
@@ -123,10 +123,10 @@ impl JsonBody {
     pub(crate) fn integer(&mut self, name: &'static str) -> Result<i64, ApiError> {
         self.known.push(name);
         match self.fields.get(name) {
-            None | Some(Value::Null) => Err(invalid(name, "required")),
+            None | Some(Value::Null) => Err(invalid_field(name, "required")),
             Some(value) => value
                 .as_i64()
-                .ok_or_else(|| invalid(name, "must be a whole number")),
+                .ok_or_else(|| invalid_field(name, "must be a whole number")),
         }
     }
 
@@ -140,10 +140,10 @@ impl JsonBody {
     ) -> Result<Identifier, ApiError> {
         self.known.push(name);
         let object = match self.fields.get(name) {
-            None | Some(Value::Null) => return Err(invalid(name, "required")),
+            None | Some(Value::Null) => return Err(invalid_field(name, "required")),
             Some(Value::Object(object)) => object,
             Some(_) => {
-                return Err(invalid(
+                return Err(invalid_field(
                     name,
                     "must be an object such as {\"kind\": \"phone\", \"value\": \"+31612345678\"}",
                 ));
@@ -151,28 +151,32 @@ impl JsonBody {
         };
         let member = |member: &str| match object.get(member) {
             Some(Value::String(text)) if !text.trim().is_empty() => Ok(text.trim()),
-            Some(Value::String(_)) => {
-                Err(invalid(&format!("{name}.{member}"), "must not be blank"))
-            }
-            None | Some(Value::Null) => Err(invalid(&format!("{name}.{member}"), "required")),
-            Some(_) => Err(invalid(&format!("{name}.{member}"), "must be a string")),
+            Some(Value::String(_)) => Err(invalid_field(
+                &format!("{name}.{member}"),
+                "must not be blank",
+            )),
+            None | Some(Value::Null) => Err(invalid_field(&format!("{name}.{member}"), "required")),
+            Some(_) => Err(invalid_field(
+                &format!("{name}.{member}"),
+                "must be a string",
+            )),
         };
         let kind = member("kind")?;
         let kind = kind
             .parse::<IdentifierKind>()
-            .map_err(|error| invalid(&format!("{name}.kind"), error.to_string()))?;
+            .map_err(|error| invalid_field(&format!("{name}.kind"), error.to_string()))?;
         let value = member("value")?;
         if let Some(unknown) = object
             .keys()
             .find(|key| !["kind", "value"].contains(&key.as_str()))
         {
-            return Err(invalid(
+            return Err(invalid_field(
                 &format!("{name}.{unknown}"),
                 "unknown field; expected kind, value",
             ));
         }
         Identifier::parse(kind, value, default_region)
-            .map_err(|error| invalid(&format!("{name}.value"), error.to_string()))
+            .map_err(|error| invalid_field(&format!("{name}.value"), error.to_string()))
     }
 
     /// Refuses fields no accessor asked for: a misspelt field is an error,
@@ -183,7 +187,7 @@ impl JsonBody {
             .keys()
             .find(|key| !self.known.contains(&key.as_str()))
         {
-            Some(unknown) => Err(invalid(
+            Some(unknown) => Err(invalid_field(
                 unknown,
                 format!("unknown field; expected {}", self.known.join(", ")),
             )),

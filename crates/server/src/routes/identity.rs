@@ -17,14 +17,13 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::body::JsonBody;
-use super::customers::{
-    DEFAULT_PAGE, MAX_PAGE, cursor, invalid, next_page, page_limit, parse_customer_id, store,
+use super::body::{JsonBody, invalid_field};
+use super::params::{
+    DEFAULT_PAGE, MAX_PAGE, cursor, invalid, next_page, page_limit, parse_customer_id,
 };
-use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Clash};
-use crate::openapi::problem;
+use crate::{AppState, problem, store};
 
 /// Longest reason or note an agent may give.
 const MAX_NOTE: usize = 2_000;
@@ -312,10 +311,10 @@ pub(crate) async fn resolve_conflict(
         Some("merge") => ConflictAction::Merge,
         Some("dismiss") => ConflictAction::Dismiss,
         Some(_) => {
-            return Err(super::body::invalid("action", "one of merge, dismiss"));
+            return Err(invalid_field("action", "one of merge, dismiss"));
         }
         None => {
-            return Err(super::body::invalid("action", "required: merge or dismiss"));
+            return Err(invalid_field("action", "required: merge or dismiss"));
         }
     };
     let note = body.optional_text("note", MAX_NOTE)?;

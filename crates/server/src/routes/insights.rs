@@ -7,11 +7,10 @@ use actix_web::{HttpResponse, web};
 use panorama_core::{Channel, Role};
 use panorama_store::InsightsQuery;
 
-use super::customers::{invalid, parse_time, store};
-use crate::AppState;
+use super::params::{invalid, parse_time};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::openapi::problem;
+use crate::{AppState, problem, store};
 
 /// `GET /v1/insights?since=&until=&channel=` — contacts per channel,
 /// repeat-contact, first-contact-resolution and channel-hop rates, NPS,

@@ -1,4 +1,6 @@
-//! Agent-facing routes.
+//! Agent-facing routes, and what they share: [`body`] reads JSON bodies
+//! field by field, [`params`] path and query parameters. The handler
+//! modules depend on those two, never on each other.
 
 pub(crate) mod actions;
 pub(crate) mod audit;
@@ -6,3 +8,4 @@ pub(crate) mod body;
 pub(crate) mod customers;
 pub(crate) mod identity;
 pub(crate) mod insights;
+pub(crate) mod params;

@@ -8,17 +8,15 @@ use panorama_store::{CaseQuery, TimelineCursor};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{
-    Action, MAX_SHORT, MAX_TEXT, accepted, customer_in_path, doc, position, publish_action,
-};
-use crate::AppState;
+use super::action::{Action, MAX_SHORT, MAX_TEXT, accepted, publish_action};
+use super::doc;
 use crate::auth::Caller;
 use crate::error::{ApiError, Clash};
-use crate::openapi::problem;
 use crate::routes::body::JsonBody;
-use crate::routes::customers::{
-    DEFAULT_PAGE, MAX_PAGE, cursor, invalid, next_page, page_limit, store,
+use crate::routes::params::{
+    DEFAULT_PAGE, MAX_PAGE, cursor, customer_in_path, invalid, next_page, page_limit, position,
 };
+use crate::{AppState, problem, store};
 
 /// `GET /v1/customers/{id}/cases?status=open|resolved&limit=&cursor=`
 #[utoipa::path(

@@ -1,17 +1,64 @@
-//! A note about an identifier, whether or not a customer owns it yet: the
-//! first note about an unknown caller creates the customer.
+//! Notes: about a customer, and about an identifier whether or not a
+//! customer owns it yet, where the first note about an unknown caller
+//! creates the customer.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use panorama_core::Role;
 use serde_json::json;
 
-use super::{Action, MAX_TEXT, accepted, doc, publish_for};
-use crate::AppState;
+use super::action::{Action, MAX_TEXT, accepted, publish_action, publish_for};
+use super::doc;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::openapi::problem;
 use crate::routes::body::JsonBody;
-use crate::routes::customers::store;
+use crate::routes::params::customer_in_path;
+use crate::{AppState, problem, store};
+
+/// `POST /v1/customers/{id}/notes {"text": "...", "case_id": "..."?}`
+#[utoipa::path(
+    post,
+    path = "/v1/customers/{id}/notes",
+    tag = "actions",
+    summary = "Add a note",
+    description = "A `note.added` event on the customer's timeline, optionally about a case.\n\n\
+        Needs the `agent` role (or `admin`).",
+    security(("bearer" = ["agent"])),
+    params(
+        ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
+    ),
+    request_body(content = doc::NoteRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        problem::PublishAbout,
+    ),
+)]
+pub(crate) async fn add_note(
+    caller: Caller,
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Agent)?;
+    let in_path = customer_in_path(&state, &path).await?;
+    let mut body = JsonBody::read(&request, payload).await?;
+    let text = body.text("text", MAX_TEXT)?;
+    let case_id = body.optional_uuid("case_id")?;
+    body.finish()?;
+    let event = publish_action(
+        &state,
+        &caller,
+        in_path.customer,
+        Action {
+            event_type: "note.added",
+            case_id,
+            summary: Some(text),
+            ..Action::default()
+        },
+    )
+    .await?;
+    Ok(accepted(&event, in_path.answer(json!({}))))
+}
 
 /// `POST /v1/notes {"identifier": {"kind": "phone", "value": "..."}, "text": "..."}`
 /// — the agent who took a call from an unknown number writes the first

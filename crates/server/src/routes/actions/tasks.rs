@@ -11,16 +11,16 @@ use panorama_store::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Action, MAX_SHORT, accepted, customer_in_path, doc, position, publish_action};
-use crate::AppState;
+use super::action::{Action, MAX_SHORT, accepted, publish_action};
+use super::doc;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::openapi::problem;
-use crate::routes::body::{JsonBody, invalid as invalid_field};
-use crate::routes::customers::{
-    DEFAULT_PAGE, MAX_PAGE, cursor, invalid, next_page, page_limit, parse_customer_id, parse_time,
-    store,
+use crate::routes::body::{JsonBody, invalid_field};
+use crate::routes::params::{
+    DEFAULT_PAGE, MAX_PAGE, cursor, customer_in_path, invalid, next_page, page_limit,
+    parse_customer_id, parse_time, position,
 };
+use crate::{AppState, problem, store};
 
 /// `POST /v1/customers/{id}/tasks {"title", "due_at", "channel", "case_id"?, "assignee"?}`
 #[utoipa::path(
