@@ -1,14 +1,14 @@
 //! `GET /v1/audit`: the audit trail for admins, newest first.
 
-use std::collections::HashMap;
-
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
 use panorama_core::Role;
 use panorama_store::{AuditCursor, AuditQuery, AuditRecord};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::params::{DEFAULT_PAGE, MAX_PAGE, cursor, invalid, next_page, page_limit, parse_time};
+use super::params::{self, next_page};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::{AppState, problem, store};
@@ -26,6 +26,58 @@ pub(crate) struct AuditPage {
     next_cursor: Option<String>,
 }
 
+/// The query parameters of `GET /v1/audit`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct AuditParams {
+    /// That id, every profile of its merge tree, and the ids they had before a replay
+    #[serde(default, deserialize_with = "params::customer_id")]
+    customer: Option<Uuid>,
+    /// A token name (1 to 200 characters)
+    #[serde(default, deserialize_with = "actor")]
+    actor: Option<String>,
+    /// From this time (RFC 3339)
+    #[serde(default, deserialize_with = "params::time")]
+    since: Option<DateTime<Utc>>,
+    /// Before this time (RFC 3339)
+    #[serde(default, deserialize_with = "params::time")]
+    until: Option<DateTime<Utc>>,
+    /// Page size, default 50
+    #[serde(default, deserialize_with = "params::page_size")]
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
+    /// The previous page's `next_cursor`
+    #[serde(default, deserialize_with = "params::audit_cursor")]
+    #[param(value_type = Option<String>)]
+    cursor: Option<AuditCursor>,
+}
+
+/// `deserialize_with` of an actor: a token name of 1 to [`MAX_ACTOR`]
+/// bytes.
+fn actor<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    params::parsed_with(deserializer, |text| {
+        if text.is_empty() || text.len() > MAX_ACTOR {
+            Err(format!("1 to {MAX_ACTOR} characters"))
+        } else {
+            Ok(text.to_owned())
+        }
+    })
+}
+
+impl From<AuditParams> for AuditQuery {
+    fn from(given: AuditParams) -> Self {
+        AuditQuery {
+            customer: given.customer,
+            actor: given.actor,
+            since: given.since,
+            until: given.until,
+            cursor: given.cursor,
+            limit: params::page(given.limit),
+        }
+    }
+}
+
 /// `GET /v1/audit?customer=&actor=&since=&until=&limit=&cursor=` — who read
 /// or changed which customer; `customer` covers its whole merge tree and the
 /// ids it had before a replay.
@@ -40,14 +92,7 @@ pub(crate) struct AuditPage {
         about 100 ms.\n\n\
         Needs the `admin` role.",
     security(("bearer" = ["admin"])),
-    params(
-        ("customer" = Option<Uuid>, Query, description = "That id, every profile of its merge tree, and the ids they had before a replay"),
-        ("actor" = Option<String>, Query, description = "A token name (1 to 200 characters)"),
-        ("since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "From this time (RFC 3339)"),
-        ("until" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Before this time (RFC 3339)"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, default 50"),
-        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
-    ),
+    params(AuditParams),
     responses(
         (status = 200, description = "A page", body = AuditPage),
         problem::List,
@@ -55,11 +100,11 @@ pub(crate) struct AuditPage {
 )]
 pub(crate) async fn audit(
     caller: Caller,
-    query: web::Query<HashMap<String, String>>,
+    request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
-    let mut wanted = audit_query(&query)?;
+    let mut wanted = AuditQuery::from(params::query::<AuditParams>(request.query_string())?);
     let page = wanted.limit;
     wanted.limit = page + 1;
     let mut entries = store(&state)?.audit(&wanted).await?;
@@ -70,49 +115,12 @@ pub(crate) async fn audit(
     }))
 }
 
-fn audit_query(query: &HashMap<String, String>) -> Result<AuditQuery, ApiError> {
-    let mut parsed = AuditQuery {
-        limit: DEFAULT_PAGE,
-        ..AuditQuery::default()
-    };
-    for (name, value) in query {
-        match name.as_str() {
-            "customer" => {
-                parsed.customer = Some(
-                    Uuid::parse_str(value).map_err(|_| invalid(name, "customer ids are UUIDs"))?,
-                );
-            }
-            "actor" => {
-                if value.is_empty() || value.len() > MAX_ACTOR {
-                    return Err(invalid(name, format!("1 to {MAX_ACTOR} characters")));
-                }
-                parsed.actor = Some(value.clone());
-            }
-            "since" => parsed.since = Some(parse_time(name, value)?),
-            "until" => parsed.until = Some(parse_time(name, value)?),
-            "limit" => parsed.limit = page_limit(name, value, MAX_PAGE)?,
-            "cursor" => parsed.cursor = Some(cursor(name, AuditCursor::decode(value))?),
-            _ => {
-                return Err(invalid(
-                    name,
-                    "unknown parameter; expected customer, actor, since, until, limit or cursor",
-                ));
-            }
-        }
-    }
-    Ok(parsed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn field_of(pairs: &[(&str, &str)]) -> Option<String> {
-        let query = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        match audit_query(&query) {
+    fn field_of(query: &str) -> Option<String> {
+        match params::query::<AuditParams>(query) {
             Err(ApiError::InvalidParameter { field, .. }) => Some(field),
             _ => None,
         }
@@ -120,14 +128,12 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_named() {
-        assert_eq!(field_of(&[("customer", "x")]).as_deref(), Some("customer"));
-        assert_eq!(field_of(&[("limit", "0")]).as_deref(), Some("limit"));
-        assert_eq!(field_of(&[("cursor", "??")]).as_deref(), Some("cursor"));
-        assert_eq!(
-            field_of(&[("since", "yesterday")]).as_deref(),
-            Some("since")
-        );
-        assert_eq!(field_of(&[("who", "me")]).as_deref(), Some("who"));
-        assert_eq!(field_of(&[("actor", "desk-12"), ("limit", "5")]), None);
+        assert_eq!(field_of("customer=x").as_deref(), Some("customer"));
+        assert_eq!(field_of("limit=0").as_deref(), Some("limit"));
+        assert_eq!(field_of("cursor=%3F%3F").as_deref(), Some("cursor"));
+        assert_eq!(field_of("since=yesterday").as_deref(), Some("since"));
+        assert_eq!(field_of("who=me").as_deref(), Some("who"));
+        assert_eq!(field_of("actor="), Some("actor".to_owned()));
+        assert_eq!(field_of("actor=desk-12&limit=5"), None);
     }
 }

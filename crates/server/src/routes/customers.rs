@@ -1,21 +1,93 @@
 //! Customer reads for agent desktops: lookup by identifier, the profile, and
 //! the keyset-paginated timeline. Every route needs the `agent` role.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
 use panorama_core::{Channel, EventType, Identifier, IdentifierKind, Role};
 use panorama_store::{Store, TimelineCursor, TimelineEntry, TimelineQuery};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::params::{
-    DEFAULT_PAGE, MAX_PAGE, cursor, customer_in_path, invalid, next_page, page_limit,
-    parse_customer_id, parse_time,
-};
+use super::params::{self, customer_in_path, invalid, next_page, parse_customer_id};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::{AppState, problem, store};
+
+/// The parameters of `GET /v1/customers/lookup`: one identifier, named by
+/// its kind.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct LookupParams {
+    /// A phone number
+    #[param(example = "+31612345678")]
+    phone: Option<String>,
+    /// An email address
+    email: Option<String>,
+    /// A CRM or customer number
+    account: Option<String>,
+    /// A WhatsApp `wa_id`
+    whatsapp: Option<String>,
+    /// A Messenger page-scoped id
+    messenger: Option<String>,
+    /// An Instagram-scoped id
+    instagram: Option<String>,
+    /// An X handle
+    x: Option<String>,
+    /// A web visitor id
+    visitor: Option<String>,
+    /// Any other parameter: refused as an unknown identifier kind once it
+    /// is the only one given (two parameters are refused as such first).
+    #[serde(flatten)]
+    #[param(ignore)]
+    other: BTreeMap<String, String>,
+}
+
+impl LookupParams {
+    /// The one parameter given: its name, the identifier kind it names and
+    /// its raw value. No parameter or several are refused as the query.
+    fn only(&self) -> Result<(&str, IdentifierKind, &str), ApiError> {
+        let mut given = self.given().into_iter();
+        let (name, raw) = match (given.next(), given.next()) {
+            (Some(pair), None) => pair,
+            _ => {
+                return Err(invalid(
+                    "query",
+                    "give exactly one identifier: phone, email, account, whatsapp, messenger, instagram, x or visitor",
+                ));
+            }
+        };
+        let kind = name
+            .parse::<IdentifierKind>()
+            .map_err(|error| invalid(name, error.to_string()))?;
+        Ok((name, kind, raw))
+    }
+
+    /// Every parameter given, known or not, with its value.
+    fn given(&self) -> Vec<(&str, &str)> {
+        let known = [
+            ("phone", &self.phone),
+            ("email", &self.email),
+            ("account", &self.account),
+            ("whatsapp", &self.whatsapp),
+            ("messenger", &self.messenger),
+            ("instagram", &self.instagram),
+            ("x", &self.x),
+            ("visitor", &self.visitor),
+        ];
+        known
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value.as_deref()?)))
+            .chain(
+                self.other
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.as_str())),
+            )
+            .collect()
+    }
+}
 
 /// `GET /v1/customers/lookup?phone=|email=|account=|whatsapp=|...` — the
 /// profile of the customer owning that identifier.
@@ -29,16 +101,7 @@ use crate::{AppState, problem, store};
         addresses to lower case). Answers the profile of the customer that owns it.\n\n\
         Needs the `agent` role (or `admin`).",
     security(("bearer" = ["agent"])),
-    params(
-        ("phone" = Option<String>, Query, description = "A phone number", example = "+31612345678"),
-        ("email" = Option<String>, Query, description = "An email address"),
-        ("account" = Option<String>, Query, description = "A CRM or customer number"),
-        ("whatsapp" = Option<String>, Query, description = "A WhatsApp `wa_id`"),
-        ("messenger" = Option<String>, Query, description = "A Messenger page-scoped id"),
-        ("instagram" = Option<String>, Query, description = "An Instagram-scoped id"),
-        ("x" = Option<String>, Query, description = "An X handle"),
-        ("visitor" = Option<String>, Query, description = "A web visitor id"),
-    ),
+    params(LookupParams),
     responses(
         (status = 200, description = "The profile", body = panorama_store::CustomerProfile),
         problem::Read,
@@ -46,23 +109,12 @@ use crate::{AppState, problem, store};
 )]
 pub(crate) async fn lookup(
     caller: Caller,
-    query: web::Query<HashMap<String, String>>,
+    request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Agent)?;
-    let mut given = query.iter();
-    let (name, raw) = match (given.next(), given.next()) {
-        (Some(pair), None) => pair,
-        _ => {
-            return Err(invalid(
-                "query",
-                "give exactly one identifier: phone, email, account, whatsapp, messenger, instagram, x or visitor",
-            ));
-        }
-    };
-    let kind = name
-        .parse::<IdentifierKind>()
-        .map_err(|error| invalid(name, error.to_string()))?;
+    let query: LookupParams = params::query(request.query_string())?;
+    let (name, kind, raw) = query.only()?;
     let identifier = Identifier::parse(kind, raw, state.settings.default_region)
         .map_err(|error| invalid(name, error.to_string()))?;
     let store = store(&state)?;
@@ -120,6 +172,46 @@ pub(crate) struct TimelinePage {
     next_cursor: Option<String>,
 }
 
+/// The query parameters of `GET /v1/customers/{id}/timeline`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct TimelineParams {
+    /// Only this channel
+    #[serde(default, deserialize_with = "params::parsed")]
+    channel: Option<Channel>,
+    /// Only this event type
+    #[serde(rename = "type", default, deserialize_with = "params::parsed")]
+    event_type: Option<EventType>,
+    /// From this time (RFC 3339)
+    #[serde(default, deserialize_with = "params::time")]
+    since: Option<DateTime<Utc>>,
+    /// Before this time (RFC 3339)
+    #[serde(default, deserialize_with = "params::time")]
+    until: Option<DateTime<Utc>>,
+    /// Page size, default 50
+    #[serde(default, deserialize_with = "params::page_size")]
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
+    /// The previous page's `next_cursor`
+    #[serde(default, deserialize_with = "params::timeline_cursor")]
+    #[param(value_type = Option<String>)]
+    cursor: Option<TimelineCursor>,
+}
+
+impl From<TimelineParams> for TimelineQuery {
+    fn from(given: TimelineParams) -> Self {
+        TimelineQuery {
+            channel: given.channel,
+            event_type: given.event_type,
+            since: given.since,
+            until: given.until,
+            cursor: given.cursor,
+            limit: params::page(given.limit),
+        }
+    }
+}
+
 /// `GET /v1/customers/{id}/timeline?channel=&type=&since=&until=&limit=&cursor=`
 /// — newest first by `occurred_at`, then `event_id`.
 #[utoipa::path(
@@ -134,12 +226,7 @@ pub(crate) struct TimelinePage {
     security(("bearer" = ["agent"])),
     params(
         ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
-        ("channel" = Option<panorama_core::Channel>, Query, description = "Only this channel"),
-        ("type" = Option<panorama_core::EventType>, Query, description = "Only this event type"),
-        ("since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "From this time (RFC 3339)"),
-        ("until" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Before this time (RFC 3339)"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, default 50"),
-        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
+        TimelineParams,
     ),
     responses(
         (status = 200, description = "A page", body = TimelinePage),
@@ -148,12 +235,12 @@ pub(crate) struct TimelinePage {
 )]
 pub(crate) async fn timeline(
     caller: Caller,
+    request: HttpRequest,
     path: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Agent)?;
-    let mut wanted = timeline_query(&query)?;
+    let mut wanted = TimelineQuery::from(params::query::<TimelineParams>(request.query_string())?);
     let page = wanted.limit;
     wanted.limit = page + 1;
     let in_path = customer_in_path(&state, &path).await?;
@@ -169,72 +256,70 @@ pub(crate) async fn timeline(
     }))
 }
 
-fn timeline_query(query: &HashMap<String, String>) -> Result<TimelineQuery, ApiError> {
-    let mut parsed = TimelineQuery {
-        limit: DEFAULT_PAGE,
-        ..TimelineQuery::default()
-    };
-    for (name, value) in query {
-        match name.as_str() {
-            "channel" => {
-                parsed.channel = Some(value.parse::<Channel>().map_err(|e| invalid(name, e))?)
-            }
-            "type" => {
-                parsed.event_type = Some(value.parse::<EventType>().map_err(|e| invalid(name, e))?)
-            }
-            "since" => parsed.since = Some(parse_time(name, value)?),
-            "until" => parsed.until = Some(parse_time(name, value)?),
-            "limit" => parsed.limit = page_limit(name, value, MAX_PAGE)?,
-            "cursor" => parsed.cursor = Some(cursor(name, TimelineCursor::decode(value))?),
-            _ => {
-                return Err(invalid(
-                    name,
-                    "unknown parameter; expected channel, type, since, until, limit or cursor",
-                ));
-            }
-        }
-    }
-    Ok(parsed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+    fn timeline_query(query: &str) -> Result<TimelineQuery, ApiError> {
+        params::query::<TimelineParams>(query).map(TimelineQuery::from)
     }
 
-    fn bad_field(pairs: &[(&str, &str)]) -> String {
-        match timeline_query(&query(pairs)) {
+    fn bad_field(query: &str) -> String {
+        match timeline_query(query) {
             Err(ApiError::InvalidParameter { field, .. }) => field,
             other => panic!("expected an invalid parameter, got {other:?}"),
         }
     }
 
+    fn refused(query: &str) -> (String, String) {
+        let only = params::query::<LookupParams>(query)
+            .and_then(|given| given.only().map(|(name, _, _)| name.to_owned()));
+        match only {
+            Err(ApiError::InvalidParameter { field, message }) => (field, message),
+            other => panic!("expected an invalid parameter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lookup_takes_exactly_one_identifier_of_a_known_kind() {
+        for kind in IdentifierKind::ALL {
+            let given = params::query::<LookupParams>(&format!("{kind}=x")).expect("known");
+            let (name, found, raw) = given.only().expect("one identifier");
+            assert_eq!((name, found, raw), (kind.as_str(), kind, "x"));
+        }
+        let given = params::query::<LookupParams>("phone=1&phone=2").expect("repeated");
+        assert_eq!(given.only().expect("one").2, "2", "the last value counts");
+        assert_eq!(refused("").0, "query");
+        assert_eq!(refused("phone=1&email=a").0, "query");
+        assert_eq!(refused("fax=1&phone=2").0, "query");
+        let (field, message) = refused("fax=1");
+        assert_eq!(field, "fax");
+        assert!(message.starts_with("unknown identifier kind"), "{message}");
+    }
+
     #[test]
     fn timeline_parameters_parse_and_bad_ones_are_named() {
-        let parsed = timeline_query(&query(&[
-            ("channel", "email"),
-            ("limit", "10"),
-            ("since", "2026-01-01T00:00:00Z"),
-        ]))
-        .expect("valid");
+        let parsed =
+            timeline_query("channel=email&limit=10&since=2026-01-01T00:00:00Z").expect("valid");
         assert_eq!(parsed.channel, Some(Channel::Email));
         assert_eq!(parsed.limit, 10);
         assert_eq!(
-            timeline_query(&query(&[])).expect("defaults").limit,
-            DEFAULT_PAGE
+            timeline_query("").expect("defaults").limit,
+            params::DEFAULT_PAGE
         );
-        assert_eq!(bad_field(&[("limit", "0")]), "limit");
-        assert_eq!(bad_field(&[("limit", "201")]), "limit");
-        assert_eq!(bad_field(&[("channel", "fax")]), "channel");
-        assert_eq!(bad_field(&[("type", "call.exploded")]), "type");
-        assert_eq!(bad_field(&[("until", "tomorrow")]), "until");
-        assert_eq!(bad_field(&[("cursor", "xyz")]), "cursor");
-        assert_eq!(bad_field(&[("colour", "red")]), "colour");
+        assert_eq!(bad_field("limit=0"), "limit");
+        assert_eq!(bad_field("limit=201"), "limit");
+        assert_eq!(bad_field("channel=fax"), "channel");
+        assert_eq!(bad_field("type=call.exploded"), "type");
+        assert_eq!(bad_field("until=tomorrow"), "until");
+        assert_eq!(bad_field("cursor=xyz"), "cursor");
+        assert_eq!(bad_field("colour=red"), "colour");
+        match timeline_query("colour=red") {
+            Err(ApiError::InvalidParameter { message, .. }) => assert_eq!(
+                message,
+                "unknown parameter; expected channel, type, since, until, limit or cursor"
+            ),
+            other => panic!("expected an invalid parameter, got {other:?}"),
+        }
     }
 }

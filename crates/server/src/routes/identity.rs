@@ -4,8 +4,6 @@
 
 pub(crate) mod doc;
 
-use std::collections::HashMap;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use panorama_core::Role;
 use panorama_core::identity::ConflictReason;
@@ -13,14 +11,13 @@ use panorama_store::{
     ConflictAction, ConflictCursor, ConflictOutcome, ConflictQuery, MergeOutcome, MergeRecord,
     UnmergeOutcome,
 };
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::body::{JsonBody, invalid_field};
-use super::params::{
-    DEFAULT_PAGE, MAX_PAGE, cursor, invalid, next_page, page_limit, parse_customer_id,
-};
+use super::params::{self, invalid, next_page, parse_customer_id};
 use crate::auth::Caller;
 use crate::error::{ApiError, Clash};
 use crate::{AppState, problem, store};
@@ -204,6 +201,48 @@ pub(crate) struct ConflictPage {
     next_cursor: Option<String>,
 }
 
+/// The query parameters of `GET /v1/identity/conflicts`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ConflictParams {
+    /// `open` (default), `merged`, `dismissed` or `all`
+    #[serde(default, deserialize_with = "conflict_status")]
+    status: Option<String>,
+    /// Only conflicts concerning this customer
+    #[serde(default, deserialize_with = "params::customer_id")]
+    customer: Option<Uuid>,
+    /// Page size, default 50
+    #[serde(default, deserialize_with = "params::page_size")]
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
+    /// The previous page's `next_cursor`
+    #[serde(default, deserialize_with = "params::conflict_cursor")]
+    #[param(value_type = Option<String>)]
+    cursor: Option<ConflictCursor>,
+}
+
+/// `deserialize_with` of a conflict's status, or `all`.
+fn conflict_status<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    params::one_of(deserializer, &["open", "merged", "dismissed", "all"])
+}
+
+impl From<ConflictParams> for ConflictQuery {
+    /// Open conflicts when no `status` is given; any with `all`.
+    fn from(given: ConflictParams) -> Self {
+        ConflictQuery {
+            status: match given.status.as_deref() {
+                None => Some("open".to_owned()),
+                Some("all") => None,
+                Some(_) => given.status,
+            },
+            customer: given.customer,
+            cursor: given.cursor,
+            limit: params::page(given.limit),
+        }
+    }
+}
+
 /// `GET /v1/identity/conflicts?status=open|merged|dismissed|all&customer=&limit=&cursor=`
 /// — newest first; open ones by default.
 #[utoipa::path(
@@ -215,12 +254,7 @@ pub(crate) struct ConflictPage {
         do-not-merge), newest first, in keyset pages.\n\n\
         Needs the `admin` role.",
     security(("bearer" = ["admin"])),
-    params(
-        ("status" = Option<String>, Query, description = "`open` (default), `merged`, `dismissed` or `all`"),
-        ("customer" = Option<Uuid>, Query, description = "Only conflicts concerning this customer"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, default 50"),
-        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
-    ),
+    params(ConflictParams),
     responses(
         (status = 200, description = "A page", body = ConflictPage),
         problem::List,
@@ -228,11 +262,11 @@ pub(crate) struct ConflictPage {
 )]
 pub(crate) async fn conflicts(
     caller: Caller,
-    query: web::Query<HashMap<String, String>>,
+    request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
-    let mut wanted = conflict_query(&query)?;
+    let mut wanted = ConflictQuery::from(params::query::<ConflictParams>(request.query_string())?);
     let page = wanted.limit;
     wanted.limit = page + 1;
     let mut conflicts = store(&state)?.conflicts(&wanted).await?;
@@ -243,39 +277,6 @@ pub(crate) async fn conflicts(
         conflicts,
         next_cursor,
     }))
-}
-
-fn conflict_query(query: &HashMap<String, String>) -> Result<ConflictQuery, ApiError> {
-    let mut parsed = ConflictQuery {
-        status: Some("open".to_owned()),
-        limit: DEFAULT_PAGE,
-        ..ConflictQuery::default()
-    };
-    for (name, value) in query {
-        match name.as_str() {
-            "status" => {
-                parsed.status = match value.as_str() {
-                    "all" => None,
-                    "open" | "merged" | "dismissed" => Some(value.clone()),
-                    _ => return Err(invalid(name, "one of open, merged, dismissed, all")),
-                }
-            }
-            "customer" => {
-                parsed.customer = Some(
-                    Uuid::parse_str(value).map_err(|_| invalid(name, "customer ids are UUIDs"))?,
-                )
-            }
-            "limit" => parsed.limit = page_limit(name, value, MAX_PAGE)?,
-            "cursor" => parsed.cursor = Some(cursor(name, ConflictCursor::decode(value))?),
-            _ => {
-                return Err(invalid(
-                    name,
-                    "unknown parameter; expected status, customer, limit or cursor",
-                ));
-            }
-        }
-    }
-    Ok(parsed)
 }
 
 /// `POST /v1/identity/conflicts/{id}/resolve {"action": "merge"|"dismiss", "note": "..."}`

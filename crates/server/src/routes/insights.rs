@@ -1,16 +1,43 @@
 //! `GET /v1/insights`: the figures ops dashboards show, for a period and
 //! optionally one channel.
 
-use std::collections::HashMap;
-
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
 use panorama_core::{Channel, Role};
 use panorama_store::InsightsQuery;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use super::params::{invalid, parse_time};
+use super::params::{self, invalid};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::{AppState, problem, store};
+
+/// The query parameters of `GET /v1/insights`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct InsightsParams {
+    /// From this day (RFC 3339); default 30 days before `until`
+    #[serde(default, deserialize_with = "params::time")]
+    since: Option<DateTime<Utc>>,
+    /// Up to this time (RFC 3339), after `since`; default now
+    #[serde(default, deserialize_with = "params::time")]
+    until: Option<DateTime<Utc>>,
+    /// Only this channel
+    #[serde(default, deserialize_with = "params::parsed")]
+    channel: Option<Channel>,
+}
+
+impl From<InsightsParams> for InsightsQuery {
+    fn from(given: InsightsParams) -> Self {
+        InsightsQuery {
+            since: given.since,
+            until: given.until,
+            channel: given.channel.map(|channel| channel.as_str().to_owned()),
+        }
+    }
+}
 
 /// `GET /v1/insights?since=&until=&channel=` — contacts per channel,
 /// repeat-contact, first-contact-resolution and channel-hop rates, NPS,
@@ -25,11 +52,7 @@ use crate::{AppState, problem, store};
         optionally of one channel.\n\n\
         Needs the `agent` role (or `admin`).",
     security(("bearer" = ["agent"])),
-    params(
-        ("since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "From this day (RFC 3339); default 30 days before `until`"),
-        ("until" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Up to this time (RFC 3339), after `since`; default now"),
-        ("channel" = Option<Channel>, Query, description = "Only this channel"),
-    ),
+    params(InsightsParams),
     responses(
         (status = 200, description = "The figures", body = panorama_store::Insights),
         problem::List,
@@ -37,29 +60,11 @@ use crate::{AppState, problem, store};
 )]
 pub(crate) async fn insights(
     caller: Caller,
-    query: web::Query<HashMap<String, String>>,
+    request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Agent)?;
-    let mut wanted = InsightsQuery::default();
-    for (name, value) in query.iter() {
-        match name.as_str() {
-            "since" => wanted.since = Some(parse_time(name, value)?),
-            "until" => wanted.until = Some(parse_time(name, value)?),
-            "channel" => {
-                let channel = value
-                    .parse::<Channel>()
-                    .map_err(|error| invalid(name, error.to_string()))?;
-                wanted.channel = Some(channel.as_str().to_owned());
-            }
-            _ => {
-                return Err(invalid(
-                    name,
-                    "unknown parameter; expected since, until or channel",
-                ));
-            }
-        }
-    }
+    let wanted = InsightsQuery::from(params::query::<InsightsParams>(request.query_string())?);
     if let (Some(since), Some(until)) = (wanted.since, wanted.until) {
         if since >= until {
             return Err(invalid("until", "must be after since"));

@@ -1,11 +1,11 @@
 //! Cases: list a customer's, open one, resolve and reopen.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use panorama_core::Role;
 use panorama_store::{CaseQuery, TimelineCursor};
+use serde::{Deserialize, Deserializer};
 use serde_json::json;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::action::{Action, MAX_SHORT, MAX_TEXT, accepted, publish_action};
@@ -13,10 +13,41 @@ use super::doc;
 use crate::auth::Caller;
 use crate::error::{ApiError, Clash};
 use crate::routes::body::JsonBody;
-use crate::routes::params::{
-    DEFAULT_PAGE, MAX_PAGE, cursor, customer_in_path, invalid, next_page, page_limit, position,
-};
+use crate::routes::params::{self, customer_in_path, invalid, next_page, position};
 use crate::{AppState, problem, store};
+
+/// The query parameters of `GET /v1/customers/{id}/cases`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct CaseParams {
+    /// `open` or `resolved`; both when absent
+    #[serde(default, deserialize_with = "case_status")]
+    status: Option<String>,
+    /// Page size, default 50
+    #[serde(default, deserialize_with = "params::page_size")]
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
+    /// The previous page's `next_cursor`
+    #[serde(default, deserialize_with = "params::timeline_cursor")]
+    #[param(value_type = Option<String>)]
+    cursor: Option<TimelineCursor>,
+}
+
+/// `deserialize_with` of a case's status.
+fn case_status<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    params::one_of(deserializer, &["open", "resolved"])
+}
+
+impl From<CaseParams> for CaseQuery {
+    fn from(given: CaseParams) -> Self {
+        CaseQuery {
+            status: given.status,
+            cursor: given.cursor,
+            limit: params::page(given.limit),
+        }
+    }
+}
 
 /// `GET /v1/customers/{id}/cases?status=open|resolved&limit=&cursor=`
 #[utoipa::path(
@@ -29,9 +60,7 @@ use crate::{AppState, problem, store};
     security(("bearer" = ["agent"])),
     params(
         ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
-        ("status" = Option<String>, Query, description = "`open` or `resolved`; both when absent"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, default 50"),
-        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
+        CaseParams,
     ),
     responses(
         (status = 200, description = "A page", body = doc::CasePage),
@@ -40,32 +69,13 @@ use crate::{AppState, problem, store};
 )]
 pub(crate) async fn list_cases(
     caller: Caller,
+    request: HttpRequest,
     path: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Agent)?;
     let in_path = customer_in_path(&state, &path).await?;
-    let mut wanted = CaseQuery {
-        limit: DEFAULT_PAGE,
-        ..CaseQuery::default()
-    };
-    for (name, value) in query.iter() {
-        match name.as_str() {
-            "status" => match value.as_str() {
-                "open" | "resolved" => wanted.status = Some(value.clone()),
-                _ => return Err(invalid(name, "one of open, resolved")),
-            },
-            "limit" => wanted.limit = page_limit(name, value, MAX_PAGE)?,
-            "cursor" => wanted.cursor = Some(cursor(name, TimelineCursor::decode(value))?),
-            _ => {
-                return Err(invalid(
-                    name,
-                    "unknown parameter; expected status, limit or cursor",
-                ));
-            }
-        }
-    }
+    let mut wanted = CaseQuery::from(params::query::<CaseParams>(request.query_string())?);
     let page = wanted.limit;
     wanted.limit = page + 1;
     let mut cases = store(&state)?.cases(in_path.customer, &wanted).await?;

@@ -1,6 +1,6 @@
 //! Follow-up tasks: create, list, complete or reschedule.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -8,7 +8,9 @@ use panorama_core::Role;
 use panorama_store::{
     TASK_ASSIGNEE, TASK_CHANNEL, TASK_DUE_AT, TASK_ID, TaskQuery, TimelineCursor,
 };
+use serde::{Deserialize, Deserializer};
 use serde_json::json;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::action::{Action, MAX_SHORT, accepted, publish_action};
@@ -16,10 +18,7 @@ use super::doc;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::body::{JsonBody, invalid_field};
-use crate::routes::params::{
-    DEFAULT_PAGE, MAX_PAGE, cursor, customer_in_path, invalid, next_page, page_limit,
-    parse_customer_id, parse_time, position,
-};
+use crate::routes::params::{self, customer_in_path, invalid, next_page, position};
 use crate::{AppState, problem, store};
 
 /// `POST /v1/customers/{id}/tasks {"title", "due_at", "channel", "case_id"?, "assignee"?}`
@@ -92,6 +91,52 @@ pub(crate) async fn create_task(
     ))
 }
 
+/// The query parameters of `GET /v1/tasks`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct TaskParams {
+    /// Only this assignee
+    assignee: Option<String>,
+    /// Only due before this time (RFC 3339)
+    #[serde(default, deserialize_with = "params::time")]
+    due_before: Option<DateTime<Utc>>,
+    /// `open` or `done`; both when absent
+    #[serde(default, deserialize_with = "task_status")]
+    status: Option<String>,
+    /// Only this customer's (a merged id works too)
+    #[serde(default, deserialize_with = "params::customer_id")]
+    customer: Option<Uuid>,
+    /// Page size, default 50
+    #[serde(default, deserialize_with = "params::page_size")]
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
+    /// The previous page's `next_cursor`
+    #[serde(default, deserialize_with = "params::timeline_cursor")]
+    #[param(value_type = Option<String>)]
+    cursor: Option<TimelineCursor>,
+}
+
+/// `deserialize_with` of a task's status.
+fn task_status<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    params::one_of(deserializer, &["open", "done"])
+}
+
+impl From<TaskParams> for TaskQuery {
+    /// The query as given: `customer` is the id asked for, not yet its
+    /// survivor.
+    fn from(given: TaskParams) -> Self {
+        TaskQuery {
+            assignee: given.assignee,
+            due_before: given.due_before,
+            status: given.status,
+            customer: given.customer,
+            cursor: given.cursor,
+            limit: params::page(given.limit),
+        }
+    }
+}
+
 /// `GET /v1/tasks?assignee=&due_before=&status=open|done&customer=&limit=&cursor=`
 /// — soonest due first.
 #[utoipa::path(
@@ -102,14 +147,7 @@ pub(crate) async fn create_task(
     description = "Soonest due first, in keyset pages.\n\n\
         Needs the `agent` role (or `admin`).",
     security(("bearer" = ["agent"])),
-    params(
-        ("assignee" = Option<String>, Query, description = "Only this assignee"),
-        ("due_before" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Only due before this time (RFC 3339)"),
-        ("status" = Option<String>, Query, description = "`open` or `done`; both when absent"),
-        ("customer" = Option<Uuid>, Query, description = "Only this customer's (a merged id works too)"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, default 50"),
-        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
-    ),
+    params(TaskParams),
     responses(
         (status = 200, description = "A page", body = doc::TaskPage),
         problem::List,
@@ -117,36 +155,13 @@ pub(crate) async fn create_task(
 )]
 pub(crate) async fn list_tasks(
     caller: Caller,
-    query: web::Query<HashMap<String, String>>,
+    request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Agent)?;
-    let mut wanted = TaskQuery {
-        limit: DEFAULT_PAGE,
-        ..TaskQuery::default()
-    };
-    for (name, value) in query.iter() {
-        match name.as_str() {
-            "assignee" => wanted.assignee = Some(value.clone()),
-            "due_before" => wanted.due_before = Some(parse_time(name, value)?),
-            "status" => match value.as_str() {
-                "open" | "done" => wanted.status = Some(value.clone()),
-                _ => return Err(invalid(name, "one of open, done")),
-            },
-            "customer" => {
-                let id = parse_customer_id(value)
-                    .map_err(|_| invalid(name, "customer ids are UUIDs"))?;
-                wanted.customer = Some(store(&state)?.survivor_of(id).await?.unwrap_or(id));
-            }
-            "limit" => wanted.limit = page_limit(name, value, MAX_PAGE)?,
-            "cursor" => wanted.cursor = Some(cursor(name, TimelineCursor::decode(value))?),
-            _ => {
-                return Err(invalid(
-                    name,
-                    "unknown parameter; expected assignee, due_before, status, customer, limit or cursor",
-                ));
-            }
-        }
+    let mut wanted = TaskQuery::from(params::query::<TaskParams>(request.query_string())?);
+    if let Some(id) = wanted.customer {
+        wanted.customer = Some(store(&state)?.survivor_of(id).await?.unwrap_or(id));
     }
     let page = wanted.limit;
     wanted.limit = page + 1;
