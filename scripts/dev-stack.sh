@@ -322,7 +322,7 @@ export_panorama_env() {
   fi
 }
 
-# The simulator's demo secrets (panorama::simulate::DemoSecrets): serve
+# The simulator's demo secrets (panorama_simulator::DemoSecrets): serve
 # checks them, the simulator signs with them. Set any of these variables to
 # use your own.
 export_demo_secrets() {

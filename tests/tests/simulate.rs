@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use panorama::simulate::{expect, run};
+use panorama_simulator::{expect, run};
 use panorama_testkit::TestApp;
 
 /// A seed whose first requests hold merges (second numbers linked later)

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use panorama_projector::Projector;
+use panorama_simulator::progress::{Progress, Rate};
 use panorama_store::{Store, Switched};
 
 use crate::Options;

@@ -1,12 +1,12 @@
 //! The flags of `panorama simulate`; the simulation itself is
-//! `panorama::simulate`.
+//! `panorama_simulator`.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::Args;
-use panorama::simulate::{Credentials, Provider, SimulateOptions};
+use panorama_simulator::{Credentials, Provider, SimulateOptions};
 
 use crate::config::Config;
 
@@ -123,7 +123,7 @@ impl SimulateArgs {
 /// Runs `panorama simulate` until its limits or Ctrl-C.
 pub(crate) async fn run(args: SimulateArgs, config: &Config) -> anyhow::Result<()> {
     let options = args.into_options(config)?;
-    let report = panorama::simulate::run_until(&options, async {
+    let report = panorama_simulator::run_until(&options, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await

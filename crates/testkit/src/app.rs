@@ -49,11 +49,11 @@ impl AppBuilder {
     }
 
     /// Turns every provider webhook on with the simulator's demo secrets
-    /// ([`panorama::simulate::DemoSecrets`]), so `panorama simulate` (or
+    /// ([`panorama_simulator::DemoSecrets`]), so `panorama simulate` (or
     /// [`TestApp::simulate_burst`]) can post signed requests to it.
     pub fn simulated_channels(self) -> Self {
         self.configure(|options| {
-            options.channels = panorama::simulate::DemoSecrets::channel_settings();
+            options.channels = panorama_simulator::DemoSecrets::channel_settings();
         })
     }
 
@@ -293,10 +293,10 @@ impl TestApp {
         seed: u64,
         customers: usize,
         events: u64,
-    ) -> panorama::simulate::SimulateOptions {
+    ) -> panorama_simulator::SimulateOptions {
         let credentials =
-            panorama::simulate::DemoSecrets::credentials(Some(self.admin_token.clone()));
-        let mut options = panorama::simulate::SimulateOptions::burst(
+            panorama_simulator::DemoSecrets::credentials(Some(self.admin_token.clone()));
+        let mut options = panorama_simulator::SimulateOptions::burst(
             &self.base_url,
             credentials,
             seed,
@@ -312,9 +312,9 @@ impl TestApp {
     pub async fn simulate_burst(&self, seed: u64, customers: usize, events: u64) -> Burst {
         let options = self.simulation(seed, customers, events);
         let planned = options.planned();
-        let expectation = panorama::simulate::expect(&planned, options.default_region)
+        let expectation = panorama_simulator::expect(&planned, options.default_region)
             .expect("the plan is valid");
-        let report = panorama::simulate::run(&options)
+        let report = panorama_simulator::run(&options)
             .await
             .expect("the simulation runs");
         let total = report.total();
@@ -420,13 +420,13 @@ fn init_logging() {
 #[derive(Debug, Clone)]
 pub struct Burst {
     /// The simulated people (`phone`, `email`, `name`, ... of each).
-    pub customers: Vec<panorama::simulate::Customer>,
+    pub customers: Vec<panorama_simulator::Customer>,
     /// The requests sent, in order.
-    pub planned: Vec<panorama::simulate::PlannedEvent>,
+    pub planned: Vec<panorama_simulator::PlannedEvent>,
     /// What the projection holds now (customers, merges, cases, events).
-    pub expectation: panorama::simulate::Expectation,
+    pub expectation: panorama_simulator::Expectation,
     /// Counts per provider.
-    pub report: panorama::simulate::Report,
+    pub report: panorama_simulator::Report,
 }
 
 impl Burst {

@@ -10,11 +10,10 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
-use super::plan::PlannedEvent;
-use super::providers::{
-    Credentials, Provider, Request, Route, drafts, events_request, webhook_request,
-};
+use crate::gateway::drafts;
+use crate::planned::{PlannedEvent, Provider};
 use crate::progress::{Progress, Rate};
+use crate::providers::{Credentials, Request, Route, events_request, webhook_request};
 
 /// Counts of one provider.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -9,31 +9,56 @@
 //!   are projected in order: customers, merges, cases.
 //! - [`providers`]: each request as the provider would send it, signed with
 //!   `panorama_channels`' own signing code, or as `POST /v1/events` when
-//!   the provider's secret is not configured (same events, same ids).
+//!   the provider's secret is not configured (same events, same ids:
+//!   [`gateway::drafts`]).
 //! - [`run`]: sends them, paced, with retries and progress.
+//!
+//! What several parts need has a module of its own: providers, payloads
+//! and planned requests (`planned`), request bodies (`bodies`), the shop's
+//! addresses (`shop`), the gateway's drafts ([`gateway`]) and the
+//! projector's rules (`projection`). `plan`, `predict`, `providers` and
+//! `touches` build on those and not on one another, except that `plan`
+//! composes contacts from `touches`.
 
+mod bodies;
 mod dice;
+pub mod gateway;
 mod plan;
+mod planned;
 mod population;
 pub mod predict;
+pub mod progress;
+mod projection;
 pub mod providers;
 mod reasons;
 mod send;
+mod shop;
 mod touches;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use chrono::{DateTime, DurationRound as _, Utc};
 use panorama_core::Region;
 use panorama_server::ChannelSettings;
 
-pub use plan::{Payload, Plan, PlanOptions, PlannedEvent};
+pub use plan::{Plan, PlanOptions};
+pub use planned::{Payload, PlannedEvent, Provider};
 pub use population::{Customer, Persona};
 pub use predict::{Expectation, expect};
-pub use providers::{Credentials, Provider, Route};
+pub use providers::{Credentials, Route};
 pub use send::{Counts, Report};
+
+/// Why a simulation cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The HTTP client could not be set up.
+    #[error("cannot build the HTTP client")]
+    Client(#[source] reqwest::Error),
+}
+
+/// Crate result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Secrets for a demo or test Panorama with every provider webhook on:
 /// `make run` configures `serve` with them and the test kit's
@@ -190,7 +215,7 @@ impl SimulateOptions {
 }
 
 /// Runs the simulation until its limits are reached.
-pub async fn run(options: &SimulateOptions) -> anyhow::Result<Report> {
+pub async fn run(options: &SimulateOptions) -> Result<Report> {
     run_until(options, std::future::pending()).await
 }
 
@@ -198,11 +223,11 @@ pub async fn run(options: &SimulateOptions) -> anyhow::Result<Report> {
 pub async fn run_until(
     options: &SimulateOptions,
     stop: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<Report> {
+) -> Result<Report> {
     let client = reqwest::Client::builder()
         .timeout(options.request_timeout)
         .build()
-        .context("cannot build the HTTP client")?;
+        .map_err(Error::Client)?;
     let routes = options.routes();
     for (provider, route) in &routes {
         match route {

@@ -1,7 +1,7 @@
 //! The simulated customers: who they are, how to reach them, and how they
 //! like to get in touch (their persona).
 
-use super::dice::Dice;
+use crate::dice::Dice;
 
 /// How a customer gets in touch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

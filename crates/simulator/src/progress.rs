@@ -1,13 +1,13 @@
-//! Progress of long-running commands (`replay`, `simulate`): one line
-//! rewritten in place on a terminal, otherwise a log line now and then, so
-//! a log file is not flooded.
+//! Progress of long-running commands (`simulate`, and `panorama replay`,
+//! which shares it): one line rewritten in place on a terminal, otherwise a
+//! log line now and then, so a log file is not flooded.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::time::{Duration, Instant};
 
 /// Where progress goes: a terminal line or periodic log lines.
 #[derive(Debug)]
-pub(crate) struct Progress {
+pub struct Progress {
     terminal: bool,
     started: Instant,
     log_every: Duration,
@@ -17,7 +17,7 @@ pub(crate) struct Progress {
 impl Progress {
     /// Progress on stderr when it is a terminal; otherwise the caller logs
     /// at most once per `log_every`.
-    pub(crate) fn new(log_every: Duration) -> Progress {
+    pub fn new(log_every: Duration) -> Progress {
         Progress {
             terminal: std::io::stderr().is_terminal(),
             started: Instant::now(),
@@ -28,7 +28,7 @@ impl Progress {
 
     /// Rewrites the terminal line with `line`. Without a terminal, returns
     /// true when a log line is due: the caller logs it with its own fields.
-    pub(crate) fn show(&mut self, line: &str) -> bool {
+    pub fn show(&mut self, line: &str) -> bool {
         if self.terminal {
             let mut stderr = std::io::stderr().lock();
             let _ = write!(stderr, "\r\x1b[2K{line}");
@@ -46,14 +46,14 @@ impl Progress {
     }
 
     /// Ends the terminal line, so what is logged next starts on its own.
-    pub(crate) fn finish(&self) {
+    pub fn finish(&self) {
         if self.terminal {
             eprintln!();
         }
     }
 
     /// Time since the progress started.
-    pub(crate) fn elapsed(&self) -> Duration {
+    pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
 }
@@ -61,7 +61,7 @@ impl Progress {
 /// A smoothed rate of a growing count, so figures do not jump with every
 /// batch.
 #[derive(Debug, Default)]
-pub(crate) struct Rate {
+pub struct Rate {
     /// (when, count) of the previous sample.
     previous: Option<(Instant, i64)>,
     per_second: f64,
@@ -69,7 +69,7 @@ pub(crate) struct Rate {
 
 impl Rate {
     /// Takes a sample of the count and returns the smoothed rate per second.
-    pub(crate) fn sample(&mut self, count: i64) -> f64 {
+    pub fn sample(&mut self, count: i64) -> f64 {
         let now = Instant::now();
         if let Some((then, before)) = self.previous {
             let seconds = now.duration_since(then).as_secs_f64();

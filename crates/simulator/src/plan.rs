@@ -17,41 +17,13 @@ use panorama_core::cases::CaseRules;
 use panorama_core::identity::IdentityRules;
 use uuid::Uuid;
 
-use super::dice::Dice;
-use super::population::{Customer, Persona, population};
-use super::predict::Projection;
-use super::providers::{Provider, drafts};
-use super::reasons::{REASONS, Reason};
-use super::touches::{self, Contact, Step};
-
-/// A request body before authentication is added.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Payload {
-    /// `application/x-www-form-urlencoded` pairs (Twilio; Mailgun without
-    /// its signature fields, which depend on the moment of sending).
-    Form(Vec<(String, String)>),
-    /// A JSON body (CTI, Meta, web, chat, `POST /v1/events`).
-    Json(serde_json::Value),
-    /// A raw email message (SendGrid's raw mode).
-    Mime(String),
-}
-
-/// One planned request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlannedEvent {
-    /// Position in the plan, from 0.
-    pub seq: u64,
-    /// When it happens (the `occurred_at` of what it carries).
-    pub at: DateTime<Utc>,
-    /// Whether it belongs to the live part (after the history).
-    pub live: bool,
-    /// The customer (index into [`Plan::customers`]).
-    pub customer: usize,
-    /// Where it goes.
-    pub provider: Provider,
-    /// What it says.
-    pub payload: Payload,
-}
+use crate::dice::Dice;
+use crate::gateway::drafts;
+use crate::planned::{Payload, PlannedEvent, Provider};
+use crate::population::{Customer, Persona, population};
+use crate::projection::Projection;
+use crate::reasons::{REASONS, Reason};
+use crate::touches::{self, Contact, Step};
 
 /// What a plan is made of.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,23 +8,13 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
-use super::dice::Dice;
-use super::plan::Payload;
-use super::population::Customer;
-use super::providers::Provider;
-use super::reasons::{REPLIES, Reason};
-
-/// The company line customers call.
-pub(crate) const SUPPORT_LINE: &str = "+31858881000";
-/// The address customers write to.
-pub(crate) const SUPPORT_ADDRESS: &str = "support@shop.example";
-/// The shop's site, where web events come from.
-pub(crate) const SITE: &str = "https://shop.example";
-/// The WhatsApp business number and its Cloud API id.
-const WHATSAPP_NUMBER: &str = "31858881000";
-const WHATSAPP_NUMBER_ID: &str = "106540352242922";
-/// The Instagram business account.
-const INSTAGRAM_ACCOUNT: &str = "17841400000000001";
+use crate::dice::Dice;
+use crate::planned::{Payload, Provider};
+use crate::population::Customer;
+use crate::reasons::{REPLIES, Reason};
+use crate::shop::{
+    INSTAGRAM_ACCOUNT, SITE, SUPPORT_ADDRESS, SUPPORT_LINE, WHATSAPP_NUMBER, WHATSAPP_NUMBER_ID,
+};
 
 /// A request of a contact, `after` its start.
 pub(crate) type Step = (Duration, Provider, Payload);

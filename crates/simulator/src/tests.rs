@@ -8,8 +8,9 @@ use panorama_core::cases::CaseRules;
 use panorama_core::identity::IdentityRules;
 use proptest::prelude::*;
 
-use super::predict::{Grouping, Projection, events, expect_with};
 use super::*;
+use crate::predict::{Grouping, events, expect_with};
+use crate::projection::Projection;
 
 fn options(seed: u64, customers: usize, providers: BTreeSet<Provider>) -> PlanOptions {
     PlanOptions {
@@ -194,7 +195,7 @@ fn settled_matters_are_resolved_in_the_case_their_settling_contact_joined() {
     // Each event with the plan's customer it is about, in sending order.
     let mut about = Vec::new();
     for event in &planned {
-        let drafts = providers::drafts(event, event.at, None).expect("drafts");
+        let drafts = gateway::drafts(event, event.at, None).expect("drafts");
         for draft in drafts {
             let context = panorama_core::ValidationContext {
                 received_at: event.at,

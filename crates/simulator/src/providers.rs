@@ -3,105 +3,16 @@
 //! checks it), or `POST /v1/events` with the events the gateway would have
 //! made of it. Either way the events, and their ids, are the same.
 
-use std::collections::BTreeSet;
-
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use panorama_channels::form::Form;
-use panorama_channels::multipart::{self, Part};
-use panorama_channels::{Context, Outcome, cti, mailgun, meta, sendgrid, twilio, web};
-use panorama_core::{EventDraft, Region};
+use panorama_channels::{meta, twilio};
+use panorama_core::EventDraft;
 use panorama_server::ChannelSettings;
 
-use super::plan::{Payload, PlannedEvent};
-use super::touches::SITE;
-
-/// Where a request goes: one provider webhook or `POST /v1/events`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Provider {
-    /// Twilio Voice status callbacks.
-    Twilio,
-    /// A PBX posting call states.
-    Cti,
-    /// SendGrid Inbound Parse (raw MIME).
-    SendGrid,
-    /// Mailgun route forwards.
-    Mailgun,
-    /// WhatsApp Cloud API through the Meta webhook.
-    Whatsapp,
-    /// Instagram messaging through the Meta webhook.
-    Instagram,
-    /// Web page views and forms.
-    Web,
-    /// Web chat.
-    Chat,
-    /// Survey answers, posted to `POST /v1/events`.
-    Survey,
-    /// Agents resolving the cases of settled matters (`case.resolved`),
-    /// posted to `POST /v1/events`.
-    Agent,
-}
-
-impl Provider {
-    /// Every provider.
-    pub const ALL: [Provider; 10] = [
-        Provider::Twilio,
-        Provider::Cti,
-        Provider::SendGrid,
-        Provider::Mailgun,
-        Provider::Whatsapp,
-        Provider::Instagram,
-        Provider::Web,
-        Provider::Chat,
-        Provider::Survey,
-        Provider::Agent,
-    ];
-
-    /// Its name in `--channels` and in progress lines.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Twilio => "twilio",
-            Provider::Cti => "cti",
-            Provider::SendGrid => "sendgrid",
-            Provider::Mailgun => "mailgun",
-            Provider::Whatsapp => "whatsapp",
-            Provider::Instagram => "instagram",
-            Provider::Web => "web",
-            Provider::Chat => "chat",
-            Provider::Survey => "survey",
-            Provider::Agent => "agent",
-        }
-    }
-
-    /// Parses a `--channels` list: provider names and the groups `phone`
-    /// (twilio, cti), `email` (sendgrid, mailgun), `social` (whatsapp,
-    /// instagram) and `all`.
-    pub fn parse_list(raw: &str) -> Result<BTreeSet<Provider>, String> {
-        let mut providers = BTreeSet::new();
-        for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            let group: &[Provider] = match name.to_ascii_lowercase().as_str() {
-                "all" => &Provider::ALL,
-                "phone" => &[Provider::Twilio, Provider::Cti],
-                "email" => &[Provider::SendGrid, Provider::Mailgun],
-                "social" => &[Provider::Whatsapp, Provider::Instagram],
-                other => match Provider::ALL.iter().find(|p| p.as_str() == other) {
-                    Some(provider) => std::slice::from_ref(provider),
-                    None => {
-                        return Err(format!(
-                            "unknown channel {name:?}; expected all, phone, email, social or one of {}",
-                            Provider::ALL.map(Provider::as_str).join(", ")
-                        ));
-                    }
-                },
-            };
-            providers.extend(group.iter().copied());
-        }
-        if providers.is_empty() {
-            return Err("no channel given".into());
-        }
-        Ok(providers)
-    }
-}
+use crate::bodies::{BOUNDARY, LOCAL_KEY, form_body, json_body, mailgun_pairs, sendgrid_body};
+use crate::planned::{Payload, PlannedEvent, Provider};
+use crate::shop::SITE;
 
 /// How the requests of a provider are delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,56 +117,6 @@ pub fn webhook_path(provider: Provider) -> &'static str {
     }
 }
 
-/// Multipart boundary of SendGrid bodies (never in a simulated message).
-const BOUNDARY: &str = "xYzZY-panorama-simulate";
-/// Signs Mailgun bodies parsed locally, when no key is configured.
-const LOCAL_KEY: &str = "panorama-simulate-local";
-
-fn form_body(pairs: &[(String, String)]) -> Vec<u8> {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
-        .into_bytes()
-}
-
-fn json_body(value: &serde_json::Value) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
-}
-
-fn sendgrid_body(mime: &str) -> Vec<u8> {
-    let part = |name: &str, data: &[u8]| Part {
-        name: name.to_owned(),
-        filename: None,
-        content_type: None,
-        data: data.to_vec(),
-    };
-    multipart::encode(
-        BOUNDARY,
-        &[
-            part("email", mime.as_bytes()),
-            part("to", super::touches::SUPPORT_ADDRESS.as_bytes()),
-        ],
-    )
-}
-
-/// Mailgun's fields plus a fresh signature: a token Mailgun never repeats,
-/// timestamped `now` (the gateway accepts five minutes ahead, nine hours
-/// behind).
-fn mailgun_pairs(
-    pairs: &[(String, String)],
-    key: &str,
-    now: DateTime<Utc>,
-    nonce: &str,
-) -> Vec<(String, String)> {
-    let timestamp = now.timestamp().to_string();
-    let signature = mailgun::sign(&timestamp, nonce, key);
-    let mut signed = pairs.to_vec();
-    signed.push(("timestamp".into(), timestamp));
-    signed.push(("token".into(), nonce.to_owned()));
-    signed.push(("signature".into(), signature));
-    signed
-}
-
 fn header(name: &str, value: impl Into<String>) -> (String, String) {
     (name.to_owned(), value.into())
 }
@@ -339,7 +200,7 @@ pub fn webhook_request(
 }
 
 /// `POST /v1/events` with the events the webhook would have made of
-/// `event` (see [`drafts`]).
+/// `event` (see [`drafts`](crate::gateway::drafts)).
 pub fn events_request(drafts: &[EventDraft], token: &str) -> Request {
     let body = serde_json::json!({ "events": drafts });
     Request {
@@ -350,52 +211,4 @@ pub fn events_request(drafts: &[EventDraft], token: &str) -> Request {
         ],
         body: json_body(&body),
     }
-}
-
-/// The event drafts the gateway makes of `event`, by the same
-/// `panorama_channels` code, as if received at `received_at`; an event the
-/// adapter ignores gives none.
-pub fn drafts(
-    event: &PlannedEvent,
-    received_at: DateTime<Utc>,
-    default_region: Option<Region>,
-) -> Result<Vec<EventDraft>, String> {
-    let context = Context {
-        received_at,
-        default_region,
-    };
-    let outcome = match (&event.payload, event.provider) {
-        (Payload::Form(pairs), Provider::Twilio) => {
-            twilio::parse_voice_status(&Form::from_pairs(pairs.clone()), &context)
-        }
-        (Payload::Form(pairs), _) => {
-            let nonce = format!("local-{}", event.seq);
-            let body = form_body(&mailgun_pairs(pairs, LOCAL_KEY, received_at, &nonce));
-            mailgun::parse(
-                "application/x-www-form-urlencoded",
-                &body,
-                LOCAL_KEY,
-                &context,
-            )
-            .map(|forward| forward.outcome)
-        }
-        (Payload::Mime(mime), _) => sendgrid::parse(
-            &format!("multipart/form-data; boundary={BOUNDARY}"),
-            &sendgrid_body(mime),
-            &context,
-        ),
-        (Payload::Json(value), Provider::Survey | Provider::Agent) => {
-            return serde_json::from_value::<EventDraft>(value.clone())
-                .map(|draft| vec![draft])
-                .map_err(|e| format!("{} event: {e}", event.provider.as_str()));
-        }
-        (Payload::Json(value), Provider::Cti) => cti::parse(&json_body(value), &context),
-        (Payload::Json(value), Provider::Whatsapp | Provider::Instagram) => {
-            meta::parse(&json_body(value), &context)
-        }
-        (Payload::Json(value), _) => web::parse(&json_body(value), &context),
-    };
-    outcome
-        .map(Outcome::into_drafts)
-        .map_err(|e| format!("{} request: {e}", event.provider.as_str()))
 }
