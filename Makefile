@@ -82,7 +82,7 @@ FAULTS_SHORT = \
 		$(if $(FAULTS_SEED),--seed $(FAULTS_SEED)) \
 		--json-out "$$target_dir/faults-short.json" $(FAULTS_ARGS)
 
-.PHONY: run test faults faults-short build fmt lint openapi deps stop clean help
+.PHONY: run test faults faults-short build fmt lint openapi settings deps stop clean help
 
 # A release build, not a debug one: `make run` is where people post bursts of
 # events and read /metrics, and a debug build's latencies and throughput would
@@ -136,6 +136,9 @@ fmt: ## format all crates
 
 openapi: ## rewrite docs/openapi.json from the code (a test checks that the two agree)
 	PANORAMA_WRITE_OPENAPI=1 $(CARGO) test -p panorama-server --lib the_document_is_the_one_in_docs
+
+settings: ## rewrite the README's settings table from the code (a test checks that the two agree)
+	PANORAMA_WRITE_SETTINGS=1 $(CARGO) test -p panorama --bin panorama the_readme_settings_table_is_the_one_the_code_renders
 
 lint: ## cargo fmt --check and clippy -D warnings
 	$(CARGO) fmt --all --check

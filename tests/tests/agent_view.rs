@@ -435,7 +435,7 @@ async fn bad_agent_requests_name_the_field_and_publish_nothing() {
     .await;
     app.wait_for_events(1).await;
     let eve = customer(&app, "eve@example.nl").await;
-    let before = app.records_in(&app.options.topic).await;
+    let before = app.records_in(&app.options.kafka.topic).await;
     let unknown = uuid::Uuid::now_v7();
     let cases = [
         (
@@ -565,7 +565,7 @@ async fn bad_agent_requests_name_the_field_and_publish_nothing() {
         .expect("answer");
     assert_eq!(malformed.status(), 400);
     assert_eq!(
-        app.records_in(&app.options.topic).await,
+        app.records_in(&app.options.kafka.topic).await,
         before,
         "nothing published"
     );

@@ -472,7 +472,7 @@ async fn bad_signatures_and_credentials_are_refused_and_publish_nothing() {
 
     app.wait_for_events(1).await;
     assert_eq!(
-        app.records_in(&app.options.topic).await,
+        app.records_in(&app.options.kafka.topic).await,
         1,
         "only the one valid delivery was published"
     );
@@ -531,7 +531,7 @@ async fn handshakes_preflight_ignored_payloads_and_disabled_adapters() {
     anonymous[4].1 = "anonymous".into();
     let response = post_twilio(&app, &anonymous, TWILIO_TOKEN).await;
     assert_eq!(response.status(), 200);
-    assert_eq!(app.records_in(&app.options.topic).await, 0);
+    assert_eq!(app.records_in(&app.options.kafka.topic).await, 0);
 
     let plain = TestApp::spawn().await;
     let response = plain

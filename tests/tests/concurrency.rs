@@ -105,7 +105,7 @@ async fn project(stream: &[Identifiers], instances: usize, rules: &IdentityRules
     let store = app.store.clone().with_identity_rules(rules.clone());
     let projectors: Vec<Projector> = (0..instances)
         .map(|_| {
-            let dlq = Producer::new(&ProducerSettings::new(&app.options.kafka_brokers))
+            let dlq = Producer::new(&ProducerSettings::new(&app.options.kafka.brokers))
                 .expect("producer");
             Projector::spawn(settings.clone(), store.clone(), dlq).expect("projector")
         })

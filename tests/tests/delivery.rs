@@ -109,10 +109,10 @@ async fn a_mailgun_retry_after_a_broker_outage_is_accepted_and_a_replay_after_su
     let bootstrap = broker.bootstrap();
     let app = TestApp::builder()
         .configure(move |options| {
-            options.kafka_brokers = bootstrap;
-            options.topic = topic;
-            options.dlq_topic = dlq;
-            options.produce_timeout = Duration::from_secs(2);
+            options.kafka.brokers = bootstrap;
+            options.kafka.topic = topic;
+            options.kafka.dlq_topic = dlq;
+            options.kafka.produce_timeout = Duration::from_secs(2);
             options.channels.mailgun_signing_key = Some(MAILGUN_KEY.into());
         })
         .spawn()
@@ -294,8 +294,8 @@ async fn email_routes_take_messages_of_realistic_size_and_other_routes_do_not() 
         .configure(|options| options.channels.channel_tokens = vec![CHANNEL_TOKEN.into()])
         .spawn()
         .await;
-    assert_eq!(app.options.max_body_bytes, MIB);
-    assert_eq!(app.options.max_email_body_bytes, 25 * MIB);
+    assert_eq!(app.options.http.max_body_bytes, MIB);
+    assert_eq!(app.options.http.max_email_body_bytes, 25 * MIB);
 
     let five_mib = email_with_attachment("parcel-photos-1@mail.example.nl", 5 * MIB);
     assert!(five_mib.len() >= 5 * MIB && five_mib.len() < 6 * MIB);
@@ -320,7 +320,7 @@ async fn email_routes_take_messages_of_realistic_size_and_other_routes_do_not() 
     let (status, problem) = post_mime(&app, too_big).await;
     assert_eq!(status, 413, "{problem}");
     assert_eq!(problem["type"], "/problems/payload-too-large");
-    assert_eq!(app.records_in(&app.options.topic).await, 1);
+    assert_eq!(app.records_in(&app.options.kafka.topic).await, 1);
     app.stop().await;
 }
 
@@ -419,6 +419,6 @@ async fn an_event_left_without_identifiers_is_ignored_but_still_warns() {
     assert_eq!(answer["warnings"][0]["field"], "form.fields.email");
     assert_eq!(answer["warnings"][0]["kind"], "email");
     assert!(!answer.to_string().contains("anna at"), "{answer}");
-    assert_eq!(app.records_in(&app.options.topic).await, 0);
+    assert_eq!(app.records_in(&app.options.kafka.topic).await, 0);
     app.stop().await;
 }

@@ -30,7 +30,7 @@ async fn problem(response: reqwest::Response, status: u16) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_events_are_refused_by_field_and_nothing_reaches_the_topic() {
     let app = TestApp::builder()
-        .configure(|options| options.max_body_bytes = 4096)
+        .configure(|options| options.http.max_body_bytes = 4096)
         .spawn()
         .await;
     let url = format!("{}/v1/events", app.base_url);
@@ -84,7 +84,7 @@ async fn bad_events_are_refused_by_field_and_nothing_reaches_the_topic() {
     .await;
 
     assert_eq!(
-        app.records_in(&app.options.topic).await,
+        app.records_in(&app.options.kafka.topic).await,
         0,
         "nothing was published"
     );
@@ -95,7 +95,7 @@ async fn bad_events_are_refused_by_field_and_nothing_reaches_the_topic() {
         202
     );
     app.wait_for_events(1).await;
-    assert_eq!(app.records_in(&app.options.topic).await, 1);
+    assert_eq!(app.records_in(&app.options.kafka.topic).await, 1);
     app.stop().await;
 }
 
@@ -158,8 +158,8 @@ async fn an_unreachable_broker_means_503_with_retry_after() {
     let app = TestApp::builder()
         .role(ProcessRole::Gateway)
         .configure(|options| {
-            options.kafka_brokers = "127.0.0.1:1".into();
-            options.produce_timeout = Duration::from_millis(1500);
+            options.kafka.brokers = "127.0.0.1:1".into();
+            options.kafka.produce_timeout = Duration::from_millis(1500);
         })
         .spawn()
         .await;

@@ -35,7 +35,7 @@ async fn readiness_follows_postgres_and_the_projector_group() {
     let database = cluster.create_database().expect("database");
     let url = database.url.clone();
     let mut app = TestApp::builder()
-        .configure(move |options| options.database_url = url)
+        .configure(move |options| options.database.url = url)
         .spawn()
         .await;
 

@@ -28,7 +28,7 @@ async fn a_stored_offset_past_the_end_of_the_log_stops_the_projector_with_a_clea
     app.psql(&format!(
         "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset)
              VALUES ('{}', '{}', 0, 1000)",
-        app.options.consumer_group, app.options.topic
+        app.options.kafka.consumer_group, app.options.kafka.topic
     ))
     .await;
     let projector = app.start_role(ProcessRole::Projector).await;
@@ -41,7 +41,7 @@ async fn a_stored_offset_past_the_end_of_the_log_stops_the_projector_with_a_clea
     assert_eq!(
         app.psql(&format!(
             "SELECT next_offset FROM consumer_offsets WHERE consumer_group = '{}'",
-            app.options.consumer_group
+            app.options.kafka.consumer_group
         ))
         .await
         .trim(),
@@ -62,9 +62,13 @@ async fn records_deleted_before_they_were_projected_stop_the_projector_until_the
         .await;
     post_calls(&app, 3).await;
     // Retention deletes the first two records before any projector ran.
-    panorama_bus::delete_records_before(&app.options.kafka_brokers, &app.options.topic, &[(0, 2)])
-        .await
-        .expect("records deleted");
+    panorama_bus::delete_records_before(
+        &app.options.kafka.brokers,
+        &app.options.kafka.topic,
+        &[(0, 2)],
+    )
+    .await
+    .expect("records deleted");
 
     let projector = app.start_role(ProcessRole::Projector).await;
     let error = app

@@ -11,7 +11,6 @@ use std::time::Duration;
 use panorama_bus::{OutboundRecord, Producer, ProducerSettings};
 use panorama_e2e::prometheus::{Exposition, documented_metrics};
 use panorama_e2e::{contact, contact_with, email_of, phone_of};
-use panorama_server::InsightsSettings;
 use panorama_testkit::{TestApp, WAIT, eventually};
 use serde_json::{Value, json};
 
@@ -39,11 +38,9 @@ async fn scrape(app: &TestApp) -> Exposition {
 async fn metrics_add_up_after_a_workload() {
     let app = TestApp::builder()
         .configure(|options| {
-            options.insights = Some(InsightsSettings {
-                refresh: Duration::from_millis(300),
-                // The workload's events happened on fixed days in the past.
-                window: Duration::from_secs(400 * 24 * 3600),
-            });
+            options.insights.refresh = Duration::from_millis(300);
+            // The workload's events happened on fixed days in the past.
+            options.insights.window = Duration::from_secs(400 * 24 * 3600);
             options.readiness_interval = Duration::from_millis(200);
         })
         .spawn()
@@ -119,10 +116,10 @@ async fn metrics_add_up_after_a_workload() {
     assert_eq!(ignored.status(), 200);
     // Garbage written straight to the topic: dead-lettered.
     let producer =
-        Producer::new(&ProducerSettings::new(&app.options.kafka_brokers)).expect("producer");
+        Producer::new(&ProducerSettings::new(&app.options.kafka.brokers)).expect("producer");
     producer
         .publish(
-            &app.options.topic,
+            &app.options.kafka.topic,
             &[OutboundRecord {
                 key: "junk".into(),
                 payload: b"not protobuf at all \xff\xff".to_vec(),
@@ -133,7 +130,7 @@ async fn metrics_add_up_after_a_workload() {
         .expect("garbage published");
 
     app.wait_for_events(posted).await;
-    let records = app.records_in(&app.options.topic).await;
+    let records = app.records_in(&app.options.kafka.topic).await;
     app.wait_for_offsets(records).await;
     // A customer route by id: its label must be the template, not the id.
     let found = app

@@ -107,7 +107,7 @@ async fn an_event_postgresql_refuses_is_dead_lettered_and_the_rest_of_its_batch_
         format!("rejected|22023|0|40|{marked_id}"),
         "the ledger holds exactly the refused event"
     );
-    let dead = read_records(&app, &app.options.dlq_topic, 1).await;
+    let dead = read_records(&app, &app.options.kafka.dlq_topic, 1).await;
     assert_eq!(dead.len(), 1, "exactly one dead letter");
     assert_eq!(header(&dead[0], DLQ_REASON_HEADER), "rejected");
     assert_eq!(header(&dead[0], DLQ_SQLSTATE_HEADER), "22023");
@@ -214,7 +214,7 @@ fn poisons() -> Vec<(
 async fn events_past_the_contract_are_refused_at_the_door_and_dead_lettered_from_the_topic() {
     let app = TestApp::builder().partitions(1).spawn().await;
     let producer =
-        Producer::new(&ProducerSettings::new(&app.options.kafka_brokers)).expect("producer");
+        Producer::new(&ProducerSettings::new(&app.options.kafka.brokers)).expect("producer");
     let poisons = poisons();
     let mut ordinary_count = 0usize;
     let mut post_ordinary = async |app: &TestApp| {
@@ -241,7 +241,7 @@ async fn events_past_the_contract_are_refused_at_the_door_and_dead_lettered_from
         // From a producer that writes to the topic directly.
         producer
             .publish(
-                &app.options.topic,
+                &app.options.kafka.topic,
                 &[OutboundRecord {
                     key: "email:poison@example.com".into(),
                     payload: record.encode_to_vec(),
@@ -263,7 +263,7 @@ async fn events_past_the_contract_are_refused_at_the_door_and_dead_lettered_from
         "1|invalid\n3|invalid\n5|invalid\n7|invalid",
         "each poison dead-lettered as breaking the contract"
     );
-    let dead = read_records(&app, &app.options.dlq_topic, 4).await;
+    let dead = read_records(&app, &app.options.kafka.dlq_topic, 4).await;
     let offsets: Vec<String> = dead
         .iter()
         .map(|record| header(record, DLQ_OFFSET_HEADER))

@@ -202,10 +202,10 @@ async fn replay_rebuilds_the_same_projection_and_switches_over() {
     posted += 2;
     // One record the projector cannot read.
     let producer =
-        Producer::new(&ProducerSettings::new(&app.options.kafka_brokers)).expect("producer");
+        Producer::new(&ProducerSettings::new(&app.options.kafka.brokers)).expect("producer");
     producer
         .publish(
-            &app.options.topic,
+            &app.options.kafka.topic,
             &[OutboundRecord {
                 key: "junk".into(),
                 payload: b"\xff\xfe garbage".to_vec(),
@@ -215,9 +215,9 @@ async fn replay_rebuilds_the_same_projection_and_switches_over() {
         .await
         .expect("garbage");
     app.wait_for_events(posted).await;
-    let records = app.records_in(&app.options.topic).await;
+    let records = app.records_in(&app.options.kafka.topic).await;
     app.wait_for_offsets(records).await;
-    let dead_letters = app.records_in(&app.options.dlq_topic).await;
+    let dead_letters = app.records_in(&app.options.kafka.dlq_topic).await;
     assert_eq!(dead_letters, 1);
 
     let db = client(&app.database.url).await;
@@ -247,7 +247,7 @@ async fn replay_rebuilds_the_same_projection_and_switches_over() {
         "the replay differs from the live projection"
     );
     assert_eq!(
-        app.records_in(&app.options.dlq_topic).await,
+        app.records_in(&app.options.kafka.dlq_topic).await,
         dead_letters,
         "a replay does not dead-letter again"
     );
@@ -309,7 +309,7 @@ async fn replay_rebuilds_the_same_projection_and_switches_over() {
     let offsets: i64 = fresh
         .query_one(
             "SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets WHERE consumer_group = $1",
-            &[&app.options.consumer_group],
+            &[&app.options.kafka.consumer_group],
         )
         .await
         .expect("offsets")
@@ -318,7 +318,7 @@ async fn replay_rebuilds_the_same_projection_and_switches_over() {
 
     // A projector started after the switch carries on into the new schema.
     let mut options = app.options.clone();
-    options.http_addr = "127.0.0.1:0".into();
+    options.http.addr = "127.0.0.1:0".into();
     let projector = panorama::start(&options, ProcessRole::Projector)
         .await
         .expect("projector");

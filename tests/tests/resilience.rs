@@ -14,7 +14,7 @@ mod topic;
 use topic::read_records;
 
 fn dlq_producer(app: &TestApp) -> Producer {
-    Producer::new(&ProducerSettings::new(&app.options.kafka_brokers)).expect("producer")
+    Producer::new(&ProducerSettings::new(&app.options.kafka.brokers)).expect("producer")
 }
 
 async fn stop(projector: Projector) {
@@ -102,7 +102,7 @@ async fn a_poison_record_is_dead_lettered_and_the_stream_moves_on() {
         headers: vec![("origin".into(), b"test".to_vec())],
     };
     producer
-        .publish(&app.options.topic, &[garbage])
+        .publish(&app.options.kafka.topic, &[garbage])
         .await
         .expect("garbage written");
     assert_eq!(
@@ -114,15 +114,15 @@ async fn a_poison_record_is_dead_lettered_and_the_stream_moves_on() {
 
     app.wait_for_events(1).await;
     app.wait_for_offsets(2).await;
-    assert_eq!(app.records_in(&app.options.dlq_topic).await, 1);
+    assert_eq!(app.records_in(&app.options.kafka.dlq_topic).await, 1);
 
-    let dead = read_records(&app, &app.options.dlq_topic, 1)
+    let dead = read_records(&app, &app.options.kafka.dlq_topic, 1)
         .await
         .into_iter()
         .next()
         .expect("one dead letter");
     assert_eq!(dead.header(DLQ_REASON_HEADER), Some(&b"undecodable"[..]));
-    let origin = format!("{}/0/0", app.options.topic);
+    let origin = format!("{}/0/0", app.options.kafka.topic);
     assert_eq!(dead.header(DLQ_ORIGIN_HEADER), Some(origin.as_bytes()));
     assert_eq!(
         dead.header("origin"),
@@ -223,13 +223,13 @@ async fn batches_are_bounded_in_bytes_as_well_as_records() {
         })
         .collect();
     producer
-        .publish(&app.options.topic, &big)
+        .publish(&app.options.kafka.topic, &big)
         .await
         .expect("records written");
     let settings = panorama_bus::ConsumerSettings::new(
-        &app.options.kafka_brokers,
+        &app.options.kafka.brokers,
         panorama_testkit::random_name("bounded"),
-        &app.options.topic,
+        &app.options.kafka.topic,
     );
     let sizes = tokio::task::spawn_blocking(move || {
         let mut consumer =

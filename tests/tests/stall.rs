@@ -19,7 +19,7 @@ async fn metric(app: &TestApp, name: &str, labels: &[(&str, &str)]) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_projector_that_cannot_commit_turns_unready_and_recovers() {
     let app = TestApp::builder()
-        .configure(|options| options.projector_stall_after = Duration::from_secs(2))
+        .configure(|options| options.projector.stall_after = Duration::from_secs(2))
         .spawn()
         .await;
     let base_url = app.base_url.clone();
@@ -75,7 +75,7 @@ async fn a_projector_that_cannot_commit_turns_unready_and_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_statement_stuck_behind_a_lock_times_out_and_is_retried() {
     let app = TestApp::builder()
-        .configure(|options| options.db_statement_timeout = Some(Duration::from_millis(300)))
+        .configure(|options| options.database.statement_timeout = Some(Duration::from_millis(300)))
         .spawn()
         .await;
     // Someone holds a lock the projector needs for 3 s, ten times its

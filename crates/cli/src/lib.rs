@@ -1,27 +1,25 @@
 //! Wiring: builds the parts a role needs and runs them. `main` parses
 //! configuration and calls [`serve`]; tests call [`start`] to run the same
-//! wiring on port 0. [`replay`] rebuilds the projection from the topic;
-//! [`simulate`] sends contact-centre traffic through the ingest paths.
+//! wiring on port 0. [`replay`] rebuilds the projection from the topic.
+//! The traffic simulator is its own crate, `panorama_simulator`.
 
 pub mod offsets;
-mod progress;
+mod options;
 pub mod replay;
-pub mod simulate;
 pub mod topics;
+
+pub use options::{
+    DatabaseOptions, HttpOptions, InsightsOptions, KafkaOptions, LiveOptions, LogFormat,
+    LogOptions, Options, ProjectorOptions, TopicSettings,
+};
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use panorama_bus::{ConsumerSettings, Producer, ProducerSettings};
-use panorama_core::Region;
-use panorama_core::identity::IdentityRules;
-use panorama_projector::{Projector, ProjectorSettings};
-use panorama_server::{
-    Application, ChannelSettings, HttpSettings, InsightsSettings, LiveSettings, ReadinessCheck,
-    Services,
-};
-use panorama_store::{ConnectSettings, Store, ViewRules};
+use panorama_projector::Projector;
+use panorama_server::{Application, HttpSettings, ReadinessCheck, Services};
+use panorama_store::Store;
 
 /// Most PostgreSQL connections of a gateway-only process, which uses them
 /// only to check API tokens (and caches what it learns).
@@ -60,183 +58,6 @@ impl ProcessRole {
     }
     fn api(self) -> bool {
         matches!(self, ProcessRole::All | ProcessRole::Api)
-    }
-}
-
-/// Resolved settings for [`start`].
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// HTTP listen address (port 0 for any free port).
-    pub http_addr: String,
-    /// PostgreSQL URL.
-    pub database_url: String,
-    /// Kafka bootstrap servers.
-    pub kafka_brokers: String,
-    /// Contact-event topic.
-    pub topic: String,
-    /// Dead-letter topic.
-    pub dlq_topic: String,
-    /// Projector consumer group.
-    pub consumer_group: String,
-    /// Region for national phone numbers.
-    pub default_region: Option<Region>,
-    /// Identifier kinds' strengths and per-customer limits.
-    pub identity_rules: IdentityRules,
-    /// Case grouping, signal thresholds, priority tiers.
-    pub view_rules: ViewRules,
-    /// Largest request body.
-    pub max_body_bytes: usize,
-    /// Largest request body on the email routes (whole messages with their
-    /// attachments).
-    pub max_email_body_bytes: usize,
-    /// How long ingest waits for the broker.
-    pub produce_timeout: Duration,
-    /// Most records per projector transaction.
-    pub projector_batch_size: usize,
-    /// Most bytes of records per projector transaction.
-    pub projector_batch_bytes: usize,
-    /// How long records may wait without a committed batch before the
-    /// projector reports itself unready.
-    pub projector_stall_after: Duration,
-    /// `statement_timeout` of every PostgreSQL connection of `serve`.
-    pub db_statement_timeout: Option<Duration>,
-    /// `idle_in_transaction_session_timeout` of every connection of `serve`.
-    pub db_idle_in_transaction_timeout: Option<Duration>,
-    /// How `panorama topics` creates topics, and what `serve` expects.
-    pub topics: TopicSettings,
-    /// Where to crash on purpose, for fault testing.
-    pub crash_points: panorama_core::CrashPoints,
-    /// Longest wait to fill a projector batch.
-    pub projector_batch_wait: Duration,
-    /// PostgreSQL connections.
-    pub db_pool_size: usize,
-    /// Channel adapter secrets.
-    pub channels: ChannelSettings,
-    /// Heartbeat and safety poll of live-update streams.
-    pub live: LiveSettings,
-    /// How long change-log rows are kept: the window for resuming a
-    /// live-update stream. The projector role prunes older ones.
-    pub changes_retention: Duration,
-    /// The business gauges (`panorama_insights_*`), refreshed by API
-    /// processes; `None` turns them off.
-    pub insights: Option<InsightsSettings>,
-    /// How often readiness is checked for the `panorama_ready` gauge.
-    pub readiness_interval: Duration,
-}
-
-impl Options {
-    /// Defaults for a broker and database, as `panorama serve` would use.
-    pub fn new(database_url: impl Into<String>, kafka_brokers: impl Into<String>) -> Self {
-        Options {
-            http_addr: "127.0.0.1:8080".into(),
-            database_url: database_url.into(),
-            kafka_brokers: kafka_brokers.into(),
-            topic: "panorama.contact-events.v1".into(),
-            dlq_topic: "panorama.contact-events.dlq.v1".into(),
-            consumer_group: "panorama-projector".into(),
-            default_region: None,
-            identity_rules: IdentityRules::default(),
-            view_rules: ViewRules::default(),
-            max_body_bytes: 1024 * 1024,
-            max_email_body_bytes: panorama_server::DEFAULT_MAX_EMAIL_BODY_BYTES,
-            produce_timeout: Duration::from_secs(5),
-            projector_batch_size: 2000,
-            projector_batch_bytes: 16 * 1024 * 1024,
-            projector_stall_after: Duration::from_secs(60),
-            db_statement_timeout: Some(Duration::from_secs(30)),
-            db_idle_in_transaction_timeout: Some(Duration::from_secs(30)),
-            topics: TopicSettings::default(),
-            crash_points: panorama_core::CrashPoints::none(),
-            projector_batch_wait: Duration::from_millis(20),
-            db_pool_size: 16,
-            channels: ChannelSettings::default(),
-            live: LiveSettings::default(),
-            changes_retention: Duration::from_secs(24 * 3600),
-            insights: Some(InsightsSettings {
-                refresh: Duration::from_secs(60),
-                window: Duration::from_secs(7 * 24 * 3600),
-            }),
-            readiness_interval: Duration::from_secs(5),
-        }
-    }
-
-    /// The projector's settings.
-    pub fn projector_settings(&self) -> ProjectorSettings {
-        ProjectorSettings {
-            consumer: ConsumerSettings::new(&self.kafka_brokers, &self.consumer_group, &self.topic),
-            dlq_topic: self.dlq_topic.clone(),
-            max_batch: self.projector_batch_size,
-            max_batch_bytes: self.projector_batch_bytes,
-            max_wait: self.projector_batch_wait,
-            publish_dead_letters: true,
-            stall_after: self.projector_stall_after,
-            crash_points: self.crash_points.clone(),
-        }
-    }
-
-    /// The specs of the contact-event and dead-letter topics.
-    pub fn topic_specs(&self) -> Vec<panorama_bus::TopicSpec> {
-        [&self.topic, &self.dlq_topic]
-            .into_iter()
-            .map(|name| panorama_bus::TopicSpec {
-                name: name.clone(),
-                partitions: self.topics.partitions,
-                replication_factor: self.topics.replication_factor,
-                min_insync_replicas: self.topics.min_insync_replicas,
-                retention_ms: self.topics.retention_ms,
-            })
-            .collect()
-    }
-
-    /// How `role` connects to PostgreSQL: its pool size, its name on the
-    /// server, and the timeouts that keep a stuck statement or a frozen
-    /// process from holding locks forever.
-    pub fn connect_settings(&self, role: ProcessRole) -> ConnectSettings {
-        // The gateway uses the database only to check API tokens.
-        let max_connections = if role == ProcessRole::Gateway {
-            self.db_pool_size.min(GATEWAY_DB_POOL_SIZE)
-        } else {
-            self.db_pool_size
-        };
-        ConnectSettings {
-            max_connections,
-            schema: None,
-            application_name: Some(format!("panorama-{}", role.as_str())),
-            statement_timeout: self.db_statement_timeout,
-            idle_in_transaction_timeout: self.db_idle_in_transaction_timeout,
-        }
-    }
-
-    fn producer(&self) -> anyhow::Result<Producer> {
-        let mut settings = ProducerSettings::new(&self.kafka_brokers);
-        settings.timeout = self.produce_timeout;
-        Producer::new(&settings).context("cannot create the Kafka producer")
-    }
-}
-
-/// How `panorama topics` creates the topics: defaults right for a cluster of
-/// three or more brokers, records kept forever (the topic is what a replay
-/// rebuilds from).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TopicSettings {
-    /// Partitions of each topic.
-    pub partitions: i32,
-    /// Copies of every record.
-    pub replication_factor: i32,
-    /// Copies that must have a record before it is acknowledged.
-    pub min_insync_replicas: i32,
-    /// `retention.ms`; -1 keeps records forever.
-    pub retention_ms: i64,
-}
-
-impl Default for TopicSettings {
-    fn default() -> Self {
-        TopicSettings {
-            partitions: 6,
-            replication_factor: 3,
-            min_insync_replicas: 2,
-            retention_ms: -1,
-        }
     }
 }
 
@@ -301,7 +122,7 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
     // Every role needs the database: the projector writes to it, the API
     // reads from it, and the gateway checks API tokens against it, which
     // takes only a few connections.
-    let store = Store::connect_with(&options.database_url, &options.connect_settings(role))
+    let store = Store::connect_with(&options.database.url, &options.connect_settings(role))
         .context("invalid database url")?
         .with_identity_rules(options.identity_rules.clone())
         .with_view_rules(options.view_rules.clone());
@@ -332,8 +153,8 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
         ));
     }
     if role.gateway() || role.projector() {
-        let brokers = options.kafka_brokers.clone();
-        let topic = options.topic.clone();
+        let brokers = options.kafka.brokers.clone();
+        let topic = options.kafka.topic.clone();
         readiness.push((
             "kafka".into(),
             Arc::new(move || {
@@ -364,7 +185,7 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
 
     if role.gateway() || role.projector() {
         tokio::spawn(topics::log_at_start(
-            options.kafka_brokers.clone(),
+            options.kafka.brokers.clone(),
             options.topic_specs(),
         ));
     }
@@ -381,9 +202,12 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
         _ => None,
     };
 
-    let pruner = role
-        .projector()
-        .then(|| tokio::spawn(prune_changes(store.clone(), options.changes_retention)));
+    let pruner = role.projector().then(|| {
+        tokio::spawn(prune_changes(
+            store.clone(),
+            options.live.changes_retention(),
+        ))
+    });
     if let Some(projector) = &projector {
         let ready = Arc::new(projector.readiness());
         readiness.push((
@@ -398,7 +222,7 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
         readiness.clone(),
         options.readiness_interval,
     )];
-    if let (true, Some(insights)) = (role.api(), options.insights) {
+    if let (true, Some(insights)) = (role.api(), options.insights.settings()) {
         background.push(panorama_server::spawn_insights_refresher(
             store.clone(),
             insights,
@@ -412,17 +236,17 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
         access: Some(store),
     };
     let settings = HttpSettings {
-        addr: options.http_addr.clone(),
-        max_body_bytes: options.max_body_bytes,
-        max_email_body_bytes: options.max_email_body_bytes,
-        topic: options.topic.clone(),
+        addr: options.http.addr.clone(),
+        max_body_bytes: options.http.max_body_bytes,
+        max_email_body_bytes: options.http.max_email_body_bytes,
+        topic: options.kafka.topic.clone(),
         default_region: options.default_region,
         channels: options.channels.clone(),
-        live: options.live,
+        live: options.live.settings(),
         crash_points: options.crash_points.clone(),
     };
     let application = Application::build(settings, services, readiness)
-        .with_context(|| format!("cannot listen on {}", options.http_addr))?;
+        .with_context(|| format!("cannot listen on {}", options.http.addr))?;
     let port = application.port();
     let server = application.handle();
     let server_task = tokio::spawn(application.run_until_stopped());

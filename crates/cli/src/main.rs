@@ -1,7 +1,8 @@
 //! `panorama`: the one binary. `serve` runs the gateway, projector and agent
 //! API (all in one process by default), `migrate` applies the schema,
 //! `topics` creates the Kafka topics, `token` manages API tokens, `replay`
-//! rebuilds the projection, `simulate` sends contact-centre traffic.
+//! rebuilds the projection, `simulate` sends contact-centre traffic,
+//! `config` prints the settings in effect.
 
 mod config;
 #[cfg(feature = "otlp")]
@@ -10,21 +11,19 @@ mod simulate_args;
 mod token;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
-use panorama::{ProcessRole, serve};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use panorama::{LogFormat, LogOptions, Options, ProcessRole, serve};
 
-use crate::config::{Config, LogFormat, Settings};
+use crate::config::Settings;
 
 /// Omnichannel single customer view: contact events from every channel,
 /// one history per customer.
 #[derive(Debug, Parser)]
 #[command(name = "panorama", version)]
 struct Cli {
-    /// TOML config file; flags and PANORAMA_* variables override it.
+    /// TOML config file; `PANORAMA_*` variables and flags override it.
     #[arg(long, env = "PANORAMA_CONFIG", global = true)]
     config: Option<PathBuf>,
     #[command(flatten)]
@@ -89,38 +88,49 @@ enum Command {
         #[command(subcommand)]
         command: token::TokenCommand,
     },
+    /// Print the settings in effect (defaults, then the config file,
+    /// PANORAMA_* variables and flags) as a TOML config file, secrets
+    /// masked.
+    Config,
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let config = cli.settings.resolve(cli.config.as_ref())?;
-    let exporter = init_logging(&config)?;
+    let mut command = config::annotate(Cli::command());
+    let matches = command.get_matches_mut();
+    let cli =
+        Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.format(&mut command).exit());
+    let options = config::load(cli.config.as_deref(), &cli.settings, &command, &matches)?;
+    let exporter = init_logging(&options.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let outcome = runtime.block_on(run(cli.command, config));
+    let outcome = runtime.block_on(run(cli.command, options));
     if let Some(exporter) = exporter {
         exporter.shutdown();
     }
     outcome
 }
 
-async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+async fn run(command: Command, options: Options) -> anyhow::Result<()> {
     match command {
-        Command::Serve { role } => serve(&config.into_options(), role).await,
+        Command::Serve { role } => serve(&options, role).await,
         Command::Migrate => {
-            let store = panorama_store::Store::connect(&config.database_url, 1)?;
+            let store = panorama_store::Store::connect(&options.database.url, 1)?;
             let ran = store.migrate().await.context("migration failed")?;
             tracing::info!(applied = ran, "database schema is current");
             Ok(())
         }
-        Command::Topics => panorama::topics::create(&config.into_options()).await,
+        Command::Topics => panorama::topics::create(&options).await,
         Command::Offsets { skip_to_log_start } => {
-            panorama::offsets::run(&config.into_options(), skip_to_log_start).await
+            panorama::offsets::run(&options, skip_to_log_start).await
         }
-        Command::Token { command } => token::run(command, &config.database_url).await,
-        Command::Simulate(args) => simulate_args::run(args, &config).await,
+        Command::Token { command } => token::run(command, &options.database.url).await,
+        Command::Simulate(args) => simulate_args::run(args, &options).await,
+        Command::Config => {
+            print!("{}", config::render(&options)?);
+            Ok(())
+        }
         Command::Replay {
             schema,
             switch,
@@ -128,7 +138,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             force,
             allow_incomplete_log,
         } => {
-            let options = config.into_options();
             let mut replay = panorama::replay::ReplayOptions::new(schema);
             replay.switch = switch;
             replay.discard_manual_identity = discard_manual_identity;
@@ -155,12 +164,12 @@ impl Exporter {
 
 /// Logs to stderr as text or JSON lines; with the `otlp` feature and an
 /// endpoint, spans also go to the OTLP collector.
-fn init_logging(config: &Config) -> anyhow::Result<Option<Exporter>> {
+fn init_logging(config: &LogOptions) -> anyhow::Result<Option<Exporter>> {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
 
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
-        .with_context(|| format!("log: invalid filter {:?}", config.log))?;
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.filter)
+        .with_context(|| format!("log.filter: invalid filter {:?}", config.filter))?;
     #[cfg(feature = "otlp")]
     let (otlp, exporter) = match &config.otlp_endpoint {
         Some(endpoint) => {
@@ -173,7 +182,7 @@ fn init_logging(config: &Config) -> anyhow::Result<Option<Exporter>> {
     let (otlp, exporter) = (None::<tracing_subscriber::layer::Identity>, None);
     let registry = tracing_subscriber::registry().with(otlp).with(filter);
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    match config.log_format {
+    match config.format {
         LogFormat::Json => registry.with(fmt.json().flatten_event(true)).init(),
         LogFormat::Pretty => registry.with(fmt.compact()).init(),
     }
@@ -184,37 +193,4 @@ fn init_logging(config: &Config) -> anyhow::Result<Option<Exporter>> {
         );
     }
     Ok(exporter)
-}
-
-impl Config {
-    fn into_options(self) -> Arc<panorama::Options> {
-        Arc::new(panorama::Options {
-            http_addr: self.http_addr,
-            database_url: self.database_url,
-            kafka_brokers: self.kafka_brokers,
-            topic: self.topic,
-            dlq_topic: self.dlq_topic,
-            consumer_group: self.consumer_group,
-            default_region: self.default_region,
-            identity_rules: self.identity_rules,
-            view_rules: self.view_rules,
-            max_body_bytes: self.max_body_bytes,
-            max_email_body_bytes: self.max_email_body_bytes,
-            produce_timeout: self.produce_timeout,
-            projector_batch_size: self.projector_batch_size,
-            projector_batch_wait: self.projector_batch_wait,
-            projector_batch_bytes: self.projector_batch_bytes,
-            projector_stall_after: self.projector_stall_after,
-            db_statement_timeout: self.db_statement_timeout,
-            db_idle_in_transaction_timeout: self.db_idle_in_transaction_timeout,
-            topics: self.topics,
-            crash_points: self.crash_points,
-            db_pool_size: self.db_pool_size,
-            channels: self.channels,
-            live: self.live,
-            changes_retention: self.changes_retention,
-            insights: self.insights,
-            readiness_interval: Duration::from_secs(5),
-        })
-    }
 }

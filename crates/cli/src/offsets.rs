@@ -55,8 +55,8 @@ impl Standing {
 /// `(partition, low, high)` of every partition of the event topic: the log
 /// holds offsets `low..high`.
 pub(crate) async fn watermarks(options: &Options) -> anyhow::Result<Vec<(i32, i64, i64)>> {
-    let brokers = options.kafka_brokers.clone();
-    let topic = options.topic.clone();
+    let brokers = options.kafka.brokers.clone();
+    let topic = options.kafka.topic.clone();
     tokio::task::spawn_blocking(move || {
         panorama_bus::watermarks(&brokers, &topic, Duration::from_secs(10))
     })
@@ -67,16 +67,20 @@ pub(crate) async fn watermarks(options: &Options) -> anyhow::Result<Vec<(i32, i6
 /// Prints each partition's standing; with `skip_to_log_start`, moves the
 /// stored offsets of partitions with a gap up to the log's start.
 pub async fn run(options: &Options, skip_to_log_start: bool) -> anyhow::Result<()> {
-    let store = Store::connect(&options.database_url, 1).context("invalid database url")?;
+    let store = Store::connect(&options.database.url, 1).context("invalid database url")?;
     let marks = watermarks(options).await?;
     anyhow::ensure!(
         !marks.is_empty(),
         "topic {} has no partitions: run `panorama topics`",
-        options.topic
+        options.kafka.topic
     );
     let partitions: Vec<i32> = marks.iter().map(|(partition, _, _)| *partition).collect();
     let stored = store
-        .next_offsets(&options.consumer_group, &options.topic, &partitions)
+        .next_offsets(
+            &options.kafka.consumer_group,
+            &options.kafka.topic,
+            &partitions,
+        )
         .await?;
     println!(
         "{:>9} {:>12} {:>12} {:>12} {:>10}  standing",
@@ -94,7 +98,12 @@ pub async fn run(options: &Options, skip_to_log_start: bool) -> anyhow::Result<(
         );
         if skip_to_log_start && standing == Standing::Gap {
             let moved = store
-                .skip_to_offset(&options.consumer_group, &options.topic, partition, low)
+                .skip_to_offset(
+                    &options.kafka.consumer_group,
+                    &options.kafka.topic,
+                    partition,
+                    low,
+                )
                 .await?;
             let from = moved.unwrap_or_else(|| offset.unwrap_or(0));
             tracing::warn!(

@@ -20,7 +20,6 @@ use panorama_simulator::progress::{Progress, Rate};
 use panorama_store::{Store, Switched};
 
 use crate::Options;
-use crate::progress::{Progress, Rate};
 
 /// What `panorama replay` was asked to do.
 #[derive(Debug, Clone)]
@@ -71,7 +70,7 @@ pub struct ReplayReport {
 
 /// The replay's consumer group for `schema`.
 pub fn replay_group(options: &Options, schema: &str) -> String {
-    format!("{}-replay-{schema}", options.consumer_group)
+    format!("{}-replay-{schema}", options.kafka.consumer_group)
 }
 
 /// Runs a replay; see the module documentation.
@@ -81,7 +80,7 @@ pub async fn replay(options: &Options, replay: &ReplayOptions) -> anyhow::Result
         panorama_store::valid_schema_name(schema),
         "invalid schema name {schema:?}: lower-case letters, digits and _, starting with a letter"
     );
-    let live = Store::connect(&options.database_url, 2).context("invalid database url")?;
+    let live = Store::connect(&options.database.url, 2).context("invalid database url")?;
     if live.schema_exists(schema).await? {
         tracing::info!(
             schema,
@@ -90,7 +89,7 @@ pub async fn replay(options: &Options, replay: &ReplayOptions) -> anyhow::Result
     }
     live.create_schema(schema).await?;
     let target = Store::connect_with(
-        &options.database_url,
+        &options.database.url,
         &panorama_store::ConnectSettings {
             schema: Some(schema.to_owned()),
             application_name: Some("panorama-replay".to_owned()),
@@ -115,7 +114,7 @@ pub async fn replay(options: &Options, replay: &ReplayOptions) -> anyhow::Result
                  {start}): retention deleted records, so a replay cannot rebuild everything the \
                  live projection holds and a switch would lose it for good. Replay without \
                  --switch to inspect, or pass --allow-incomplete-log to accept the loss",
-                options.topic
+                options.kafka.topic
             );
         }
         tracing::warn!(
@@ -132,7 +131,7 @@ pub async fn replay(options: &Options, replay: &ReplayOptions) -> anyhow::Result
     settings.publish_dead_letters = false;
     let projector = Projector::spawn(settings, target.clone(), options.producer()?)
         .context("cannot start the replay projector")?;
-    tracing::info!(schema, group = %group, topic = %options.topic, "replay started");
+    tracing::info!(schema, group = %group, topic = %options.kafka.topic, "replay started");
     let caught_up = follow(options, replay, &target, &group, &projector).await;
     let _ = tokio::task::spawn_blocking(move || projector.stop()).await;
     let records = caught_up?;
@@ -142,7 +141,7 @@ pub async fn replay(options: &Options, replay: &ReplayOptions) -> anyhow::Result
         // replay is done, in case one was started meanwhile.
         check_switch_allowed(options, replay, &live).await?;
         let switched = live
-            .switch_schema(schema, &options.consumer_group, &group)
+            .switch_schema(schema, &options.kafka.consumer_group, &group)
             .await
             .context("switch-over failed; nothing was changed")?;
         tracing::info!(
@@ -191,8 +190,8 @@ async fn check_switch_allowed(
              drops them: pass --discard-manual-identity to switch anyway"
         );
     }
-    let brokers = options.kafka_brokers.clone();
-    let group = options.consumer_group.clone();
+    let brokers = options.kafka.brokers.clone();
+    let group = options.kafka.consumer_group.clone();
     let members = tokio::task::spawn_blocking(move || {
         panorama_bus::group_member_count(&brokers, &group, Duration::from_secs(5))
     })
@@ -202,7 +201,7 @@ async fn check_switch_allowed(
         Ok(count) => anyhow::bail!(
             "{count} live projector(s) are in group {}: stop them (e.g. scale the projector \
              deployment to 0) before switching",
-            options.consumer_group
+            options.kafka.consumer_group
         ),
         Err(error) if replay.force => {
             tracing::warn!(%error, "cannot list the live group's members; switching as forced");
@@ -227,8 +226,8 @@ async fn follow(
     let mut rate = Rate::default();
     loop {
         anyhow::ensure!(projector.is_running(), "the replay projector stopped");
-        let brokers = options.kafka_brokers.clone();
-        let topic = options.topic.clone();
+        let brokers = options.kafka.brokers.clone();
+        let topic = options.kafka.topic.clone();
         let marks = tokio::task::spawn_blocking(move || {
             panorama_bus::high_watermarks(&brokers, &topic, Duration::from_secs(5))
         })
@@ -236,7 +235,7 @@ async fn follow(
         .context("cannot read the topic's high watermarks")?;
         let partitions: Vec<i32> = marks.iter().map(|(partition, _)| *partition).collect();
         let stored = target
-            .next_offsets(group, &options.topic, &partitions)
+            .next_offsets(group, &options.kafka.topic, &partitions)
             .await?;
         let total: i64 = marks.iter().map(|(_, high)| *high).sum();
         let done: i64 = marks

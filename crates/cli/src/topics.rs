@@ -17,7 +17,7 @@ const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn create(options: &Options) -> anyhow::Result<()> {
     let reports = tokio::time::timeout(
         BROKER_TIMEOUT,
-        panorama_bus::ensure_topics(&options.kafka_brokers, &options.topic_specs()),
+        panorama_bus::ensure_topics(&options.kafka.brokers, &options.topic_specs()),
     )
     .await
     .context("the broker did not answer within 30 s")?

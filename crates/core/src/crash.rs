@@ -75,6 +75,20 @@ impl CrashPoints {
     }
 }
 
+/// The points as the spec [`CrashPoints::parse`] reads back
+/// (`name=probability,...`; empty for none).
+impl std::fmt::Display for CrashPoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (position, (name, probability)) in self.points.iter().enumerate() {
+            if position > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{name}={probability}")?;
+        }
+        Ok(())
+    }
+}
+
 /// A random number in [0, 1): the standard library's per-instance random
 /// hash keys are enough for dice that need no seed.
 fn random_unit() -> f64 {
@@ -107,6 +121,19 @@ mod tests {
                 .unwrap_err()
                 .contains("name=probability")
         );
+    }
+
+    #[test]
+    fn points_print_as_a_spec_that_reads_back() {
+        assert_eq!(CrashPoints::none().to_string(), "");
+        for spec in [
+            "projector.after_commit=0.01",
+            "gateway.after_publish=1,projector.before_commit=0",
+        ] {
+            let points = CrashPoints::parse(spec).expect("valid");
+            assert_eq!(points.to_string(), spec);
+            assert_eq!(CrashPoints::parse(&points.to_string()), Ok(points));
+        }
     }
 
     #[test]

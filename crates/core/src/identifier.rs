@@ -155,6 +155,13 @@ impl FromStr for Region {
     }
 }
 
+/// The ISO code, as [`Region::from_str`] reads it (`NL`).
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_ref())
+    }
+}
+
 /// A phone number in E.164 form (`+31612345678`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PhoneNumber(String);
@@ -389,6 +396,13 @@ mod tests {
 
     fn region(code: &str) -> Option<Region> {
         Some(code.parse().expect("known region"))
+    }
+
+    #[test]
+    fn regions_print_as_their_iso_code() {
+        let region: Region = " nl".parse().expect("known region");
+        assert_eq!(region.to_string(), "NL");
+        assert_eq!(region.to_string().parse::<Region>(), Ok(region));
     }
 
     #[test]

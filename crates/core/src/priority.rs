@@ -80,6 +80,22 @@ impl PriorityRules {
     }
 }
 
+/// The rules as the spec [`PriorityRules::parse`] reads back: empty for the
+/// defaults, `default=tier` only when the default tier is not `normal`.
+impl std::fmt::Display for PriorityRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut entries: Vec<String> = self
+            .rules
+            .iter()
+            .map(|rule| format!("{}:{}={}", rule.tier, rule.attribute, rule.values.join("|")))
+            .collect();
+        if self.default_tier != PriorityRules::default().default_tier {
+            entries.push(format!("default={}", self.default_tier));
+        }
+        f.write_str(&entries.join(","))
+    }
+}
+
 fn tier_name(entry: &str, tier: &str) -> Result<String, String> {
     let tier = tier.trim();
     if tier.is_empty()
@@ -101,6 +117,19 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn rules_print_as_a_spec_that_reads_back() {
+        assert_eq!(PriorityRules::default().to_string(), "");
+        for spec in [
+            "high:customer.tier=gold|platinum",
+            "vip:customer.segment=vip,high:customer.tier=gold,default=low",
+        ] {
+            let rules = PriorityRules::parse(spec).expect("valid");
+            assert_eq!(rules.to_string(), spec);
+            assert_eq!(PriorityRules::parse(&rules.to_string()), Ok(rules));
+        }
     }
 
     #[test]

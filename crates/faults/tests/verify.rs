@@ -72,10 +72,10 @@ async fn a_healthy_projection_passes_and_planted_losses_strangers_and_doubles_ar
     );
     assert!(healthy.max_visible_wait_ms >= healthy.p99_visible_wait_ms);
     let behind = verify::offsets_behind(
-        &app.options.kafka_brokers,
+        &app.options.kafka.brokers,
         &app.database.url,
-        &app.options.topic,
-        &app.options.consumer_group,
+        &app.options.kafka.topic,
+        &app.options.kafka.consumer_group,
     )
     .await
     .expect("offsets");

@@ -73,23 +73,26 @@ impl AppBuilder {
         let database = tokio::task::spawn_blocking(|| postgres().create_database()).await??;
         let bootstrap = tokio::task::spawn_blocking(|| broker().bootstrap()).await?;
         let mut options = Options::new(&database.url, bootstrap);
-        options.http_addr = "127.0.0.1:0".into();
-        options.topic = random_name("events");
-        options.dlq_topic = random_name("dlq");
-        options.consumer_group = random_name("projector");
-        options.db_pool_size = 8;
+        options.http.addr = "127.0.0.1:0".into();
+        options.kafka.topic = random_name("events");
+        options.kafka.dlq_topic = random_name("dlq");
+        options.kafka.consumer_group = random_name("projector");
+        options.database.pool_size = 8;
         // One broker: one copy of each record is what the topics have.
         options.topics.replication_factor = 1;
         options.topics.min_insync_replicas = 1;
         for change in self.configure {
             change(&mut options);
         }
-        let store = Store::connect(&options.database_url, 4)?;
+        let store = Store::connect(&options.database.url, 4)?;
         store.migrate().await.context("migrate")?;
-        if options.kafka_brokers == broker().bootstrap() {
+        if options.kafka.brokers == broker().bootstrap() {
             panorama_bus::create_topics(
-                &options.kafka_brokers,
-                &[(&options.topic, self.partitions), (&options.dlq_topic, 1)],
+                &options.kafka.brokers,
+                &[
+                    (&options.kafka.topic, self.partitions),
+                    (&options.kafka.dlq_topic, 1),
+                ],
             )
             .await
             .context("create topics")?;
@@ -251,8 +254,8 @@ impl TestApp {
         let partitions: Vec<i32> = (0..64).collect();
         self.store
             .next_offsets(
-                &self.options.consumer_group,
-                &self.options.topic,
+                &self.options.kafka.consumer_group,
+                &self.options.kafka.topic,
                 &partitions,
             )
             .await
@@ -262,7 +265,7 @@ impl TestApp {
 
     /// The sum of the high watermarks of `topic`: how many records it holds.
     pub async fn records_in(&self, topic: &str) -> i64 {
-        let brokers = self.options.kafka_brokers.clone();
+        let brokers = self.options.kafka.brokers.clone();
         let topic = topic.to_owned();
         tokio::task::spawn_blocking(move || {
             panorama_bus::high_watermarks(&brokers, &topic, Duration::from_secs(5))

@@ -28,7 +28,7 @@ pub(crate) fn from_start() -> Arc<dyn OffsetSource> {
 /// records (failing after [`WAIT`]), then a moment longer to see that no
 /// more come.
 pub(crate) async fn read_records(app: &TestApp, topic: &str, count: usize) -> Vec<ConsumedRecord> {
-    let settings = ConsumerSettings::new(&app.options.kafka_brokers, random_name("reader"), topic);
+    let settings = ConsumerSettings::new(&app.options.kafka.brokers, random_name("reader"), topic);
     let topic = topic.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut consumer = BatchConsumer::new(&settings, Arc::new(FromStart)).expect("consumer");

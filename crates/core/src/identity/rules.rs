@@ -161,6 +161,32 @@ impl IdentityRules {
     }
 }
 
+/// The rules as a spec that [`IdentityRules::with_spec`] reads back over the
+/// defaults: every kind with its limit, and its strength where it is weak or
+/// differs from the default (`phone=5,...,visitor=none:weak`).
+impl std::fmt::Display for IdentityRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let defaults = IdentityRules::default();
+        for (position, kind) in IdentifierKind::ALL.into_iter().enumerate() {
+            if position > 0 {
+                f.write_str(",")?;
+            }
+            match self.limit(kind) {
+                Some(limit) => write!(f, "{kind}={limit}")?,
+                None => write!(f, "{kind}=none")?,
+            }
+            match self.strength(kind) {
+                Strength::Weak => f.write_str(":weak")?,
+                Strength::Strong if defaults.strength(kind) == Strength::Weak => {
+                    f.write_str(":strong")?;
+                }
+                Strength::Strong => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +260,28 @@ mod tests {
                 .with_spec(bad)
                 .expect_err("invalid spec");
             assert!(error.contains(bad), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn rules_print_as_a_spec_that_reads_back() {
+        assert_eq!(
+            IdentityRules::default().to_string(),
+            "phone=5,email=5,account=1,whatsapp=3,messenger=3,instagram=3,x=3,visitor=none:weak"
+        );
+        for spec in [
+            "",
+            "account=2,email=none,x=1:weak",
+            "visitor=4:strong,phone=none",
+        ] {
+            let rules = IdentityRules::default()
+                .with_spec(spec)
+                .expect("valid spec");
+            assert_eq!(
+                IdentityRules::default().with_spec(&rules.to_string()),
+                Ok(rules),
+                "{spec}"
+            );
         }
     }
 

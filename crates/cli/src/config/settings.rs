@@ -1,0 +1,524 @@
+//! Every setting's flag and `PANORAMA_*` variable, with its description
+//! (shown by `--help` and the README), grouped as the TOML file is.
+
+use clap::Args;
+use serde::Serialize;
+
+/// Every setting's flag and `PANORAMA_*` variable, grouped as the TOML file
+/// is: a field serialises under its TOML key (its flag's `id` spells the
+/// key out), and only when a flag or variable gave it a value, so unset
+/// ones leave the key to the file and the defaults. A test holds these keys
+/// to those of [`panorama::Options`].
+#[derive(Debug, Clone, Default, Args, Serialize)]
+pub(crate) struct Settings {
+    /// ISO country code (e.g. `NL`) for reading national phone numbers;
+    /// unset, numbers must be international (`+31...`) and channel adapters
+    /// keep a national one only as attribute `unparsed.phone` (`make run`
+    /// sets `NL`)
+    #[arg(
+        id = "default_region",
+        long = "default-region",
+        env = "PANORAMA_DEFAULT_REGION",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default_region: Option<String>,
+    /// Identity rules over the built-in ones: comma-separated `kind=limit`
+    /// (a number or `none`), with `:weak` or `:strong` to change a kind's
+    /// strength
+    #[arg(
+        id = "identity_rules",
+        long = "identity-rules",
+        env = "PANORAMA_IDENTITY_RULES",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity_rules: Option<String>,
+    /// Fault testing only: `name=probability,...` makes the process abort
+    /// at `projector.before_commit`, `projector.after_commit` or
+    /// `gateway.after_publish` with that probability (docs/reliability.md)
+    #[arg(
+        id = "crash_points",
+        long = "crash-points",
+        env = "PANORAMA_CRASH_POINTS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crash_points: Option<String>,
+    #[command(flatten)]
+    http: HttpArgs,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    #[command(flatten)]
+    topics: TopicArgs,
+    #[command(flatten)]
+    view_rules: ViewRuleArgs,
+    #[command(flatten)]
+    projector: ProjectorArgs,
+    #[command(flatten)]
+    live: LiveArgs,
+    #[command(flatten)]
+    insights: InsightsArgs,
+    #[command(flatten)]
+    channels: ChannelArgs,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+#[command(next_help_heading = "HTTP [http]")]
+struct HttpArgs {
+    /// HTTP listen address
+    #[arg(
+        id = "http.addr",
+        long = "http-addr",
+        env = "PANORAMA_HTTP_ADDR",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    addr: Option<String>,
+    /// Largest accepted request body in bytes (every route but the email
+    /// routes)
+    #[arg(
+        id = "http.max_body_bytes",
+        long = "max-body-bytes",
+        env = "PANORAMA_MAX_BODY_BYTES",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_body_bytes: Option<usize>,
+    /// Largest accepted body on the email routes (SendGrid, Mailgun, raw
+    /// MIME) in bytes: a whole message with its attachments
+    #[arg(
+        id = "http.max_email_body_bytes",
+        long = "max-email-body-bytes",
+        env = "PANORAMA_MAX_EMAIL_BODY_BYTES",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_email_body_bytes: Option<usize>,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+#[command(next_help_heading = "PostgreSQL [database]")]
+struct DatabaseArgs {
+    /// PostgreSQL connection URL
+    #[arg(
+        id = "database.url",
+        long = "database-url",
+        env = "PANORAMA_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    /// PostgreSQL connections per process (a gateway-only process, which
+    /// only checks API tokens, opens at most 2)
+    #[arg(
+        id = "database.pool_size",
+        long = "db-pool-size",
+        env = "PANORAMA_DB_POOL_SIZE",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pool_size: Option<usize>,
+    /// `statement_timeout` of `serve`'s PostgreSQL connections in
+    /// milliseconds (lock waits included); `0` for none
+    #[arg(
+        id = "database.statement_timeout_ms",
+        long = "db-statement-timeout-ms",
+        env = "PANORAMA_DB_STATEMENT_TIMEOUT_MS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    statement_timeout_ms: Option<u64>,
+    /// `idle_in_transaction_session_timeout` of `serve`'s connections in
+    /// milliseconds: a frozen process cannot hold its locks longer; `0` for
+    /// none
+    #[arg(
+        id = "database.idle_in_transaction_timeout_ms",
+        long = "db-idle-in-transaction-timeout-ms",
+        env = "PANORAMA_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idle_in_transaction_timeout_ms: Option<u64>,
+}
+
+/// `[kafka]`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+#[command(next_help_heading = "Kafka [kafka]")]
+struct KafkaArgs {
+    /// Kafka bootstrap servers, comma-separated
+    #[arg(
+        id = "kafka.brokers",
+        long = "kafka-brokers",
+        env = "PANORAMA_KAFKA_BROKERS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    brokers: Option<String>,
+    /// Contact-event topic
+    #[arg(
+        id = "kafka.topic",
+        long = "topic",
+        env = "PANORAMA_TOPIC",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic: Option<String>,
+    /// Dead-letter topic for records that cannot be projected
+    #[arg(
+        id = "kafka.dlq_topic",
+        long = "dlq-topic",
+        env = "PANORAMA_DLQ_TOPIC",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dlq_topic: Option<String>,
+    /// The projector's Kafka consumer group
+    #[arg(
+        id = "kafka.consumer_group",
+        long = "consumer-group",
+        env = "PANORAMA_CONSUMER_GROUP",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumer_group: Option<String>,
+    /// How long ingest waits for the broker's acknowledgement before
+    /// answering 503, in milliseconds
+    #[arg(
+        id = "kafka.produce_timeout_ms",
+        long = "produce-timeout-ms",
+        env = "PANORAMA_PRODUCE_TIMEOUT_MS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    produce_timeout_ms: Option<u64>,
+}
+
+/// `[topics]`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+#[command(next_help_heading = "Topics `panorama topics` creates [topics]")]
+struct TopicArgs {
+    /// Partitions `panorama topics` creates; the most projectors that share
+    /// the work
+    #[arg(
+        id = "topics.partitions",
+        long = "topic-partitions",
+        env = "PANORAMA_TOPIC_PARTITIONS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partitions: Option<i32>,
+    /// Copies of every record in the topics `panorama topics` creates; the
+    /// cluster needs as many brokers (`make run` and `docker-compose.yml`
+    /// set `1` for their single broker)
+    #[arg(
+        id = "topics.replication_factor",
+        long = "topic-replication-factor",
+        env = "PANORAMA_TOPIC_REPLICATION_FACTOR",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replication_factor: Option<i32>,
+    /// Copies that must hold a record before the broker acknowledges it,
+    /// and so before an ingest request is answered (`1` with one broker)
+    #[arg(
+        id = "topics.min_insync_replicas",
+        long = "topic-min-insync-replicas",
+        env = "PANORAMA_TOPIC_MIN_INSYNC_REPLICAS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_insync_replicas: Option<i32>,
+    /// How long the topics keep records, in milliseconds; `-1` keeps them
+    /// forever, which is what a replay rebuilds from
+    #[arg(
+        id = "topics.retention_ms",
+        long = "topic-retention-ms",
+        env = "PANORAMA_TOPIC_RETENTION_MS",
+        global = true,
+        allow_negative_numbers = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention_ms: Option<i64>,
+}
+
+/// `[view_rules]`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+#[command(next_help_heading = "Agent view [view_rules]")]
+struct ViewRuleArgs {
+    /// Contacts with the same reason this many days apart share a case
+    #[arg(
+        id = "view_rules.case_window_days",
+        long = "case-window-days",
+        env = "PANORAMA_CASE_WINDOW_DAYS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case_window_days: Option<u32>,
+    /// An open case whose last contact is older than this many days raises
+    /// `unresolved_after_contact`
+    #[arg(
+        id = "view_rules.unresolved_after_days",
+        long = "unresolved-after-days",
+        env = "PANORAMA_UNRESOLVED_AFTER_DAYS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unresolved_after_days: Option<u32>,
+    /// Priority tiers over `customer.*` event attributes:
+    /// `tier:attribute=value|value,...,default=tier`; unset, everyone is
+    /// `normal`
+    #[arg(
+        id = "view_rules.priority_rules",
+        long = "priority-rules",
+        env = "PANORAMA_PRIORITY_RULES",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    priority_rules: Option<String>,
+}
+
+/// `[projector]`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+#[command(next_help_heading = "Projector [projector]")]
+struct ProjectorArgs {
+    /// Most records the projector writes in one transaction
+    #[arg(
+        id = "projector.batch_size",
+        long = "projector-batch-size",
+        env = "PANORAMA_PROJECTOR_BATCH_SIZE",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_size: Option<usize>,
+    /// Longest the projector waits to fill a batch, in milliseconds
+    #[arg(
+        id = "projector.batch_wait_ms",
+        long = "projector-batch-wait-ms",
+        env = "PANORAMA_PROJECTOR_BATCH_WAIT_MS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_wait_ms: Option<u64>,
+    /// Most bytes of records (keys and values) in one projector
+    /// transaction, bounding its memory whatever the size of the events
+    #[arg(
+        id = "projector.batch_bytes",
+        long = "projector-batch-bytes",
+        env = "PANORAMA_PROJECTOR_BATCH_BYTES",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_bytes: Option<usize>,
+    /// A projector that commits nothing for this many seconds while records
+    /// wait reports itself unready
+    #[arg(
+        id = "projector.stall_secs",
+        long = "projector-stall-secs",
+        env = "PANORAMA_PROJECTOR_STALL_SECS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stall_secs: Option<u64>,
+}
+
+/// `[live]`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+#[command(next_help_heading = "Live updates [live]")]
+struct LiveArgs {
+    /// How often an idle live-update stream (`GET /v1/stream`) sends
+    /// `: keepalive`, in milliseconds
+    #[arg(
+        id = "live.heartbeat_ms",
+        long = "sse-heartbeat-ms",
+        env = "PANORAMA_SSE_HEARTBEAT_MS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heartbeat_ms: Option<u64>,
+    /// How often a live-update stream re-reads the change log without a
+    /// notification (a safety net), in milliseconds
+    #[arg(
+        id = "live.poll_ms",
+        long = "sse-poll-ms",
+        env = "PANORAMA_SSE_POLL_MS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    poll_ms: Option<u64>,
+    /// Hours the change log keeps changes: the window for resuming a stream
+    /// with `Last-Event-ID`; the projector role prunes older ones
+    #[arg(
+        id = "live.changes_retention_hours",
+        long = "changes-retention-hours",
+        env = "PANORAMA_CHANGES_RETENTION_HOURS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes_retention_hours: Option<u64>,
+}
+
+/// `[insights]`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+#[command(next_help_heading = "Insights gauges [insights]")]
+struct InsightsArgs {
+    /// Seconds between two computations of the `panorama_insights_*`
+    /// gauges (API processes); `0` turns them off
+    #[arg(
+        id = "insights.refresh_secs",
+        long = "insights-refresh-secs",
+        env = "PANORAMA_INSIGHTS_REFRESH_SECS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_secs: Option<u64>,
+    /// Hours of history, by the day events happened, the insights gauges
+    /// cover (the same figures as `GET /v1/insights`)
+    #[arg(
+        id = "insights.window_hours",
+        long = "insights-window-hours",
+        env = "PANORAMA_INSIGHTS_WINDOW_HOURS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window_hours: Option<u64>,
+}
+
+/// `[channels]`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+#[command(next_help_heading = "Channels [channels]")]
+struct ChannelArgs {
+    /// The public base URL providers call (e.g.
+    /// `https://panorama.example.com`); Twilio signatures are checked
+    /// against it
+    #[arg(
+        id = "channels.public_url",
+        long = "public-url",
+        env = "PANORAMA_PUBLIC_URL",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_url: Option<String>,
+    /// Twilio account auth token; the Twilio route is on when this and the
+    /// public URL are set
+    #[arg(
+        id = "channels.twilio_auth_token",
+        long = "twilio-auth-token",
+        env = "PANORAMA_TWILIO_AUTH_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    twilio_auth_token: Option<String>,
+    /// Meta app secret (`X-Hub-Signature-256`); without it and the verify
+    /// token, the Meta route is off
+    #[arg(
+        id = "channels.meta_app_secret",
+        long = "meta-app-secret",
+        env = "PANORAMA_META_APP_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta_app_secret: Option<String>,
+    /// The verify token typed in at Meta for the webhook handshake
+    #[arg(
+        id = "channels.meta_verify_token",
+        long = "meta-verify-token",
+        env = "PANORAMA_META_VERIFY_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta_verify_token: Option<String>,
+    /// Mailgun HTTP webhook signing key; unset, the Mailgun route is off
+    #[arg(
+        id = "channels.mailgun_signing_key",
+        long = "mailgun-signing-key",
+        env = "PANORAMA_MAILGUN_SIGNING_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mailgun_signing_key: Option<String>,
+    /// Secret in the SendGrid Inbound Parse URL (basic auth password or
+    /// `?token=`); unset, the SendGrid route is off
+    #[arg(
+        id = "channels.sendgrid_secret",
+        long = "sendgrid-secret",
+        env = "PANORAMA_SENDGRID_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sendgrid_secret: Option<String>,
+    /// Extra bearer tokens, comma-separated, for the CTI, raw MIME and web
+    /// back-end routes only, accepted besides API tokens with the `channel`
+    /// role
+    #[arg(
+        id = "channels.channel_tokens",
+        long = "channel-tokens",
+        env = "PANORAMA_CHANNEL_TOKENS",
+        global = true,
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel_tokens: Option<String>,
+    /// Public write keys for browsers, comma-separated; without them the
+    /// web route takes only channel tokens (back ends)
+    #[arg(
+        id = "channels.web_write_keys",
+        long = "web-write-keys",
+        env = "PANORAMA_WEB_WRITE_KEYS",
+        global = true,
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    web_write_keys: Option<String>,
+    /// Origins browsers may post web events from, comma-separated (e.g.
+    /// `https://www.example.com`)
+    #[arg(
+        id = "channels.web_allowed_origins",
+        long = "web-allowed-origins",
+        env = "PANORAMA_WEB_ALLOWED_ORIGINS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    web_allowed_origins: Option<String>,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+#[command(next_help_heading = "Logs and traces [log]")]
+struct LogArgs {
+    /// Log output: `pretty` or `json`
+    #[arg(
+        id = "log.format",
+        long = "log-format",
+        env = "PANORAMA_LOG_FORMAT",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
+    /// Log filter (`tracing` syntax, e.g. `info,panorama_projector=debug`)
+    #[arg(id = "log.filter", long = "log", env = "PANORAMA_LOG", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filter: Option<String>,
+    /// OTLP/HTTP endpoint for traces, e.g. `http://collector:4318` (builds
+    /// with the `otlp` feature only)
+    #[arg(
+        id = "log.otlp_endpoint",
+        long = "otlp-endpoint",
+        env = "PANORAMA_OTLP_ENDPOINT",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    otlp_endpoint: Option<String>,
+}

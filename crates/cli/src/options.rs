@@ -1,0 +1,444 @@
+//! The settings of a Panorama process, grouped by the part they configure.
+//!
+//! [`Options`] is at once the configuration (`main` reads it with serde from
+//! the TOML file, `PANORAMA_*` variables and flags, each section a TOML
+//! table, unknown keys refused) and the runtime options [`crate::start`]
+//! takes (tests change its fields before start). Every default lives in the
+//! `Default` impls below, or in the `Default` of the domain type a section
+//! is (topics, view rules, channels, live updates); `--help` and the
+//! README's settings table are rendered from them.
+
+mod forms;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use panorama_bus::{ConsumerSettings, Producer, ProducerSettings};
+use panorama_core::identity::IdentityRules;
+use panorama_core::{CrashPoints, Region};
+use panorama_projector::ProjectorSettings;
+use panorama_server::{ChannelSettings, InsightsSettings, LiveSettings};
+use panorama_store::{ConnectSettings, ViewRules};
+use serde::{Deserialize, Serialize};
+
+use crate::{GATEWAY_DB_POOL_SIZE, ProcessRole};
+
+/// Everything a process is configured with. The first fields are top-level
+/// TOML keys; each section after them is a TOML table of the same name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    /// Region for national phone numbers; `None`: numbers must be
+    /// international.
+    #[serde(with = "forms::region")]
+    pub default_region: Option<Region>,
+    /// Identifier kinds' strengths and per-customer limits.
+    #[serde(with = "forms::spec")]
+    pub identity_rules: IdentityRules,
+    /// Where to crash on purpose, for fault testing.
+    #[serde(with = "forms::spec")]
+    pub crash_points: CrashPoints,
+    /// The HTTP server.
+    pub http: HttpOptions,
+    /// PostgreSQL.
+    pub database: DatabaseOptions,
+    /// The broker, the topics' names and the consumer group.
+    pub kafka: KafkaOptions,
+    /// How `panorama topics` creates topics, and what `serve` expects.
+    pub topics: TopicSettings,
+    /// Case grouping, signal thresholds, priority tiers.
+    #[serde(with = "forms::ViewRulesForm")]
+    pub view_rules: ViewRules,
+    /// Batching and liveness of the projector.
+    pub projector: ProjectorOptions,
+    /// Live-update streams and the change log behind them.
+    pub live: LiveOptions,
+    /// The business gauges (`panorama_insights_*`).
+    pub insights: InsightsOptions,
+    /// Channel adapter secrets.
+    #[serde(with = "forms::ChannelSettingsForm")]
+    pub channels: ChannelSettings,
+    /// Log output and trace export (read by `main`).
+    pub log: LogOptions,
+    /// How often readiness is checked for the `panorama_ready` gauge; not a
+    /// setting (tests shorten it).
+    #[serde(skip)]
+    pub readiness_interval: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            default_region: None,
+            identity_rules: IdentityRules::default(),
+            crash_points: CrashPoints::none(),
+            http: HttpOptions::default(),
+            database: DatabaseOptions::default(),
+            kafka: KafkaOptions::default(),
+            topics: TopicSettings::default(),
+            view_rules: ViewRules::default(),
+            projector: ProjectorOptions::default(),
+            live: LiveOptions::default(),
+            insights: InsightsOptions::default(),
+            channels: ChannelSettings::default(),
+            log: LogOptions::default(),
+            readiness_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `[http]`: where the server listens and what it accepts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpOptions {
+    /// Listen address (port 0 for any free port).
+    pub addr: String,
+    /// Largest request body.
+    #[serde(deserialize_with = "forms::positive")]
+    pub max_body_bytes: usize,
+    /// Largest request body on the email routes (whole messages with their
+    /// attachments).
+    #[serde(deserialize_with = "forms::positive")]
+    pub max_email_body_bytes: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            addr: "127.0.0.1:8080".into(),
+            max_body_bytes: 1024 * 1024,
+            max_email_body_bytes: panorama_server::DEFAULT_MAX_EMAIL_BODY_BYTES,
+        }
+    }
+}
+
+/// `[database]`: the PostgreSQL URL, pool and timeouts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseOptions {
+    /// PostgreSQL URL.
+    pub url: String,
+    /// PostgreSQL connections.
+    #[serde(deserialize_with = "forms::positive")]
+    pub pool_size: usize,
+    /// `statement_timeout` of every PostgreSQL connection of `serve`.
+    #[serde(rename = "statement_timeout_ms", with = "forms::optional_millis")]
+    pub statement_timeout: Option<Duration>,
+    /// `idle_in_transaction_session_timeout` of every connection of `serve`.
+    #[serde(
+        rename = "idle_in_transaction_timeout_ms",
+        with = "forms::optional_millis"
+    )]
+    pub idle_in_transaction_timeout: Option<Duration>,
+}
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        DatabaseOptions {
+            url: "postgres://panorama@127.0.0.1:5432/panorama".into(),
+            pool_size: 16,
+            statement_timeout: Some(Duration::from_secs(30)),
+            idle_in_transaction_timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// `[kafka]`: the broker, the topics and the projector's consumer group.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaOptions {
+    /// Bootstrap servers, comma-separated.
+    pub brokers: String,
+    /// Contact-event topic.
+    pub topic: String,
+    /// Dead-letter topic.
+    pub dlq_topic: String,
+    /// Projector consumer group.
+    pub consumer_group: String,
+    /// How long ingest waits for the broker.
+    #[serde(
+        rename = "produce_timeout_ms",
+        serialize_with = "forms::duration::serialize::<_, 1>",
+        deserialize_with = "forms::duration::deserialize::<_, 1, 0>"
+    )]
+    pub produce_timeout: Duration,
+}
+
+impl Default for KafkaOptions {
+    fn default() -> Self {
+        KafkaOptions {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "panorama.contact-events.v1".into(),
+            dlq_topic: "panorama.contact-events.dlq.v1".into(),
+            consumer_group: "panorama-projector".into(),
+            produce_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `[projector]`: how records are batched into transactions, and when a
+/// projector that commits nothing counts as stalled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProjectorOptions {
+    /// Most records per projector transaction.
+    #[serde(deserialize_with = "forms::positive")]
+    pub batch_size: usize,
+    /// Longest wait to fill a projector batch.
+    #[serde(
+        rename = "batch_wait_ms",
+        serialize_with = "forms::duration::serialize::<_, 1>",
+        deserialize_with = "forms::duration::deserialize::<_, 1, 0>"
+    )]
+    pub batch_wait: Duration,
+    /// Most bytes of records per projector transaction.
+    #[serde(deserialize_with = "forms::positive")]
+    pub batch_bytes: usize,
+    /// How long records may wait without a committed batch before the
+    /// projector reports itself unready.
+    #[serde(
+        rename = "stall_secs",
+        serialize_with = "forms::duration::serialize::<_, 1000>",
+        deserialize_with = "forms::duration::deserialize::<_, 1000, 1>"
+    )]
+    pub stall_after: Duration,
+}
+
+impl Default for ProjectorOptions {
+    fn default() -> Self {
+        ProjectorOptions {
+            batch_size: 2000,
+            batch_wait: Duration::from_millis(20),
+            batch_bytes: 16 * 1024 * 1024,
+            stall_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `[live]`: live-update streams (`GET /v1/stream`) and the change log they
+/// resume from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveOptions {
+    /// How often an idle stream sends a keepalive.
+    #[serde(
+        rename = "heartbeat_ms",
+        serialize_with = "forms::duration::serialize::<_, 1>",
+        deserialize_with = "forms::duration::deserialize::<_, 1, 1>"
+    )]
+    pub heartbeat: Duration,
+    /// How often a stream re-reads the change log without a notification.
+    #[serde(
+        rename = "poll_ms",
+        serialize_with = "forms::duration::serialize::<_, 1>",
+        deserialize_with = "forms::duration::deserialize::<_, 1, 1>"
+    )]
+    pub poll: Duration,
+    /// How long change-log rows are kept: the window for resuming a
+    /// live-update stream. The projector role prunes older ones.
+    #[serde(
+        rename = "changes_retention_hours",
+        serialize_with = "forms::duration::serialize::<_, 3_600_000>",
+        deserialize_with = "forms::duration::deserialize::<_, 3_600_000, 1>"
+    )]
+    pub changes_retention: Duration,
+}
+
+/// The longest change-log retention honoured: ten years.
+const MAX_CHANGES_RETENTION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        let stream = LiveSettings::default();
+        LiveOptions {
+            heartbeat: stream.heartbeat,
+            poll: stream.poll,
+            changes_retention: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl LiveOptions {
+    /// The streams' timing, as the server takes it.
+    pub fn settings(&self) -> LiveSettings {
+        LiveSettings {
+            heartbeat: self.heartbeat,
+            poll: self.poll,
+        }
+    }
+
+    /// The change-log retention, at most ten years.
+    pub fn changes_retention(&self) -> Duration {
+        self.changes_retention.min(MAX_CHANGES_RETENTION)
+    }
+}
+
+/// `[insights]`: how often API processes compute the business gauges, and
+/// over how much history.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InsightsOptions {
+    /// Time between two computations; zero turns the gauges off.
+    #[serde(
+        rename = "refresh_secs",
+        serialize_with = "forms::duration::serialize::<_, 1000>",
+        deserialize_with = "forms::duration::deserialize::<_, 1000, 0>"
+    )]
+    pub refresh: Duration,
+    /// How far back (by the day events happened) the figures look.
+    #[serde(
+        rename = "window_hours",
+        serialize_with = "forms::duration::serialize::<_, 3_600_000>",
+        deserialize_with = "forms::duration::deserialize::<_, 3_600_000, 1>"
+    )]
+    pub window: Duration,
+}
+
+impl Default for InsightsOptions {
+    fn default() -> Self {
+        InsightsOptions {
+            refresh: Duration::from_secs(60),
+            window: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+impl InsightsOptions {
+    /// The refresher's settings; `None` when the gauges are off.
+    pub fn settings(&self) -> Option<InsightsSettings> {
+        (!self.refresh.is_zero()).then_some(InsightsSettings {
+            refresh: self.refresh,
+            window: self.window,
+        })
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[serde(alias = "text")]
+    Pretty,
+    /// One JSON object a line.
+    Json,
+}
+
+/// `[log]`: log output and trace export.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogOptions {
+    /// Text or JSON lines.
+    pub format: LogFormat,
+    /// `tracing` filter, e.g. `info,panorama_projector=debug`.
+    pub filter: String,
+    /// OTLP/HTTP endpoint for traces (builds with the `otlp` feature).
+    #[serde(with = "forms::secret")]
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            format: LogFormat::Pretty,
+            filter: "info".into(),
+            otlp_endpoint: None,
+        }
+    }
+}
+
+/// `[topics]`: how `panorama topics` creates the topics: defaults right for
+/// a cluster of three or more brokers, records kept forever (the topic is
+/// what a replay rebuilds from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopicSettings {
+    /// Partitions of each topic.
+    #[serde(deserialize_with = "forms::positive")]
+    pub partitions: i32,
+    /// Copies of every record.
+    #[serde(deserialize_with = "forms::positive")]
+    pub replication_factor: i32,
+    /// Copies that must have a record before it is acknowledged.
+    #[serde(deserialize_with = "forms::positive")]
+    pub min_insync_replicas: i32,
+    /// `retention.ms`; -1 keeps records forever.
+    #[serde(deserialize_with = "forms::retention_ms")]
+    pub retention_ms: i64,
+}
+
+impl Default for TopicSettings {
+    fn default() -> Self {
+        TopicSettings {
+            partitions: 6,
+            replication_factor: 3,
+            min_insync_replicas: 2,
+            retention_ms: -1,
+        }
+    }
+}
+
+impl Options {
+    /// The defaults with this database and broker.
+    pub fn new(database_url: impl Into<String>, kafka_brokers: impl Into<String>) -> Self {
+        let mut options = Options::default();
+        options.database.url = database_url.into();
+        options.kafka.brokers = kafka_brokers.into();
+        options
+    }
+
+    /// The projector's settings.
+    pub fn projector_settings(&self) -> ProjectorSettings {
+        let kafka = &self.kafka;
+        ProjectorSettings {
+            consumer: ConsumerSettings::new(&kafka.brokers, &kafka.consumer_group, &kafka.topic),
+            dlq_topic: kafka.dlq_topic.clone(),
+            max_batch: self.projector.batch_size,
+            max_batch_bytes: self.projector.batch_bytes,
+            max_wait: self.projector.batch_wait,
+            publish_dead_letters: true,
+            stall_after: self.projector.stall_after,
+            crash_points: self.crash_points.clone(),
+        }
+    }
+
+    /// The specs of the contact-event and dead-letter topics.
+    pub fn topic_specs(&self) -> Vec<panorama_bus::TopicSpec> {
+        [&self.kafka.topic, &self.kafka.dlq_topic]
+            .into_iter()
+            .map(|name| panorama_bus::TopicSpec {
+                name: name.clone(),
+                partitions: self.topics.partitions,
+                replication_factor: self.topics.replication_factor,
+                min_insync_replicas: self.topics.min_insync_replicas,
+                retention_ms: self.topics.retention_ms,
+            })
+            .collect()
+    }
+
+    /// How `role` connects to PostgreSQL: its pool size, its name on the
+    /// server, and the timeouts that keep a stuck statement or a frozen
+    /// process from holding locks forever.
+    pub fn connect_settings(&self, role: ProcessRole) -> ConnectSettings {
+        // The gateway uses the database only to check API tokens.
+        let max_connections = if role == ProcessRole::Gateway {
+            self.database.pool_size.min(GATEWAY_DB_POOL_SIZE)
+        } else {
+            self.database.pool_size
+        };
+        ConnectSettings {
+            max_connections,
+            schema: None,
+            application_name: Some(format!("panorama-{}", role.as_str())),
+            statement_timeout: self.database.statement_timeout,
+            idle_in_transaction_timeout: self.database.idle_in_transaction_timeout,
+        }
+    }
+
+    pub(crate) fn producer(&self) -> anyhow::Result<Producer> {
+        let mut settings = ProducerSettings::new(&self.kafka.brokers);
+        // The client needs at least a millisecond.
+        settings.timeout = self.kafka.produce_timeout.max(Duration::from_millis(1));
+        Producer::new(&settings).context("cannot create the Kafka producer")
+    }
+}
