@@ -3,19 +3,17 @@
 //! The [`authenticate`] middleware reads `Authorization: Bearer <token>` once
 //! per request, checks it against the API tokens in the store (through a
 //! short-lived cache), and leaves the outcome in the request's extensions.
-//! A handler that needs a role takes [`Caller`] as its **first** argument and
-//! calls [`Caller::require`] before anything else:
+//! The role a route needs is part of its entry in the route table
+//! (`endpoints.rs`), which puts [`require_role`] in front of the handler:
 //!
 //! ```ignore
-//! pub(crate) async fn merge(caller: Caller, /* ... */) -> Result<HttpResponse, ApiError> {
-//!     caller.require(Role::Admin)?;
-//!     // ...
-//! }
+//! endpoint::<identity::__path_merge>(Api, |r| r.to(identity::merge)).needs(Admin),
 //! ```
 //!
-//! `Caller` resolves synchronously, so as the first argument its 401 comes
-//! before any other extractor's 400; an unauthenticated caller learns
-//! nothing from validation errors.
+//! The check runs before the handler's extractors, so its 401 or 403 comes
+//! before any 400; a caller without the role learns nothing from validation
+//! errors. A handler that needs to know who calls (to name the agent on an
+//! event, say) takes [`Caller`] as an argument.
 //!
 //! **Cache.** A successful authentication is reused for [`AUTH_CACHE_TTL`]
 //! (5 s) per process without asking the database again, so steady traffic
@@ -28,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{AUTHORIZATION, HeaderValue};
 use actix_web::middleware::Next;
@@ -197,6 +195,24 @@ pub(crate) fn bearer_token(header: Option<&HeaderValue>) -> Option<&str> {
     visible.then_some(token)
 }
 
+/// Route middleware of every route whose entry in the route table
+/// (`endpoints.rs`) names a role: the caller must hold it. It runs before
+/// the handler and its extractors, so a caller without a valid token (401)
+/// or without the role (403) learns nothing from the request's validation. The refusal is an answer, not an error, so the audit and
+/// metrics middlewares see it like any other.
+pub(crate) async fn require_role(
+    role: Role,
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if let Err(refused) = Caller::of(request.request()).and_then(|caller| caller.require(role)) {
+        return Ok(request.error_response(refused).map_into_right_body());
+    }
+    next.call(request)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
 /// Middleware: authenticates the request's bearer token, if any, and leaves
 /// the outcome for [`Caller`]. Refuses nothing by itself: public routes and
 /// provider webhooks ignore it.
@@ -212,6 +228,21 @@ pub(crate) async fn authenticate(
     };
     request.extensions_mut().insert(outcome);
     next.call(request).await
+}
+
+/// Leaves on `request`, as [`authenticate`] would, a live token of `role`,
+/// or no token: for tests of the routes without a database.
+#[cfg(test)]
+pub(crate) fn authenticated_as(request: &ServiceRequest, role: Option<Role>) {
+    let outcome = match role {
+        Some(role) => Outcome::Valid(Principal {
+            token_id: uuid::Uuid::nil(),
+            name: format!("test-{role}"),
+            role,
+        }),
+        None => Outcome::Missing,
+    };
+    request.extensions_mut().insert(outcome);
 }
 
 #[cfg(test)]

@@ -1,23 +1,34 @@
-//! Every route the server serves, one entry each: which processes serve it
-//! and its handler. The method and path come from the handler's
-//! `#[utoipa::path]` annotation (the `__path_<handler>` type the annotation
-//! generates), so the router and the OpenAPI document ([`crate::openapi`])
-//! are built from this one list and cannot disagree.
+//! Every route the server serves, one entry each: which processes serve it,
+//! the role a caller's token needs, and its handler. The method and path
+//! come from the handler's `#[utoipa::path]` annotation (the
+//! `__path_<handler>` type the annotation generates), so the router and the
+//! OpenAPI document ([`crate::openapi`]) are built from this one list and
+//! cannot disagree. The role is stated here only: mounting checks it before
+//! the handler runs, and the document's `bearer` security requirement and
+//! its "Needs the ... role" sentence come from it, so a handler can neither
+//! forget the check nor document another role. The fallback for requests
+//! no entry matches ([`not_found`]) tells the routes of this list apart
+//! from unknown ones.
 //!
-//! Adding a route: annotate the handler with `#[utoipa::path(...)]`, add an
-//! entry here, and add its new schemas to the document's components (the
-//! `openapi` tests fail on a `$ref` that does not resolve). Order matters
-//! where paths overlap: actix tries routes in this order, so
-//! `/v1/customers/lookup` comes before `/v1/customers/{id}`.
+//! Adding a route: annotate the handler with `#[utoipa::path(...)]` (without
+//! `security` when the entry names a role), add an entry here, and add its
+//! new schemas to the document's components (the `openapi` tests fail on a
+//! `$ref` that does not resolve). Order matters where paths overlap: actix
+//! tries routes in this order, so `/v1/customers/lookup` comes before
+//! `/v1/customers/{id}`.
 
 use std::sync::LazyLock;
 
-use actix_web::http::Method;
-use actix_web::{Route, web};
+use actix_web::dev::ResourceDef;
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::from_fn;
+use actix_web::{HttpRequest, HttpResponse, Route, web};
+use panorama_core::Role;
 use utoipa::openapi::path::{HttpMethod, Operation};
 
+use crate::error::{ApiError, PROBLEM_JSON};
 use crate::routes::{actions, audit, customers, identity, insights};
-use crate::{channels, console, health, ingest, live, metrics, openapi};
+use crate::{auth, channels, console, health, ingest, live, metrics, openapi};
 
 /// Which processes serve a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +54,8 @@ impl Served {
     }
 }
 
-/// One route: where it is, who serves it, what it does, its documentation.
+/// One route: where it is, who serves it, who may call it, what it does,
+/// its documentation.
 pub(crate) struct Endpoint {
     /// The method, as documented.
     pub(crate) method: HttpMethod,
@@ -52,7 +64,13 @@ pub(crate) struct Endpoint {
     pub(crate) path: String,
     /// Which processes serve it.
     pub(crate) served: Served,
-    /// Its OpenAPI operation.
+    /// The role a caller's bearer token needs (`admin` has every role),
+    /// checked before the handler runs. `None` for routes open to anyone
+    /// and for those that authenticate callers their own way (provider
+    /// signatures, channel tokens), which their handlers check.
+    pub(crate) role: Option<Role>,
+    /// Its OpenAPI operation, as annotated: [`crate::openapi`] adds what
+    /// this entry says.
     pub(crate) operation: Operation,
     /// Puts the handler on an actix route.
     handler: fn(Route) -> Route,
@@ -64,6 +82,7 @@ impl std::fmt::Debug for Endpoint {
             .field("method", &method_name(&self.method))
             .field("path", &self.path)
             .field("served", &self.served)
+            .field("role", &self.role)
             .finish()
     }
 }
@@ -83,11 +102,24 @@ pub(crate) fn method_name(method: &HttpMethod) -> &'static str {
 }
 
 impl Endpoint {
-    /// The actix route: the documented method, this handler.
+    /// The actix route: the documented method, this handler, behind the
+    /// check of the role when there is one.
     pub(crate) fn route(&self) -> Route {
         let method = Method::from_bytes(method_name(&self.method).as_bytes())
             .expect("standard methods parse");
-        (self.handler)(web::method(method))
+        let route = (self.handler)(web::method(method));
+        match self.role {
+            Some(role) => route.wrap(from_fn(move |request, next| {
+                auth::require_role(role, request, next)
+            })),
+            None => route,
+        }
+    }
+
+    /// This entry, for callers whose bearer token has `role` (or admin).
+    fn needs(mut self, role: Role) -> Self {
+        self.role = Some(role);
+        self
     }
 }
 
@@ -113,6 +145,7 @@ fn endpoint<P: utoipa::Path>(served: Served, handler: fn(Route) -> Route) -> End
         method: methods.remove(0),
         path: P::path(),
         served,
+        role: None,
         operation: P::operation(),
         handler,
     }
@@ -120,13 +153,15 @@ fn endpoint<P: utoipa::Path>(served: Served, handler: fn(Route) -> Route) -> End
 
 /// Every route, in the order actix tries them.
 pub(crate) static ENDPOINTS: LazyLock<Vec<Endpoint>> = LazyLock::new(|| {
+    use Role::{Admin, Agent, Channel};
     use Served::{Always, Api, Gateway};
     vec![
         endpoint::<health::__path_healthz>(Always, |r| r.to(health::healthz)),
         endpoint::<health::__path_readyz>(Always, |r| r.to(health::readyz)),
         endpoint::<metrics::__path_render>(Always, |r| r.to(metrics::render)),
         endpoint::<openapi::__path_openapi_json>(Always, |r| r.to(openapi::openapi_json)),
-        endpoint::<ingest::__path_post_events>(Gateway, |r| r.to(ingest::post_events)),
+        endpoint::<ingest::__path_post_events>(Gateway, |r| r.to(ingest::post_events))
+            .needs(Channel),
         endpoint::<channels::__path_twilio_voice>(Gateway, |r| r.to(channels::twilio_voice)),
         endpoint::<channels::__path_cti_events>(Gateway, |r| r.to(channels::cti_events)),
         endpoint::<channels::__path_sendgrid_inbound>(Gateway, |r| {
@@ -138,40 +173,196 @@ pub(crate) static ENDPOINTS: LazyLock<Vec<Endpoint>> = LazyLock::new(|| {
         endpoint::<channels::__path_meta_webhook>(Gateway, |r| r.to(channels::meta_webhook)),
         endpoint::<channels::__path_web_events>(Gateway, |r| r.to(channels::web_events)),
         endpoint::<channels::__path_web_preflight>(Gateway, |r| r.to(channels::web_preflight)),
-        endpoint::<customers::__path_lookup>(Api, |r| r.to(customers::lookup)),
-        endpoint::<customers::__path_profile>(Api, |r| r.to(customers::profile)),
-        endpoint::<customers::__path_timeline>(Api, |r| r.to(customers::timeline)),
-        endpoint::<identity::__path_identity>(Api, |r| r.to(identity::identity)),
-        endpoint::<identity::__path_merge>(Api, |r| r.to(identity::merge)),
-        endpoint::<identity::__path_unmerge>(Api, |r| r.to(identity::unmerge)),
-        endpoint::<actions::__path_add_note>(Api, |r| r.to(actions::add_note)),
+        endpoint::<customers::__path_lookup>(Api, |r| r.to(customers::lookup)).needs(Agent),
+        endpoint::<customers::__path_profile>(Api, |r| r.to(customers::profile)).needs(Agent),
+        endpoint::<customers::__path_timeline>(Api, |r| r.to(customers::timeline)).needs(Agent),
+        endpoint::<identity::__path_identity>(Api, |r| r.to(identity::identity)).needs(Agent),
+        endpoint::<identity::__path_merge>(Api, |r| r.to(identity::merge)).needs(Admin),
+        endpoint::<identity::__path_unmerge>(Api, |r| r.to(identity::unmerge)).needs(Admin),
+        endpoint::<actions::__path_add_note>(Api, |r| r.to(actions::add_note)).needs(Agent),
         endpoint::<actions::__path_add_identifier_note>(Api, |r| {
             r.to(actions::add_identifier_note)
-        }),
-        endpoint::<actions::__path_add_feedback>(Api, |r| r.to(actions::add_feedback)),
-        endpoint::<actions::__path_list_cases>(Api, |r| r.to(actions::list_cases)),
-        endpoint::<actions::__path_open_case>(Api, |r| r.to(actions::open_case)),
-        endpoint::<actions::__path_resolve_case>(Api, |r| r.to(actions::resolve_case)),
-        endpoint::<actions::__path_reopen_case>(Api, |r| r.to(actions::reopen_case)),
-        endpoint::<actions::__path_create_task>(Api, |r| r.to(actions::create_task)),
-        endpoint::<actions::__path_list_tasks>(Api, |r| r.to(actions::list_tasks)),
-        endpoint::<actions::__path_update_task>(Api, |r| r.to(actions::update_task)),
-        endpoint::<insights::__path_insights>(Api, |r| r.to(insights::insights)),
-        endpoint::<identity::__path_conflicts>(Api, |r| r.to(identity::conflicts)),
-        endpoint::<identity::__path_resolve_conflict>(Api, |r| r.to(identity::resolve_conflict)),
-        endpoint::<live::__path_stream>(Api, |r| r.to(live::stream)),
-        endpoint::<audit::__path_audit>(Api, |r| r.to(audit::audit)),
+        })
+        .needs(Agent),
+        endpoint::<actions::__path_add_feedback>(Api, |r| r.to(actions::add_feedback)).needs(Agent),
+        endpoint::<actions::__path_list_cases>(Api, |r| r.to(actions::list_cases)).needs(Agent),
+        endpoint::<actions::__path_open_case>(Api, |r| r.to(actions::open_case)).needs(Agent),
+        endpoint::<actions::__path_resolve_case>(Api, |r| r.to(actions::resolve_case)).needs(Agent),
+        endpoint::<actions::__path_reopen_case>(Api, |r| r.to(actions::reopen_case)).needs(Agent),
+        endpoint::<actions::__path_create_task>(Api, |r| r.to(actions::create_task)).needs(Agent),
+        endpoint::<actions::__path_list_tasks>(Api, |r| r.to(actions::list_tasks)).needs(Agent),
+        endpoint::<actions::__path_update_task>(Api, |r| r.to(actions::update_task)).needs(Agent),
+        endpoint::<insights::__path_insights>(Api, |r| r.to(insights::insights)).needs(Agent),
+        endpoint::<identity::__path_conflicts>(Api, |r| r.to(identity::conflicts)).needs(Admin),
+        endpoint::<identity::__path_resolve_conflict>(Api, |r| r.to(identity::resolve_conflict))
+            .needs(Admin),
+        endpoint::<live::__path_stream>(Api, |r| r.to(live::stream)).needs(Agent),
+        endpoint::<audit::__path_audit>(Api, |r| r.to(audit::audit)).needs(Admin),
         endpoint::<console::__path_index>(Api, |r| r.to(console::index)),
         endpoint::<console::__path_asset>(Api, |r| r.to(console::asset)),
     ]
 });
 
+/// The path template of every entry, to tell a route of the table (that
+/// this process does not serve, or not with this method) from no route at
+/// all.
+static TEMPLATES: LazyLock<Vec<ResourceDef>> = LazyLock::new(|| {
+    ENDPOINTS
+        .iter()
+        .map(|endpoint| ResourceDef::new(endpoint.path.as_str()))
+        .collect()
+});
+
+/// The answer to a request no mounted route matches: 405 for a method no
+/// entry has, else 404, whose detail says whether the path is one of the
+/// table's.
+pub(crate) async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let method = request.method().as_str();
+    if !ENDPOINTS
+        .iter()
+        .any(|endpoint| method_name(&endpoint.method) == method)
+    {
+        let response = HttpResponse::build(StatusCode::METHOD_NOT_ALLOWED)
+            .content_type(PROBLEM_JSON)
+            .body(
+                serde_json::json!({
+                    "type": "/problems/method-not-allowed",
+                    "title": "Method not allowed",
+                    "status": 405,
+                    "detail": format!("{} is not served here", request.method()),
+                })
+                .to_string(),
+            );
+        return Ok(response);
+    }
+    let path = request.path();
+    let hint = if TEMPLATES.iter().any(|template| template.is_match(path)) {
+        "this route is not served by this process's roles, or the method is wrong"
+    } else {
+        "no such route"
+    };
+    Err(ApiError::NotFound(hint.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
-    use actix_web::http::StatusCode;
-    use actix_web::{App, HttpResponse, test as actix_test};
+    use actix_web::body::MessageBody;
+    use actix_web::dev::{ServiceRequest, ServiceResponse};
+    use actix_web::middleware::Next;
+    use actix_web::{App, test as actix_test};
+    use serde_json::Value;
 
     use super::*;
+
+    /// The header that says, in these tests, which role the caller's token
+    /// has; no header, no token.
+    const ROLE_HEADER: &str = "x-test-role";
+
+    /// Stands in for the authentication middleware: the caller has a token
+    /// of the role in [`ROLE_HEADER`].
+    async fn token_from_header(
+        request: ServiceRequest,
+        next: Next<impl MessageBody>,
+    ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+        let role = request
+            .headers()
+            .get(ROLE_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(|role| role.parse::<Role>().expect("a role"));
+        auth::authenticated_as(&request, role);
+        next.call(request).await
+    }
+
+    /// The path with every `{param}` filled in.
+    fn concrete(path: &str) -> String {
+        path.split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    "0190f5a2-7c1e-7000-8000-000000000001"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// Every entry with a role, tried by every kind of caller. Without the
+    /// check the handler would answer (here 500: there is no application
+    /// state), so a route mounted without it fails this test.
+    #[actix_web::test]
+    async fn every_route_with_a_role_refuses_other_callers_before_its_handler() {
+        let app = actix_test::init_service(
+            App::new()
+                .wrap(from_fn(token_from_header))
+                .configure(|config| mount(config, true, true)),
+        )
+        .await;
+        let mut checked = 0;
+        for endpoint in ENDPOINTS.iter() {
+            let Some(needed) = endpoint.role else {
+                continue;
+            };
+            let method = method_name(&endpoint.method);
+            for caller in [
+                None,
+                Some(Role::Agent),
+                Some(Role::Channel),
+                Some(Role::Admin),
+            ] {
+                let mut request = actix_test::TestRequest::default()
+                    .method(Method::from_bytes(method.as_bytes()).expect("method"))
+                    .uri(&concrete(&endpoint.path));
+                if let Some(role) = caller {
+                    request = request.insert_header((ROLE_HEADER, role.as_str()));
+                }
+                let status = actix_test::call_service(&app, request.to_request())
+                    .await
+                    .status();
+                let what = format!("{method} {} as {caller:?}", endpoint.path);
+                match caller {
+                    None => assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}"),
+                    Some(role) if !role.grants(needed) => {
+                        assert_eq!(status, StatusCode::FORBIDDEN, "{what}");
+                    }
+                    Some(_) => assert!(
+                        status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                        "{what}: {status}"
+                    ),
+                }
+            }
+            checked += 1;
+        }
+        assert!(checked > 20, "only {checked} routes with a role");
+    }
+
+    #[actix_web::test]
+    async fn the_fallback_tells_routes_of_the_table_from_unknown_ones() {
+        let app = actix_test::init_service(
+            App::new()
+                .configure(|config| mount(config, false, false))
+                .default_service(web::to(not_found)),
+        )
+        .await;
+        let elsewhere = "this route is not served by this process's roles, or the method is wrong";
+        for (method, path, status, detail) in [
+            (Method::GET, "/v1/customers/x/timeline", 404, elsewhere),
+            (Method::POST, "/v1/channels/twilio/voice", 404, elsewhere),
+            (Method::POST, "/healthz", 404, elsewhere),
+            (Method::GET, "/v1/customers/x/nothing", 404, "no such route"),
+            (Method::GET, "/nothing", 404, "no such route"),
+            (Method::DELETE, "/healthz", 405, "DELETE is not served here"),
+        ] {
+            let request = actix_test::TestRequest::default()
+                .method(method.clone())
+                .uri(path)
+                .to_request();
+            let response = actix_test::call_service(&app, request).await;
+            assert_eq!(response.status().as_u16(), status, "{method} {path}");
+            let body: Value = actix_test::read_body_json(response).await;
+            assert_eq!(body["detail"], detail, "{method} {path}");
+        }
+    }
 
     #[actix_web::test]
     async fn only_processes_with_the_api_role_serve_the_console() {

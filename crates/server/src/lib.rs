@@ -23,9 +23,8 @@ mod trace;
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
-use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpServer, web};
 use panorama_bus::Producer;
 use panorama_core::Region;
 use panorama_store::Store;
@@ -158,7 +157,7 @@ impl Application {
                 .wrap(from_fn(metrics::observe))
                 .wrap(from_fn(trace::trace))
                 .configure(|config| endpoints::mount(config, gateway, api))
-                .default_service(web::to(not_found))
+                .default_service(web::to(endpoints::not_found))
         })
         .listen(listener)?
         .shutdown_timeout(10)
@@ -180,47 +179,4 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
-}
-
-async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
-    let allowed = [
-        "/console/",
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/v1/events",
-        "/v1/customers",
-        "/v1/identity",
-        "/v1/cases",
-        "/v1/tasks",
-        "/v1/notes",
-        "/v1/insights",
-        "/v1/stream",
-        "/v1/audit",
-    ];
-    let path = request.path();
-    if request.method() != actix_web::http::Method::GET
-        && request.method() != actix_web::http::Method::POST
-        && request.method() != actix_web::http::Method::OPTIONS
-        && request.method() != actix_web::http::Method::PATCH
-    {
-        let response = HttpResponse::build(StatusCode::METHOD_NOT_ALLOWED)
-            .content_type(PROBLEM_JSON)
-            .body(
-                serde_json::json!({
-                    "type": "/problems/method-not-allowed",
-                    "title": "Method not allowed",
-                    "status": 405,
-                    "detail": format!("{} is not served here", request.method()),
-                })
-                .to_string(),
-            );
-        return Ok(response);
-    }
-    let hint = if allowed.iter().any(|prefix| path.starts_with(prefix)) {
-        "this route is not served by this process's roles, or the method is wrong"
-    } else {
-        "no such route"
-    };
-    Err(ApiError::NotFound(hint.to_owned()))
 }

@@ -14,7 +14,10 @@
 use std::sync::LazyLock;
 
 use actix_web::HttpResponse;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use panorama_core::Role;
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::{Modify, OpenApi};
 
 use crate::endpoints::{ENDPOINTS, Served};
@@ -44,26 +47,41 @@ pub(crate) async fn openapi_json() -> HttpResponse {
 }
 
 /// The whole document: the parts declared below plus one operation per
-/// entry of the route table.
+/// entry of the route table, with what the entry says: the role a caller's
+/// token needs (as the `bearer` security requirement and a sentence of the
+/// description) and which processes serve it.
 pub(crate) fn document() -> utoipa::openapi::OpenApi {
     let mut document = ApiDoc::openapi();
     for endpoint in ENDPOINTS.iter() {
         let mut operation = endpoint.operation.clone();
+        let description = operation.description.get_or_insert_with(String::new);
+        if let Some(role) = endpoint.role {
+            let needs = match role {
+                Role::Admin => "Needs the `admin` role.".to_owned(),
+                role => format!("Needs the `{role}` role (or `admin`)."),
+            };
+            paragraph(description, &needs);
+            operation.security = Some(vec![SecurityRequirement::new("bearer", [role.as_str()])]);
+        }
         let served = match endpoint.served {
             Served::Always => "every process, whatever its roles",
             Served::Gateway => "processes running the `gateway` role",
             Served::Api => "processes running the `api` role",
         };
-        let description = operation.description.get_or_insert_with(String::new);
-        if !description.is_empty() {
-            description.push_str("\n\n");
-        }
-        description.push_str(&format!("Served by {served}."));
+        paragraph(description, &format!("Served by {served}."));
         document
             .paths
             .add_path_operation(&endpoint.path, vec![endpoint.method.clone()], operation);
     }
     document
+}
+
+/// Adds `text` to `description` as a paragraph of its own.
+fn paragraph(description: &mut String, text: &str) {
+    if !description.is_empty() {
+        description.push_str("\n\n");
+    }
+    description.push_str(text);
 }
 
 #[derive(OpenApi)]
@@ -551,6 +569,51 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// The role is the route table's alone: the document's `bearer`
+    /// requirement is the entry's role, and no annotation states one for a
+    /// route whose entry has a role, or one a handler would have to check
+    /// by itself (a `bearer` requirement with no alternative).
+    #[test]
+    fn each_bearer_role_is_the_route_tables() {
+        let document = rendered();
+        for endpoint in ENDPOINTS.iter() {
+            let method = method_name(&endpoint.method);
+            let what = format!("{method} {}", endpoint.path);
+            let operation = &document["paths"][&endpoint.path][method.to_ascii_lowercase()];
+            let annotated = endpoint.operation.security.as_deref().unwrap_or_default();
+            match endpoint.role {
+                Some(role) => {
+                    assert_eq!(
+                        operation["security"],
+                        serde_json::json!([{ "bearer": [role.as_str()] }]),
+                        "{what}"
+                    );
+                    assert!(annotated.is_empty(), "{what}: security is the table's");
+                    let prose = endpoint
+                        .operation
+                        .description
+                        .as_deref()
+                        .unwrap_or_default();
+                    assert!(
+                        !prose.contains("Needs the"),
+                        "{what}: the role is the table's"
+                    );
+                }
+                None => {
+                    let bearer = operation["security"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|requirement| requirement.get("bearer").is_some());
+                    assert!(
+                        !bearer || annotated.len() > 1,
+                        "{what}: a route that needs a bearer token names its role in the table"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

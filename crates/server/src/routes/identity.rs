@@ -5,7 +5,6 @@
 pub(crate) mod doc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use panorama_core::Role;
 use panorama_core::identity::ConflictReason;
 use panorama_store::{
     ConflictAction, ConflictCursor, ConflictOutcome, ConflictQuery, MergeOutcome, MergeRecord,
@@ -76,9 +75,7 @@ fn unknown(path_id: Uuid, missing: Uuid, field: &str) -> ApiError {
     description = "Merges the customer in the path and `other`; the older survives. 409 \
         `/problems/merge-refused` when the merged customer would own more identifiers of a \
         kind than allowed (`detail` names the kind), `/problems/already-merged` when both \
-        ids lead to one customer already. An unknown `other` is a 400 naming `other`.\n\n\
-        Needs the `admin` role.",
-    security(("bearer" = ["admin"])),
+        ids lead to one customer already. An unknown `other` is a 400 naming `other`.",
     params(("id" = Uuid, Path, description = "Customer id")),
     request_body(content = doc::MergeRequest, content_type = "application/json"),
     responses(
@@ -93,7 +90,6 @@ pub(crate) async fn merge(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
     let id = parse_customer_id(&path)?;
     let mut body = JsonBody::read(&request, payload).await?;
     let other = body.uuid("other")?;
@@ -125,9 +121,7 @@ pub(crate) async fn merge(
     description = "Splits `merged` off the customer in the path again, with its identifiers \
         and every event that came through them, later ones included; they are not merged \
         again automatically. 409 `/problems/not-merged` when `merged` is not part of this \
-        customer.\n\n\
-        Needs the `admin` role.",
-    security(("bearer" = ["admin"])),
+        customer.",
     params(("id" = Uuid, Path, description = "Customer id")),
     request_body(content = doc::UnmergeRequest, content_type = "application/json"),
     responses(
@@ -142,7 +136,6 @@ pub(crate) async fn unmerge(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
     let id = parse_customer_id(&path)?;
     let mut body = JsonBody::read(&request, payload).await?;
     let merged = body.uuid("merged")?;
@@ -167,9 +160,7 @@ pub(crate) async fn unmerge(
     tag = "identity",
     summary = "A customer's identity",
     description = "Identifiers with the profile each came through, the profiles merged into \
-        the customer, and the history of merges, refusals and unmerges.\n\n\
-        Needs the `agent` role (or `admin`).",
-    security(("bearer" = ["agent"])),
+        the customer, and the history of merges, refusals and unmerges.",
     params(("id" = Uuid, Path, description = "Customer id (a merged one works too)")),
     responses(
         (status = 200, description = "The identity", body = doc::IdentityAnswer),
@@ -177,11 +168,9 @@ pub(crate) async fn unmerge(
     ),
 )]
 pub(crate) async fn identity(
-    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Agent)?;
     let id = parse_customer_id(&path)?;
     let Some(identity) = store(&state)?.identity(id).await? else {
         return Err(ApiError::NotFound(format!("no customer {id}")));
@@ -251,9 +240,7 @@ impl From<ConflictParams> for ConflictQuery {
     tag = "identity",
     summary = "Refused merges waiting for review",
     description = "Conflicts the resolver raised instead of merging (limits, weak links, \
-        do-not-merge), newest first, in keyset pages.\n\n\
-        Needs the `admin` role.",
-    security(("bearer" = ["admin"])),
+        do-not-merge), newest first, in keyset pages.",
     params(ConflictParams),
     responses(
         (status = 200, description = "A page", body = ConflictPage),
@@ -261,11 +248,9 @@ impl From<ConflictParams> for ConflictQuery {
     ),
 )]
 pub(crate) async fn conflicts(
-    caller: Caller,
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
     let mut wanted = ConflictQuery::from(params::query::<ConflictParams>(request.query_string())?);
     let page = wanted.limit;
     wanted.limit = page + 1;
@@ -288,9 +273,7 @@ pub(crate) async fn conflicts(
     description = "`merge` merges its customers after all, `dismiss` keeps them apart. 409 \
         `/problems/merge-refused` when the rules still forbid the merge, \
         `/problems/nothing-to-merge` when its customers are one already (dismiss it), \
-        `/problems/already-resolved` when it was settled before.\n\n\
-        Needs the `admin` role.",
-    security(("bearer" = ["admin"])),
+        `/problems/already-resolved` when it was settled before.",
     params(("id" = Uuid, Path, description = "Conflict id")),
     request_body(content = doc::ResolveConflictRequest, content_type = "application/json"),
     responses(
@@ -305,7 +288,6 @@ pub(crate) async fn resolve_conflict(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
     let id = Uuid::parse_str(&path).map_err(|_| invalid("id", "conflict ids are UUIDs"))?;
     let mut body = JsonBody::read(&request, payload).await?;
     let action = match body.optional_text("action", 20)?.as_deref() {
