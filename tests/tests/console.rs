@@ -26,7 +26,7 @@ const ANNA_PHONE: &str = "+31612345678";
 const ANNA_EMAIL: &str = "anna.devries@example.nl";
 
 /// The simulated traffic: its seed, people and requests.
-const SIMULATION: (u64, usize, u64) = (7, 6, 180);
+const SIMULATION: (u64, usize, u64) = (7, 4, 240);
 
 /// A simulated person with an open case, as the console should show them.
 struct Simulated {
@@ -453,6 +453,91 @@ async fn an_agent_works_a_customer_in_the_console() {
     save_screenshot(&browser, "console-new-caller.png", "the new caller's card").await;
     assert_same_origin(&browser, &origin).await;
 
+    // A web form (public write key) names Anna's address and another
+    // number: it shows on her timeline with the number marked claimed, and
+    // the agent who checked it with her confirms it.
+    let claimed_phone = "+31687654399";
+    let before = app.store.totals().await.expect("totals").events;
+    let form = app
+        .request(reqwest::Method::POST, "/v1/channels/web/events", None)
+        .header("origin", panorama_simulator::DemoSecrets::WEB_ORIGIN)
+        .header(
+            "x-panorama-write-key",
+            panorama_simulator::DemoSecrets::WEB_WRITE_KEY,
+        )
+        .json(&json!({
+            "type": "form.submitted",
+            "event_id": "anna-web-claim",
+            "form": {"fields": {"email": ANNA_EMAIL, "phone": claimed_phone,
+                                "message": "Please call me on my work number"}}
+        }))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response_status(form).await, 200);
+    app.wait_for_events(before + 1).await;
+    browser
+        .goto(&format!(
+            "{origin}/?email={}",
+            ANNA_EMAIL.replace('@', "%40")
+        ))
+        .await;
+    browser
+        .wait_for(
+            "the form's claimed number on Anna's timeline",
+            &format!(
+                "return [...document.querySelectorAll('[data-testid=entry-claim]')]\
+                 .some(c => c.textContent.includes({0}) && \
+                      c.querySelector('[data-testid=claimed]'))",
+                json!(claimed_phone)
+            ),
+        )
+        .await;
+    assert_eq!(
+        browser
+            .run(
+                &format!(
+                    "return [...document.querySelectorAll('[data-testid=customer-card] li')]\
+                     .some(li => li.textContent.includes({}))",
+                    json!(claimed_phone)
+                ),
+                json!([]),
+            )
+            .await,
+        json!(false),
+        "a claim is not one of her identifiers"
+    );
+    browser
+        .run(
+            &format!(
+                "[...document.querySelectorAll('[data-testid=entry-claim]')]\
+                 .find(c => c.textContent.includes({}))\
+                 .querySelector('[data-testid=confirm-identifier]').click()",
+                json!(claimed_phone)
+            ),
+            json!([]),
+        )
+        .await;
+    app.wait_for_events(before + 2).await;
+    browser
+        .goto(&format!(
+            "{origin}/?email={}",
+            ANNA_EMAIL.replace('@', "%40")
+        ))
+        .await;
+    browser
+        .wait_for(
+            "the confirmed number on Anna's card, verified",
+            &format!(
+                "return [...document.querySelectorAll('[data-testid=customer-card] li[data-trust=verified]')]\
+                 .some(li => li.textContent.includes({}))",
+                json!(claimed_phone)
+            ),
+        )
+        .await;
+    save_screenshot(&browser, "console-claimed.png", "a confirmed claim").await;
+    assert_same_origin(&browser, &origin).await;
+
     // The ops view draws the insights.
     browser.click(&browser.find("#nav-ops").await).await;
     browser
@@ -467,4 +552,12 @@ async fn an_agent_works_a_customer_in_the_console() {
     assert_same_origin(&browser, &origin).await;
     drop(browser);
     app.stop().await;
+}
+
+async fn response_status(response: reqwest::Response) -> u16 {
+    let status = response.status().as_u16();
+    if status != 200 {
+        eprintln!("{}", response.text().await.unwrap_or_default());
+    }
+    status
 }

@@ -167,6 +167,7 @@ fn poisons() -> Vec<(
     handle.identifiers = vec![panorama_proto::v1::Identifier {
         kind: panorama_proto::v1::IdentifierKind::X as i32,
         value: "İ".repeat(100),
+        trust: panorama_proto::v1::Trust::Unspecified as i32,
     }];
 
     let mut assignee = protobuf_event("poison-assignee");

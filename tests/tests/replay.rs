@@ -1,8 +1,8 @@
 //! `panorama replay` rebuilds the same projection from the topic into a
-//! fresh schema (same customers by their identifiers, same timelines, same
-//! aggregates), does not dead-letter again, and `--switch` makes it the
-//! live schema, after which the projector carries on from where the replay
-//! stopped.
+//! fresh schema (same customers by their identifiers and their trust, same
+//! timelines, same aggregates), does not dead-letter again, and `--switch`
+//! makes it the live schema, after which the projector carries on from
+//! where the replay stopped.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -68,7 +68,7 @@ async fn canonical(client: &tokio_postgres::Client, schema: &str) -> Canonical {
     let rows = client
         .query(
             &format!(
-                "SELECT c.survivor_id::text, i.kind || ':' || i.value
+                "SELECT c.survivor_id::text, i.kind || ':' || i.value || ':' || i.trust
                  FROM {schema}.identifiers i JOIN {schema}.customers c ON c.id = i.customer_id"
             ),
             &[],
@@ -200,9 +200,48 @@ async fn replay_rebuilds_the_same_projection_and_switches_over() {
     );
     assert_eq!(app.post_events(&other).await.status(), 202);
     posted += 2;
-    // One record the projector cannot read.
+    // Claims, as a browser form makes them: one naming customer 5's phone
+    // (its first identifier, so it shares the partition and the order of
+    // customer 5's events) with a stranger's address, shown on customer 5
+    // and linked to nobody; one from a walk-in nobody knows, a customer of
+    // claims. Their trust is on the record, so a replay decides the same.
     let producer =
         Producer::new(&ProducerSettings::new(&app.options.kafka.brokers)).expect("producer");
+    let phone_5 = phone_of(5);
+    let claims: [(&str, &[(&str, &str)]); 2] = [
+        (
+            "r-claim-1",
+            &[("phone", &phone_5), ("email", "stranger@example.org")],
+        ),
+        (
+            "r-claim-2",
+            &[("email", "walk-in@example.org"), ("visitor", "v-walk-in")],
+        ),
+    ];
+    let mut claim_ids = Vec::new();
+    for (event_id, identifiers) in claims {
+        let mut draft: panorama_core::EventDraft =
+            serde_json::from_value(contact_with(event_id, at_minute(130), "web", identifiers))
+                .expect("draft");
+        draft.cap_trust(panorama_core::Trust::Claimed);
+        let event = draft
+            .validate(&panorama_core::ValidationContext::now(None))
+            .expect("valid");
+        producer
+            .publish(
+                &app.options.kafka.topic,
+                &[OutboundRecord {
+                    key: event.partition_key(),
+                    payload: panorama_proto::encode(&event),
+                    headers: vec![],
+                }],
+            )
+            .await
+            .expect("claim");
+        claim_ids.push(event.event_id.to_string());
+        posted += 1;
+    }
+    // One record the projector cannot read.
     producer
         .publish(
             &app.options.kafka.topic,
@@ -231,8 +270,32 @@ async fn replay_rebuilds_the_same_projection_and_switches_over() {
         .expect("merged")
         .get(0);
     assert_eq!(merged, 2);
-    assert_eq!(live.customers.len(), 4, "0+1, 2+3, 4 and 5");
+    assert_eq!(
+        live.customers.len(),
+        5,
+        "0+1, 2+3, 4, 5 and the walk-in's claims"
+    );
     assert!(live.conflicts >= 1);
+    let claims: BTreeSet<String> = [
+        "email:walk-in@example.org:claimed",
+        "visitor:v-walk-in:claimed",
+    ]
+    .map(str::to_owned)
+    .into();
+    assert!(live.customers.contains_key(&claims), "{live:?}");
+    let fives = live
+        .customers
+        .iter()
+        .find(|(ids, _)| ids.contains(&format!("phone:{phone_5}:verified")))
+        .expect("customer 5");
+    assert!(
+        !fives.0.iter().any(|id| id.contains("stranger")),
+        "a claim never joins a known customer"
+    );
+    assert!(
+        fives.1.0.contains(&claim_ids[0]),
+        "the claim is shown on customer 5's history"
+    );
 
     let old_ids = customer_groups(&db).await;
 
@@ -421,6 +484,7 @@ async fn old_customer_ids_still_lead_to_their_customers_after_a_switch() {
         route: "/v1/customers/{id}".into(),
         customer_id: Some(merged),
         status: 200,
+        identifier_kind: None,
     };
     live.record_audit(std::slice::from_ref(&read))
         .await

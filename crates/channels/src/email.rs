@@ -5,7 +5,10 @@
 //! below apply to all three:
 //!
 //! - the sender (From) is the customer: `email` identifier and display name;
-//!   recipients never become identifiers (that would merge customers);
+//!   recipients never become identifiers (that would merge customers). The
+//!   sender is verified when its domain passed SPF, DKIM or DMARC as the
+//!   receiving system reports it ([`Authenticated`]), else only claimed;
+//!   a bounce's failed recipient is always claimed;
 //! - Message-ID is the event id (a retry is the same event); without one, a
 //!   hash of the raw message;
 //! - the thread root (first References id, else In-Reply-To, else the
@@ -18,16 +21,18 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration};
 use mail_parser::{Addr, HeaderName, HeaderValue, Message, MessageParser, MimeHeaders};
-use panorama_core::{EventDraft, IdentifierKind};
+use panorama_core::{EventDraft, IdentifierKind, Trust};
 use sha2::{Digest, Sha256};
 
 use crate::{ChannelError, Context, Found, Outcome, Result};
 
 mod assemble;
+mod authentication;
 mod body;
 mod bounce;
 
 pub(crate) use assemble::{BODY_STRUCTURE_HEADERS, assemble, header_block_without, push_header};
+pub use authentication::Authenticated;
 use body::summary;
 use bounce::BounceReport;
 
@@ -86,6 +91,25 @@ pub struct Envelope {
     pub attachments: Option<usize>,
     /// Extra attributes (`spf`, `dkim`, `sender_ip`, `spam_score`, ...).
     pub attributes: Vec<(&'static str, String)>,
+    /// Who says whether the sender authenticated.
+    pub sender_check: SenderCheck,
+}
+
+/// Who reports whether an email's sender authenticated (SPF, DKIM, DMARC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SenderCheck {
+    /// The provider, in fields of its own (SendGrid, Mailgun); nothing
+    /// reported vouches for nothing.
+    Reported(Authenticated),
+    /// The receiving MTA, in the message's topmost `Authentication-Results`
+    /// header: a raw message handed over by your own mail server.
+    Headers,
+}
+
+impl Default for SenderCheck {
+    fn default() -> Self {
+        SenderCheck::Reported(Authenticated::default())
+    }
 }
 
 /// What kind of email a message is.
@@ -261,6 +285,19 @@ pub fn to_outcome(
         )],
         context,
     );
+    // A bounce names its customer in a report anyone can write; a sender
+    // counts as verified only when its domain authenticated.
+    let authenticated = match &envelope.sender_check {
+        SenderCheck::Reported(authenticated) => authenticated.clone(),
+        SenderCheck::Headers => Authenticated::from_headers(message),
+    };
+    let verified = kind != Kind::Bounced
+        && customer_address
+            .as_deref()
+            .is_some_and(|address| authenticated.vouches_for(address));
+    if !verified {
+        draft.cap_trust(Trust::Claimed);
+    }
     crate::events_or_ignored(vec![Found::whole(draft)], warnings)
 }
 

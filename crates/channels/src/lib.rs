@@ -22,6 +22,7 @@ pub mod web;
 use chrono::{DateTime, Utc};
 use panorama_core::{
     Channel, Direction, EventDraft, EventType, Identifier, IdentifierDraft, IdentifierKind, Region,
+    Trust,
 };
 
 /// What an adapter needs to know besides the request.
@@ -70,6 +71,17 @@ impl Outcome {
         match self {
             Outcome::Events { events, .. } => events.into_iter().map(|found| found.draft).collect(),
             Outcome::Ignored { .. } => Vec::new(),
+        }
+    }
+
+    /// Lowers the trust of every event's identifiers to at most `ceiling`:
+    /// the gateway's part, from the route and credential the webhook came
+    /// through (a browser write key vouches for nothing).
+    pub fn cap_trust(&mut self, ceiling: Trust) {
+        if let Outcome::Events { events, .. } = self {
+            for found in events {
+                found.draft.cap_trust(ceiling);
+            }
         }
     }
 

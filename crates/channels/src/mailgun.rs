@@ -16,7 +16,10 @@
 //! `body-plain`, `stripped-text`, `body-html`, `message-headers` (a JSON array
 //! of `[name, value]` pairs, in order), `Message-Id`, `In-Reply-To`,
 //! `References`, `attachment-count`; the raw variant (a forward URL ending in
-//! `mime`) posts the whole message as `body-mime` instead.
+//! `mime`) posts the whole message as `body-mime` instead. The sender is
+//! verified when every `X-Mailgun-Spf` in `message-headers` says `Pass` for
+//! the envelope `sender`'s domain, aligned with the From address; a raw
+//! forward carries no verdict, so its sender is claimed.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -24,7 +27,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::email::{self, BODY_STRUCTURE_HEADERS, Envelope};
+use crate::email::{self, Authenticated, BODY_STRUCTURE_HEADERS, Envelope, SenderCheck};
 use crate::form::Form;
 use crate::{ChannelError, Context, Outcome, Result, multipart, signature};
 
@@ -261,9 +264,18 @@ fn map_forward(form: &Form, raw_mime: Option<Vec<u8>>, context: &Context) -> Res
             .filter(|value| !value.is_empty())
     };
     let headers = message_headers(form);
+    // Mailgun's verdict on the envelope sender, from the header list it
+    // posts (a raw `body-mime` forward carries none: its sender is claimed).
+    let spf: Vec<&str> = headers
+        .iter()
+        .flatten()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("X-Mailgun-Spf"))
+        .map(|(_, value)| value.as_str())
+        .collect();
     let mut envelope = Envelope {
         recipient: text("recipient").map(str::to_owned),
         sender: text("sender").map(str::to_owned),
+        sender_check: SenderCheck::Reported(Authenticated::mailgun(spf, text("sender"))),
         ..Envelope::default()
     };
     if let Some(raw) = raw_mime.filter(|raw| !raw.iter().all(u8::is_ascii_whitespace)) {

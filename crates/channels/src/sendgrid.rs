@@ -13,6 +13,8 @@
 //!
 //! `text`, `html` and `subject` arrive in the charset that `charsets` names
 //! per field (e.g. `{"text":"iso-8859-1"}`) and are decoded to UTF-8 here.
+//! The sender is verified when `SPF` passed for the `envelope`'s sender or
+//! `dkim` passed for a domain aligned with the From address.
 //! Inbound Parse signs nothing: the gateway authenticates the request (basic
 //! auth or a token in the configured URL) before calling [`parse`].
 
@@ -21,7 +23,7 @@ use std::collections::HashMap;
 use mail_parser::decoders::charsets::map::charset_decoder;
 use serde_json::Value;
 
-use crate::email::{self, BODY_STRUCTURE_HEADERS, Envelope};
+use crate::email::{self, Authenticated, BODY_STRUCTURE_HEADERS, Envelope, SenderCheck};
 use crate::multipart::{self, Part};
 use crate::{ChannelError, Context, Outcome, Result};
 
@@ -152,9 +154,15 @@ impl Fields {
         .into_iter()
         .filter_map(|(key, field)| Some((key, self.text(field)?)))
         .collect();
+        let sender_check = SenderCheck::Reported(Authenticated::sendgrid(
+            self.text("SPF").as_deref(),
+            sender.as_deref(),
+            self.text("dkim").as_deref(),
+        ));
         Envelope {
             recipient,
             sender,
+            sender_check,
             stripped_text: None,
             // Raw mode carries the attachments inside the message itself.
             attachments: if self.get("email").is_some() {

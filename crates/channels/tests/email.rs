@@ -8,7 +8,7 @@ use panorama_channels::multipart::{self, Part};
 use panorama_channels::{
     ChannelError, Context, Outcome, Warning, mailgun, mime, sendgrid, signature,
 };
-use panorama_core::{EventDraft, IdentifierKind, ValidationContext};
+use panorama_core::{EventDraft, IdentifierKind, Trust, ValidationContext};
 use proptest::prelude::*;
 
 const MAILGUN_KEY: &str = "mailgun-test-signing-key-1f6b";
@@ -1029,6 +1029,91 @@ fn a_signed_post_that_is_not_a_message_is_ignored() {
         matches!(json, Err(ChannelError::Malformed { .. })),
         "{json:?}"
     );
+}
+
+// ---- sender trust ---------------------------------------------------------------------
+
+fn sender_trust(draft: &EventDraft) -> Trust {
+    assert_eq!(draft.identifiers.len(), 1, "{draft:#?}");
+    draft.identifiers[0].trust
+}
+
+#[test]
+fn a_sendgrid_sender_is_verified_only_when_its_domain_authenticated() {
+    // SPF passed for bob.smith@example.com, DKIM for example.com.
+    let event = sendgrid_event(&fixture("sendgrid-parsed.multipart"));
+    assert_eq!(sender_trust(&event), Trust::Verified);
+    let set = |parts: &mut Vec<Part>, name: &str, value: &str| {
+        let part = parts.iter_mut().find(|p| p.name == name).expect(name);
+        part.data = value.as_bytes().to_vec();
+    };
+    let failed = edited_sendgrid("sendgrid-parsed.multipart", |parts| {
+        set(parts, "SPF", "softfail");
+        set(parts, "dkim", "{@example.com : fail}");
+    });
+    assert_eq!(sender_trust(&sendgrid_event(&failed)), Trust::Claimed);
+    // A pass for another domain vouches for nothing about example.com.
+    let elsewhere = edited_sendgrid("sendgrid-parsed.multipart", |parts| {
+        set(
+            parts,
+            "envelope",
+            r#"{"to":["help@inbound.shop.example"],"from":"x@evil.example"}"#,
+        );
+        set(parts, "dkim", "{@evil.example : pass}");
+    });
+    assert_eq!(sender_trust(&sendgrid_event(&elsewhere)), Trust::Claimed);
+    let unreported = edited_sendgrid("sendgrid-parsed.multipart", |parts| {
+        parts.retain(|p| p.name != "SPF" && p.name != "dkim");
+    });
+    assert_eq!(sender_trust(&sendgrid_event(&unreported)), Trust::Claimed);
+}
+
+#[test]
+fn a_mailgun_sender_is_verified_by_mailguns_spf_verdict() {
+    let event = only_event(mailgun_parse(FORM, &fixture("mailgun-forward.form")).expect("mailgun"));
+    assert_eq!(sender_trust(&event), Trust::Verified);
+    // A raw forward carries no verdict.
+    let raw =
+        only_event(mailgun_parse(FORM, &fixture("mailgun-forward-mime.form")).expect("mailgun"));
+    assert_eq!(sender_trust(&raw), Trust::Claimed);
+    // A sender's own `X-Mailgun-Spf: Pass` does not outvote Mailgun's.
+    let headers = r#"[["X-Mailgun-Spf","Pass"],["X-Mailgun-Spf","Fail"],["From","Anna <anna@example.com>"],["Subject","hi"]]"#;
+    let body = signed_form(
+        "d".repeat(50).as_str(),
+        &[
+            ("sender", "anna@example.com"),
+            ("from", "Anna <anna@example.com>"),
+            ("message-headers", headers),
+            ("body-plain", "hello"),
+        ],
+    );
+    let forged = only_event(mailgun_parse(FORM, &body).expect("mailgun"));
+    assert_eq!(sender_trust(&forged), Trust::Claimed);
+}
+
+#[test]
+fn a_raw_message_sender_is_verified_by_the_receiving_mtas_authentication_results() {
+    assert_eq!(
+        sender_trust(&mime_event("multipart-alternative.eml")),
+        Trust::Claimed
+    );
+    let authenticated = [
+        b"Authentication-Results: mx.shop.example; spf=fail smtp.mailfrom=x@evil.example;\r\n dkim=pass header.d=example.com\r\n".as_slice(),
+        &fixture("multipart-alternative.eml"),
+    ]
+    .concat();
+    let event = only_event(mime::parse(&authenticated, &context()).expect("mime"));
+    assert_eq!(sender_trust(&event), Trust::Verified);
+    // A bounce names its customer in a report anyone can write.
+    let bounce = [
+        b"Authentication-Results: mx.shop.example; dmarc=pass header.from=mail.shop.example\r\n"
+            .as_slice(),
+        &fixture("bounce.eml"),
+    ]
+    .concat();
+    let event = only_event(mime::parse(&bounce, &context()).expect("mime"));
+    assert_eq!(event.event_type.as_deref(), Some("email.bounced"));
+    assert_eq!(sender_trust(&event), Trust::Claimed);
 }
 
 // ---- no adapter panics on arbitrary bytes -------------------------------------------

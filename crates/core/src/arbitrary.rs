@@ -356,8 +356,15 @@ const PLATFORM_KINDS: &[IdentifierKind] = &[
     IdentifierKind::Visitor,
 ];
 
-/// An identifier of every kind, valid or not, at and near its limits.
+/// An identifier of every kind, valid or not, at and near its limits, and
+/// verified or claimed.
 pub fn identifier() -> BoxedStrategy<IdentifierDraft> {
+    (untrusted_identifier(), select(crate::Trust::ALL.to_vec()))
+        .prop_map(|(draft, trust)| draft.with_trust(trust))
+        .boxed()
+}
+
+fn untrusted_identifier() -> BoxedStrategy<IdentifierDraft> {
     prop_oneof![
         8 => phone().prop_map(|value| IdentifierDraft::new(IdentifierKind::Phone, value)),
         8 => email().prop_map(|value| IdentifierDraft::new(IdentifierKind::Email, value)),
@@ -365,7 +372,7 @@ pub fn identifier() -> BoxedStrategy<IdentifierDraft> {
         12 => (select(PLATFORM_KINDS), text(limits::PLATFORM_ID))
             .prop_map(|(kind, value)| IdentifierDraft::new(kind, value)),
         1 => (text(TextLimit::chars(10)), text(limits::PLATFORM_ID))
-            .prop_map(|(kind, value)| IdentifierDraft { kind, value }),
+            .prop_map(|(kind, value)| IdentifierDraft { kind, value, ..IdentifierDraft::default() }),
     ]
     .boxed()
 }

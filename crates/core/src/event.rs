@@ -14,6 +14,7 @@ use crate::attributes::parse_attributes;
 use crate::identifier::{Identifier, IdentifierKind, Region};
 use crate::limits::{self, TextLimit};
 use crate::text::{has_control_chars, longer_than, non_empty_trimmed};
+use crate::trust::{EventIdentifier, Trust};
 
 /// Namespace of the UUIDv5 ids derived from provider ids (`source` + id).
 const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6d1c_0b7e_5a43_4c1f_9f0e_8a2b_3c4d_5e6f);
@@ -151,6 +152,10 @@ string_enum!(
         TaskCompleted => "task.completed",
         /// A follow-up task got a new due time.
         TaskRescheduled => "task.rescheduled",
+        /// An agent confirmed that an identifier belongs to the customer:
+        /// the identifier becomes verified for that customer. Its first
+        /// identifier names the customer, the others are confirmed.
+        IdentifierConfirmed => "identifier.confirmed",
     }
 );
 
@@ -231,8 +236,9 @@ pub struct ContactEvent {
     pub event_type: EventType,
     /// Who started it.
     pub direction: Option<Direction>,
-    /// At least one, normalised, without duplicates.
-    pub identifiers: Vec<Identifier>,
+    /// At least one, normalised, without duplicates, each with how far the
+    /// gateway trusts it.
+    pub identifiers: Vec<EventIdentifier>,
     /// Thread: call id, email thread root, chat session.
     pub conversation_id: Option<String>,
     /// The customer's reason for contact.
@@ -269,8 +275,13 @@ impl ContactEvent {
     pub fn partition_key(&self) -> String {
         self.identifiers
             .first()
-            .map(ToString::to_string)
+            .map(|first| first.identifier.to_string())
             .unwrap_or_default()
+    }
+
+    /// Its identifiers without their trust, in order.
+    pub fn plain_identifiers(&self) -> impl Iterator<Item = &Identifier> {
+        self.identifiers.iter().map(|carried| &carried.identifier)
     }
 }
 
@@ -339,7 +350,7 @@ impl ValidationContext {
 }
 
 /// An identifier as a caller sends it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifierDraft {
     /// `phone`, `email`, `account`, `whatsapp`, ...
@@ -349,15 +360,40 @@ pub struct IdentifierDraft {
     /// an email address of at most 254 characters in lower case, other ids
     /// of at most 128 (an X handle in lower case).
     pub value: String,
+    /// How far the gateway trusts it. Never read from a body (a `trust`
+    /// field is refused as unknown): the adapter marks what it cannot vouch
+    /// for, and the gateway caps it by the route and credential
+    /// ([`EventDraft::cap_trust`]).
+    #[serde(skip, default = "Trust::verified")]
+    pub trust: Trust,
+}
+
+impl Default for IdentifierDraft {
+    fn default() -> Self {
+        IdentifierDraft {
+            kind: String::new(),
+            value: String::new(),
+            trust: Trust::Verified,
+        }
+    }
 }
 
 impl IdentifierDraft {
-    /// A draft from a kind and a raw value.
+    /// A draft from a kind and a raw value, verified until the gateway caps
+    /// it.
     pub fn new(kind: IdentifierKind, value: impl Into<String>) -> Self {
         IdentifierDraft {
             kind: kind.as_str().to_owned(),
             value: value.into(),
+            trust: Trust::Verified,
         }
+    }
+
+    /// The same draft with `trust`.
+    #[must_use]
+    pub fn with_trust(mut self, trust: Trust) -> Self {
+        self.trust = trust;
+        self
     }
 }
 
@@ -473,6 +509,14 @@ pub struct EventDraft {
 }
 
 impl EventDraft {
+    /// Lowers the trust of every identifier to at most `ceiling`: what the
+    /// gateway does with the route and credential a draft came through.
+    pub fn cap_trust(&mut self, ceiling: Trust) {
+        for identifier in &mut self.identifiers {
+            identifier.trust = identifier.trust.min(ceiling);
+        }
+    }
+
     /// Checks every field and builds the canonical event, or names the first
     /// field at fault.
     pub fn validate(self, context: &ValidationContext) -> Result<ContactEvent, FieldError> {
@@ -575,7 +619,10 @@ impl From<&ContactEvent> for EventDraft {
             identifiers: event
                 .identifiers
                 .iter()
-                .map(|id| IdentifierDraft::new(id.kind(), id.value()))
+                .map(|carried| {
+                    IdentifierDraft::new(carried.identifier.kind(), carried.identifier.value())
+                        .with_trust(carried.trust)
+                })
                 .collect(),
             conversation_id: event.conversation_id.clone(),
             contact_reason: event.contact_reason.clone(),
@@ -686,7 +733,7 @@ fn required_enum<T: FromStr<Err = String>>(
 fn parse_identifiers(
     drafts: &[IdentifierDraft],
     default_region: Option<Region>,
-) -> Result<Vec<Identifier>, FieldError> {
+) -> Result<Vec<EventIdentifier>, FieldError> {
     if drafts.is_empty() {
         return Err(FieldError::new(
             "identifiers",
@@ -699,7 +746,7 @@ fn parse_identifiers(
             format!("at most {} identifiers", limits::MAX_IDENTIFIERS),
         ));
     }
-    let mut identifiers: Vec<Identifier> = Vec::with_capacity(drafts.len());
+    let mut identifiers: Vec<EventIdentifier> = Vec::with_capacity(drafts.len());
     for (index, draft) in drafts.iter().enumerate() {
         let kind =
             draft.kind.trim().parse::<IdentifierKind>().map_err(|e| {
@@ -711,8 +758,17 @@ fn parse_identifiers(
                 format!("{kind}: {e}"),
             )
         })?;
-        if !identifiers.contains(&identifier) {
-            identifiers.push(identifier);
+        // One identifier given twice is one, in its first place, and as
+        // trusted as its most trusted mention.
+        match identifiers
+            .iter_mut()
+            .find(|carried| carried.identifier == identifier)
+        {
+            Some(carried) => carried.trust = carried.trust.max(draft.trust),
+            None => identifiers.push(EventIdentifier {
+                identifier,
+                trust: draft.trust,
+            }),
         }
     }
     Ok(identifiers)
@@ -828,7 +884,7 @@ mod tests {
         assert_eq!(event.occurred_at.to_rfc3339(), "2026-11-23T08:58:00+00:00");
         assert_eq!(event.identifiers.len(), 2, "duplicate phone folded");
         assert_eq!(event.partition_key(), "phone:+31612345678");
-        assert_eq!(event.identifiers[1].value(), "anna@example.nl");
+        assert_eq!(event.identifiers[1].identifier.value(), "anna@example.nl");
         assert_eq!(event.summary.as_deref(), Some("order 1234 did not arrive"));
     }
 
@@ -937,7 +993,8 @@ mod tests {
                     IdentifierDraft::new(IdentifierKind::Email, "a@b.nl"),
                     IdentifierDraft {
                         kind: "fax".into(),
-                        value: "1".into()
+                        value: "1".into(),
+                        ..IdentifierDraft::default()
                     }
                 ],
                 ..call()
@@ -1206,7 +1263,7 @@ mod tests {
                 direction,
                 identifiers: identifiers
                     .into_iter()
-                    .map(|(kind, value)| IdentifierDraft { kind, value })
+                    .map(|(kind, value)| IdentifierDraft { kind, value, trust: Trust::Verified })
                     .collect(),
                 conversation_id,
                 contact_reason,

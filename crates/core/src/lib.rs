@@ -17,6 +17,7 @@ pub mod limits;
 pub mod priority;
 mod text;
 mod trace;
+mod trust;
 
 pub use access::{Role, UnknownRole};
 pub use crash::{CrashPoints, KNOWN_CRASH_POINTS};
@@ -28,3 +29,4 @@ pub use identifier::{
     EmailAddress, Identifier, IdentifierError, IdentifierKind, PhoneNumber, Region,
 };
 pub use trace::{SpanLinker, TraceContext, link_span, set_span_linker};
+pub use trust::{EventIdentifier, Trust};

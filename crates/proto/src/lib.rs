@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use panorama_core::{
     Channel, ContactEvent, Direction, EventDraft, FeedbackDraft, FeedbackMetric, FieldError,
-    IdentifierDraft, IdentifierKind, ValidationContext, limits,
+    IdentifierDraft, IdentifierKind, Trust, ValidationContext, limits,
 };
 use prost::Message;
 use uuid::Uuid;
@@ -71,9 +71,10 @@ pub fn to_proto(event: &ContactEvent) -> v1::ContactEvent {
         identifiers: event
             .identifiers
             .iter()
-            .map(|identifier| v1::Identifier {
-                kind: kind_to_proto(identifier.kind()) as i32,
-                value: identifier.value().to_owned(),
+            .map(|carried| v1::Identifier {
+                kind: kind_to_proto(carried.identifier.kind()) as i32,
+                value: carried.identifier.value().to_owned(),
+                trust: trust_to_proto(carried.trust) as i32,
             })
             .collect(),
         conversation_id: event.conversation_id.clone().unwrap_or_default(),
@@ -116,7 +117,8 @@ pub fn from_proto(message: v1::ContactEvent) -> Result<ContactEvent, FieldError>
     for (index, identifier) in message.identifiers.into_iter().enumerate() {
         let kind = kind_from_proto(identifier.kind)
             .ok_or_else(|| invalid(&format!("identifiers[{index}].kind"), "is unknown"))?;
-        identifiers.push(IdentifierDraft::new(kind, identifier.value));
+        let trust = trust_from_proto(identifier.trust);
+        identifiers.push(IdentifierDraft::new(kind, identifier.value).with_trust(trust));
     }
     let feedback = match message.feedback {
         None => None,
@@ -269,6 +271,24 @@ fn kind_from_proto(raw: i32) -> Option<IdentifierKind> {
     })
 }
 
+fn trust_to_proto(trust: Trust) -> v1::Trust {
+    match trust {
+        Trust::Verified => v1::Trust::Verified,
+        Trust::Claimed => v1::Trust::Claimed,
+    }
+}
+
+/// The trust of a record's identifier. Unspecified is verified: records
+/// written before the field existed were projected as verified, so a
+/// replay reads them the same way. A value this version does not know is
+/// trusted least.
+fn trust_from_proto(raw: i32) -> Trust {
+    match v1::Trust::try_from(raw) {
+        Ok(v1::Trust::Unspecified | v1::Trust::Verified) => Trust::Verified,
+        Ok(v1::Trust::Claimed) | Err(_) => Trust::Claimed,
+    }
+}
+
 fn metric_to_proto(metric: FeedbackMetric) -> v1::FeedbackMetric {
     match metric {
         FeedbackMetric::Nps => v1::FeedbackMetric::Nps,
@@ -324,6 +344,28 @@ mod tests {
     fn events_round_trip_through_the_wire_format() {
         let event = sample();
         assert_eq!(decode(&encode(&event)).expect("decodes"), event);
+    }
+
+    #[test]
+    fn trust_travels_on_the_record_and_old_records_read_as_verified() {
+        let mut event = sample();
+        event.identifiers[1].trust = Trust::Claimed;
+        let decoded = decode(&encode(&event)).expect("decodes");
+        assert_eq!(decoded.identifiers[0].trust, Trust::Verified);
+        assert_eq!(decoded.identifiers[1].trust, Trust::Claimed);
+
+        // A record from before the field: no trust on the wire.
+        let mut message = to_proto(&event);
+        for identifier in &mut message.identifiers {
+            identifier.trust = v1::Trust::Unspecified as i32;
+        }
+        let old = decode(&message.encode_to_vec()).expect("decodes");
+        assert!(old.identifiers.iter().all(|c| c.trust == Trust::Verified));
+
+        // A trust this version does not know is trusted least.
+        message.identifiers[0].trust = 42;
+        let unknown = decode(&message.encode_to_vec()).expect("decodes");
+        assert_eq!(unknown.identifiers[0].trust, Trust::Claimed);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 // The 360 card: who the customer is, how they reached us, how they felt,
 // and what an agent should notice at a glance.
 
+import { api, explain } from './api.js';
 import { h, icon, time, channelName, humanize, plural } from './dom.js';
 
 const KIND_NAMES = {
@@ -78,12 +79,44 @@ function feedback(profile) {
   }));
 }
 
+/**
+ * A claimed identifier: a badge saying anyone could have typed it, and a
+ * button for the agent who checked it with the customer to confirm it.
+ * The change shows when the projection has it (the live stream).
+ */
+export function claimed(customerId, kind, value) {
+  const status = h('span', { class: 'claim-status muted', role: 'status' });
+  const confirm = h('button', {
+    type: 'button', class: 'secondary small', 'data-testid': 'confirm-identifier',
+    title: 'You checked it with the customer: it becomes verified for this customer',
+  }, 'Confirm');
+  confirm.addEventListener('click', async () => {
+    confirm.disabled = true;
+    status.textContent = 'Confirming…';
+    try {
+      await api.confirmIdentifier(customerId, kind, value);
+      status.textContent = 'Confirmed; it shows in a moment.';
+    } catch (problem) {
+      status.textContent = explain(problem);
+      confirm.disabled = false;
+    }
+  });
+  return h('span', { class: 'claim' },
+    h('span', {
+      class: 'badge badge-claimed', 'data-testid': 'claimed',
+      title: 'Claimed: typed into a web form or chat, so anyone could have sent it. It never links customers until confirmed.',
+    }, 'claimed'),
+    confirm, status);
+}
+
 function identifiers(profile) {
   const kinds = Object.entries(profile.identifiers ?? {});
   if (kinds.length === 0) return h('p', { class: 'muted' }, 'None');
   return h('dl', { class: 'identifiers' }, kinds.flatMap(([kind, values]) => [
     h('dt', {}, KIND_NAMES[kind] ?? kind),
-    h('dd', {}, h('ul', {}, values.map((v) => h('li', { class: 'mono' }, v.value)))),
+    h('dd', {}, h('ul', {}, values.map((v) => h('li', { dataset: { trust: v.trust ?? 'verified' } },
+      h('span', { class: 'mono' }, v.value),
+      v.trust === 'claimed' ? claimed(profile.id, kind, v.value) : null)))),
   ]));
 }
 

@@ -3,9 +3,21 @@
 // button, over the API's keyset cursor. Live entries are added at the top.
 
 import { api, explain } from './api.js';
+import { claimed, KIND_NAMES } from './card.js';
 import { h, icon, time, humanize, channelName, replace } from './dom.js';
 
-function entryView(entry) {
+/** The claimed identifiers an event carried: shown, never linked to anyone. */
+function claims(entry, customerId) {
+  const list = (entry.identifiers ?? []).filter((i) => i.trust === 'claimed');
+  if (list.length === 0) return null;
+  return h('ul', { class: 'entry-claims', 'aria-label': 'Claimed identifiers' },
+    list.map((i) => h('li', { 'data-testid': 'entry-claim' },
+      h('span', {}, `${KIND_NAMES[i.kind] ?? i.kind} `),
+      h('span', { class: 'mono' }, i.value),
+      claimed(customerId, i.kind, i.value))));
+}
+
+function entryView(entry, customerId) {
   const feedback = entry.feedback
     ? `${String(entry.feedback.metric ?? '').toUpperCase()} ${entry.feedback.score ?? ''}${entry.feedback.comment ? ` — “${entry.feedback.comment}”` : ''}`
     : null;
@@ -28,6 +40,7 @@ function entryView(entry) {
       entry.summary ? h('p', { class: 'entry-summary' }, entry.summary) : null,
       entry.outcome ? h('p', { class: 'entry-outcome' }, `Outcome: ${entry.outcome}`) : null,
       feedback ? h('p', { class: 'entry-feedback' }, feedback) : null,
+      claims(entry, customerId),
       details ? h('p', { class: 'entry-details muted' }, details) : null));
 }
 
@@ -87,7 +100,7 @@ export class Timeline {
   add(entry, where = 'ordered') {
     if (this.seen.has(entry.event_id)) return false;
     this.seen.add(entry.event_id);
-    const view = entryView(entry);
+    const view = entryView(entry, this.customerId);
     if (where === 'end') {
       this.list.append(view);
       return true;

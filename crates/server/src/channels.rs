@@ -18,7 +18,7 @@ use panorama_channels::{
     ChannelError, Context, Outcome, Warning, cti, mailgun, meta, mime, sendgrid, twilio,
     web as web_channel,
 };
-use panorama_core::{ContactEvent, IdentifierKind, Role, ValidationContext};
+use panorama_core::{ContactEvent, IdentifierKind, Role, Trust, ValidationContext};
 use serde::Serialize;
 
 use crate::auth::{Caller, bearer_token};
@@ -321,7 +321,7 @@ async fn finish(
         }
     }
     if !valid.is_empty() {
-        publish(state, &valid).await?;
+        publish(state, source, &valid).await?;
     }
     answer.accepted = Some(valid.iter().map(|e| e.event_id).collect());
     Ok(HttpResponse::Ok().json(answer))
@@ -564,6 +564,7 @@ pub(crate) async fn mailgun_inbound(
         (status = 400, response = problem::BadRequest),
         (status = 401, response = problem::Unauthorized),
         (status = 404, response = problem::NotFound),
+        (status = 429, response = problem::TooManyRequests),
     ),
 )]
 pub(crate) async fn meta_handshake(
@@ -682,7 +683,7 @@ fn allow_origin(response: &mut HttpResponse, origin: Option<&str>) {
     path = "/v1/channels/web/events",
     tag = "channels",
     summary = "Web forms, chat and beacons",
-    description = "One event object or `{\"events\": [...]}` (at most 500): `form.submitted` and `page.viewed` (channel `web`), `chat.started`, `chat.message`, `chat.ended` (channel `chat`). Unknown fields are refused with a 400 naming them.\n\nBrowsers send a public write key (`X-Panorama-Write-Key`, or `?write_key=` for `navigator.sendBeacon`) from an origin in `PANORAMA_WEB_ALLOWED_ORIGINS`; a key from another origin gets 401. Web back ends send a bearer token instead: an API token with the `channel` role (or `admin`), or one of `PANORAMA_CHANNEL_TOKENS`. Always on.",
+    description = "One event object or `{\"events\": [...]}` (at most 500): `form.submitted` and `page.viewed` (channel `web`), `chat.started`, `chat.message`, `chat.ended` (channel `chat`). Unknown fields are refused with a 400 naming them.\n\nBrowsers send a public write key (`X-Panorama-Write-Key`, or `?write_key=` for `navigator.sendBeacon`) from an origin in `PANORAMA_WEB_ALLOWED_ORIGINS`; a key from another origin gets 401. Web back ends send a bearer token instead: an API token with the `channel` role (or `admin`), or one of `PANORAMA_CHANNEL_TOKENS`. Always on.\n\nTrust: identifiers sent with a write key are *claimed* (they never merge customers nor join one with verified identifiers); with a channel token they are *verified*.",
     security(("webWriteKey" = []), ("webWriteKeyQuery" = []), ("bearer" = ["channel"]), ("channelToken" = [])),
     request_body(content = doc::WebBody, content_type = "application/json"),
     responses(
@@ -700,6 +701,7 @@ pub(crate) async fn web_events(
     let write_key = header(&request, "x-panorama-write-key")
         .map(str::to_owned)
         .or_else(|| query_param(&request, "write_key"));
+    let browser = write_key.is_some();
     match write_key {
         Some(key) => {
             if !any_secret_matches(&key, &channels.web_write_keys) {
@@ -718,8 +720,13 @@ pub(crate) async fn web_events(
         }
     }
     let body = read_body(payload, state.settings.max_body_bytes).await?;
-    let outcome = web_channel::parse(&body, &context(&state))
+    let mut outcome = web_channel::parse(&body, &context(&state))
         .map_err(|e| refused(web_channel::SOURCE_FORM)(e.into()))?;
+    if browser {
+        // A write key is public and `Origin` is forged outside a browser:
+        // what a browser sends is what a visitor claims, never more.
+        outcome.cap_trust(Trust::Claimed);
+    }
     let mut response = finish(&state, web_channel::SOURCE_FORM, outcome, Items::Whole).await?;
     allow_origin(&mut response, origin.as_deref());
     Ok(response)

@@ -72,7 +72,10 @@ pub(crate) mod doc {
         every record. `event_id` is the sender's idempotency key: posting an event again adds \
         nothing. The request's trace context (a valid `traceparent` header, else a new \
         trace) is kept on events that carry none. On a 503 some \
-        records may already be on the topic; retrying with the same event ids is safe.",
+        records may already be on the topic; retrying with the same event ids is safe. \
+        Identifiers posted here are *verified*: a channel token belongs to a system that \
+        authenticates its users. The gateway decides trust, so a `trust` field is refused \
+        (422, naming it).",
     request_body(content = doc::EventsBody, content_type = "application/json",
         description = "`Content-Type` `application/json` (or any `+json`), or none"),
     responses(
@@ -97,7 +100,7 @@ pub(crate) async fn post_events(
         .and_then(RequestTrace::outbound);
     let events = validate_all(drafts, &context, traceparent.as_deref())?;
     metrics::INGEST_BATCH_SIZE.observe(events.len() as f64);
-    publish(&state, &events).await?;
+    publish(&state, metrics::SOURCE_EVENTS, &events).await?;
     Ok(HttpResponse::Accepted().json(Accepted {
         accepted: events.iter().map(|event| event.event_id).collect(),
     }))
@@ -155,16 +158,21 @@ fn parse_drafts(body: &[u8]) -> Result<Vec<(String, EventDraft)>, ApiError> {
 fn draft_from(value: Value, prefix: &str) -> Result<EventDraft, ApiError> {
     serde_path_to_error::deserialize::<_, EventDraft>(value).map_err(|error| {
         let path = error.path().to_string();
+        // A sender cannot vouch for itself: the gateway decides trust from
+        // the route and credential (`panorama_core::Trust`).
+        let message = if path == "trust" || path.ends_with(".trust") {
+            "is decided by the gateway from the route and credential, never by the sender"
+                .to_owned()
+        } else {
+            error.into_inner().to_string()
+        };
         let field = match (prefix.is_empty(), path.as_str()) {
             (true, ".") => "$".to_owned(),
             (true, _) => path,
             (false, ".") => prefix.to_owned(),
             (false, _) => format!("{prefix}.{path}"),
         };
-        ApiError::Validation(FieldError {
-            field,
-            message: error.into_inner().to_string(),
-        })
+        ApiError::Validation(FieldError { field, message })
     })
 }
 
@@ -228,6 +236,25 @@ mod tests {
         assert_eq!(field(r#"{"events":{}}"#), "events");
         assert_eq!(field(r#"{"events":[], "more": 1}"#), "more");
         assert_eq!(field("[1,2]"), "$");
+    }
+
+    #[test]
+    fn a_sender_cannot_set_its_own_trust() {
+        for (body, path) in [
+            (
+                r#"{"identifiers":[{"kind":"phone","value":"+31612345678","trust":"verified"}]}"#,
+                "identifiers[0].trust",
+            ),
+            (r#"{"events":[{"trust":"verified"}]}"#, "events[0].trust"),
+        ] {
+            match parse_drafts(body.as_bytes()) {
+                Err(ApiError::Validation(error)) => {
+                    assert_eq!(error.field, path);
+                    assert!(error.message.contains("decided by the gateway"), "{error}");
+                }
+                other => panic!("expected a validation error, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -1,12 +1,19 @@
 //! What the gateway makes of a planned request: its event drafts, by the
 //! same `panorama_channels` adapters that parse the webhook. The plan, the
 //! prediction and `POST /v1/events` all start from them, so the events, and
-//! their ids, are the same whichever way a request is delivered.
+//! their ids, are the same whichever way a request is delivered. Their
+//! identifiers have the trust the webhook route gives them: a browser's web
+//! and chat events are posted with the write key, so what they carry is
+//! claimed; the shop's back end posts [`Payload::Backend`] with its channel
+//! token, so what that carries is verified. (Without a write key the
+//! sender posts browser events with the channel token too, and then they
+//! are verified: the prediction assumes a write key, as `make run` and the
+//! test kit configure.)
 
 use chrono::{DateTime, Utc};
 use panorama_channels::form::Form;
 use panorama_channels::{Context, Outcome, cti, mailgun, meta, sendgrid, twilio, web};
-use panorama_core::{EventDraft, Region};
+use panorama_core::{EventDraft, Region, Trust};
 
 use crate::bodies::{BOUNDARY, LOCAL_KEY, form_body, json_body, mailgun_pairs, sendgrid_body};
 use crate::planned::{Payload, PlannedEvent, Provider};
@@ -52,7 +59,11 @@ pub fn drafts(
         (Payload::Json(value), Provider::Whatsapp | Provider::Instagram) => {
             meta::parse(&json_body(value), &context)
         }
-        (Payload::Json(value), _) => web::parse(&json_body(value), &context),
+        (Payload::Backend(value), _) => web::parse(&json_body(value), &context),
+        (Payload::Json(value), _) => web::parse(&json_body(value), &context).map(|mut outcome| {
+            outcome.cap_trust(Trust::Claimed);
+            outcome
+        }),
     };
     outcome
         .map(Outcome::into_drafts)

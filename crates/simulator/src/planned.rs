@@ -102,6 +102,11 @@ pub enum Payload {
     Json(serde_json::Value),
     /// A raw email message (SendGrid's raw mode).
     Mime(String),
+    /// A web event the shop's own back end posts for a signed-in session or
+    /// its back office, with its channel token: the site has authenticated
+    /// the person, so the identifiers are verified (a browser's
+    /// [`Payload::Json`] posted with the write key vouches for nothing).
+    Backend(serde_json::Value),
 }
 
 /// One planned request.

@@ -10,7 +10,7 @@ use panorama_core::ContactEvent;
 use panorama_core::cases::{
     CaseInput, CaseRules, CaseState, CaseStatus, assign_cases, case_id_for,
 };
-use panorama_core::identity::{IdentityRules, Snapshot, resolve};
+use panorama_core::identity::{EventIdentity, IdentityRules, Snapshot, resolve_trusted};
 use uuid::Uuid;
 
 /// The projector's identity resolution and case grouping, fed one event at
@@ -31,12 +31,13 @@ pub(crate) struct Projection {
 }
 
 impl Projection {
-    /// The profile `event` lands on, its identifiers' merges done.
+    /// The profile `event` lands on, its identifiers' merges done, with
+    /// each identifier's trust as the gateway gave it (claims never merge).
     fn identify(&mut self, event: &ContactEvent, rules: &IdentityRules) -> Uuid {
         let next_id = &mut self.next_id;
-        let decisions = resolve(
+        let decisions = resolve_trusted(
             &mut self.snapshot,
-            &[event.identifiers.as_slice()],
+            &[EventIdentity::of(event)],
             rules,
             |_| {
                 *next_id += 1;

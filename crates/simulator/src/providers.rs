@@ -171,6 +171,11 @@ pub fn webhook_request(
                 vec![header("authorization", format!("Basic {basic}"))],
             )
         }
+        (Payload::Backend(value), _) => (
+            "application/json".to_owned(),
+            json_body(value),
+            vec![bearer(credentials.channel_token())],
+        ),
         (Payload::Json(value), provider) => {
             let body = json_body(value);
             let headers = match provider {

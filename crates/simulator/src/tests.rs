@@ -149,6 +149,15 @@ fn webhooks_are_signed_so_the_gateway_accepts_them() {
                     panorama_channels::Outcome::Events { .. }
                 ));
             }
+            // The shop's back end vouches with its channel token; a
+            // browser has only the public write key.
+            Provider::Web if matches!(event.payload, Payload::Backend(_)) => {
+                assert_eq!(
+                    header("authorization"),
+                    Some(format!("Bearer {}", DemoSecrets::CHANNEL_TOKEN).as_str())
+                );
+                assert_eq!(header("x-panorama-write-key"), None);
+            }
             Provider::Web | Provider::Chat => {
                 assert_eq!(
                     header("x-panorama-write-key"),

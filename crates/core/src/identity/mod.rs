@@ -6,8 +6,11 @@
 //! [`resolve`] merges the customers an event links into the oldest, guarded
 //! by per-kind [`IdentityRules`] (strength and limit) and do-not-merge pairs,
 //! and records every refused merge as a [`Conflict`]. [`check_merge`]
-//! applies the same limits to a manual merge.
+//! applies the same limits to a manual merge. [`resolve_trusted`] adds
+//! each identifier's trust: claimed identifiers never merge customers and
+//! never join one that has verified identifiers.
 
+mod claims;
 mod resolve;
 mod rules;
 
@@ -15,7 +18,10 @@ use uuid::Uuid;
 
 use crate::ContactEvent;
 
-pub use resolve::{Conflict, ConflictReason, Decisions, Merge, Snapshot, check_merge, resolve};
+pub use claims::{EventIdentity, LinkChange, TrustChange};
+pub use resolve::{
+    Conflict, ConflictReason, Decisions, Merge, Snapshot, check_merge, resolve, resolve_trusted,
+};
 pub use rules::{IdentityRules, Strength};
 
 /// Namespace of the customer ids derived from the event that created the
@@ -37,6 +43,8 @@ pub fn customer_id_for(event: &ContactEvent) -> Uuid {
     uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
 }
 
+#[cfg(test)]
+mod claims_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

@@ -9,18 +9,23 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::claims::{EventIdentity, TrustChange};
 use super::rules::{IdentityRules, slot};
 use crate::identifier::{Identifier, IdentifierKind};
+use crate::trust::{EventIdentifier, Trust};
 
 /// Per-kind identifier counts, indexed by [`slot`].
 type KindCounts = [usize; IdentifierKind::ALL.len()];
 
 /// What the resolver knows before a batch: every customer that owns one of
-/// the batch's identifiers, with all of that customer's identifiers, and the
-/// pairs of customers that must not be merged automatically.
+/// the batch's identifiers, with all of that customer's identifiers, which
+/// of those links are only claimed, and the pairs of customers that must not
+/// be merged automatically.
 ///
 /// The two maps must agree: `owners[i] == c` exactly when `identifiers[c]`
 /// contains `i`. [`resolve`] keeps them in agreement as it links and merges.
+/// Claimed links belong to customers without verified identifiers only
+/// (see [`resolve_trusted`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// The customer owning each identifier.
@@ -30,6 +35,8 @@ pub struct Snapshot {
     /// Pairs of (surviving) customers that are never merged automatically,
     /// stored as `(smaller, larger)`; see [`Snapshot::forbid_merge`].
     pub do_not_merge: HashSet<(Uuid, Uuid)>,
+    /// The identifiers whose link is only claimed (absent: verified).
+    pub claimed: HashSet<Identifier>,
 }
 
 impl Snapshot {
@@ -59,6 +66,30 @@ impl Snapshot {
         self.identifiers.get(&customer).map_or(&[], Vec::as_slice)
     }
 
+    /// Marks the link of `identifier` as claimed, not verified.
+    pub fn mark_claimed(&mut self, identifier: Identifier) {
+        self.claimed.insert(identifier);
+    }
+
+    /// How far the link of `identifier` is trusted (`None`: no owner).
+    pub fn trust_of(&self, identifier: &Identifier) -> Option<Trust> {
+        self.owners.contains_key(identifier).then(|| {
+            if self.claimed.contains(identifier) {
+                Trust::Claimed
+            } else {
+                Trust::Verified
+            }
+        })
+    }
+
+    /// Whether `customer` owns a verified identifier: a customer of its
+    /// own, whom claimed identifiers can no longer reach.
+    pub fn has_verified(&self, customer: Uuid) -> bool {
+        self.identifiers_of(customer)
+            .iter()
+            .any(|identifier| !self.claimed.contains(identifier))
+    }
+
     /// Marks `a` and `b` as never to be merged automatically (after an
     /// unmerge); the order of the two does not matter.
     pub fn forbid_merge(&mut self, a: Uuid, b: Uuid) {
@@ -70,26 +101,40 @@ impl Snapshot {
         self.do_not_merge.contains(&pair(a, b))
     }
 
-    fn kind_counts(&self, customer: Uuid) -> KindCounts {
+    /// How many identifiers of each kind `customer` owns with `trust`: the
+    /// limits count verified links, and claimed ones among themselves.
+    pub(super) fn kind_counts(&self, customer: Uuid, trust: Trust) -> KindCounts {
         let mut counts = [0; IdentifierKind::ALL.len()];
         for identifier in self.identifiers_of(customer) {
-            counts[slot(identifier.kind())] += 1;
+            if (trust == Trust::Claimed) == self.claimed.contains(identifier) {
+                counts[slot(identifier.kind())] += 1;
+            }
         }
         counts
     }
 
+    /// Whether `customer` is known: it has a verified strong identifier.
     fn has_strong(&self, customer: Uuid, rules: &IdentityRules) -> bool {
-        self.identifiers_of(customer)
-            .iter()
-            .any(|identifier| rules.is_strong(identifier.kind()))
+        self.identifiers_of(customer).iter().any(|identifier| {
+            rules.is_strong(identifier.kind()) && !self.claimed.contains(identifier)
+        })
     }
 
-    fn link(&mut self, identifier: Identifier, customer: Uuid) {
+    pub(super) fn link(&mut self, identifier: Identifier, customer: Uuid) {
         self.owners.insert(identifier.clone(), customer);
         self.identifiers
             .entry(customer)
             .or_default()
             .push(identifier);
+    }
+
+    /// Lets go the link of `identifier` to `customer`.
+    pub(super) fn release(&mut self, identifier: &Identifier, customer: Uuid) {
+        self.owners.remove(identifier);
+        self.claimed.remove(identifier);
+        if let Some(identifiers) = self.identifiers.get_mut(&customer) {
+            identifiers.retain(|owned| owned != identifier);
+        }
     }
 
     /// Moves every identifier of `merged` to `survivor`, and carries the
@@ -122,7 +167,8 @@ fn pair(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
 }
 
 /// The decisions for one batch of events, in terms the store can apply:
-/// create `new_customers`, insert `new_links`, then apply `merges` in order.
+/// create `new_customers`, insert `new_links`, apply `trust_changes` in
+/// event order, then apply `merges` in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Decisions {
     /// The customer of each event, in the order the events were given. An
@@ -134,8 +180,12 @@ pub struct Decisions {
     pub new_customers: Vec<Uuid>,
     /// Identifiers seen for the first time and the customer they were linked
     /// to (which a later merge of the batch may move on, see
-    /// [`Merge::moved`]). Identifiers refused by a limit are not here.
+    /// [`Merge::moved`]), all verified. Identifiers refused by a limit are
+    /// not here.
     pub new_links: Vec<(Identifier, Uuid)>,
+    /// Claimed links made, claimed links that became verified, and claimed
+    /// links let go, in the order they were decided (see [`TrustChange`]).
+    pub trust_changes: Vec<TrustChange>,
     /// Merges, in the order they were decided.
     pub merges: Vec<Merge>,
     /// Merges refused and identifiers left unlinked, for review.
@@ -227,9 +277,64 @@ impl fmt::Display for ConflictReason {
 /// The event's identifiers that belong to nobody then join its customer,
 /// except those that would break the customer's limit for their kind: they
 /// stay unlinked and a [`ConflictReason::Limit`] conflict is recorded.
+///
+/// Every identifier is taken as verified; [`resolve_trusted`] is the same
+/// with each identifier's trust.
 pub fn resolve(
     snapshot: &mut Snapshot,
     events: &[&[Identifier]],
+    rules: &IdentityRules,
+    new_customer_id: impl FnMut(usize) -> Uuid,
+) -> Decisions {
+    let carried: Vec<Vec<EventIdentifier>> = events
+        .iter()
+        .map(|identifiers| {
+            identifiers
+                .iter()
+                .cloned()
+                .map(EventIdentifier::verified)
+                .collect()
+        })
+        .collect();
+    let events: Vec<EventIdentity<'_>> = carried
+        .iter()
+        .map(|identifiers| EventIdentity {
+            identifiers,
+            anchored: false,
+        })
+        .collect();
+    resolve_trusted(snapshot, &events, rules, new_customer_id)
+}
+
+/// [`resolve`] with each identifier's trust. Verified identifiers decide as
+/// [`resolve`] says; claimed ones never merge customers and never join a
+/// customer that has verified identifiers:
+///
+/// - An event with verified identifiers goes where they lead. A verified
+///   identifier whose link is claimed (by a customer of claimed identifiers
+///   only) adopts that customer: it takes part like any owner, merges
+///   included, and the link becomes verified. Once the event's customer has
+///   a verified identifier, every claimed link it still holds is let go
+///   (they stay on their events): claimed identifiers never reach a
+///   customer with verified ones. The event's own claimed identifiers are
+///   neither looked up nor linked; they stay on the event.
+/// - An event with only claimed identifiers goes, for display, to the one
+///   customer with verified identifiers that owns any of them, else to the
+///   one customer of claims that does; nothing is linked to a customer with
+///   verified identifiers, while a customer of claims takes the new ones as
+///   claimed. When none owns them, or several customers with verified
+///   identifiers (or, with none of those, several of claims) do, the event
+///   gets a customer of its own that holds its new identifiers as claimed,
+///   so the same visitor's later claimed events group there.
+/// - An anchored event ([`EventIdentity::anchored`], an agent confirming an
+///   identifier) also reaches the owner of its first identifier when that
+///   is claimed, without verifying it.
+///
+/// Claimed links obey the limits among themselves and raise no conflicts:
+/// nothing was merged or refused that an agent must settle.
+pub fn resolve_trusted(
+    snapshot: &mut Snapshot,
+    events: &[EventIdentity<'_>],
     rules: &IdentityRules,
     mut new_customer_id: impl FnMut(usize) -> Uuid,
 ) -> Decisions {
@@ -238,8 +343,8 @@ pub fn resolve(
         rules,
         decisions: Decisions::default(),
     };
-    for (event_index, identifiers) in events.iter().enumerate() {
-        let customer = resolver.event(event_index, identifiers, &mut new_customer_id);
+    for (event_index, event) in events.iter().enumerate() {
+        let customer = resolver.event(event_index, event, &mut new_customer_id);
         resolver.decisions.event_customers.push(customer);
     }
     resolver.decisions
@@ -258,24 +363,24 @@ pub fn check_merge(
     if survivor == other {
         return Ok(());
     }
-    let mut counts = snapshot.kind_counts(survivor);
-    add_counts(&mut counts, &snapshot.kind_counts(other));
+    let mut counts = snapshot.kind_counts(survivor, Trust::Verified);
+    add_counts(&mut counts, &snapshot.kind_counts(other, Trust::Verified));
     match rules.first_breach(&counts) {
         Some(kind) => Err(ConflictReason::Limit(kind)),
         None => Ok(()),
     }
 }
 
-fn add_counts(total: &mut KindCounts, more: &KindCounts) {
+pub(super) fn add_counts(total: &mut KindCounts, more: &KindCounts) {
     for (total, more) in total.iter_mut().zip(more) {
         *total += more;
     }
 }
 
-struct Resolver<'a> {
-    snapshot: &'a mut Snapshot,
-    rules: &'a IdentityRules,
-    decisions: Decisions,
+pub(super) struct Resolver<'a> {
+    pub(super) snapshot: &'a mut Snapshot,
+    pub(super) rules: &'a IdentityRules,
+    pub(super) decisions: Decisions,
 }
 
 impl Resolver<'_> {
@@ -283,34 +388,65 @@ impl Resolver<'_> {
     fn event(
         &mut self,
         event_index: usize,
-        identifiers: &[Identifier],
+        event: &EventIdentity<'_>,
         new_customer_id: &mut impl FnMut(usize) -> Uuid,
     ) -> Uuid {
+        let verified = event.distinct(Trust::Verified);
+        if verified.is_empty() {
+            return self.claimed_event(
+                event_index,
+                &event.distinct(Trust::Claimed),
+                new_customer_id,
+            );
+        }
         let mut owned: Vec<(&Identifier, Uuid)> = Vec::new();
         let mut unowned: Vec<&Identifier> = Vec::new();
-        for (position, identifier) in identifiers.iter().enumerate() {
-            if identifiers[..position].contains(identifier) {
-                continue;
-            }
+        for identifier in verified {
             match self.snapshot.owner(identifier) {
                 Some(owner) => owned.push((identifier, owner)),
                 None => unowned.push(identifier),
             }
         }
-        let mut customers: Vec<Uuid> = owned.iter().map(|&(_, owner)| owner).collect();
+        // Claimed links the event verifies: they count against the limits
+        // like new links.
+        let verifying: Vec<&Identifier> = owned
+            .iter()
+            .map(|&(identifier, _)| identifier)
+            .filter(|identifier| self.snapshot.claimed.contains(*identifier))
+            .collect();
+        let mut linking = owned.clone();
+        if let Some(anchor) = event.anchor()
+            && let Some(owner) = self.snapshot.owner(anchor)
+        {
+            linking.push((anchor, owner));
+        }
+        let mut customers: Vec<Uuid> = linking.iter().map(|&(_, owner)| owner).collect();
         customers.sort_unstable();
         customers.dedup();
         let customer = match customers.as_slice() {
-            [] => {
-                let customer = new_customer_id(event_index);
-                self.decisions.new_customers.push(customer);
-                self.snapshot.identifiers.entry(customer).or_default();
-                customer
-            }
+            [] => self.new_customer(event_index, new_customer_id),
             [only] => *only,
-            _ => self.join(event_index, &owned, &unowned, &customers),
+            _ => {
+                let mut incoming = unowned.clone();
+                incoming.extend(verifying.iter().copied());
+                self.join(event_index, &linking, &incoming, &customers)
+            }
         };
+        self.verify_links(event_index, customer, &verifying);
         self.link_new(event_index, customer, &unowned);
+        self.release_claimed(event_index, customer);
+        customer
+    }
+
+    /// A customer of the event's own.
+    pub(super) fn new_customer(
+        &mut self,
+        event_index: usize,
+        new_customer_id: &mut impl FnMut(usize) -> Uuid,
+    ) -> Uuid {
+        let customer = new_customer_id(event_index);
+        self.decisions.new_customers.push(customer);
+        self.snapshot.identifiers.entry(customer).or_default();
         customer
     }
 
@@ -399,12 +535,15 @@ impl Resolver<'_> {
     }
 
     /// Why merging `group` would be wrong, if it would: a limit broken by
-    /// the group's identifiers plus the event's new ones, or a do-not-merge
-    /// pair inside the group.
+    /// the group's verified identifiers plus those the event verifies, or a
+    /// do-not-merge pair inside the group.
     fn merge_refusal(&self, group: &[Uuid], unowned: &[&Identifier]) -> Option<ConflictReason> {
         let mut counts = [0; IdentifierKind::ALL.len()];
         for &customer in group {
-            add_counts(&mut counts, &self.snapshot.kind_counts(customer));
+            add_counts(
+                &mut counts,
+                &self.snapshot.kind_counts(customer, Trust::Verified),
+            );
         }
         for identifier in unowned {
             counts[slot(identifier.kind())] += 1;
@@ -445,7 +584,7 @@ impl Resolver<'_> {
     /// Links the event's `unowned` identifiers to `customer`, within its
     /// limits; the others stay unlinked, one conflict per kind.
     fn link_new(&mut self, event_index: usize, customer: Uuid, unowned: &[&Identifier]) {
-        let mut counts = self.snapshot.kind_counts(customer);
+        let mut counts = self.snapshot.kind_counts(customer, Trust::Verified);
         let mut refused: Vec<&Identifier> = Vec::new();
         for &identifier in unowned {
             let kind = identifier.kind();

@@ -26,6 +26,9 @@ pub struct IdentityIdentifier {
     pub last_seen_at: DateTime<Utc>,
     /// The profile (this customer or one merged into it) it came through.
     pub profile_id: Uuid,
+    /// `verified`, or `claimed`: anyone could have typed it, so it never
+    /// merges customers; an agent can confirm it.
+    pub trust: panorama_core::Trust,
 }
 
 /// A profile of a merge tree.
@@ -200,7 +203,8 @@ impl Store {
             .await?;
         let identifiers = client
             .prepare_cached(
-                "SELECT i.kind, i.value, i.source, i.first_seen_at, i.last_seen_at, i.customer_id
+                "SELECT i.kind, i.value, i.source, i.first_seen_at, i.last_seen_at, i.customer_id,
+                        i.trust
                  FROM customers AS c JOIN identifiers AS i ON i.customer_id = c.id
                  WHERE c.survivor_id = $1 ORDER BY i.kind, i.value",
             )
@@ -231,6 +235,7 @@ impl Store {
                     first_seen_at: row.get(3),
                     last_seen_at: row.get(4),
                     profile_id: row.get(5),
+                    trust: super::profile::stored_trust(row.get(6)),
                 })
                 .collect(),
             profiles: profiles

@@ -23,7 +23,7 @@ pub use identity::{
     IdentityIdentifier, IdentityProfile,
 };
 pub use profile::{ChannelSummary, CustomerProfile, IdentifierView};
-pub use timeline::{TimelineCursor, TimelineEntry, TimelineQuery};
+pub use timeline::{CarriedIdentifier, TimelineCursor, TimelineEntry, TimelineQuery};
 pub use view::{
     CaseQuery, CaseView, ContactWindows, FeedbackSummary, Insights, InsightsQuery, MetricSummary,
     Signals, TaskQuery, TaskView,

@@ -5,13 +5,27 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use panorama_core::{Channel, EventType};
+use panorama_core::{Channel, EventType, IdentifierKind, Trust};
 use serde::Serialize;
 use serde_json::Value;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::{Result, Store};
+
+/// An identifier as an event carried it, with how far the gateway trusted
+/// it: the shape of a timeline entry's `identifiers`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CarriedIdentifier {
+    /// Kind.
+    pub kind: IdentifierKind,
+    /// Normalised value.
+    pub value: String,
+    /// `verified`, or `claimed`: anyone could have typed it (a web form, a
+    /// chat's pre-chat form); a claimed identifier on an event of a known
+    /// customer is shown, never linked to anyone.
+    pub trust: Trust,
+}
 
 /// One entry of a timeline.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -32,8 +46,8 @@ pub struct TimelineEntry {
     /// Direction.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<String>,
-    /// The identifiers the event carried.
-    #[schema(value_type = Vec<panorama_core::Identifier>)]
+    /// The identifiers the event carried, each with its trust.
+    #[schema(value_type = Vec<CarriedIdentifier>)]
     pub identifiers: Value,
     /// Thread.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -189,7 +203,7 @@ pub(crate) fn timeline_entry(row: &Row, first: usize) -> TimelineEntry {
         source: row.get(column(4)),
         event_type: row.get(column(5)),
         direction: row.get(column(6)),
-        identifiers: row.get(column(7)),
+        identifiers: with_trust(row.get(column(7))),
         conversation_id: row.get(column(8)),
         contact_reason: row.get(column(9)),
         subject: row.get(column(10)),
@@ -205,9 +219,38 @@ pub(crate) fn timeline_entry(row: &Row, first: usize) -> TimelineEntry {
     }
 }
 
+/// An event's stored identifiers, each with its trust: events projected
+/// before trust existed carry none, and were verified.
+fn with_trust(mut identifiers: Value) -> Value {
+    if let Value::Array(items) = &mut identifiers {
+        for item in items {
+            if let Value::Object(item) = item {
+                item.entry("trust")
+                    .or_insert_with(|| Value::from(Trust::Verified.as_str()));
+            }
+        }
+    }
+    identifiers
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_stored_without_trust_read_as_verified() {
+        let stored = serde_json::json!([
+            {"kind": "email", "value": "a@example.com"},
+            {"kind": "phone", "value": "+31612345678", "trust": "claimed"}
+        ]);
+        assert_eq!(
+            with_trust(stored),
+            serde_json::json!([
+                {"kind": "email", "value": "a@example.com", "trust": "verified"},
+                {"kind": "phone", "value": "+31612345678", "trust": "claimed"}
+            ])
+        );
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use actix_web::HttpResponse;
 use panorama_core::{
-    ContactEvent, EventDraft, FeedbackDraft, Identifier, IdentifierDraft, ValidationContext,
+    ContactEvent, EventDraft, EventIdentifier, FeedbackDraft, Identifier, IdentifierDraft,
+    ValidationContext,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -14,7 +15,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::publish::publish_with;
-use crate::{AppState, store};
+use crate::{AppState, metrics, store};
 
 /// Longest note, reason or outcome text.
 pub(super) const MAX_TEXT: usize = 4_000;
@@ -43,26 +44,54 @@ pub(super) async fn publish_action(
     customer: Uuid,
     action: Action,
 ) -> Result<ContactEvent, ApiError> {
-    let store = store(state)?;
-    let Some(handle) = store.customer_handle(customer).await? else {
-        return Err(ApiError::NotFound(format!("no customer {customer}")));
-    };
-    publish_for(state, caller, &handle, action).await
+    let handle = customer_handle(state, customer).await?;
+    publish_under(state, caller, &[handle], action).await
+}
+
+/// The identifier actions about surviving customer `customer` are filed
+/// under, with its trust: a customer of claims is reached through a claim,
+/// which the action does not verify.
+pub(super) async fn customer_handle(
+    state: &AppState,
+    customer: Uuid,
+) -> Result<EventIdentifier, ApiError> {
+    store(state)?
+        .customer_handle(customer)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no customer {customer}")))
 }
 
 /// Publishes `action` filed under `identifier`: the projector attaches it
-/// to the customer owning it, or creates one.
+/// to the customer owning it, or creates one. An agent typed it, an
+/// authenticated user of the organisation: it is verified.
 pub(super) async fn publish_for(
     state: &AppState,
     caller: &Caller,
     identifier: &Identifier,
     action: Action,
 ) -> Result<ContactEvent, ApiError> {
+    let filed_under = EventIdentifier::verified(identifier.clone());
+    publish_under(state, caller, &[filed_under], action).await
+}
+
+/// Publishes `action` filed under `identifiers`, each with its trust.
+pub(super) async fn publish_under(
+    state: &AppState,
+    caller: &Caller,
+    identifiers: &[EventIdentifier],
+    action: Action,
+) -> Result<ContactEvent, ApiError> {
     let draft = EventDraft {
         channel: Some("agent".to_owned()),
         source: Some("agent".to_owned()),
         event_type: Some(action.event_type.to_owned()),
-        identifiers: vec![IdentifierDraft::new(identifier.kind(), identifier.value())],
+        identifiers: identifiers
+            .iter()
+            .map(|carried| {
+                IdentifierDraft::new(carried.identifier.kind(), carried.identifier.value())
+                    .with_trust(carried.trust)
+            })
+            .collect(),
         agent_id: Some(caller.principal().name.clone()),
         case_id: action.case_id.map(|id| id.to_string()),
         contact_reason: action.reason,
@@ -74,7 +103,13 @@ pub(super) async fn publish_for(
         ..EventDraft::default()
     };
     let event = draft.validate(&ValidationContext::now(state.settings.default_region))?;
-    publish_with(state, state.actions.as_ref(), std::slice::from_ref(&event)).await?;
+    publish_with(
+        state,
+        state.actions.as_ref(),
+        metrics::SOURCE_AGENT,
+        std::slice::from_ref(&event),
+    )
+    .await?;
     Ok(event)
 }
 

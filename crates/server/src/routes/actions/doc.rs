@@ -159,3 +159,16 @@ pub(crate) struct TaskPage {
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
 }
+
+/// `POST /v1/customers/{id}/identifiers/confirm`: the identifier an agent
+/// vouches for.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfirmIdentifierRequest {
+    /// `phone`, `email`, `account`, `whatsapp`, ...
+    kind: panorama_core::IdentifierKind,
+    /// The value, normalised like any identifier (a national phone number
+    /// is read in `PANORAMA_DEFAULT_REGION`).
+    #[schema(min_length = 1, max_length = 512, example = "+31612345678")]
+    value: String,
+}

@@ -1,5 +1,6 @@
 //! Agent actions: cases opened, resolved and reopened, notes, follow-up
-//! tasks and feedback taken down by an agent. Each is published as an event
+//! tasks, feedback taken down by an agent, and identifiers an agent
+//! confirmed. Each is published as an event
 //! to the contact-event topic and projected like any contact, so the
 //! history is complete and a replay of the topic rebuilds it. The answer is
 //! 202 once the broker has the event; the projection follows within
@@ -12,10 +13,12 @@ mod action;
 mod cases;
 pub(crate) mod doc;
 mod feedback;
+mod identifiers;
 mod notes;
 mod tasks;
 
 pub(crate) use cases::*;
 pub(crate) use feedback::*;
+pub(crate) use identifiers::*;
 pub(crate) use notes::*;
 pub(crate) use tasks::*;

@@ -1,12 +1,13 @@
 //! The customers the resolver created and the identifiers it linked, each
-//! joining the profile of the event that brought it; and the last sighting
-//! of the identifiers already known.
+//! joining the profile of the event that brought it, with its trust; the
+//! claims it verified or let go; and the last sighting of the identifiers
+//! already known.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
-use panorama_core::{ContactEvent, Identifier};
+use panorama_core::{ContactEvent, Identifier, Trust};
 use uuid::Uuid;
 
 use super::resolve::Resolution;
@@ -29,29 +30,85 @@ pub(crate) async fn insert_customers(
     Ok(())
 }
 
-/// Links the batch's new identifiers to the profile each joins, and moves
-/// the last sighting of the `known` ones forward.
+/// Writes the links the batch ends with: new identifiers linked to the
+/// profile each joins, known ones changed (a claim verified, or let go and
+/// linked elsewhere) or let go; then moves the last sighting of the `known`
+/// ones forward.
 pub(crate) async fn link_identifiers(
     transaction: &Transaction<'_>,
     events: &[&ContactEvent],
     resolution: &Resolution,
     known: &HashMap<Identifier, Uuid>,
 ) -> Result<()> {
-    let links: Vec<(&Identifier, Uuid)> = resolution
-        .decisions
-        .new_links
-        .iter()
-        .zip(&resolution.attribution.link_profiles)
-        .map(|((identifier, _), profile)| (identifier, *profile))
-        .collect();
-    insert_identifiers(transaction, events, &links).await?;
+    let mut released: Vec<&Identifier> = Vec::new();
+    let mut changed: Vec<(&Identifier, Uuid, Trust)> = Vec::new();
+    let mut inserted: Vec<(&Identifier, Uuid, Trust)> = Vec::new();
+    for row in &resolution.attribution.links {
+        let identifier = &row.identifier;
+        match (row.link, row.existed) {
+            (None, true) => released.push(identifier),
+            (None, false) => {}
+            (Some((profile, trust)), true) => changed.push((identifier, profile, trust)),
+            (Some((profile, trust)), false) => inserted.push((identifier, profile, trust)),
+        }
+    }
+    release_identifiers(transaction, &released).await?;
+    change_identifiers(transaction, &changed).await?;
+    insert_identifiers(transaction, events, &inserted).await?;
     touch_identifiers(transaction, events, known).await
+}
+
+/// Deletes the links the batch let go: claims of a customer that has
+/// verified identifiers now. They stay on their events.
+async fn release_identifiers(
+    transaction: &Transaction<'_>,
+    released: &[&Identifier],
+) -> Result<()> {
+    if released.is_empty() {
+        return Ok(());
+    }
+    let kinds: Vec<&str> = released.iter().map(|i| i.kind().as_str()).collect();
+    let values: Vec<&str> = released.iter().map(|i| i.value()).collect();
+    let statement = transaction
+        .prepare_cached(
+            "DELETE FROM identifiers AS i USING unnest($1::text[], $2::text[]) AS q (kind, value)
+             WHERE i.kind = q.kind AND i.value = q.value",
+        )
+        .await?;
+    transaction.execute(&statement, &[&kinds, &values]).await?;
+    Ok(())
+}
+
+/// Rewrites the profile and trust of known links the batch changed.
+async fn change_identifiers(
+    transaction: &Transaction<'_>,
+    changed: &[(&Identifier, Uuid, Trust)],
+) -> Result<()> {
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let kinds: Vec<&str> = changed.iter().map(|(i, _, _)| i.kind().as_str()).collect();
+    let values: Vec<&str> = changed.iter().map(|(i, _, _)| i.value()).collect();
+    let profiles: Vec<Uuid> = changed.iter().map(|(_, profile, _)| *profile).collect();
+    let trusts: Vec<&str> = changed.iter().map(|(_, _, trust)| trust.as_str()).collect();
+    let statement = transaction
+        .prepare_cached(
+            "UPDATE identifiers AS i SET customer_id = q.customer_id, trust = q.trust
+             FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[])
+                  AS q (kind, value, customer_id, trust)
+             WHERE i.kind = q.kind AND i.value = q.value",
+        )
+        .await?;
+    transaction
+        .execute(&statement, &[&kinds, &values, &profiles, &trusts])
+        .await?;
+    Ok(())
 }
 
 async fn insert_identifiers(
     transaction: &Transaction<'_>,
     events: &[&ContactEvent],
-    links: &[(&Identifier, Uuid)],
+    links: &[(&Identifier, Uuid, Trust)],
 ) -> Result<()> {
     if links.is_empty() {
         return Ok(());
@@ -60,7 +117,7 @@ async fn insert_identifiers(
     // brought the identifier.
     let mut seen: HashMap<&Identifier, (DateTime<Utc>, DateTime<Utc>, &str)> = HashMap::new();
     for event in events {
-        for identifier in &event.identifiers {
+        for identifier in event.plain_identifiers() {
             let entry = seen.entry(identifier).or_insert((
                 event.occurred_at,
                 event.occurred_at,
@@ -79,7 +136,8 @@ async fn insert_identifiers(
     let mut sources = Vec::with_capacity(links.len());
     let mut first = Vec::with_capacity(links.len());
     let mut last = Vec::with_capacity(links.len());
-    for (identifier, customer) in links {
+    let mut trusts = Vec::with_capacity(links.len());
+    for (identifier, customer, trust) in links {
         let Some((first_at, last_at, source)) = seen.get(*identifier) else {
             continue;
         };
@@ -89,17 +147,20 @@ async fn insert_identifiers(
         sources.push(*source);
         first.push(*first_at);
         last.push(*last_at);
+        trusts.push(trust.as_str());
     }
     let statement = transaction
         .prepare_cached(
-            "INSERT INTO identifiers (kind, value, customer_id, source, first_seen_at, last_seen_at)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[], $6::timestamptz[])",
+            "INSERT INTO identifiers (kind, value, customer_id, source, first_seen_at, last_seen_at, trust)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[])",
         )
         .await?;
     transaction
         .execute(
             &statement,
-            &[&kinds, &values, &customers, &sources, &first, &last],
+            &[
+                &kinds, &values, &customers, &sources, &first, &last, &trusts,
+            ],
         )
         .await?;
     Ok(())
@@ -115,7 +176,7 @@ async fn touch_identifiers(
 ) -> Result<()> {
     let mut latest: BTreeMap<&Identifier, DateTime<Utc>> = BTreeMap::new();
     for event in events {
-        for identifier in event.identifiers.iter().filter(|i| known.contains_key(*i)) {
+        for identifier in event.plain_identifiers().filter(|i| known.contains_key(*i)) {
             let at = latest.entry(identifier).or_insert(event.occurred_at);
             *at = (*at).max(event.occurred_at);
         }

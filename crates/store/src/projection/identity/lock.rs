@@ -57,8 +57,8 @@ pub(crate) async fn lock_survivors(
 }
 
 /// What the store knows of some surviving customers: their merge trees'
-/// identifiers, which profile each identifier came through, and the
-/// separations between them.
+/// identifiers (and which links are only claimed), which profile each
+/// identifier came through, and the separations between them.
 #[derive(Debug, Default)]
 pub(crate) struct Trees {
     /// The resolver's view: identifiers per survivor, do-not-merge pairs.
@@ -83,7 +83,7 @@ pub(crate) async fn load_trees(transaction: &Transaction<'_>, survivors: &[Uuid]
     }
     let identifiers = transaction
         .prepare_cached(
-            "SELECT c.survivor_id, i.kind, i.value, i.customer_id
+            "SELECT c.survivor_id, i.kind, i.value, i.customer_id, i.trust = 'claimed'
              FROM customers AS c JOIN identifiers AS i ON i.customer_id = c.id
              WHERE c.survivor_id = ANY($1)",
         )
@@ -92,14 +92,21 @@ pub(crate) async fn load_trees(transaction: &Transaction<'_>, survivors: &[Uuid]
         .iter()
         .map(|&survivor| (survivor, Vec::new()))
         .collect();
+    let mut claimed = Vec::new();
     for row in transaction.query(&identifiers, &[&survivors]).await? {
         let Some(identifier) = stored_identifier(row.get(1), row.get(2)) else {
             continue;
         };
         trees.profiles.insert(identifier.clone(), row.get(3));
+        if row.get::<_, bool>(4) {
+            claimed.push(identifier.clone());
+        }
         by_survivor.entry(row.get(0)).or_default().push(identifier);
     }
     trees.snapshot = Snapshot::from_customers(by_survivor);
+    for identifier in claimed {
+        trees.snapshot.mark_claimed(identifier);
+    }
     let separations = transaction
         .prepare_cached(
             "SELECT a.survivor_id, b.survivor_id

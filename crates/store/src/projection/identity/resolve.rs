@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 
 use deadpool_postgres::Transaction;
-use panorama_core::identity::{Decisions, IdentityRules, customer_id_for, resolve};
+use panorama_core::identity::{
+    Decisions, EventIdentity, IdentityRules, customer_id_for, resolve_trusted,
+};
 use panorama_core::{ContactEvent, Identifier, IdentifierKind};
 use uuid::Uuid;
 
@@ -22,7 +24,7 @@ pub(crate) async fn identifier_profiles(
     events: &[&ContactEvent],
 ) -> Result<HashMap<Identifier, Uuid>> {
     let mut wanted: HashMap<(IdentifierKind, &str), &Identifier> = HashMap::new();
-    for identifier in events.iter().flat_map(|event| &event.identifiers) {
+    for identifier in events.iter().flat_map(|event| event.plain_identifiers()) {
         wanted.insert((identifier.kind(), identifier.value()), identifier);
     }
     let kinds: Vec<&str> = wanted.keys().map(|(kind, _)| kind.as_str()).collect();
@@ -83,15 +85,22 @@ pub(crate) fn resolve_events(
     trees: Trees,
     rules: &IdentityRules,
 ) -> Resolution {
-    let identifiers: Vec<&[Identifier]> = events
+    let identities: Vec<EventIdentity<'_>> = events
         .iter()
-        .map(|event| event.identifiers.as_slice())
+        .map(|event| EventIdentity::of(event))
         .collect();
     let mut snapshot = trees.snapshot;
-    let decisions = resolve(&mut snapshot, &identifiers, rules, |index| {
+    let claimed = snapshot.claimed.clone();
+    let decisions = resolve_trusted(&mut snapshot, &identities, rules, |index| {
         customer_id_for(events[index])
     });
-    let attribution = attribute(&identifiers, &decisions, trees.profiles, trees.survivors);
+    let attribution = attribute(
+        &identities,
+        &decisions,
+        trees.profiles,
+        &claimed,
+        trees.survivors,
+    );
     let customers = attribution
         .event_profiles
         .iter()

@@ -38,7 +38,7 @@ pub(crate) async fn lock_identifier_stripes(
 ) -> Result<()> {
     let mut stripes: Vec<i32> = events
         .iter()
-        .flat_map(|event| event.identifiers.iter().map(stripe))
+        .flat_map(|event| event.plain_identifiers().map(stripe))
         .collect();
     stripes.sort_unstable();
     stripes.dedup();
