@@ -225,7 +225,15 @@ pub(crate) async fn send_plan(
                     }
                     Err(Failure::Refused(status, body)) => {
                         counts.errors += 1;
-                        tracing::error!(provider = event.provider.as_str(), seq = event.seq, status, problem = %body, "simulated request refused");
+                        let (problem, field) = problem_of(status, &body);
+                        tracing::error!(
+                            provider = event.provider.as_str(),
+                            seq = event.seq,
+                            status,
+                            problem,
+                            field,
+                            "simulated request refused"
+                        );
                     }
                     Err(Failure::Unanswered(error)) => {
                         counts.errors += 1;
@@ -242,6 +250,21 @@ pub(crate) async fn send_plan(
         }
     }
     finish(report, &progress, &mut rate)
+}
+
+/// What to log of a refusal: the problem's type and field, not its detail,
+/// which may quote the value refused (a phone number). Status 0 is the
+/// simulator's own plan failing validation, whose message names fields only.
+fn problem_of(status: u16, body: &str) -> (String, String) {
+    if status == 0 {
+        return (body.to_owned(), String::new());
+    }
+    let problem: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let text = |name: &str| problem[name].as_str().unwrap_or_default().to_owned();
+    match text("type") {
+        kind if kind.is_empty() => (format!("a body of {} bytes", body.len()), String::new()),
+        kind => (kind, text("field")),
+    }
 }
 
 fn show(report: &Report, progress: &mut Progress, rate: &mut Rate, event: &PlannedEvent) {

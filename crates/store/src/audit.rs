@@ -1,6 +1,6 @@
 //! The audit trail: who read or changed which customer, when, through which
-//! endpoint. Written in batches by the HTTP side's audit pipeline, listed
-//! newest first by admins.
+//! endpoint. Written by the HTTP side's audit pipeline (a read's entry
+//! before the read is answered), listed newest first by admins.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -25,10 +25,14 @@ pub struct AuditRecord {
     pub method: String,
     /// The route template, e.g. `/v1/customers/{id}/timeline`.
     pub route: String,
-    /// The customer id in the path, as asked for.
+    /// The customer the request was about: the id in the path or the
+    /// `customer` parameter, as asked for, or the customer a lookup found.
     pub customer_id: Option<Uuid>,
     /// HTTP status of the answer.
     pub status: i32,
+    /// The kind of identifier a lookup (or an identifier's note) named,
+    /// such as `phone`; never its value.
+    pub identifier_kind: Option<String>,
 }
 
 /// Where a page of the audit log starts: just older than this entry.
@@ -67,7 +71,8 @@ pub struct AuditQuery {
 }
 
 impl Store {
-    /// Writes audit entries in one statement.
+    /// Writes audit entries in one statement; they are committed when it
+    /// returns `Ok`.
     #[tracing::instrument(skip_all, fields(entries = records.len()))]
     pub async fn record_audit(&self, records: &[AuditRecord]) -> Result<()> {
         if records.is_empty() {
@@ -81,6 +86,10 @@ impl Store {
         let routes: Vec<&str> = records.iter().map(|r| r.route.as_str()).collect();
         let customers: Vec<Option<Uuid>> = records.iter().map(|r| r.customer_id).collect();
         let statuses: Vec<i32> = records.iter().map(|r| r.status).collect();
+        let kinds: Vec<Option<&str>> = records
+            .iter()
+            .map(|r| r.identifier_kind.as_deref())
+            .collect();
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached(include_str!("../sql/audit_insert.sql"))
@@ -89,7 +98,7 @@ impl Store {
             .execute(
                 &statement,
                 &[
-                    &ids, &ats, &actors, &roles, &methods, &routes, &customers, &statuses,
+                    &ids, &ats, &actors, &roles, &methods, &routes, &customers, &statuses, &kinds,
                 ],
             )
             .await?;
@@ -130,6 +139,7 @@ impl Store {
                 route: row.get(5),
                 customer_id: row.get(6),
                 status: row.get(7),
+                identifier_kind: row.get(8),
             })
             .collect())
     }

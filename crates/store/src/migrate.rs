@@ -52,6 +52,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "reliability",
         sql: include_str!("../migrations/0007_reliability.sql"),
     },
+    Migration {
+        version: 8,
+        name: "audit lookups",
+        sql: include_str!("../migrations/0008_audit_lookups.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "identifier trust",
+        sql: include_str!("../migrations/0009_identifier_trust.sql"),
+    },
 ];
 
 /// Advisory lock key for migrations ("panomigr" in ASCII).

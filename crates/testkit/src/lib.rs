@@ -14,6 +14,8 @@
 //!   (crates/faults).
 //! - [`aggregate_mismatches`]: every aggregate of a database checked against
 //!   a recount from its events.
+//! - [`capture_logs`]: the process's log at info level as text, to check
+//!   that it never holds a customer's identifiers.
 //!
 //! Nothing outlives the test process: shared services are never dropped (they
 //! live in statics), so each service process gets a watchdog shell that stops
@@ -46,6 +48,7 @@
 
 mod app;
 mod broker;
+mod logs;
 mod pg;
 mod recount;
 mod store;
@@ -53,6 +56,7 @@ mod util;
 
 pub use app::{AppBuilder, Burst, TestApp, WAIT};
 pub use broker::{Broker, Engine, broker};
+pub use logs::{CapturedLogs, capture_logs};
 pub use pg::{PgCluster, TestDatabase, postgres};
 pub use recount::{AggregateMismatch, aggregate_mismatches, contact_types};
 pub use store::{customer_with_email, migrated_database};

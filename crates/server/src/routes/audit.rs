@@ -78,16 +78,19 @@ impl From<AuditParams> for AuditQuery {
 
 /// `GET /v1/audit?customer=&actor=&since=&until=&limit=&cursor=` — who read
 /// or changed which customer; `customer` covers its whole merge tree and the
-/// ids it had before a replay.
+/// ids it had before a replay. Reading the trail is audited too.
 #[utoipa::path(
     get,
     path = "/v1/audit",
     tag = "audit",
     summary = "The audit trail",
-    description = "Every request with a valid token to a customer or identity route, and \
-        every stream opened: who, when, which route template, the customer asked for, the \
-        status. Newest first, in keyset pages. Entries are written in the background within \
-        about 100 ms.",
+    description = "Every request with a valid token to a route of the agent API (customers \
+        and lookups, identity, cases, notes, tasks, streams opened, the insights and this \
+        trail itself): who, when, which route template, the customer asked for or found, the \
+        identifier kind a lookup named (never its value), the status. Newest first, in keyset \
+        pages. A read is answered only once its entry is written (else 503 \
+        `/problems/audit-unavailable`), so it is listed at once; so is a change, unless its \
+        entry could not be written at that moment and is written in the background.",
     params(AuditParams),
     responses(
         (status = 200, description = "A page", body = AuditPage),

@@ -12,6 +12,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::params::{self, customer_in_path, invalid, next_page, parse_customer_id};
+use crate::audit::subject;
 use crate::error::ApiError;
 use crate::{AppState, problem, store};
 
@@ -97,7 +98,9 @@ impl LookupParams {
     summary = "Find a customer by an identifier",
     description = "Give exactly one identifier; it is normalised as events' identifiers are \
         (phone numbers to E.164, national ones in `PANORAMA_DEFAULT_REGION`; email \
-        addresses to lower case). Answers the profile of the customer that owns it.",
+        addresses to lower case). Answers the profile of the customer that owns it. The \
+        audit trail records the customer found, or that nobody was, with the identifier's \
+        kind and never its value.",
     params(LookupParams),
     responses(
         (status = 200, description = "The profile", body = panorama_store::CustomerProfile),
@@ -110,12 +113,14 @@ pub(crate) async fn lookup(
 ) -> Result<HttpResponse, ApiError> {
     let query: LookupParams = params::query(request.query_string())?;
     let (name, kind, raw) = query.only()?;
+    subject::note_identifier_kind(&request, kind);
     let identifier = Identifier::parse(kind, raw, state.settings.default_region)
         .map_err(|error| invalid(name, error.to_string()))?;
     let store = store(&state)?;
     let Some(id) = store.lookup(&identifier).await? else {
         return Err(ApiError::NotFound(format!("no customer has {identifier}")));
     };
+    subject::note_customer(&request, id);
     profile_response(store, id).await
 }
 

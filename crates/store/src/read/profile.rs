@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use panorama_core::Identifier;
+use panorama_core::{EventIdentifier, Identifier, Trust};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -19,6 +19,10 @@ use crate::{Result, Store};
 pub struct IdentifierView {
     /// Normalised value.
     pub value: String,
+    /// `verified`, or `claimed` (anyone could have typed it: the customer
+    /// is known by claimed identifiers only, until a verified identifier or
+    /// an agent's confirmation reaches it).
+    pub trust: Trust,
     /// The source that first brought it.
     pub source: String,
     /// First event carrying it.
@@ -100,8 +104,9 @@ impl Store {
     }
 
     /// The customer owning `identifier` (the survivor of the profile it
-    /// came through), if any.
-    #[tracing::instrument(skip(self))]
+    /// came through), if any. The span names the identifier's kind, never
+    /// its value: spans are logged and exported at info level.
+    #[tracing::instrument(skip(self, identifier), fields(kind = %identifier.kind()))]
     pub async fn lookup(&self, identifier: &Identifier) -> Result<Option<Uuid>> {
         let client = self.pool.get().await?;
         let statement = client
@@ -137,7 +142,7 @@ impl Store {
         let survivor: Uuid = row.get(0);
         let identifiers = client
             .prepare_cached(
-                "SELECT i.kind, i.value, i.source, i.first_seen_at, i.last_seen_at
+                "SELECT i.kind, i.value, i.source, i.first_seen_at, i.last_seen_at, i.trust
                  FROM customers AS c JOIN identifiers AS i ON i.customer_id = c.id
                  WHERE c.survivor_id = $1 ORDER BY i.kind, i.value",
             )
@@ -165,6 +170,7 @@ impl Store {
         for row in &identifiers {
             grouped.entry(row.get(0)).or_default().push(IdentifierView {
                 value: row.get(1),
+                trust: stored_trust(row.get(5)),
                 source: row.get(2),
                 first_seen_at: row.get(3),
                 last_seen_at: row.get(4),
@@ -196,19 +202,21 @@ impl Store {
     }
 
     /// The identifier agent actions about surviving customer `survivor` are
-    /// filed under, so the projector attaches them to it: one that came
-    /// through the customer's own profile if there is one (it stays with
-    /// the customer through any unmerge), of the highest priority, then the
-    /// smallest.
+    /// filed under, so the projector attaches them to it, with its trust
+    /// (an action about a customer of claims is filed under a claim, which
+    /// reaches that customer and verifies nothing): one that came through
+    /// the customer's own profile if there is one (it stays with the
+    /// customer through any unmerge), verified first, of the highest
+    /// priority, then the smallest.
     #[tracing::instrument(skip(self))]
-    pub async fn customer_handle(&self, survivor: Uuid) -> Result<Option<Identifier>> {
+    pub async fn customer_handle(&self, survivor: Uuid) -> Result<Option<EventIdentifier>> {
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached(
-                "SELECT i.kind, i.value FROM customers AS c
+                "SELECT i.kind, i.value, i.trust FROM customers AS c
                  JOIN identifiers AS i ON i.customer_id = c.id
                  WHERE c.survivor_id = $1
-                 ORDER BY (c.id = $1) DESC,
+                 ORDER BY (c.id = $1) DESC, (i.trust = 'verified') DESC,
                           CASE i.kind WHEN 'account' THEN 3 WHEN 'phone' THEN 2 WHEN 'email' THEN 2
                                       WHEN 'visitor' THEN 0 ELSE 1 END DESC,
                           i.kind, i.value
@@ -218,6 +226,18 @@ impl Store {
         Ok(client
             .query_opt(&statement, &[&survivor])
             .await?
-            .and_then(|row| stored_identifier(row.get(0), row.get(1))))
+            .and_then(|row| {
+                let identifier = stored_identifier(row.get(0), row.get(1))?;
+                Some(EventIdentifier {
+                    identifier,
+                    trust: stored_trust(row.get(2)),
+                })
+            }))
     }
+}
+
+/// A stored trust; anything but `claimed` (the column's check allows only
+/// the two) reads as verified, as rows from before trust existed were.
+pub(crate) fn stored_trust(raw: &str) -> Trust {
+    raw.parse().unwrap_or(Trust::Verified)
 }

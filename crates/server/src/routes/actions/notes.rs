@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::action::{Action, MAX_TEXT, accepted, publish_action, publish_for};
 use super::doc;
+use crate::audit::subject;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::body::JsonBody;
@@ -86,7 +87,11 @@ pub(crate) async fn add_identifier_note(
     let identifier = body.identifier("identifier", state.settings.default_region)?;
     let text = body.text("text", MAX_TEXT)?;
     body.finish()?;
+    subject::note_identifier_kind(&request, identifier.kind());
     let known = store(&state)?.lookup(&identifier).await?;
+    if let Some(customer) = known {
+        subject::note_customer(&request, customer);
+    }
     let event = publish_for(
         &state,
         &caller,

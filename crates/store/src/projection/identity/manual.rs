@@ -150,6 +150,19 @@ async fn merge_group(
         let moved = trees.snapshot.identifiers_of(other).to_vec();
         records.push(merge_into(transaction, survivor, other, &moved, cause).await?);
     }
+    // Claims never stay with a customer that has verified identifiers: a
+    // merged-in customer of claims lets its claims go, as when a verified
+    // event adopts one. They stay on their events.
+    let release = transaction
+        .prepare_cached(
+            "DELETE FROM identifiers AS i USING customers AS c
+             WHERE i.customer_id = c.id AND c.survivor_id = $1 AND i.trust = 'claimed'
+               AND EXISTS (SELECT 1 FROM customers AS vc
+                           JOIN identifiers AS v ON v.customer_id = vc.id
+                           WHERE vc.survivor_id = $1 AND v.trust = 'verified')",
+        )
+        .await?;
+    transaction.execute(&release, &[&survivor]).await?;
     // Separations inside the merged customer no longer separate anything;
     // conflicts between its parts are settled.
     let separations = transaction
@@ -181,8 +194,10 @@ impl Store {
     /// Merges customers `a` and `b` (any of their ids, old ones included)
     /// on an agent's request. The oldest survives. Refused when the merged
     /// customer would own more identifiers of a kind than the identity
-    /// rules allow; agents may override weak links and separations.
-    #[tracing::instrument(skip(self))]
+    /// rules allow; agents may override weak links and separations. The
+    /// reason is free text an agent wrote, so the span only says whether
+    /// there is one.
+    #[tracing::instrument(skip(self, reason), fields(has_reason = reason.is_some()))]
     pub async fn merge_customers(
         &self,
         a: Uuid,
@@ -353,8 +368,8 @@ impl Store {
     }
 
     /// Settles an open conflict: merges its customers (as they are now) or
-    /// dismisses it.
-    #[tracing::instrument(skip(self))]
+    /// dismisses it. Like a merge's reason, the note stays out of the span.
+    #[tracing::instrument(skip(self, note), fields(has_note = note.is_some()))]
     pub async fn resolve_conflict(
         &self,
         id: Uuid,
