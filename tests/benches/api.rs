@@ -108,7 +108,12 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let app = TestApp::builder().role(ProcessRole::Api).spawn().await;
+        // One token stands in for every agent desk here: no per-token rate.
+        let app = TestApp::builder()
+            .role(ProcessRole::Api)
+            .configure(|options| options.limits.token_rate = 0)
+            .spawn()
+            .await;
         let started = Instant::now();
         seed(&app, customers).await;
         println!(

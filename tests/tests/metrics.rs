@@ -194,7 +194,7 @@ async fn metrics_add_up_after_a_workload() {
     assert_eq!(
         metrics.sum(
             "panorama_ingest_events_total",
-            &[("channel", "phone"), ("source", "e2e")]
+            &[("channel", "phone"), ("source", "events")]
         ),
         f64::from(phone_contacts)
     );

@@ -9,8 +9,8 @@ pub mod replay;
 pub mod topics;
 
 pub use options::{
-    DatabaseOptions, HttpOptions, InsightsOptions, KafkaOptions, LiveOptions, LogFormat,
-    LogOptions, Options, ProjectorOptions, TopicSettings,
+    DatabaseOptions, HttpOptions, InsightsOptions, KafkaOptions, LimitOptions, LiveOptions,
+    LogFormat, LogOptions, Options, ProjectorOptions, TopicSettings,
 };
 
 use std::sync::Arc;
@@ -243,6 +243,7 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
         default_region: options.default_region,
         channels: options.channels.clone(),
         live: options.live.settings(),
+        limits: options.limits.settings(),
         crash_points: options.crash_points.clone(),
     };
     let application = Application::build(settings, services, readiness)

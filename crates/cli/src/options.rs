@@ -17,7 +17,7 @@ use panorama_bus::{ConsumerSettings, Producer, ProducerSettings};
 use panorama_core::identity::IdentityRules;
 use panorama_core::{CrashPoints, Region};
 use panorama_projector::ProjectorSettings;
-use panorama_server::{ChannelSettings, InsightsSettings, LiveSettings};
+use panorama_server::{ChannelSettings, InsightsSettings, LimitSettings, LiveSettings};
 use panorama_store::{ConnectSettings, ViewRules};
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +53,8 @@ pub struct Options {
     pub projector: ProjectorOptions,
     /// Live-update streams and the change log behind them.
     pub live: LiveOptions,
+    /// Rate, concurrency, byte and stream limits.
+    pub limits: LimitOptions,
     /// The business gauges (`panorama_insights_*`).
     pub insights: InsightsOptions,
     /// Channel adapter secrets.
@@ -79,6 +81,7 @@ impl Default for Options {
             view_rules: ViewRules::default(),
             projector: ProjectorOptions::default(),
             live: LiveOptions::default(),
+            limits: LimitOptions::default(),
             insights: InsightsOptions::default(),
             channels: ChannelSettings::default(),
             log: LogOptions::default(),
@@ -270,6 +273,75 @@ impl LiveOptions {
     /// The change-log retention, at most ten years.
     pub fn changes_retention(&self) -> Duration {
         self.changes_retention.min(MAX_CHANGES_RETENTION)
+    }
+}
+
+/// `[limits]`: what one caller, a flood of callers, or ingest bodies may
+/// take of a process. Zero turns a limit off.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitOptions {
+    /// Requests per second per API token or configured channel token.
+    pub token_rate: u32,
+    /// Requests in progress at once per API token or channel token.
+    pub token_concurrency: u32,
+    /// Requests per second per browser write key.
+    pub write_key_rate: u32,
+    /// Requests in progress at once per browser write key.
+    pub write_key_concurrency: u32,
+    /// Failed bearer-token checks per minute per client address.
+    pub failed_auth_per_minute: u32,
+    /// Bytes of ingest request bodies a process holds at once.
+    pub ingest_inflight_bytes: usize,
+    /// Live-update streams open at once per API token.
+    pub streams_per_token: u32,
+    /// Live-update streams open at once per process.
+    pub streams: u32,
+}
+
+impl Default for LimitOptions {
+    fn default() -> Self {
+        LimitOptions {
+            token_rate: 1000,
+            token_concurrency: 64,
+            write_key_rate: 2000,
+            write_key_concurrency: 256,
+            failed_auth_per_minute: 120,
+            ingest_inflight_bytes: 128 * 1024 * 1024,
+            streams_per_token: 16,
+            streams: 1024,
+        }
+    }
+}
+
+impl LimitOptions {
+    /// The limits, as the server takes them.
+    pub fn settings(&self) -> LimitSettings {
+        LimitSettings {
+            token_rate: self.token_rate,
+            token_concurrency: self.token_concurrency,
+            write_key_rate: self.write_key_rate,
+            write_key_concurrency: self.write_key_concurrency,
+            failed_auth_per_minute: self.failed_auth_per_minute,
+            ingest_inflight_bytes: self.ingest_inflight_bytes,
+            streams_per_token: self.streams_per_token,
+            streams: self.streams,
+        }
+    }
+
+    /// Every limit off: for benchmarks that stand in for many callers with
+    /// one token.
+    pub fn off() -> Self {
+        LimitOptions {
+            token_rate: 0,
+            token_concurrency: 0,
+            write_key_rate: 0,
+            write_key_concurrency: 0,
+            failed_auth_per_minute: 0,
+            ingest_inflight_bytes: 0,
+            streams_per_token: 0,
+            streams: 0,
+        }
     }
 }
 

@@ -19,10 +19,20 @@
 //! (5 s) per process without asking the database again, so steady traffic
 //! from one token costs one lookup per 5 s instead of one per request, and
 //! no pool connection on the hot read path. The price: a revoked token keeps
-//! working for up to 5 s on a process that saw it just before. Failures are
-//! never cached, so a new token works at once.
+//! working for up to 5 s on a process that saw it just before. A token the
+//! database accepted in the last [`AUTH_STALE_TTL`] is accepted without it
+//! while it cannot be reached, so ingest keeps working through a database
+//! outage. A refusal is remembered for a minute, so the same made-up token
+//! costs one lookup (see `token_cache`).
+//!
+//! **Floods.** Failed checks are counted per client address; past
+//! `limits.failed_auth_per_minute`, a token that address presents is only
+//! checked when this process has seen it lately, anything else is answered
+//! 429 without a lookup. A flood of made-up tokens therefore costs the
+//! database a bounded number of lookups per address, and callers with live
+//! tokens keep working. Configured channel tokens are never looked up.
 
-use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -35,14 +45,17 @@ use panorama_core::Role;
 use panorama_store::{Principal, Store};
 
 use crate::error::ApiError;
+use crate::limits::failed_auth::{FailedAuth, matching_secret};
+use crate::limits::limit::Limit;
+use crate::limits::refusal::count_refusal;
+use crate::token_cache::{Known, TokenCache};
 use crate::{AppState, metrics};
 
-/// How long a successful authentication is reused without asking the
-/// database: the longest a revoked token keeps working on one process.
-pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(5);
+pub use crate::token_cache::{AUTH_CACHE_TTL, AUTH_STALE_TTL};
 
-/// Most cached authentications; past it the cache starts over.
-const AUTH_CACHE_MAX: usize = 10_000;
+/// How long token checks skip the database after it could not be reached:
+/// requests in an outage do not each wait for a connection that fails.
+const UNREACHABLE_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The authenticated caller of a request: the live API token it presented.
 #[derive(Debug, Clone)]
@@ -89,6 +102,10 @@ impl Caller {
                 "the bearer token is unknown or revoked".into(),
             )),
             Some(Outcome::Unavailable) => Err(ApiError::DatabaseUnavailable),
+            Some(Outcome::Throttled(wait)) => Err(ApiError::TooManyRequests {
+                limit: Limit::FailedAuth,
+                retry_after: wait,
+            }),
             None => {
                 tracing::error!("the authentication middleware is not installed");
                 Err(ApiError::Internal)
@@ -117,67 +134,164 @@ enum Outcome {
     Valid(Principal),
     /// The token could not be checked.
     Unavailable,
+    /// The client address failed too many checks: retry after this many
+    /// seconds.
+    Throttled(u64),
 }
 
-/// Checks API tokens against the store, with a short cache of successes.
+/// A request whose bearer token is one of the configured channel tokens
+/// (`PANORAMA_CHANNEL_TOKENS`), by position: set by [`authenticate`] for
+/// the limits, which count its requests against it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConfiguredToken(pub(crate) usize);
+
+/// Checks API tokens against the store, through the token cache, with
+/// failed checks counted per client address.
 #[derive(Debug)]
 pub(crate) struct Authenticator {
     store: Option<Store>,
-    cache: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+    cache: TokenCache,
+    failures: FailedAuth,
+    /// Until when checks skip the unreachable database.
+    unreachable_until: Mutex<Option<Instant>>,
 }
 
 impl Authenticator {
-    pub(crate) fn new(store: Option<Store>) -> Self {
+    /// Checks against `store`, blocking addresses past
+    /// `failed_auth_per_minute` failed checks (0: never).
+    pub(crate) fn new(store: Option<Store>, failed_auth_per_minute: u32) -> Self {
         Authenticator {
             store,
-            cache: Mutex::new(HashMap::new()),
+            cache: TokenCache::default(),
+            failures: FailedAuth::new(failed_auth_per_minute),
+            unreachable_until: Mutex::new(None),
         }
     }
 
-    fn cached(&self, hash: &[u8; 32]) -> Option<Principal> {
-        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache
-            .get(hash)
-            .filter(|(_, at)| at.elapsed() < AUTH_CACHE_TTL)
-            .map(|(principal, _)| principal.clone())
+    fn unreachable(&self) -> bool {
+        let until = self
+            .unreachable_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        until.is_some_and(|until| Instant::now() < until)
     }
 
-    fn remember(&self, hash: [u8; 32], principal: &Principal) {
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= AUTH_CACHE_MAX {
-            cache.retain(|_, (_, at)| at.elapsed() < AUTH_CACHE_TTL);
-            if cache.len() >= AUTH_CACHE_MAX {
-                cache.clear();
+    fn mark_unreachable(&self) {
+        *self
+            .unreachable_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + UNREACHABLE_BACKOFF);
+    }
+
+    /// A failed check from `client` (none for checks of the server's own).
+    fn failed(&self, client: Option<IpAddr>) -> Outcome {
+        if let Some(client) = client {
+            self.failures.failed(client);
+        }
+        Outcome::Invalid
+    }
+
+    /// Checks `token`, presented from `client`.
+    async fn check(&self, token: &str, client: Option<IpAddr>) -> Outcome {
+        let hash = panorama_store::token_hash(token);
+        let seen = match self.cache.lookup(&hash) {
+            Known::Fresh(principal) => {
+                metrics::AUTH.with_label_values(&["cached"]).inc();
+                return Outcome::Valid(principal);
+            }
+            Known::Stale(principal) => Some(principal),
+            Known::Rejected => {
+                metrics::AUTH.with_label_values(&["invalid"]).inc();
+                return self.failed(client);
+            }
+            Known::Unknown => None,
+        };
+        // The client whose allowance of failed checks paid for the lookup
+        // of a token this process has not seen lately.
+        let mut paid = None;
+        if seen.is_none() {
+            if let Some(wait) = client.and_then(|client| self.failures.blocked(client)) {
+                return self.throttled(wait);
+            }
+            if !panorama_store::looks_like_secret(token) {
+                metrics::AUTH.with_label_values(&["invalid"]).inc();
+                return self.failed(client);
+            }
+            if let Some(client) = client {
+                if let Err(wait) = self.failures.pay(client) {
+                    return self.throttled(wait);
+                }
+                paid = Some(client);
             }
         }
-        cache.insert(hash, (principal.clone(), Instant::now()));
-    }
-
-    async fn check(&self, token: &str) -> Outcome {
-        let hash = panorama_store::token_hash(token);
-        if let Some(principal) = self.cached(&hash) {
-            metrics::AUTH.with_label_values(&["cached"]).inc();
-            return Outcome::Valid(principal);
-        }
-        let Some(store) = &self.store else {
-            tracing::error!("no database to check api tokens against");
-            return Outcome::Unavailable;
+        let refund = || {
+            if let Some(client) = paid {
+                self.failures.refund(client);
+            }
         };
+        let Some(store) = self.store.as_ref().filter(|_| !self.unreachable()) else {
+            refund();
+            return self.without_database(seen);
+        };
+        metrics::AUTH_LOOKUPS.inc();
         match store.authenticate(token).await {
             Ok(Some(principal)) => {
+                refund();
                 metrics::AUTH.with_label_values(&["accepted"]).inc();
-                self.remember(hash, &principal);
+                self.cache.accept(hash, &principal);
                 Outcome::Valid(principal)
             }
             Ok(None) => {
                 metrics::AUTH.with_label_values(&["invalid"]).inc();
-                Outcome::Invalid
+                self.cache.reject(hash);
+                if paid.is_some() {
+                    Outcome::Invalid
+                } else {
+                    self.failed(client)
+                }
             }
             Err(error) => {
+                refund();
                 tracing::warn!(%error, "cannot check an api token");
+                self.mark_unreachable();
+                self.without_database(seen)
+            }
+        }
+    }
+
+    /// The answer to a client over its failed checks: not looked up.
+    fn throttled(&self, wait: Duration) -> Outcome {
+        metrics::AUTH.with_label_values(&["throttled"]).inc();
+        Outcome::Throttled(count_refusal(Limit::FailedAuth, wait))
+    }
+
+    /// The outcome when the database cannot answer: a token seen lately is
+    /// accepted, anything else cannot be checked.
+    fn without_database(&self, seen: Option<Principal>) -> Outcome {
+        if self.store.is_none() {
+            tracing::error!("no database to check api tokens against");
+        }
+        match seen {
+            Some(principal) => {
+                metrics::AUTH.with_label_values(&["stale"]).inc();
+                Outcome::Valid(principal)
+            }
+            None => {
+                metrics::AUTH.with_label_values(&["unavailable"]).inc();
                 Outcome::Unavailable
             }
         }
+    }
+
+    /// Whether `token` has been revoked (or was never live): what an open
+    /// stream asks every second. Answered from the cache while its success
+    /// is fresh, then by the database; `false` while that cannot answer.
+    pub(crate) async fn revoked(&self, token: &str) -> bool {
+        let hash = panorama_store::token_hash(token);
+        if let Known::Fresh(_) = self.cache.lookup(&hash) {
+            return false;
+        }
+        matches!(self.check(token, None).await, Outcome::Invalid)
     }
 }
 
@@ -215,15 +329,27 @@ pub(crate) async fn require_role(
 
 /// Middleware: authenticates the request's bearer token, if any, and leaves
 /// the outcome for [`Caller`]. Refuses nothing by itself: public routes and
-/// provider webhooks ignore it.
+/// provider webhooks ignore it. A configured channel token is no API token
+/// and is not looked up (nor counted as a failure); the channel routes
+/// accept it by themselves.
 pub(crate) async fn authenticate(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let token = bearer_token(request.headers().get(AUTHORIZATION)).map(str::to_owned);
+    let client = request.peer_addr().map(|address| address.ip());
     let outcome = match (token, request.app_data::<web::Data<AppState>>()) {
         (None, _) => Outcome::Missing,
-        (Some(token), Some(state)) => state.auth.check(&token).await,
+        (Some(token), Some(state)) => {
+            let configured = &state.settings.channels.channel_tokens;
+            match matching_secret(&token, configured) {
+                Some(index) => {
+                    request.extensions_mut().insert(ConfiguredToken(index));
+                    Outcome::Invalid
+                }
+                None => state.auth.check(&token, client).await,
+            }
+        }
         (Some(_), None) => Outcome::Unavailable,
     };
     request.extensions_mut().insert(outcome);

@@ -28,7 +28,7 @@ use utoipa::openapi::path::{HttpMethod, Operation};
 
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::routes::{actions, audit, customers, identity, insights};
-use crate::{auth, channels, console, health, ingest, live, metrics, openapi};
+use crate::{auth, channels, console, health, ingest, limits, live, metrics, openapi};
 
 /// Which processes serve a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,11 +103,21 @@ pub(crate) fn method_name(method: &HttpMethod) -> &'static str {
 
 impl Endpoint {
     /// The actix route: the documented method, this handler, behind the
-    /// check of the role when there is one.
+    /// check of the role when there is one, then the limits of the caller's
+    /// credential on routes that take one (every route with a role, and the
+    /// gateway's but its preflight), and the process's budget of body bytes
+    /// on the ingest routes.
     pub(crate) fn route(&self) -> Route {
         let method = Method::from_bytes(method_name(&self.method).as_bytes())
             .expect("standard methods parse");
-        let route = (self.handler)(web::method(method));
+        let mut route = (self.handler)(web::method(method));
+        let gateway = self.served == Served::Gateway;
+        if gateway && self.method == HttpMethod::Post {
+            route = route.wrap(from_fn(limits::hold_ingest_bytes));
+        }
+        if self.role.is_some() || (gateway && self.method != HttpMethod::Options) {
+            route = route.wrap(from_fn(limits::admit));
+        }
         match self.role {
             Some(role) => route.wrap(from_fn(move |request, next| {
                 auth::require_role(role, request, next)
@@ -185,6 +195,8 @@ pub(crate) static ENDPOINTS: LazyLock<Vec<Endpoint>> = LazyLock::new(|| {
         })
         .needs(Agent),
         endpoint::<actions::__path_add_feedback>(Api, |r| r.to(actions::add_feedback)).needs(Agent),
+        endpoint::<actions::__path_confirm_identifier>(Api, |r| r.to(actions::confirm_identifier))
+            .needs(Agent),
         endpoint::<actions::__path_list_cases>(Api, |r| r.to(actions::list_cases)).needs(Agent),
         endpoint::<actions::__path_open_case>(Api, |r| r.to(actions::open_case)).needs(Agent),
         endpoint::<actions::__path_resolve_case>(Api, |r| r.to(actions::resolve_case)).needs(Agent),

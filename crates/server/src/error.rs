@@ -7,6 +7,8 @@ use actix_web::{HttpResponse, ResponseError};
 use panorama_core::{FieldError, Role};
 use serde::Serialize;
 
+use crate::limits::limit::Limit;
+
 /// Media type of problem details.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -72,6 +74,31 @@ pub enum ApiError {
     /// The database is unreachable.
     #[error("the database is unavailable, retry later")]
     DatabaseUnavailable,
+    /// A read could not be recorded in the audit trail, so it is not
+    /// answered.
+    #[error(
+        "the read could not be recorded in the audit trail, so it is not answered; retry later"
+    )]
+    AuditUnavailable,
+    /// A limit on the caller was reached (its token's or write key's rate,
+    /// requests in progress or streams, or its address's failed token
+    /// checks); nothing was done.
+    #[error("{}; retry after {retry_after} s", .limit.refusal())]
+    TooManyRequests {
+        /// The limit.
+        limit: Limit,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// A limit of the whole process was reached (ingest bytes in flight,
+    /// live-update streams); nothing was done.
+    #[error("{}; retry after {retry_after} s", .limit.refusal())]
+    ServerBusy {
+        /// The limit.
+        limit: Limit,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// A bug or an unexpected failure; details are in the log only.
     #[error("internal error")]
     Internal,
@@ -153,6 +180,11 @@ pub(crate) struct Problem<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "identifiers[0].value")]
     field: Option<&'a str>,
+    /// The limit that refused the request (429, and 503
+    /// `/problems/server-busy`): its setting's key under `[limits]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "token_rate")]
+    limit: Option<&'a str>,
 }
 
 impl ApiError {
@@ -182,7 +214,14 @@ impl ApiError {
             ApiError::DatabaseUnavailable => {
                 ("/problems/database-unavailable", "Database unavailable")
             }
+            ApiError::AuditUnavailable => {
+                ("/problems/audit-unavailable", "Audit trail unavailable")
+            }
             ApiError::Conflict { clash, .. } => clash.kind(),
+            ApiError::TooManyRequests { .. } => {
+                ("/problems/too-many-requests", "Too many requests")
+            }
+            ApiError::ServerBusy { .. } => ("/problems/server-busy", "Server busy"),
             ApiError::Internal => ("/problems/internal", "Internal error"),
         }
     }
@@ -193,6 +232,15 @@ impl ApiError {
             ApiError::InvalidParameter { field, .. } => Some(field),
             ApiError::MalformedPayload { field, .. } => field.as_deref(),
             ApiError::Conflict { field, .. } => *field,
+            _ => None,
+        }
+    }
+
+    /// The limit that refused the request, and the seconds to wait.
+    fn limit(&self) -> Option<(Limit, u64)> {
+        match self {
+            ApiError::TooManyRequests { limit, retry_after }
+            | ApiError::ServerBusy { limit, retry_after } => Some((*limit, *retry_after)),
             _ => None,
         }
     }
@@ -211,9 +259,11 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::BrokerUnavailable | ApiError::DatabaseUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::ServerBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BrokerUnavailable
+            | ApiError::DatabaseUnavailable
+            | ApiError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -227,13 +277,16 @@ impl ResponseError for ApiError {
             status: status.as_u16(),
             detail: self.to_string(),
             field: self.field(),
+            limit: self.limit().map(|(limit, _)| limit.as_str()),
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some((_, seconds)) = self.limit() {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
         }
         response.body(serde_json::to_string(&body).unwrap_or_default())
@@ -316,5 +369,37 @@ mod tests {
         assert!(body.get("field").is_none());
         let (_, body, _) = body_of(ApiError::Internal);
         assert_eq!(body["detail"], "internal error");
+        assert!(body.get("limit").is_none());
+        let (status, body, retry) = body_of(ApiError::AuditUnavailable);
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry.as_deref(), Some("5"));
+        assert_eq!(body["type"], "/problems/audit-unavailable");
+    }
+
+    #[test]
+    fn limits_say_which_and_when_to_retry() {
+        let (status, body, retry) = body_of(ApiError::TooManyRequests {
+            limit: Limit::TokenRate,
+            retry_after: 2,
+        });
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(retry.as_deref(), Some("2"));
+        assert_eq!(body["type"], "/problems/too-many-requests");
+        assert_eq!(body["limit"], "token_rate");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("retry after 2 s"),
+            "{body}"
+        );
+        let (status, body, retry) = body_of(ApiError::ServerBusy {
+            limit: Limit::IngestBytes,
+            retry_after: 1,
+        });
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry.as_deref(), Some("1"));
+        assert_eq!(body["type"], "/problems/server-busy");
+        assert_eq!(body["limit"], "ingest_inflight_bytes");
     }
 }

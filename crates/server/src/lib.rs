@@ -11,6 +11,7 @@ mod error;
 mod health;
 mod ingest;
 mod insights;
+mod limits;
 mod live;
 mod metrics;
 mod openapi;
@@ -18,6 +19,7 @@ mod payload;
 mod problem;
 mod publish;
 mod routes;
+mod token_cache;
 mod trace;
 
 use std::net::TcpListener;
@@ -29,12 +31,13 @@ use panorama_bus::Producer;
 use panorama_core::Region;
 use panorama_store::Store;
 
-pub use auth::{AUTH_CACHE_TTL, Caller};
+pub use auth::{AUTH_CACHE_TTL, AUTH_STALE_TTL, Caller};
 pub use channels::ChannelSettings;
 pub use error::{ApiError, Clash, PROBLEM_JSON};
 pub use health::{ReadinessCheck, spawn_readiness_monitor};
 pub use ingest::{DEFAULT_MAX_EMAIL_BODY_BYTES, MAX_EVENTS_PER_REQUEST};
 pub use insights::{InsightsSettings, spawn_insights_refresher};
+pub use limits::{Limit, LimitSettings};
 pub use live::LiveSettings;
 pub use metrics::{SseConnection, register as register_metrics};
 pub use trace::REQUEST_ID_HEADER;
@@ -57,6 +60,8 @@ pub struct HttpSettings {
     pub channels: ChannelSettings,
     /// Heartbeat and safety poll of live-update streams.
     pub live: LiveSettings,
+    /// Rate, concurrency, byte and stream limits.
+    pub limits: LimitSettings,
     /// Where to crash on purpose, for fault testing.
     pub crash_points: panorama_core::CrashPoints,
 }
@@ -85,6 +90,7 @@ pub(crate) struct AppState {
     actions: Option<Producer>,
     access: Option<Store>,
     auth: auth::Authenticator,
+    limits: limits::Limits,
     readiness: Vec<(String, ReadinessCheck)>,
     channel_state: channels::ChannelState,
     /// Change notifications for live-update streams (API role).
@@ -127,12 +133,18 @@ impl Application {
         let port = listener.local_addr()?.port();
         let feed = services.store.clone().and_then(live::ChangeFeed::start);
         let audit = services.store.clone().and_then(audit::AuditSink::start);
+        let auth = auth::Authenticator::new(
+            services.access.clone(),
+            settings.limits.failed_auth_per_minute,
+        );
+        let limits = limits::Limits::new(&settings.limits);
         let state = web::Data::new(AppState {
             settings,
             producer: services.producer,
             store: services.store,
             actions: services.actions,
-            auth: auth::Authenticator::new(services.access.clone()),
+            auth,
+            limits,
             access: services.access,
             readiness,
             channel_state: channels::ChannelState::default(),

@@ -30,6 +30,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::limits::StreamGuard;
 use crate::routes::params::invalid;
 use crate::{AppState, metrics, problem, store};
 
@@ -151,6 +152,8 @@ struct Subscriber {
     pending: VecDeque<Bytes>,
     /// Whether the change log must be read before waiting again.
     stale: bool,
+    /// Its place under the stream limits, and the watch on its token.
+    guard: StreamGuard,
     _connected: Connected,
 }
 
@@ -245,7 +248,11 @@ pub(crate) mod doc {
         **Resume** with the `Last-Event-ID` header (browsers' `EventSource` sends it) or \
         `?after=`: the stream sends exactly what was missed, in order, nothing twice, \
         within the 24 h the change log keeps. An idle stream sends the comment \
-        `: keepalive` every 15 s. Errors come before the stream starts, as problem+json.",
+        `: keepalive` every 15 s. Errors come before the stream starts, as problem+json.\n\n\
+        **Limits**: a token has at most `PANORAMA_SSE_STREAMS_PER_TOKEN` (16) streams open \
+        (past it `429`), a process `PANORAMA_SSE_STREAMS` (1024; past it `503`), each with \
+        `limit` naming the setting. A stream ends when its token is revoked, within about \
+        6 s.",
     params(
         ("customer" = Uuid, Query, description = "The customer to follow (a merged id works too)"),
         ("after" = Option<i64>, Query, minimum = 0, description = "Resume after this event id; `Last-Event-ID` wins"),
@@ -282,6 +289,8 @@ pub(crate) async fn stream(
     let requested =
         Uuid::parse_str(raw).map_err(|_| invalid("customer", "customer ids are UUIDs"))?;
     let resume = resume_point(&request, &query)?;
+    // Before the database is asked anything: 429 or 503 past the limits.
+    let guard = StreamGuard::open(&state, &request)?;
     let store = store(&state)?.clone();
     let feed = state.feed.as_ref().ok_or(ApiError::Internal)?;
     // Subscribed before the first read, so nothing committed after that
@@ -307,6 +316,7 @@ pub(crate) async fn stream(
         poll: interval(live.poll),
         pending,
         stale: true,
+        guard,
         _connected: Connected::new(),
     };
     tracing::debug!(customer = %requested, after = subscriber.after, "stream opened");
@@ -323,7 +333,7 @@ pub(crate) async fn stream(
 
 impl Subscriber {
     /// The next bytes to send; `None` ends the stream (the process is
-    /// shutting down).
+    /// shutting down, or the stream's token was revoked).
     async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
             if let Some(frame) = self.pending.pop_front() {
@@ -344,6 +354,10 @@ impl Subscriber {
                 }
                 _ = self.poll.tick() => self.stale = true,
                 _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": keepalive\n\n")),
+                () = self.guard.revoked() => {
+                    tracing::info!(customer = %self.requested, "stream ended: its token was revoked");
+                    return None;
+                }
             }
         }
     }

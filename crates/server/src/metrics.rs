@@ -5,6 +5,7 @@ use std::sync::LazyLock;
 use actix_web::HttpResponse;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -15,12 +16,21 @@ use prometheus::{
 
 use crate::AppState;
 
-/// Events ingested, by channel, source and outcome.
+/// The `source` of events taken by `POST /v1/events` in
+/// `panorama_ingest_events_total`: the event's own `source` is free text
+/// and never a label value.
+pub(crate) const SOURCE_EVENTS: &str = "events";
+
+/// The `source` of agent actions in `panorama_ingest_events_total`.
+pub(crate) const SOURCE_AGENT: &str = "agent";
+
+/// Events ingested, by channel, source (the route that took them: an
+/// adapter's source, [`SOURCE_EVENTS`] or [`SOURCE_AGENT`]) and outcome.
 pub(crate) static INGESTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         opts!(
             "panorama_ingest_events_total",
-            "Events ingested, by channel, source and outcome"
+            "Events ingested, by channel, source (the adapter, events or agent) and outcome"
         ),
         &["channel", "source", "outcome"]
     )
@@ -78,7 +88,9 @@ pub(crate) static REFUSED_ITEMS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 });
 
 /// Bearer-token checks, by outcome: `accepted` (from the database),
-/// `cached`, `invalid`, `forbidden` (valid token, wrong role).
+/// `cached`, `invalid`, `forbidden` (valid token, wrong role), `stale`
+/// (seen lately, accepted while the database is unreachable), `throttled`
+/// (not checked: the address failed too often), `unavailable`.
 pub(crate) static AUTH: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         opts!(
@@ -87,6 +99,47 @@ pub(crate) static AUTH: LazyLock<IntCounterVec> = LazyLock::new(|| {
         ),
         &["outcome"]
     )
+    .expect("metric registers once")
+});
+
+/// The outcomes of [`AUTH`].
+const AUTH_OUTCOMES: [&str; 7] = [
+    "accepted",
+    "cached",
+    "invalid",
+    "forbidden",
+    "stale",
+    "throttled",
+    "unavailable",
+];
+
+/// Bearer-token checks that went to the database.
+pub(crate) static AUTH_LOOKUPS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(opts!(
+        "panorama_http_auth_lookups_total",
+        "Bearer-token checks that went to the database (not answered from the token cache)"
+    ))
+    .expect("metric registers once")
+});
+
+/// Requests refused by a limit, by limit (its setting's key).
+pub(crate) static LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        opts!(
+            "panorama_http_limited_total",
+            "Requests refused by a limit (429 or 503), by limit"
+        ),
+        &["limit"]
+    )
+    .expect("metric registers once")
+});
+
+/// Bytes of ingest request bodies this process holds.
+pub(crate) static INGEST_INFLIGHT_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(opts!(
+        "panorama_http_ingest_inflight_bytes",
+        "Bytes of ingest request bodies this process holds now"
+    ))
     .expect("metric registers once")
 });
 
@@ -280,9 +333,14 @@ pub fn register() {
     BUILD_INFO
         .with_label_values(&[env!("CARGO_PKG_VERSION")])
         .set(1);
-    for outcome in ["accepted", "cached", "invalid", "forbidden"] {
+    for outcome in AUTH_OUTCOMES {
         AUTH.with_label_values(&[outcome]).inc_by(0);
     }
+    AUTH_LOOKUPS.inc_by(0);
+    for limit in crate::limits::limit::Limit::ALL {
+        LIMITED.with_label_values(&[limit.as_str()]).inc_by(0);
+    }
+    INGEST_INFLIGHT_BYTES.add(0);
     for reason in ["validation", "unauthorized", "forbidden", "malformed"] {
         REJECTED.with_label_values(&[reason]).inc_by(0);
     }
@@ -314,14 +372,37 @@ pub fn register() {
     LazyLock::force(&INSIGHTS_REFRESHED);
 }
 
+/// The methods that are label values as they are; any other token a client
+/// sends is `other`.
+const METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::PATCH,
+    Method::OPTIONS,
+    Method::CONNECT,
+    Method::TRACE,
+];
+
+/// A request method as a label value: one of [`METHODS`] or `other`.
+fn method_label(method: &Method) -> &'static str {
+    METHODS
+        .iter()
+        .find(|known| *known == method)
+        .map_or("other", Method::as_str)
+}
+
 /// Times every request under its route template (never the raw path, so
-/// customer ids do not become label values).
+/// customer ids do not become label values) and its method (never a token
+/// a client made up).
 pub(crate) async fn observe(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let response = next.call(request).await?;
     let route = response
         .request()
@@ -329,7 +410,7 @@ pub(crate) async fn observe(
         .unwrap_or_else(|| "unmatched".to_owned());
     let status = format!("{}xx", response.status().as_u16() / 100);
     HTTP_SECONDS
-        .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
+        .with_label_values(&[route.as_str(), method, status.as_str()])
         .observe(started.elapsed().as_secs_f64());
     Ok(response)
 }
@@ -375,4 +456,19 @@ pub(crate) async fn render(state: actix_web::web::Data<AppState>) -> HttpRespons
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(buffer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_are_the_known_ones_or_other() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for made_up in ["FOO", "get", "PROPFIND", "X-1"] {
+            let method = Method::from_bytes(made_up.as_bytes()).expect("a token");
+            assert_eq!(method_label(&method), "other", "{made_up}");
+        }
+    }
 }

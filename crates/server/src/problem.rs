@@ -93,39 +93,53 @@ problem_responses! {
     /// 415.
     UnsupportedMediaType => "`/problems/unsupported-media-type`: a `Content-Type` other \
         than `application/json` (or `+json`).";
+    /// 429.
+    TooManyRequests => "`/problems/too-many-requests`: a limit on the caller was reached: its \
+        token's or write key's requests per second or requests in progress, its token's \
+        live-update streams, or the failed token checks from its address; `limit` names the \
+        setting. Nothing was done.",
+        header "Retry-After": "Seconds to wait before retrying";
     /// 422.
     ValidationFailed => "`/problems/validation-failed`: a field is missing, of the wrong \
         type or out of range; `field` is its JSON path, such as `events[3].identifiers[0].value`.";
     /// 503.
     Unavailable => "`/problems/broker-unavailable`: the broker did not acknowledge, nothing \
         was accepted; `/problems/database-unavailable`: the database (or the token check) \
-        cannot be reached. Retry.",
-        header "Retry-After": "Seconds to wait: `5`";
+        cannot be reached; `/problems/audit-unavailable`: a read could not be recorded in the \
+        audit trail, so it was not answered; `/problems/server-busy`: this server holds as many \
+        ingest request bytes or live-update streams as it may (`limit` names the setting), \
+        nothing was done. Retry.",
+        header "Retry-After": "Seconds to wait: `5`, or what the limit says";
 }
 
 problem_sets! {
     /// A read of a list, which cannot name something missing.
-    List => 400 BadRequest, 401 Unauthorized, 403 Forbidden, 503 Unavailable;
+    List => 400 BadRequest, 401 Unauthorized, 403 Forbidden, 429 TooManyRequests,
+        503 Unavailable;
     /// A read of one customer (or of something of theirs) by id.
     Read => 400 BadRequest, 401 Unauthorized, 403 Forbidden, 404 NotFound,
-        503 Unavailable;
+        429 TooManyRequests, 503 Unavailable;
     /// A JSON body published as events.
     Publish => 400 BadRequest, 401 Unauthorized, 403 Forbidden, 413 PayloadTooLarge,
-        415 UnsupportedMediaType, 422 ValidationFailed, 503 Unavailable;
+        415 UnsupportedMediaType, 422 ValidationFailed, 429 TooManyRequests,
+        503 Unavailable;
     /// A JSON body published about a customer (or case, or task) by id.
     PublishAbout => 400 BadRequest, 401 Unauthorized, 403 Forbidden, 404 NotFound,
         413 PayloadTooLarge, 415 UnsupportedMediaType, 422 ValidationFailed,
-        503 Unavailable;
+        429 TooManyRequests, 503 Unavailable;
     /// A JSON body that changes the state of something by id, which its
     /// current state may forbid.
     Change => 400 BadRequest, 401 Unauthorized, 403 Forbidden, 404 NotFound,
         409 Conflict, 413 PayloadTooLarge, 415 UnsupportedMediaType,
-        422 ValidationFailed, 503 Unavailable;
+        422 ValidationFailed, 429 TooManyRequests, 503 Unavailable;
     /// A provider's webhook in its own format, behind a bearer token or key.
     KeyedWebhook => 400 BadRequest, 401 Unauthorized, 403 Forbidden,
-        413 PayloadTooLarge, 422 ValidationFailed, 503 Unavailable;
+        413 PayloadTooLarge, 422 ValidationFailed, 429 TooManyRequests,
+        503 Unavailable;
     /// A provider's webhook authenticated by its signature or secret; 404
-    /// when the adapter is not configured.
+    /// when the adapter is not configured. 429 only for a caller that also
+    /// sends a bearer token over its limits.
     SignedWebhook => 400 BadRequest, 401 Unauthorized, 404 NotFound,
-        413 PayloadTooLarge, 422 ValidationFailed, 503 Unavailable;
+        413 PayloadTooLarge, 422 ValidationFailed, 429 TooManyRequests,
+        503 Unavailable;
 }

@@ -9,10 +9,16 @@ use crate::error::ApiError;
 use crate::{AppState, metrics};
 
 /// Publishes canonical events to the contact-event topic, keyed by their
-/// first identifier, and counts them as accepted once the broker has them.
-/// Shared by every ingest route.
-pub(crate) async fn publish(state: &AppState, events: &[ContactEvent]) -> Result<(), ApiError> {
-    publish_with(state, state.producer.as_ref(), events).await
+/// first identifier, and counts them as accepted once the broker has them,
+/// under `source`: the route that took them (an adapter's source,
+/// [`metrics::SOURCE_EVENTS`]), one of a fixed few, never the events' own
+/// free-text `source`. Shared by every ingest route.
+pub(crate) async fn publish(
+    state: &AppState,
+    source: &'static str,
+    events: &[ContactEvent],
+) -> Result<(), ApiError> {
+    publish_with(state, state.producer.as_ref(), source, events).await
 }
 
 /// Publishes with `producer`: the gateway's, or the API's for agent
@@ -20,6 +26,7 @@ pub(crate) async fn publish(state: &AppState, events: &[ContactEvent]) -> Result
 pub(crate) async fn publish_with(
     state: &AppState,
     producer: Option<&Producer>,
+    source: &'static str,
     events: &[ContactEvent],
 ) -> Result<(), ApiError> {
     let Some(producer) = producer else {
@@ -47,7 +54,7 @@ pub(crate) async fn publish_with(
     state.settings.crash_points.reach("gateway.after_publish");
     for event in events {
         metrics::INGESTED
-            .with_label_values(&[event.channel.as_str(), event.source.as_str(), "accepted"])
+            .with_label_values(&[event.channel.as_str(), source, "accepted"])
             .inc();
     }
     Ok(())

@@ -86,7 +86,7 @@ fn new_secret() -> Secret {
 
 /// Whether `secret` could be one of ours; anything else is refused without a
 /// database round trip.
-fn looks_like_secret(secret: &str) -> bool {
+pub fn looks_like_secret(secret: &str) -> bool {
     secret.len() == SECRET_LEN
         && secret.starts_with(SECRET_PREFIX)
         && secret[SECRET_PREFIX.len()..]

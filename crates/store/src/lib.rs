@@ -32,7 +32,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use panorama_core::identity::IdentityRules;
 use tokio_postgres::NoTls;
 
-pub use access::{Principal, SECRET_PREFIX, Secret, TokenInfo, token_hash};
+pub use access::{Principal, SECRET_PREFIX, Secret, TokenInfo, looks_like_secret, token_hash};
 pub use audit::{AuditCursor, AuditQuery, AuditRecord};
 pub use projection::{
     BatchOutcome, BatchTransaction, CHANGES_CHANNEL, CUSTOMER_ATTRIBUTE_PREFIX, ChangeKind, Claim,
@@ -40,8 +40,8 @@ pub use projection::{
     TASK_ASSIGNEE, TASK_CHANNEL, TASK_DUE_AT, TASK_ID, UnmergeOutcome, ViewRules,
 };
 pub use read::{
-    CaseQuery, CaseView, ChangeListener, ChannelSummary, ConflictCursor, ConflictQuery,
-    ConflictView, ContactWindows, CustomerChange, CustomerIdentity, CustomerProfile,
+    CarriedIdentifier, CaseQuery, CaseView, ChangeListener, ChannelSummary, ConflictCursor,
+    ConflictQuery, ConflictView, ContactWindows, CustomerChange, CustomerIdentity, CustomerProfile,
     FeedbackSummary, HistoryEntry, IdentifierView, IdentityIdentifier, IdentityProfile, Insights,
     InsightsQuery, MetricSummary, Signals, TaskQuery, TaskView, TimelineCursor, TimelineEntry,
     TimelineQuery,

@@ -60,6 +60,8 @@ pub(crate) struct Settings {
     #[command(flatten)]
     live: LiveArgs,
     #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
     insights: InsightsArgs,
     #[command(flatten)]
     channels: ChannelArgs,
@@ -363,6 +365,95 @@ struct LiveArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     changes_retention_hours: Option<u64>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+#[command(next_help_heading = "Limits [limits]")]
+struct LimitArgs {
+    /// Requests per second per API token or `PANORAMA_CHANNEL_TOKENS` token
+    /// (a second's worth may come at once); past it `429`; `0` for no limit
+    #[arg(
+        id = "limits.token_rate",
+        long = "token-rate",
+        env = "PANORAMA_TOKEN_RATE",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_rate: Option<u32>,
+    /// Requests in progress at once per API token or channel token; past it
+    /// `429`; `0` for no limit
+    #[arg(
+        id = "limits.token_concurrency",
+        long = "token-concurrency",
+        env = "PANORAMA_TOKEN_CONCURRENCY",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_concurrency: Option<u32>,
+    /// Requests per second per browser write key (every visitor of a site
+    /// shares it); past it `429`; `0` for no limit
+    #[arg(
+        id = "limits.write_key_rate",
+        long = "write-key-rate",
+        env = "PANORAMA_WRITE_KEY_RATE",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    write_key_rate: Option<u32>,
+    /// Requests in progress at once per browser write key; past it `429`;
+    /// `0` for no limit
+    #[arg(
+        id = "limits.write_key_concurrency",
+        long = "write-key-concurrency",
+        env = "PANORAMA_WRITE_KEY_CONCURRENCY",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    write_key_concurrency: Option<u32>,
+    /// Failed bearer-token checks per minute per client address (IPv6 by
+    /// /64); past it, tokens the process has not accepted in the last 10
+    /// minutes are answered `429` without a database lookup; `0` for no
+    /// limit
+    #[arg(
+        id = "limits.failed_auth_per_minute",
+        long = "failed-auth-per-minute",
+        env = "PANORAMA_FAILED_AUTH_PER_MINUTE",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed_auth_per_minute: Option<u32>,
+    /// Bytes of ingest request bodies (`POST /v1/events`, the webhooks) a
+    /// process holds at once; past it `503`; keep it above
+    /// `PANORAMA_MAX_EMAIL_BODY_BYTES`; `0` for no limit
+    #[arg(
+        id = "limits.ingest_inflight_bytes",
+        long = "ingest-inflight-bytes",
+        env = "PANORAMA_INGEST_INFLIGHT_BYTES",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ingest_inflight_bytes: Option<usize>,
+    /// Live-update streams (`GET /v1/stream`) open at once per API token;
+    /// past it `429`; `0` for no limit
+    #[arg(
+        id = "limits.streams_per_token",
+        long = "sse-streams-per-token",
+        env = "PANORAMA_SSE_STREAMS_PER_TOKEN",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    streams_per_token: Option<u32>,
+    /// Live-update streams open at once per process; past it `503`; `0` for
+    /// no limit
+    #[arg(
+        id = "limits.streams",
+        long = "sse-streams",
+        env = "PANORAMA_SSE_STREAMS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    streams: Option<u32>,
 }
 
 /// `[insights]`.

@@ -182,9 +182,29 @@ fn zero_turns_timeouts_and_insights_off() {
     assert!(options.insights.settings().is_none());
 }
 
+#[test]
+fn limits_come_from_the_file_and_flags_and_zero_turns_one_off() {
+    let options = load_from(
+        Some("[limits]\ntoken_rate = 50\nstreams = 10\n"),
+        &["--sse-streams-per-token", "0"],
+    )
+    .expect("valid");
+    let limits = options.limits.settings();
+    assert_eq!(limits.token_rate, 50);
+    assert_eq!(limits.streams, 10);
+    assert_eq!(limits.streams_per_token, 0);
+    let defaults = panorama::Options::default().limits;
+    assert_eq!(limits.token_concurrency, defaults.token_concurrency);
+    assert!(defaults.ingest_inflight_bytes > panorama_server::DEFAULT_MAX_EMAIL_BODY_BYTES);
+    assert!(
+        error(Some("[limits]\ntoken_rate = -1\n"), &[]).contains("token_rate"),
+        "a negative limit is refused by name"
+    );
+}
+
 /// Every variable and flag the flat configuration had, with the TOML key
 /// it now fills. Names are an interface: none may go or change meaning.
-const SETTINGS: [(&str, &str, &str); 43] = [
+const SETTINGS: [(&str, &str, &str); 51] = [
     ("PANORAMA_HTTP_ADDR", "http-addr", "http.addr"),
     ("PANORAMA_DATABASE_URL", "database-url", "database.url"),
     ("PANORAMA_KAFKA_BROKERS", "kafka-brokers", "kafka.brokers"),
@@ -360,6 +380,38 @@ const SETTINGS: [(&str, &str, &str); 43] = [
     ),
     ("PANORAMA_LOG_FORMAT", "log-format", "log.format"),
     ("PANORAMA_LOG", "log", "log.filter"),
+    ("PANORAMA_TOKEN_RATE", "token-rate", "limits.token_rate"),
+    (
+        "PANORAMA_TOKEN_CONCURRENCY",
+        "token-concurrency",
+        "limits.token_concurrency",
+    ),
+    (
+        "PANORAMA_WRITE_KEY_RATE",
+        "write-key-rate",
+        "limits.write_key_rate",
+    ),
+    (
+        "PANORAMA_WRITE_KEY_CONCURRENCY",
+        "write-key-concurrency",
+        "limits.write_key_concurrency",
+    ),
+    (
+        "PANORAMA_FAILED_AUTH_PER_MINUTE",
+        "failed-auth-per-minute",
+        "limits.failed_auth_per_minute",
+    ),
+    (
+        "PANORAMA_INGEST_INFLIGHT_BYTES",
+        "ingest-inflight-bytes",
+        "limits.ingest_inflight_bytes",
+    ),
+    (
+        "PANORAMA_SSE_STREAMS_PER_TOKEN",
+        "sse-streams-per-token",
+        "limits.streams_per_token",
+    ),
+    ("PANORAMA_SSE_STREAMS", "sse-streams", "limits.streams"),
 ];
 
 /// A value for `key` other than its default.
