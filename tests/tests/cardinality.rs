@@ -25,12 +25,17 @@ const REQUESTS: usize = 10_000;
 const CLIENTS: usize = 16;
 
 /// Every series of the exposition: name and labels.
+/// Series labelled by a topic partition are left out: their set is the
+/// topic's partitions (closed), and a partition's series appears when the
+/// consumer first sees a record on it, which the warm-up cannot arrange for
+/// every partition.
 async fn series(app: &TestApp) -> BTreeSet<String> {
     let text = app.metrics_text().await;
     let exposition = Exposition::parse(&text).expect("Prometheus text");
     exposition
         .samples
         .iter()
+        .filter(|sample| !sample.labels.contains_key("partition"))
         .map(|sample| format!("{}{:?}", sample.name, sample.labels))
         .collect()
 }
