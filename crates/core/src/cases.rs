@@ -193,6 +193,10 @@ pub struct CaseDecisions {
     pub touched: BTreeSet<Uuid>,
     /// Cases merged into another: (merged, survivor), in order.
     pub merged: Vec<(Uuid, Uuid)>,
+    /// Events naming a case of another customer than their own: a
+    /// `case.resolved` or `case.reopened` that changed nothing, a note,
+    /// task or feedback shown under no case. They stay on the timeline.
+    pub foreign_cases: usize,
 }
 
 /// One event as the case logic needs it: the event and the (surviving)
@@ -229,9 +233,17 @@ pub fn assign_cases(
                 }
             }),
             EventType::CaseResolved | EventType::CaseReopened => {
-                let found = event
-                    .case_id
-                    .and_then(|id| cases.iter_mut().find(|case| case.id == id));
+                // Only a case of the event's own customer changes: an
+                // event filed under one customer never closes another's.
+                let found = event.case_id.and_then(|id| {
+                    let case = cases.iter_mut().find(|case| case.id == id)?;
+                    if case.customer == input.customer {
+                        Some(case)
+                    } else {
+                        decisions.foreign_cases += 1;
+                        None
+                    }
+                });
                 found.map(|case| {
                     if event.event_type == EventType::CaseResolved {
                         case.status = CaseStatus::Resolved;
@@ -253,10 +265,18 @@ pub fn assign_cases(
                 &mut new_case_id,
                 &mut decisions,
             )),
-            // Notes, tasks and feedback show under the case they name.
-            _ => event
-                .case_id
-                .filter(|id| cases.iter().any(|case| case.id == *id)),
+            // Notes, tasks and feedback show under the case they name,
+            // when it is their customer's.
+            _ => event.case_id.filter(|id| {
+                let Some(case) = cases.iter().find(|case| case.id == *id) else {
+                    return false;
+                };
+                let own = case.customer == input.customer;
+                if !own {
+                    decisions.foreign_cases += 1;
+                }
+                own
+            }),
         };
         decisions.event_cases.push(case);
     }

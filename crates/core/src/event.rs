@@ -191,6 +191,24 @@ impl EventType {
                 | EventType::ChatStarted
         )
     }
+
+    /// Whether only the agent action routes publish it: cases, notes,
+    /// tasks and confirmed identifiers change what agents see and decide
+    /// identity, so a channel system cannot post them. Feedback is not
+    /// one: survey tools post it too.
+    pub fn is_agent_action(self) -> bool {
+        matches!(
+            self,
+            EventType::CaseOpened
+                | EventType::CaseResolved
+                | EventType::CaseReopened
+                | EventType::NoteAdded
+                | EventType::TaskCreated
+                | EventType::TaskCompleted
+                | EventType::TaskRescheduled
+                | EventType::IdentifierConfirmed
+        )
+    }
 }
 
 impl FeedbackMetric {

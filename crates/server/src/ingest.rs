@@ -7,13 +7,15 @@
 //! idempotent by event id.
 
 use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, web};
-use panorama_core::{ContactEvent, EventDraft, FieldError, ValidationContext};
+use panorama_core::{ContactEvent, EventDraft, FieldError, Role, ValidationContext};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::payload::{read_body, require_json};
+use crate::posting::may_post;
 use crate::publish::publish;
 use crate::trace::RequestTrace;
 use crate::{AppState, metrics, problem};
@@ -75,7 +77,13 @@ pub(crate) mod doc {
         records may already be on the topic; retrying with the same event ids is safe. \
         Identifiers posted here are *verified*: a channel token belongs to a system that \
         authenticates its users. The gateway decides trust, so a `trust` field is refused \
-        (422, naming it).",
+        (422, naming it). A `channel` token posts contact events of its own system: \
+        channel `agent`, the agent action types (`case.*`, `note.added`, `task.*`, \
+        `identifier.confirmed`) and the sources of the channel adapters and agent actions \
+        (`twilio`, `cti`, `sendgrid`, `mailgun`, `mime`, `meta.*`, `web.form`, \
+        `web.beacon`, `web.chat`, `agent`, and any source under one of them) are refused \
+        with a 422 naming `events[i].channel`, `events[i].type` or `events[i].source`. \
+        An `admin` token is not bound (backfills, the simulator).",
     request_body(content = doc::EventsBody, content_type = "application/json",
         description = "`Content-Type` `application/json` (or any `+json`), or none"),
     responses(
@@ -84,6 +92,7 @@ pub(crate) mod doc {
     ),
 )]
 pub(crate) async fn post_events(
+    caller: Caller,
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
@@ -98,7 +107,7 @@ pub(crate) async fn post_events(
         .extensions()
         .get::<RequestTrace>()
         .and_then(RequestTrace::outbound);
-    let events = validate_all(drafts, &context, traceparent.as_deref())?;
+    let events = validate_all(drafts, &context, traceparent.as_deref(), caller.role())?;
     metrics::INGEST_BATCH_SIZE.observe(events.len() as f64);
     publish(&state, metrics::SOURCE_EVENTS, &events).await?;
     Ok(HttpResponse::Accepted().json(Accepted {
@@ -176,10 +185,13 @@ fn draft_from(value: Value, prefix: &str) -> Result<EventDraft, ApiError> {
     })
 }
 
+/// Validates every draft, and checks that a caller with `role` may post
+/// it (see [`may_post`]).
 fn validate_all(
     drafts: Vec<(String, EventDraft)>,
     context: &ValidationContext,
     traceparent: Option<&str>,
+    role: Role,
 ) -> Result<Vec<ContactEvent>, ApiError> {
     drafts
         .into_iter()
@@ -187,14 +199,19 @@ fn validate_all(
             if draft.traceparent.is_none() {
                 draft.traceparent = traceparent.map(str::to_owned);
             }
-            draft.validate(context).map_err(|error| {
+            let event = draft.validate(context).map_err(|error| {
                 metrics::REJECTED.with_label_values(&["validation"]).inc();
                 if prefix.is_empty() {
-                    error.into()
+                    ApiError::from(error)
                 } else {
                     error.within(&prefix).into()
                 }
-            })
+            })?;
+            may_post(role, &event, &prefix).map_err(|error| {
+                metrics::REJECTED.with_label_values(&["validation"]).inc();
+                ApiError::Validation(error)
+            })?;
+            Ok(event)
         })
         .collect()
 }

@@ -16,6 +16,7 @@ mod live;
 mod metrics;
 mod openapi;
 mod payload;
+mod posting;
 mod problem;
 mod publish;
 mod routes;

@@ -224,6 +224,41 @@ fn unknown_cases_named_by_agent_actions_are_ignored() {
     assert!(cases.is_empty());
 }
 
+#[test]
+fn agent_actions_naming_another_customers_case_change_nothing() {
+    let theirs = Uuid::now_v7();
+    let other_customer = Uuid::from_u128(2);
+    let mut cases = vec![CaseState::new(theirs, other_customer, epoch())];
+    let decisions = run(
+        &mut cases,
+        &[
+            event("r", 1, "case.resolved", "phone", None, None, Some(theirs)),
+            event("n", 2, "note.added", "phone", None, None, Some(theirs)),
+        ],
+    );
+    assert_eq!(decisions.event_cases, vec![None, None]);
+    assert_eq!(decisions.foreign_cases, 2);
+    assert!(decisions.touched.is_empty());
+    assert_eq!(cases[0].status, CaseStatus::Open);
+    assert_eq!(cases[0].resolved_at, None);
+
+    cases[0].status = CaseStatus::Resolved;
+    let decisions = run(
+        &mut cases,
+        &[event(
+            "o",
+            3,
+            "case.reopened",
+            "phone",
+            None,
+            None,
+            Some(theirs),
+        )],
+    );
+    assert_eq!(decisions.event_cases, vec![None]);
+    assert_eq!(cases[0].status, CaseStatus::Resolved);
+}
+
 /// The grouping of event ids into cases.
 fn grouping(
     cases: &[CaseState],

@@ -47,6 +47,14 @@ pub(crate) async fn project_cases(
         })
         .collect();
     let decisions = assign_cases(&mut cases, &inputs, rules, case_id_for);
+    if decisions.foreign_cases > 0 {
+        // An event filed under one customer that names another's case
+        // changes no case; it stays on its own customer's timeline.
+        tracing::info!(
+            events = decisions.foreign_cases,
+            "events naming another customer's case changed no case"
+        );
+    }
     let event_cases = final_cases(&decisions);
     // A new case belongs to the profile of the first event that names it.
     let mut opened_under: HashMap<Uuid, Uuid> = HashMap::new();
