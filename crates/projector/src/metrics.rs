@@ -29,6 +29,17 @@ pub(crate) static EVENTS_PROJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// Events dropped because their id was projected (or came earlier in the
+/// batch) with another payload: a reused idempotency key the gateway could
+/// not refuse, because the first was still in flight. The first wins.
+pub(crate) static IDEMPOTENCY_CONFLICTS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(opts!(
+        "panorama_projector_idempotency_conflicts_total",
+        "Events dropped because their id was projected before with another payload"
+    ))
+    .expect("metric registers once")
+});
+
 /// Records sent to the dead-letter topic.
 pub(crate) static DLQ_RECORDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
@@ -161,6 +172,7 @@ pub fn register() {
     for outcome in ["inserted", "duplicate"] {
         EVENTS_PROJECTED.with_label_values(&[outcome]).inc_by(0);
     }
+    IDEMPOTENCY_CONFLICTS.inc_by(0);
     for reason in ["undecodable", "invalid", "rejected"] {
         DLQ_RECORDS.with_label_values(&[reason]).inc_by(0);
     }

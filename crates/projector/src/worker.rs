@@ -294,6 +294,13 @@ impl Worker {
         metrics::EVENTS_PROJECTED
             .with_label_values(&["duplicate"])
             .inc_by(outcome.duplicates as u64);
+        metrics::IDEMPOTENCY_CONFLICTS.inc_by(outcome.idempotency_conflicts as u64);
+        if outcome.idempotency_conflicts > 0 {
+            tracing::warn!(
+                conflicts = outcome.idempotency_conflicts,
+                "event ids reused with another payload; the first projected stays"
+            );
+        }
         metrics::IDENTITY_DECISIONS
             .with_label_values(&["merged"])
             .inc_by(outcome.merges as u64);

@@ -68,6 +68,10 @@ pub enum ApiError {
         /// What is wrong.
         message: String,
     },
+    /// An idempotency key (an `event_id`, an `Idempotency-Key`) used
+    /// before with a different payload; nothing was published.
+    #[error("{}", .0.message)]
+    IdempotencyConflict(FieldError),
     /// The broker did not acknowledge in time; nothing was accepted.
     #[error("the event bus is unavailable; nothing was accepted, retry later")]
     BrokerUnavailable,
@@ -218,6 +222,9 @@ impl ApiError {
                 ("/problems/audit-unavailable", "Audit trail unavailable")
             }
             ApiError::Conflict { clash, .. } => clash.kind(),
+            ApiError::IdempotencyConflict(_) => {
+                ("/problems/idempotency-conflict", "Idempotency key reused")
+            }
             ApiError::TooManyRequests { .. } => {
                 ("/problems/too-many-requests", "Too many requests")
             }
@@ -228,7 +235,9 @@ impl ApiError {
 
     fn field(&self) -> Option<&str> {
         match self {
-            ApiError::Validation(error) => Some(&error.field),
+            ApiError::Validation(error) | ApiError::IdempotencyConflict(error) => {
+                Some(&error.field)
+            }
             ApiError::InvalidParameter { field, .. } => Some(field),
             ApiError::MalformedPayload { field, .. } => field.as_deref(),
             ApiError::Conflict { field, .. } => *field,
@@ -258,7 +267,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::IdempotencyConflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ServerBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BrokerUnavailable

@@ -4,7 +4,8 @@
 //! is published: one bad event refuses the request. When publishing fails
 //! part-way the answer is 503 and some records may already be on the topic;
 //! retrying with the same event ids is safe, since the projection is
-//! idempotent by event id.
+//! idempotent by event id. An event id reused with a different payload is
+//! refused before anything is published (see `idempotency`).
 
 use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, web};
 use panorama_core::{ContactEvent, EventDraft, FieldError, Role, ValidationContext};
@@ -14,6 +15,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::idempotency::refuse_reused_ids;
 use crate::payload::{read_body, require_json};
 use crate::posting::may_post;
 use crate::publish::publish;
@@ -72,7 +74,11 @@ pub(crate) mod doc {
     description = "One event in the event contract, or `{\"events\": [...]}` (1 to 1,000), \
         validated whole, published to the topic and answered once the broker acknowledged \
         every record. `event_id` is the sender's idempotency key: posting an event again adds \
-        nothing. The request's trace context (a valid `traceparent` header, else a new \
+        nothing and answers the same id. An `event_id` already recorded with a different \
+        payload is refused with 409 `/problems/idempotency-conflict` naming \
+        `events[i].event_id` (or `event_id`), nothing published; one still in flight (not \
+        projected yet) cannot be checked, and the projection keeps the first. While \
+        PostgreSQL is unreachable the check is skipped. The request's trace context (a valid `traceparent` header, else a new \
         trace) is kept on events that carry none. On a 503 some \
         records may already be on the topic; retrying with the same event ids is safe. \
         Identifiers posted here are *verified*: a channel token belongs to a system that \
@@ -100,6 +106,7 @@ pub(crate) async fn post_events(
     require_json(&request)?;
     let body = read_body(payload, state.settings.max_body_bytes).await?;
     let drafts = parse_drafts(&body)?;
+    let drafts_were_batch = drafts.first().is_some_and(|(prefix, _)| !prefix.is_empty());
     let context = ValidationContext::now(state.settings.default_region);
     // The gateway's own span context (see `trace`), not the raw header: an
     // invalid header starts a new trace instead of refusing the events.
@@ -108,6 +115,16 @@ pub(crate) async fn post_events(
         .get::<RequestTrace>()
         .and_then(RequestTrace::outbound);
     let events = validate_all(drafts, &context, traceparent.as_deref(), caller.role())?;
+    // A single event's fields have no prefix; a batch's are `events[i]`.
+    let batch = drafts_were_batch;
+    refuse_reused_ids(&state, &events, |index| {
+        if batch {
+            format!("events[{index}].event_id")
+        } else {
+            "event_id".to_owned()
+        }
+    })
+    .await?;
     metrics::INGEST_BATCH_SIZE.observe(events.len() as f64);
     publish(&state, metrics::SOURCE_EVENTS, &events).await?;
     Ok(HttpResponse::Accepted().json(Accepted {

@@ -9,6 +9,7 @@ mod console;
 mod endpoints;
 mod error;
 mod health;
+mod idempotency;
 mod ingest;
 mod insights;
 mod limits;

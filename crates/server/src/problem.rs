@@ -87,7 +87,10 @@ problem_responses! {
     /// 409.
     Conflict => "The request contradicts the current state; nothing was changed: \
         `/problems/merge-refused`, `/problems/already-merged`, `/problems/not-merged`, \
-        `/problems/already-resolved`, `/problems/nothing-to-merge`, `/problems/case-state`.";
+        `/problems/already-resolved`, `/problems/nothing-to-merge`, `/problems/case-state`; \
+        `/problems/idempotency-conflict`: an `event_id` or `Idempotency-Key` used before \
+        with a different payload, nothing published (`field` names it, such as \
+        `events[3].event_id` or `Idempotency-Key`).";
     /// 413.
     PayloadTooLarge => "`/problems/payload-too-large`: the body is larger than allowed.";
     /// 415.
@@ -119,13 +122,15 @@ problem_sets! {
     /// A read of one customer (or of something of theirs) by id.
     Read => 400 BadRequest, 401 Unauthorized, 403 Forbidden, 404 NotFound,
         429 TooManyRequests, 503 Unavailable;
-    /// A JSON body published as events.
-    Publish => 400 BadRequest, 401 Unauthorized, 403 Forbidden, 413 PayloadTooLarge,
+    /// A JSON body published as events, whose idempotency key may have
+    /// been used before with another payload.
+    Publish => 400 BadRequest, 401 Unauthorized, 403 Forbidden, 409 Conflict, 413 PayloadTooLarge,
         415 UnsupportedMediaType, 422 ValidationFailed, 429 TooManyRequests,
         503 Unavailable;
-    /// A JSON body published about a customer (or case, or task) by id.
+    /// A JSON body published about a customer (or case, or task) by id,
+    /// whose `Idempotency-Key` may have been used before with another body.
     PublishAbout => 400 BadRequest, 401 Unauthorized, 403 Forbidden, 404 NotFound,
-        413 PayloadTooLarge, 415 UnsupportedMediaType, 422 ValidationFailed,
+        409 Conflict, 413 PayloadTooLarge, 415 UnsupportedMediaType, 422 ValidationFailed,
         429 TooManyRequests, 503 Unavailable;
     /// A JSON body that changes the state of something by id, which its
     /// current state may forbid.

@@ -19,6 +19,7 @@
 
 mod access;
 mod audit;
+mod fingerprint;
 mod migrate;
 mod projection;
 mod read;
@@ -34,6 +35,7 @@ use tokio_postgres::NoTls;
 
 pub use access::{Principal, SECRET_PREFIX, Secret, TokenInfo, looks_like_secret, token_hash};
 pub use audit::{AuditCursor, AuditQuery, AuditRecord};
+pub use fingerprint::fingerprint;
 pub use projection::{
     BatchOutcome, BatchTransaction, CHANGES_CHANNEL, CUSTOMER_ATTRIBUTE_PREFIX, ChangeKind, Claim,
     ConflictAction, ConflictOutcome, DeadLetter, MergeOutcome, MergeRecord, PartitionOffset,

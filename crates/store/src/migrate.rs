@@ -62,6 +62,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "identifier trust",
         sql: include_str!("../migrations/0009_identifier_trust.sql"),
     },
+    Migration {
+        version: 10,
+        name: "event fingerprints",
+        sql: include_str!("../migrations/0010_event_fingerprints.sql"),
+    },
 ];
 
 /// Advisory lock key for migrations ("panomigr" in ASCII).

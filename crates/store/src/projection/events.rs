@@ -3,47 +3,76 @@
 //! inserted once identity and cases are decided, each under the profile it
 //! came through and with its case.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use deadpool_postgres::Transaction;
 use panorama_core::ContactEvent;
 use uuid::Uuid;
 
 use crate::Result;
+use crate::fingerprint::fingerprint;
 
-/// The events of the batch, each id once (the first occurrence).
-pub(super) fn unique_by_id(events: &[ContactEvent]) -> Vec<&ContactEvent> {
-    let mut seen = HashSet::with_capacity(events.len());
-    events
+/// The events of the batch, each id once (the first occurrence: first
+/// wins), and how many later ones reused an id with another payload
+/// (idempotency conflicts, dropped like any duplicate).
+pub(super) fn unique_by_id(events: &[ContactEvent]) -> (Vec<&ContactEvent>, usize) {
+    let mut seen: HashMap<Uuid, [u8; 32]> = HashMap::with_capacity(events.len());
+    let mut conflicts = 0;
+    let unique = events
         .iter()
-        .filter(|event| seen.insert(event.event_id))
-        .collect()
+        .filter(|event| match seen.get(&event.event_id) {
+            Some(first) => {
+                conflicts += usize::from(*first != fingerprint(event));
+                false
+            }
+            None => {
+                seen.insert(event.event_id, fingerprint(event));
+                true
+            }
+        })
+        .collect();
+    (unique, conflicts)
 }
 
-/// The events not projected yet.
+/// The events not projected yet, and how many of those projected already
+/// came again with another payload (idempotency conflicts: the stored event
+/// stays, the later one is dropped).
 pub(super) async fn skip_existing<'a>(
     transaction: &Transaction<'_>,
     events: Vec<&'a ContactEvent>,
-) -> Result<Vec<&'a ContactEvent>> {
+) -> Result<(Vec<&'a ContactEvent>, usize)> {
     let ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
     let statement = transaction
         // A join against unnest plans as one index probe per id; `= ANY($1)`
         // with thousands of ids got a generic plan that scanned the table.
         .prepare_cached(
-            "SELECT e.event_id FROM unnest($1::uuid[]) AS q (id)
+            "SELECT e.event_id, e.fingerprint FROM unnest($1::uuid[]) AS q (id)
              JOIN events AS e ON e.event_id = q.id",
         )
         .await?;
-    let existing: HashSet<Uuid> = transaction
+    let existing: HashMap<Uuid, Option<Vec<u8>>> = transaction
         .query(&statement, &[&ids])
         .await?
         .iter()
-        .map(|row| row.get(0))
+        .map(|row| (row.get(0), row.get(1)))
         .collect();
-    Ok(events
+    let mut conflicts = 0;
+    let fresh = events
         .into_iter()
-        .filter(|event| !existing.contains(&event.event_id))
-        .collect())
+        .filter(|event| match existing.get(&event.event_id) {
+            None => true,
+            Some(stored) => {
+                // An event projected before fingerprints were kept has none.
+                conflicts += usize::from(
+                    stored
+                        .as_deref()
+                        .is_some_and(|stored| stored != fingerprint(event).as_slice()),
+                );
+                false
+            }
+        })
+        .collect();
+    Ok((fresh, conflicts))
 }
 
 /// Inserts `events`, each with the profile it came through (`customers`)
@@ -77,6 +106,7 @@ pub(super) async fn insert_events(
     let mut comments = Vec::with_capacity(n);
     let mut names = Vec::with_capacity(n);
     let mut attributes = Vec::with_capacity(n);
+    let mut fingerprints = Vec::with_capacity(n);
     for event in events {
         ids.push(event.event_id);
         occurred.push(event.occurred_at);
@@ -104,6 +134,7 @@ pub(super) async fn insert_events(
         comments.push(event.feedback.as_ref().and_then(|f| f.comment.as_deref()));
         names.push(event.display_name.as_deref());
         attributes.push(serde_json::to_value(&event.attributes).unwrap_or_default());
+        fingerprints.push(fingerprint(event).to_vec());
     }
     let statement = transaction
         .prepare_cached(include_str!("../../sql/insert_events.sql"))
@@ -136,6 +167,7 @@ pub(super) async fn insert_events(
                 &names,
                 &attributes,
                 &cases,
+                &fingerprints,
             ],
         )
         .await?;

@@ -7,7 +7,9 @@
 //! a file of this folder:
 //!
 //! 1. **Skip what is known** ([`events`]): duplicates within the batch and
-//!    events projected before are dropped, so nothing counts twice.
+//!    events projected before are dropped, so nothing counts twice; one
+//!    whose payload differs from the first under its id (its fingerprint,
+//!    see [`crate::fingerprint()`]) is counted as an idempotency conflict.
 //! 2. **Decide identity** ([`identity`]): lock the stripes of the batch's
 //!    identifiers, lock the customers they lead to and load their merge
 //!    trees, resolve who each event is about and attribute each event to a
@@ -72,6 +74,9 @@ pub struct BatchOutcome {
     pub conflicts: usize,
     /// Cases created or changed, with their customer.
     pub cases: Vec<(Uuid, Uuid)>,
+    /// Duplicates (counted among `duplicates`) whose payload differs from
+    /// the event first projected under their id: the first wins.
+    pub idempotency_conflicts: usize,
 }
 
 impl BatchOutcome {
@@ -83,6 +88,7 @@ impl BatchOutcome {
         self.merges += other.merges;
         self.conflicts += other.conflicts;
         self.cases.extend(other.cases);
+        self.idempotency_conflicts += other.idempotency_conflicts;
     }
 }
 
@@ -94,7 +100,8 @@ pub(crate) async fn apply_events(
     events: &[ContactEvent],
 ) -> Result<BatchOutcome> {
     let mut timer = StepTimer::new();
-    let fresh = events::skip_existing(transaction, events::unique_by_id(events)).await?;
+    let (unique, conflicts_in_batch) = events::unique_by_id(events);
+    let (fresh, conflicts_stored) = events::skip_existing(transaction, unique).await?;
     timer.step("skip_existing");
     let mut outcome = if fresh.is_empty() {
         BatchOutcome::default()
@@ -103,6 +110,7 @@ pub(crate) async fn apply_events(
     };
     tracing::debug!(steps = %timer, "batch steps");
     outcome.duplicates = events.len() - outcome.inserted.len();
+    outcome.idempotency_conflicts = conflicts_in_batch + conflicts_stored;
     Ok(outcome)
 }
 
@@ -169,6 +177,7 @@ async fn apply_fresh(
         merges: decisions.merges.len(),
         conflicts: decisions.conflicts.len(),
         cases: cases.touched,
+        idempotency_conflicts: 0,
     })
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use panorama_core::{
     ContactEvent, EventDraft, EventIdentifier, FeedbackDraft, Identifier, IdentifierDraft,
     ValidationContext,
@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::idempotency::refuse_reused_ids;
 use crate::publish::publish_with;
 use crate::{AppState, metrics, store};
 
@@ -23,9 +24,73 @@ pub(super) const MAX_TEXT: usize = 4_000;
 /// assignee.
 pub(super) const MAX_SHORT: usize = 200;
 
+/// The header that makes an agent action safe to retry.
+pub(crate) const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+/// Longest `Idempotency-Key`.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// The UUIDv5 namespace of the ids derived from an `Idempotency-Key`.
+const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6964_656d_706f_7465_6e63_795f_6b65_7931);
+
+/// An agent action's `Idempotency-Key`, bound to who sent it, the route
+/// and what the action is about: the ids of the action (its event, a new
+/// case or task) derive from it, so a retry after a timeout publishes the
+/// same event again, which the projection writes once.
+#[derive(Debug)]
+pub(super) struct IdempotencyKey {
+    seed: String,
+}
+
+impl IdempotencyKey {
+    /// The request's `Idempotency-Key`, if any, for `route` about `about`
+    /// (the customer, case, task or identifier as the path or body names
+    /// it); 400 naming the header unless it is 1 to 255 visible ASCII
+    /// characters.
+    pub(super) fn read(
+        request: &HttpRequest,
+        caller: &Caller,
+        route: &str,
+        about: &str,
+    ) -> Result<Option<IdempotencyKey>, ApiError> {
+        let Some(value) = request.headers().get(IDEMPOTENCY_KEY) else {
+            return Ok(None);
+        };
+        let bytes = value.as_bytes();
+        if bytes.is_empty()
+            || bytes.len() > MAX_IDEMPOTENCY_KEY
+            || !bytes.iter().all(u8::is_ascii_graphic)
+        {
+            return Err(ApiError::InvalidParameter {
+                field: IDEMPOTENCY_KEY.to_owned(),
+                message: format!(
+                    "must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters (no spaces)"
+                ),
+            });
+        }
+        let key = String::from_utf8_lossy(bytes);
+        Ok(Some(IdempotencyKey {
+            seed: format!("{}\n{route}\n{about}\n{key}", caller.principal().token_id),
+        }))
+    }
+
+    /// The id `what` (`event`, `case`, `task`) of the action.
+    pub(super) fn id(&self, what: &str) -> Uuid {
+        Uuid::new_v5(
+            &IDEMPOTENCY_NAMESPACE,
+            format!("{what}\n{}", self.seed).as_bytes(),
+        )
+    }
+}
+
+/// A new id `what` for an action: derived from its key, else a UUIDv7.
+pub(super) fn new_id(key: Option<&IdempotencyKey>, what: &str) -> Uuid {
+    key.map_or_else(Uuid::now_v7, |key| key.id(what))
+}
+
 /// What an agent did, before it becomes an event.
 #[derive(Debug, Default)]
 pub(super) struct Action {
+    /// Its `Idempotency-Key`, which fixes its event id.
+    pub(super) key: Option<IdempotencyKey>,
     pub(super) event_type: &'static str,
     pub(super) case_id: Option<Uuid>,
     pub(super) reason: Option<String>,
@@ -100,9 +165,16 @@ pub(super) async fn publish_under(
         outcome: action.outcome,
         feedback: action.feedback,
         attributes: action.attributes,
+        event_id: action.key.as_ref().map(|key| key.id("event").to_string()),
         ..EventDraft::default()
     };
     let event = draft.validate(&ValidationContext::now(state.settings.default_region))?;
+    if action.key.is_some() {
+        refuse_reused_ids(state, std::slice::from_ref(&event), |_| {
+            IDEMPOTENCY_KEY.to_owned()
+        })
+        .await?;
+    }
     publish_with(
         state,
         state.actions.as_ref(),
@@ -111,6 +183,19 @@ pub(super) async fn publish_under(
     )
     .await?;
     Ok(event)
+}
+
+/// Whether the action of `key` was projected already: a retry of a state
+/// change that succeeded answers like the first, though the state changed.
+pub(super) async fn already_recorded(
+    state: &AppState,
+    key: Option<&IdempotencyKey>,
+) -> Result<bool, ApiError> {
+    let Some(key) = key else {
+        return Ok(false);
+    };
+    let found = store(state)?.event_fingerprints(&[key.id("event")]).await?;
+    Ok(!found.is_empty())
 }
 
 /// The 202 answer: the id of the event published, and `extra`.

@@ -7,7 +7,9 @@ use serde_json::json;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::action::{Action, MAX_SHORT, MAX_TEXT, accepted, publish_action};
+use super::action::{
+    Action, IdempotencyKey, MAX_SHORT, MAX_TEXT, accepted, already_recorded, new_id, publish_action,
+};
 use super::doc;
 use crate::auth::Caller;
 use crate::error::{ApiError, Clash};
@@ -91,6 +93,7 @@ pub(crate) async fn list_cases(
     summary = "Open a case",
     description = "A `case.opened` event; the new case id is in the answer.",
     params(
+        doc::IdempotencyKeyHeader,
         ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
     ),
     request_body(content = doc::OpenCaseRequest, content_type = "application/json"),
@@ -106,17 +109,19 @@ pub(crate) async fn open_case(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let key = IdempotencyKey::read(&request, &caller, "/v1/customers/{id}/cases", &path)?;
     let in_path = customer_in_path(&state, &path).await?;
     let mut body = JsonBody::read(&request, payload).await?;
     let reason = body.text("reason", MAX_SHORT)?;
     let note = body.optional_text("note", MAX_TEXT)?;
     body.finish()?;
-    let case_id = Uuid::now_v7();
+    let case_id = new_id(key.as_ref(), "case");
     let event = publish_action(
         &state,
         &caller,
         in_path.customer,
         Action {
+            key,
             event_type: "case.opened",
             case_id: Some(case_id),
             reason: Some(reason),
@@ -139,6 +144,7 @@ pub(crate) async fn open_case(
     summary = "Resolve a case",
     description = "A `case.resolved` event. 409 `/problems/case-state` when the case is resolved already.",
     params(
+        doc::IdempotencyKeyHeader,
         ("id" = Uuid, Path, description = "Case id"),
     ),
     request_body(content = doc::ResolveCaseRequest, content_type = "application/json"),
@@ -154,6 +160,7 @@ pub(crate) async fn resolve_case(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let key = IdempotencyKey::read(&request, &caller, "/v1/cases/{id}/resolve", &path)?;
     let mut body = JsonBody::read(&request, payload).await?;
     let outcome = body.text("outcome", MAX_SHORT)?;
     let note = body.optional_text("note", MAX_TEXT)?;
@@ -164,6 +171,7 @@ pub(crate) async fn resolve_case(
         &path,
         "resolved",
         Action {
+            key,
             event_type: "case.resolved",
             outcome: Some(outcome),
             summary: note,
@@ -181,6 +189,7 @@ pub(crate) async fn resolve_case(
     summary = "Reopen a case",
     description = "A `case.reopened` event. 409 `/problems/case-state` when the case is open already.",
     params(
+        doc::IdempotencyKeyHeader,
         ("id" = Uuid, Path, description = "Case id"),
     ),
     request_body(content = doc::ReopenCaseRequest, content_type = "application/json"),
@@ -196,6 +205,7 @@ pub(crate) async fn reopen_case(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let key = IdempotencyKey::read(&request, &caller, "/v1/cases/{id}/reopen", &path)?;
     let mut body = JsonBody::read(&request, payload).await?;
     let note = body.optional_text("note", MAX_TEXT)?;
     body.finish()?;
@@ -205,6 +215,7 @@ pub(crate) async fn reopen_case(
         &path,
         "open",
         Action {
+            key,
             event_type: "case.reopened",
             summary: note,
             ..Action::default()
@@ -214,7 +225,8 @@ pub(crate) async fn reopen_case(
 }
 
 /// Publishes a status change of the case in the path, unless it has that
-/// status already.
+/// status already (and this is not a retry, by its `Idempotency-Key`, of
+/// the change that gave it that status).
 async fn change_case(
     state: &AppState,
     caller: &Caller,
@@ -226,7 +238,7 @@ async fn change_case(
     let Some((case, customer)) = store(state)?.case(id).await? else {
         return Err(ApiError::NotFound(format!("no case {id}")));
     };
-    if case.status == to {
+    if case.status == to && !already_recorded(state, action.key.as_ref()).await? {
         return Err(ApiError::Conflict {
             clash: Clash::CaseState,
             field: None,

@@ -172,3 +172,18 @@ pub(crate) struct ConfirmIdentifierRequest {
     #[schema(min_length = 1, max_length = 512, example = "+31612345678")]
     value: String,
 }
+
+/// The `Idempotency-Key` header every agent action accepts.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub(crate) struct IdempotencyKeyHeader {
+    /// Makes the action safe to retry: 1 to 255 visible ASCII characters
+    /// (400 otherwise). The action's ids (its event, a new case or task)
+    /// derive from the caller's token, the route, what the path (or, for
+    /// `POST /v1/notes`, the identifier) names and the key, so a retry with
+    /// the same key answers the same ids and adds nothing; the same key with
+    /// a different body is refused with 409 `/problems/idempotency-conflict`
+    /// once the first is projected (before that, the first wins).
+    #[param(rename = "Idempotency-Key", value_type = String, required = false, min_length = 1, max_length = 255)]
+    idempotency_key: Option<String>,
+}

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use panorama_core::FeedbackDraft;
 use serde_json::json;
 
-use super::action::{Action, MAX_TEXT, accepted, publish_action};
+use super::action::{Action, IdempotencyKey, MAX_TEXT, accepted, publish_action};
 use super::doc;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -21,6 +21,7 @@ use crate::{AppState, problem};
     summary = "Take down a survey answer",
     description = "A `feedback.submitted` event: an answer an agent took down (on the phone, say).",
     params(
+        doc::IdempotencyKeyHeader,
         ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
     ),
     request_body(content = doc::FeedbackRequest, content_type = "application/json"),
@@ -36,6 +37,7 @@ pub(crate) async fn add_feedback(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let key = IdempotencyKey::read(&request, &caller, "/v1/customers/{id}/feedback", &path)?;
     let in_path = customer_in_path(&state, &path).await?;
     let mut body = JsonBody::read(&request, payload).await?;
     let metric = body.text("metric", 10)?;
@@ -49,6 +51,7 @@ pub(crate) async fn add_feedback(
         &caller,
         in_path.customer,
         Action {
+            key,
             event_type: "feedback.submitted",
             case_id,
             feedback: Some(FeedbackDraft {

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use panorama_core::{EventIdentifier, Identifier, IdentifierKind};
 use serde_json::json;
 
-use super::action::{Action, accepted, customer_handle, publish_under};
+use super::action::{Action, IdempotencyKey, accepted, customer_handle, publish_under};
 use super::doc;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -30,6 +30,7 @@ use crate::{AppState, problem};
         review), and a customer known by claims only becomes a customer of its own, \
         letting its other claims go.",
     params(
+        doc::IdempotencyKeyHeader,
         ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
     ),
     request_body(content = doc::ConfirmIdentifierRequest, content_type = "application/json"),
@@ -45,6 +46,12 @@ pub(crate) async fn confirm_identifier(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let key = IdempotencyKey::read(
+        &request,
+        &caller,
+        "/v1/customers/{id}/identifiers/confirm",
+        &path,
+    )?;
     let in_path = customer_in_path(&state, &path).await?;
     let mut body = JsonBody::read(&request, payload).await?;
     let kind = body.text("kind", 20)?;
@@ -72,6 +79,7 @@ pub(crate) async fn confirm_identifier(
         &caller,
         &identifiers,
         Action {
+            key,
             event_type: "identifier.confirmed",
             ..Action::default()
         },

@@ -5,7 +5,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::action::{Action, MAX_TEXT, accepted, publish_action, publish_for};
+use super::action::{Action, IdempotencyKey, MAX_TEXT, accepted, publish_action, publish_for};
 use super::doc;
 use crate::audit::subject;
 use crate::auth::Caller;
@@ -22,6 +22,7 @@ use crate::{AppState, problem, store};
     summary = "Add a note",
     description = "A `note.added` event on the customer's timeline, optionally about a case.",
     params(
+        doc::IdempotencyKeyHeader,
         ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
     ),
     request_body(content = doc::NoteRequest, content_type = "application/json"),
@@ -37,6 +38,7 @@ pub(crate) async fn add_note(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let key = IdempotencyKey::read(&request, &caller, "/v1/customers/{id}/notes", &path)?;
     let in_path = customer_in_path(&state, &path).await?;
     let mut body = JsonBody::read(&request, payload).await?;
     let text = body.text("text", MAX_TEXT)?;
@@ -47,6 +49,7 @@ pub(crate) async fn add_note(
         &caller,
         in_path.customer,
         Action {
+            key,
             event_type: "note.added",
             case_id,
             summary: Some(text),
@@ -71,6 +74,7 @@ pub(crate) async fn add_note(
         customer owning the identifier or, when nobody does yet (an unknown caller), \
         creates that customer: look it up by the identifier moments later. \
         `customer_id` is in the answer when the identifier already had a customer.",
+    params(doc::IdempotencyKeyHeader),
     request_body(content = doc::IdentifierNoteRequest, content_type = "application/json"),
     responses(
         (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
@@ -87,6 +91,7 @@ pub(crate) async fn add_identifier_note(
     let identifier = body.identifier("identifier", state.settings.default_region)?;
     let text = body.text("text", MAX_TEXT)?;
     body.finish()?;
+    let key = IdempotencyKey::read(&request, &caller, "/v1/notes", &identifier.to_string())?;
     subject::note_identifier_kind(&request, identifier.kind());
     let known = store(&state)?.lookup(&identifier).await?;
     if let Some(customer) = known {
@@ -97,6 +102,7 @@ pub(crate) async fn add_identifier_note(
         &caller,
         &identifier,
         Action {
+            key,
             event_type: "note.added",
             summary: Some(text),
             ..Action::default()

@@ -12,7 +12,7 @@ use serde_json::json;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::action::{Action, MAX_SHORT, accepted, publish_action};
+use super::action::{Action, IdempotencyKey, MAX_SHORT, accepted, new_id, publish_action};
 use super::doc;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -28,6 +28,7 @@ use crate::{AppState, problem, store};
     summary = "Create a follow-up task",
     description = "A `task.created` event; the new task id is in the answer.",
     params(
+        doc::IdempotencyKeyHeader,
         ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
     ),
     request_body(content = doc::TaskRequest, content_type = "application/json"),
@@ -43,6 +44,7 @@ pub(crate) async fn create_task(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let key = IdempotencyKey::read(&request, &caller, "/v1/customers/{id}/tasks", &path)?;
     let in_path = customer_in_path(&state, &path).await?;
     let mut body = JsonBody::read(&request, payload).await?;
     let title = body.text("title", MAX_SHORT)?;
@@ -59,7 +61,7 @@ pub(crate) async fn create_task(
     let case_id = body.optional_uuid("case_id")?;
     let assignee = body.optional_text("assignee", MAX_SHORT)?;
     body.finish()?;
-    let task_id = Uuid::now_v7();
+    let task_id = new_id(key.as_ref(), "task");
     let mut attributes = BTreeMap::from([
         (TASK_ID.to_owned(), task_id.to_string()),
         (TASK_DUE_AT.to_owned(), due_at.to_rfc3339()),
@@ -73,6 +75,7 @@ pub(crate) async fn create_task(
         &caller,
         in_path.customer,
         Action {
+            key,
             event_type: "task.created",
             case_id,
             subject: Some(title),
@@ -174,6 +177,7 @@ pub(crate) async fn list_tasks(
     summary = "Complete or reschedule a task",
     description = "`{\"status\": \"done\"}` completes it (`task.completed`); `{\"due_at\": ..., \"assignee\": ...}` reschedules it (`task.rescheduled`); not both.",
     params(
+        doc::IdempotencyKeyHeader,
         ("id" = Uuid, Path, description = "Task id"),
     ),
     request_body(content = doc::TaskUpdate, content_type = "application/json"),
@@ -190,6 +194,7 @@ pub(crate) async fn update_task(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&path).map_err(|_| invalid("id", "task ids are UUIDs"))?;
+    let key = IdempotencyKey::read(&request, &caller, "/v1/tasks/{id}", &path)?;
     let mut body = JsonBody::read(&request, payload).await?;
     let status = body.optional_text("status", 10)?;
     let due_at: Option<DateTime<Utc>> = body.optional_time("due_at")?;
@@ -227,6 +232,7 @@ pub(crate) async fn update_task(
         &caller,
         task.customer_id,
         Action {
+            key,
             event_type,
             case_id: task.case_id,
             attributes,

@@ -1,0 +1,11 @@
+-- What each event said, for idempotency keys that refuse a reused id with a
+-- different payload (see `panorama_store::fingerprint`): SHA-256 of the
+-- event as validated, without what differs between retries of the same
+-- payload (the receipt time, an `occurred_at` that defaulted to it, the
+-- trace context).
+--
+-- Nullable: events projected before this migration have none, and an id
+-- without a fingerprint is never refused. They are not backfilled, which
+-- would cost a pass over the whole history; a replay fills them in.
+-- Lookups go by `event_id`, the primary key, so no index is added.
+ALTER TABLE events ADD COLUMN fingerprint bytea;
