@@ -13,6 +13,9 @@
 #               its short variant (debug build, 20,000 events, 3 service
 #               kills, 1 PostgreSQL restart, 1 broker kill, one of every other
 #               fault; a few minutes); fails on any loss
+#   make fuzz   every parser's fuzz target (crates/fuzz) for a minute each,
+#               release build (FUZZ_SECONDS=N to change, FUZZ_TARGETS to pick
+#               some); fails on the first panic or broken property
 #
 # Both install what they need once per machine: PostgreSQL through apt-get
 # (scripts/ensure-postgres.sh) and the Nisshi broker through cargo into
@@ -64,6 +67,11 @@ FAULTS_SHORT_BROKER_KILLS ?= 1
 FAULTS_SEED ?=
 FAULTS_ARGS ?=
 
+# The fuzz targets' long run (crates/fuzz): seconds per target, and which
+# targets (empty: all; `target/release/panorama-fuzz --list` names them).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+
 # Cargo's target directory (CARGO_TARGET_DIR or ./target), for the binaries.
 TARGET_DIR = target_dir="$$($(CARGO) metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"; \
 	target_dir="$${target_dir:-target}"
@@ -82,7 +90,7 @@ FAULTS_SHORT = \
 		$(if $(FAULTS_SEED),--seed $(FAULTS_SEED)) \
 		--json-out "$$target_dir/faults-short.json" $(FAULTS_ARGS)
 
-.PHONY: run test faults faults-short build fmt lint openapi settings deps stop clean help
+.PHONY: run test faults faults-short fuzz build fmt lint openapi settings deps stop clean help
 
 # A release build, not a debug one: `make run` is where people post bursts of
 # events and read /metrics, and a debug build's latencies and throughput would
@@ -127,6 +135,14 @@ faults-short: ## fault harness, CI variant: 20k events, 3 service kills, 1 Postg
 	@$(ENSURE_DEPS); \
 	set -x; \
 	$(FAULTS_SHORT)
+
+# The short run of every target is part of `cargo test` (a second each);
+# this is the long one, on a release build for the inputs per second.
+fuzz: ## fuzz every parser FUZZ_SECONDS (60) seconds each on stable Rust: channel adapters, MIME, multipart, wire format, identifiers, contract
+	$(CARGO) build --release -p panorama-fuzz
+	@$(TARGET_DIR); \
+	set -x; \
+	"$$target_dir/release/panorama-fuzz" --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 build: ## release build of the panorama binary (target/release/panorama)
 	$(CARGO) build --release -p panorama

@@ -1,0 +1,23 @@
+//! Meta webhook JSON (WhatsApp, Messenger, Instagram) -> meta::parse.
+
+use panorama_channels::meta;
+
+use super::{Target, check_outcome, context, run_bytes};
+use crate::driver::{Failure, Session};
+use crate::generate::json_with_text;
+
+/// The target.
+pub(super) const TARGET: Target = Target {
+    name: "meta",
+    about: "Meta webhook JSON (WhatsApp, Messenger, Instagram) -> meta::parse; drafts validate and survive the wire",
+    run,
+};
+
+fn run(session: &mut Session) -> Result<(), Failure> {
+    run_bytes(session, json_with_text, property)
+}
+
+fn property(input: &[u8]) -> Result<(), String> {
+    let context = context();
+    check_outcome(meta::parse(input, &context), &context)
+}
