@@ -170,6 +170,13 @@ async fn an_agent_action_retried_with_its_idempotency_key_happens_once() {
     let (status, fresh) = post(&app, &token, &notes, Some("note-8b1c"), &other).await;
     assert_eq!(status, 202, "{fresh}");
     assert_ne!(fresh["event_id"], first["event_id"]);
+
+    // A key is scoped to its route: the note's key on the case route opens
+    // a case, under an id of its own.
+    let visit = json!({"reason": "Follow-up visit"});
+    let (status, scoped) = post(&app, &token, &cases, Some("note-7f3a"), &visit).await;
+    assert_eq!(status, 202, "{scoped}");
+    assert_ne!(scoped["event_id"], first["event_id"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,14 +41,13 @@ pub(super) struct IdempotencyKey {
 }
 
 impl IdempotencyKey {
-    /// The request's `Idempotency-Key`, if any, for `route` about `about`
-    /// (the customer, case, task or identifier as the path or body names
-    /// it); 400 naming the header unless it is 1 to 255 visible ASCII
-    /// characters.
+    /// The request's `Idempotency-Key`, if any, for its route template
+    /// about `about` (the customer, case, task or identifier as the path or
+    /// body names it); 400 naming the header unless it is 1 to 255 visible
+    /// ASCII characters.
     pub(super) fn read(
         request: &HttpRequest,
         caller: &Caller,
-        route: &str,
         about: &str,
     ) -> Result<Option<IdempotencyKey>, ApiError> {
         let Some(value) = request.headers().get(IDEMPOTENCY_KEY) else {
@@ -67,6 +66,7 @@ impl IdempotencyKey {
             });
         }
         let key = String::from_utf8_lossy(bytes);
+        let route = request.match_pattern().unwrap_or_default();
         Ok(Some(IdempotencyKey {
             seed: format!("{}\n{route}\n{about}\n{key}", caller.principal().token_id),
         }))

@@ -109,7 +109,7 @@ pub(crate) async fn open_case(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = IdempotencyKey::read(&request, &caller, "/v1/customers/{id}/cases", &path)?;
+    let key = IdempotencyKey::read(&request, &caller, &path)?;
     let in_path = customer_in_path(&state, &path).await?;
     let mut body = JsonBody::read(&request, payload).await?;
     let reason = body.text("reason", MAX_SHORT)?;
@@ -160,7 +160,7 @@ pub(crate) async fn resolve_case(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = IdempotencyKey::read(&request, &caller, "/v1/cases/{id}/resolve", &path)?;
+    let key = IdempotencyKey::read(&request, &caller, &path)?;
     let mut body = JsonBody::read(&request, payload).await?;
     let outcome = body.text("outcome", MAX_SHORT)?;
     let note = body.optional_text("note", MAX_TEXT)?;
@@ -205,7 +205,7 @@ pub(crate) async fn reopen_case(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = IdempotencyKey::read(&request, &caller, "/v1/cases/{id}/reopen", &path)?;
+    let key = IdempotencyKey::read(&request, &caller, &path)?;
     let mut body = JsonBody::read(&request, payload).await?;
     let note = body.optional_text("note", MAX_TEXT)?;
     body.finish()?;

@@ -37,7 +37,7 @@ pub(crate) async fn add_feedback(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = IdempotencyKey::read(&request, &caller, "/v1/customers/{id}/feedback", &path)?;
+    let key = IdempotencyKey::read(&request, &caller, &path)?;
     let in_path = customer_in_path(&state, &path).await?;
     let mut body = JsonBody::read(&request, payload).await?;
     let metric = body.text("metric", 10)?;

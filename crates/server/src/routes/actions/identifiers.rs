@@ -46,12 +46,7 @@ pub(crate) async fn confirm_identifier(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = IdempotencyKey::read(
-        &request,
-        &caller,
-        "/v1/customers/{id}/identifiers/confirm",
-        &path,
-    )?;
+    let key = IdempotencyKey::read(&request, &caller, &path)?;
     let in_path = customer_in_path(&state, &path).await?;
     let mut body = JsonBody::read(&request, payload).await?;
     let kind = body.text("kind", 20)?;

@@ -38,7 +38,7 @@ pub(crate) async fn add_note(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = IdempotencyKey::read(&request, &caller, "/v1/customers/{id}/notes", &path)?;
+    let key = IdempotencyKey::read(&request, &caller, &path)?;
     let in_path = customer_in_path(&state, &path).await?;
     let mut body = JsonBody::read(&request, payload).await?;
     let text = body.text("text", MAX_TEXT)?;
@@ -91,7 +91,7 @@ pub(crate) async fn add_identifier_note(
     let identifier = body.identifier("identifier", state.settings.default_region)?;
     let text = body.text("text", MAX_TEXT)?;
     body.finish()?;
-    let key = IdempotencyKey::read(&request, &caller, "/v1/notes", &identifier.to_string())?;
+    let key = IdempotencyKey::read(&request, &caller, &identifier.to_string())?;
     subject::note_identifier_kind(&request, identifier.kind());
     let known = store(&state)?.lookup(&identifier).await?;
     if let Some(customer) = known {

@@ -44,7 +44,7 @@ pub(crate) async fn create_task(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = IdempotencyKey::read(&request, &caller, "/v1/customers/{id}/tasks", &path)?;
+    let key = IdempotencyKey::read(&request, &caller, &path)?;
     let in_path = customer_in_path(&state, &path).await?;
     let mut body = JsonBody::read(&request, payload).await?;
     let title = body.text("title", MAX_SHORT)?;
@@ -194,7 +194,7 @@ pub(crate) async fn update_task(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&path).map_err(|_| invalid("id", "task ids are UUIDs"))?;
-    let key = IdempotencyKey::read(&request, &caller, "/v1/tasks/{id}", &path)?;
+    let key = IdempotencyKey::read(&request, &caller, &path)?;
     let mut body = JsonBody::read(&request, payload).await?;
     let status = body.optional_text("status", 10)?;
     let due_at: Option<DateTime<Utc>> = body.optional_time("due_at")?;
