@@ -28,9 +28,6 @@ use figment::{Figment, Metadata, Profile, Provider};
 
 pub(crate) use settings::Settings;
 
-/// The settings `simulate` reads (its channel secrets and default region).
-pub(crate) type Config = panorama::Options;
-
 /// The prefix of every setting's environment variable.
 const ENV_PREFIX: &str = "PANORAMA_";
 

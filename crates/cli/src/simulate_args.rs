@@ -6,9 +6,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::Args;
+use panorama::Options;
 use panorama_simulator::{Credentials, Provider, SimulateOptions};
-
-use crate::config::Config;
 
 /// What `panorama simulate` is told besides the shared settings (whose
 /// channel secrets it signs with, as `serve` checks them).
@@ -77,7 +76,7 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
 
 impl SimulateArgs {
     /// The options of the run, with the channel secrets `config` holds.
-    pub(crate) fn into_options(self, config: &Config) -> anyhow::Result<SimulateOptions> {
+    pub(crate) fn into_options(self, config: &Options) -> anyhow::Result<SimulateOptions> {
         anyhow::ensure!(
             self.rate.is_finite() && self.rate > 0.0,
             "--rate must be above 0"
@@ -121,7 +120,7 @@ impl SimulateArgs {
 }
 
 /// Runs `panorama simulate` until its limits or Ctrl-C.
-pub(crate) async fn run(args: SimulateArgs, config: &Config) -> anyhow::Result<()> {
+pub(crate) async fn run(args: SimulateArgs, config: &Options) -> anyhow::Result<()> {
     let options = args.into_options(config)?;
     let report = panorama_simulator::run_until(&options, async {
         let _ = tokio::signal::ctrl_c().await;
