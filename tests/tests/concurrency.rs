@@ -100,7 +100,7 @@ async fn project(stream: &[Identifiers], instances: usize, rules: &IdentityRules
         .partitions(PARTITIONS)
         .spawn()
         .await;
-    let mut settings = app.options.projector_settings();
+    let mut settings = app.options.projector_settings().expect("settings");
     settings.max_batch = 100;
     let store = app.store.clone().with_identity_rules(rules.clone());
     let projectors: Vec<Projector> = (0..instances)

@@ -48,7 +48,7 @@ async fn a_restarted_projector_resumes_at_the_stored_offset_inside_a_record_batc
         202
     );
 
-    let mut small_batches = app.options.projector_settings();
+    let mut small_batches = app.options.projector_settings().expect("settings");
     small_batches.max_batch = 7;
     let first =
         Projector::spawn(small_batches, app.store.clone(), dlq_producer(&app)).expect("projector");
@@ -72,7 +72,7 @@ async fn a_restarted_projector_resumes_at_the_stored_offset_inside_a_record_batc
     assert_eq!(app.store.totals().await.expect("totals").events, processed);
 
     let second = Projector::spawn(
-        app.options.projector_settings(),
+        app.options.projector_settings().expect("settings"),
         app.store.clone(),
         dlq_producer(&app),
     )
@@ -146,7 +146,7 @@ async fn two_projectors_in_one_group_share_the_partitions_without_loss_or_double
         .partitions(3)
         .spawn()
         .await;
-    let mut settings = app.options.projector_settings();
+    let mut settings = app.options.projector_settings().expect("settings");
     settings.max_batch = 50;
     let first = Projector::spawn(settings.clone(), app.store.clone(), dlq_producer(&app))
         .expect("projector");

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::Result;
+use crate::report::Reporting;
+use crate::security::redact;
+use crate::{Connection, Result};
 
 /// What a topic should be: created so, and checked against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,15 +72,24 @@ impl TopicReport {
     }
 }
 
-fn admin_client(brokers: &str) -> Result<AdminClient<DefaultClientContext>> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?)
+fn admin_client(connection: &Connection) -> Result<AdminClient<Reporting>> {
+    Ok(connection
+        .client_config()?
+        .create_with_context(Reporting::default())
+        .map_err(redact)?)
+}
+
+/// `result`, or the connection failure behind it that `admin` reported.
+fn explained<T>(admin: &AdminClient<Reporting>, result: Result<T>) -> Result<T> {
+    result.map_err(|error| admin.inner().context().report.explain(error))
 }
 
 /// Creates each `(name, partitions)` topic that does not exist yet, with
 /// one replica and records kept forever: for tests and single-broker tools.
-pub async fn create_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<()> {
+pub async fn create_topics(
+    connection: impl Into<Connection>,
+    topics: &[(&str, i32)],
+) -> Result<()> {
     let specs: Vec<TopicSpec> = topics
         .iter()
         .map(|(name, partitions)| TopicSpec {
@@ -91,7 +100,7 @@ pub async fn create_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<()> 
             retention_ms: -1,
         })
         .collect();
-    ensure_topics(brokers, &specs).await.map(|_| ())
+    ensure_topics(connection, &specs).await.map(|_| ())
 }
 
 /// Creates each topic of `specs` that does not exist yet, with its
@@ -100,10 +109,14 @@ pub async fn create_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<()> 
 /// Refuses (creating nothing) when the cluster has fewer brokers than a
 /// replication factor asks for, and fails when an existing topic falls
 /// short of its spec.
-pub async fn ensure_topics(brokers: &str, specs: &[TopicSpec]) -> Result<Vec<TopicReport>> {
+pub async fn ensure_topics(
+    connection: impl Into<Connection>,
+    specs: &[TopicSpec],
+) -> Result<Vec<TopicReport>> {
+    let connection = connection.into();
     let cluster = {
-        let brokers = brokers.to_owned();
-        tokio::task::spawn_blocking(move || broker_count(&brokers, Duration::from_secs(10)))
+        let connection = connection.clone();
+        tokio::task::spawn_blocking(move || broker_count(&connection, Duration::from_secs(10)))
             .await
             .map_err(|error| crate::Error::Offsets(error.to_string()))??
     };
@@ -135,7 +148,7 @@ pub async fn ensure_topics(brokers: &str, specs: &[TopicSpec]) -> Result<Vec<Top
             });
         }
     }
-    let admin = admin_client(brokers)?;
+    let admin = admin_client(&connection)?;
     let min_isr: Vec<String> = specs
         .iter()
         .map(|spec| spec.min_insync_replicas.to_string())
@@ -158,7 +171,14 @@ pub async fn ensure_topics(brokers: &str, specs: &[TopicSpec]) -> Result<Vec<Top
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for result in admin.create_topics(&new_topics, &options).await? {
+    let created = explained(
+        &admin,
+        admin
+            .create_topics(&new_topics, &options)
+            .await
+            .map_err(Into::into),
+    )?;
+    for result in created {
         match result {
             Ok(_) => {}
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -169,7 +189,7 @@ pub async fn ensure_topics(brokers: &str, specs: &[TopicSpec]) -> Result<Vec<Top
         }
     }
     let names: Vec<String> = specs.iter().map(|spec| spec.name.clone()).collect();
-    let reports = describe_topics(brokers, &names).await?;
+    let reports = describe_topics(&connection, &names).await?;
     for (spec, report) in specs.iter().zip(&reports) {
         let shortfalls = report.shortfalls(spec);
         if !shortfalls.is_empty() {
@@ -189,13 +209,17 @@ pub async fn ensure_topics(brokers: &str, specs: &[TopicSpec]) -> Result<Vec<Top
 /// What each of `topics` has: partitions and replicas from the metadata,
 /// `min.insync.replicas` and `retention.ms` from the broker's configuration
 /// (missing where the broker does not describe configurations).
-pub async fn describe_topics(brokers: &str, topics: &[String]) -> Result<Vec<TopicReport>> {
+pub async fn describe_topics(
+    connection: impl Into<Connection>,
+    topics: &[String],
+) -> Result<Vec<TopicReport>> {
+    let connection = connection.into();
     let layout = {
-        let brokers = brokers.to_owned();
+        let connection = connection.clone();
         let topics = topics.to_vec();
         tokio::task::spawn_blocking(move || -> Result<Vec<(usize, usize, usize)>> {
-            let client = metadata_client(&brokers)?;
-            let metadata = client.fetch_metadata(None, Duration::from_secs(10))?;
+            let client = metadata_client(&connection)?;
+            let metadata = fetch_metadata(&client, None, Duration::from_secs(10))?;
             let cluster = metadata.brokers().len();
             Ok(topics
                 .iter()
@@ -212,7 +236,7 @@ pub async fn describe_topics(brokers: &str, topics: &[String]) -> Result<Vec<Top
         .await
         .map_err(|error| crate::Error::Offsets(error.to_string()))??
     };
-    let admin = admin_client(brokers)?;
+    let admin = admin_client(&connection)?;
     let specifiers: Vec<ResourceSpecifier<'_>> = topics
         .iter()
         .map(|name| ResourceSpecifier::Topic(name))
@@ -251,17 +275,23 @@ pub async fn describe_topics(brokers: &str, topics: &[String]) -> Result<Vec<Top
 /// Deletes the records of each `(partition, offset)` of `topic` below
 /// `offset`, as retention would: the log then starts at `offset`.
 pub async fn delete_records_before(
-    brokers: &str,
+    connection: impl Into<Connection>,
     topic: &str,
     positions: &[(i32, i64)],
 ) -> Result<()> {
-    let admin = admin_client(brokers)?;
+    let admin = admin_client(&connection.into())?;
     let mut list = rdkafka::TopicPartitionList::new();
     for (partition, offset) in positions {
         list.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(*offset))?;
     }
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let deleted = admin.delete_records(&list, &options).await?;
+    let deleted = explained(
+        &admin,
+        admin
+            .delete_records(&list, &options)
+            .await
+            .map_err(Into::into),
+    )?;
     for element in deleted.elements() {
         element.error()?;
     }
@@ -269,21 +299,56 @@ pub async fn delete_records_before(
 }
 
 /// How many brokers the cluster has.
-pub fn broker_count(brokers: &str, timeout: Duration) -> Result<usize> {
-    let client = metadata_client(brokers)?;
-    Ok(client.fetch_metadata(None, timeout)?.brokers().len())
+pub fn broker_count(connection: impl Into<Connection>, timeout: Duration) -> Result<usize> {
+    let client = metadata_client(&connection.into())?;
+    Ok(fetch_metadata(&client, None, timeout)?.brokers().len())
 }
 
-fn metadata_client(brokers: &str) -> Result<BaseConsumer> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?)
+/// A client for metadata, watermarks and groups. A producer, though it
+/// produces nothing: polling it hands the client's errors to
+/// [`Reporting`] with their reasons, where a consumer's poll would keep
+/// only their codes. Unlike a producer's, its metadata requests never
+/// create the topic they ask about.
+fn metadata_client(connection: &Connection) -> Result<BaseProducer<Reporting>> {
+    Ok(connection
+        .client_config()?
+        .set("allow.auto.create.topics", "false")
+        .create_with_context(Reporting::default())
+        .map_err(redact)?)
+}
+
+/// How long a failed metadata client is polled for the errors it reported.
+const ERROR_POLL: Duration = Duration::from_millis(50);
+
+/// `result`, or the connection failure behind it that `client` reported.
+fn explained_by<T>(
+    client: &BaseProducer<Reporting>,
+    result: rdkafka::error::KafkaResult<T>,
+) -> Result<T> {
+    result.map_err(|error| {
+        client.poll(ERROR_POLL);
+        client.context().report.explain(error.into())
+    })
+}
+
+/// The cluster's metadata (of `topic` alone, when given); a timeout after
+/// a failed TLS handshake or SASL login says so.
+fn fetch_metadata(
+    client: &BaseProducer<Reporting>,
+    topic: Option<&str>,
+    timeout: Duration,
+) -> Result<rdkafka::metadata::Metadata> {
+    explained_by(client, client.client().fetch_metadata(topic, timeout))
 }
 
 /// The number of partitions of `topic`.
-pub fn topic_partition_count(brokers: &str, topic: &str, timeout: Duration) -> Result<usize> {
-    let client = metadata_client(brokers)?;
-    let metadata = client.fetch_metadata(Some(topic), timeout)?;
+pub fn topic_partition_count(
+    connection: impl Into<Connection>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<usize> {
+    let client = metadata_client(&connection.into())?;
+    let metadata = fetch_metadata(&client, Some(topic), timeout)?;
     Ok(metadata
         .topics()
         .iter()
@@ -293,8 +358,12 @@ pub fn topic_partition_count(brokers: &str, topic: &str, timeout: Duration) -> R
 
 /// The high watermark (next offset to be written) of every partition of
 /// `topic`, by partition number.
-pub fn high_watermarks(brokers: &str, topic: &str, timeout: Duration) -> Result<Vec<(i32, i64)>> {
-    Ok(watermarks(brokers, topic, timeout)?
+pub fn high_watermarks(
+    connection: impl Into<Connection>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<(i32, i64)>> {
+    Ok(watermarks(connection, topic, timeout)?
         .into_iter()
         .map(|(partition, _low, high)| (partition, high))
         .collect())
@@ -302,13 +371,22 @@ pub fn high_watermarks(brokers: &str, topic: &str, timeout: Duration) -> Result<
 
 /// `(partition, low, high)` of every partition of `topic`: the log holds
 /// offsets `low..high` (low is above 0 once retention deleted records).
-pub fn watermarks(brokers: &str, topic: &str, timeout: Duration) -> Result<Vec<(i32, i64, i64)>> {
-    let client = metadata_client(brokers)?;
-    let metadata = client.fetch_metadata(Some(topic), timeout)?;
+pub fn watermarks(
+    connection: impl Into<Connection>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<(i32, i64, i64)>> {
+    let client = metadata_client(&connection.into())?;
+    let metadata = fetch_metadata(&client, Some(topic), timeout)?;
     let mut marks = Vec::new();
     for topic_metadata in metadata.topics().iter().filter(|t| t.name() == topic) {
         for partition in topic_metadata.partitions() {
-            let (low, high) = client.fetch_watermarks(topic, partition.id(), timeout)?;
+            let (low, high) = explained_by(
+                &client,
+                client
+                    .client()
+                    .fetch_watermarks(topic, partition.id(), timeout),
+            )?;
             marks.push((partition.id(), low, high));
         }
     }
@@ -319,9 +397,16 @@ pub fn watermarks(brokers: &str, topic: &str, timeout: Duration) -> Result<Vec<(
 /// How many members the consumer group `group` has now, as the broker's
 /// group coordinator reports it; 0 for a group that does not exist or is
 /// empty.
-pub fn group_member_count(brokers: &str, group: &str, timeout: Duration) -> Result<usize> {
-    let client = metadata_client(brokers)?;
-    let groups = client.fetch_group_list(Some(group), timeout)?;
+pub fn group_member_count(
+    connection: impl Into<Connection>,
+    group: &str,
+    timeout: Duration,
+) -> Result<usize> {
+    let client = metadata_client(&connection.into())?;
+    let groups = explained_by(
+        &client,
+        client.client().fetch_group_list(Some(group), timeout),
+    )?;
     Ok(groups
         .groups()
         .iter()

@@ -10,15 +10,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientConfig, ClientContext};
 
-use crate::{Error, Result};
+use crate::report::ConnectionReport;
+use crate::security::redact;
+use crate::{Connection, Error, Result};
 
 /// A consumer's claim on a partition, from its sink: where to start, and
 /// the epoch under which the sink accepts this consumer's offsets (a later
@@ -43,8 +45,8 @@ pub trait OffsetSource: Send + Sync + 'static {
 /// Consumer group settings.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
-    /// `host:port[,host:port]`.
-    pub brokers: String,
+    /// The brokers and how to reach them.
+    pub connection: Connection,
     /// Consumer group id.
     pub group: String,
     /// Topic to consume.
@@ -66,15 +68,16 @@ pub struct ConsumerSettings {
 }
 
 impl ConsumerSettings {
-    /// Defaults: 10 s session timeout, 20 ms fetch wait, watermarks every
-    /// 5 s, a gap in the log stops the consumer, 32 MiB queued ahead.
+    /// Defaults (a plain `host:port` list is plaintext): 10 s session
+    /// timeout, 20 ms fetch wait, watermarks every 5 s, a gap in the log
+    /// stops the consumer, 32 MiB queued ahead.
     pub fn new(
-        brokers: impl Into<String>,
+        connection: impl Into<Connection>,
         group: impl Into<String>,
         topic: impl Into<String>,
     ) -> Self {
         ConsumerSettings {
-            brokers: brokers.into(),
+            connection: connection.into(),
             group: group.into(),
             topic: topic.into(),
             session_timeout: Duration::from_secs(10),
@@ -137,9 +140,15 @@ struct SeekingContext {
     topic: String,
     /// High watermark per partition of `topic`, from the client statistics.
     high_watermarks: Mutex<HashMap<i32, i64>>,
+    /// Why the client last failed to connect (TLS, SASL).
+    report: ConnectionReport,
 }
 
 impl ClientContext for SeekingContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.report.record(&error, reason);
+    }
+
     fn stats(&self, statistics: Statistics) {
         let Some(topic) = statistics.topics.get(&self.topic) else {
             return;
@@ -345,10 +354,12 @@ impl BatchConsumer {
             joined: AtomicBool::new(false),
             topic: settings.topic.clone(),
             high_watermarks: Mutex::new(HashMap::new()),
+            report: ConnectionReport::default(),
         };
         let session_ms = settings.session_timeout.as_millis().max(1000);
-        let consumer: BaseConsumer<SeekingContext> = ClientConfig::new()
-            .set("bootstrap.servers", &settings.brokers)
+        let consumer: BaseConsumer<SeekingContext> = settings
+            .connection
+            .client_config()?
             .set("group.id", &settings.group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
@@ -377,7 +388,8 @@ impl BatchConsumer {
                     .max(100)
                     .to_string(),
             )
-            .create_with_context(context)?;
+            .create_with_context(context)
+            .map_err(redact)?;
         consumer.subscribe(&[&settings.topic])?;
         Ok(BatchConsumer {
             consumer,

@@ -1,10 +1,13 @@
 //! The only crate that talks to Kafka. A producer that answers only once the
 //! broker acknowledged every record, a batch consumer that starts each
-//! assigned partition at the offset stored by its sink, and topic admin.
+//! assigned partition at the offset stored by its sink, and topic admin;
+//! all of them reach the brokers through one [`Connection`] (TLS, SASL).
 
 mod admin;
 mod consumer;
 mod producer;
+mod report;
+mod security;
 
 pub use admin::{
     TopicReport, TopicSpec, broker_count, create_topics, delete_records_before, describe_topics,
@@ -12,6 +15,9 @@ pub use admin::{
 };
 pub use consumer::{BatchConsumer, Claim, ConsumedRecord, ConsumerSettings, OffsetSource};
 pub use producer::{OutboundRecord, Producer, ProducerSettings};
+pub use security::{
+    Connection, OidcClient, PasswordMechanism, Sasl, Secret, Security, Tls, refused_property,
+};
 
 /// What can go wrong talking to the broker.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +28,13 @@ pub enum Error {
     /// The broker refused a record or an operation.
     #[error("broker error: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// The client cannot connect: the TLS handshake, the broker's
+    /// certificate or the SASL login failed, as the client last reported.
+    #[error("cannot connect to the broker: {0}")]
+    Connect(String),
+    /// The connection settings are not usable.
+    #[error("kafka settings: {0}")]
+    Config(String),
     /// The sink could not say where to resume a partition.
     #[error("cannot load stored offsets: {0}")]
     Offsets(String),

@@ -1,21 +1,23 @@
 //! Idempotent, acks=all publishing that reports success only after the
 //! broker acknowledged every record of a call.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 
-use crate::{Error, Result};
+use crate::report::{ConnectionReport, Reporting};
+use crate::security::redact;
+use crate::{Connection, Error, Result};
 
 /// How to reach the broker and how long to wait for it.
 #[derive(Debug, Clone)]
 pub struct ProducerSettings {
-    /// `host:port[,host:port]`.
-    pub brokers: String,
+    /// The brokers and how to reach them.
+    pub connection: Connection,
     /// How long one publish may wait for every acknowledgement.
     pub timeout: Duration,
     /// How long records wait to fill a batch (`linger.ms`).
@@ -23,12 +25,13 @@ pub struct ProducerSettings {
 }
 
 impl ProducerSettings {
-    /// Defaults for `brokers`: 5 s timeout, 1 ms linger (ingest answers
-    /// wait for the broker, so linger is added to every answer's latency;
-    /// large requests fill batches without it).
-    pub fn new(brokers: impl Into<String>) -> Self {
+    /// Defaults for `connection` (a plain `host:port` list is plaintext):
+    /// 5 s timeout, 1 ms linger (ingest answers wait for the broker, so
+    /// linger is added to every answer's latency; large requests fill
+    /// batches without it).
+    pub fn new(connection: impl Into<Connection>) -> Self {
         ProducerSettings {
-            brokers: brokers.into(),
+            connection: connection.into(),
             timeout: Duration::from_secs(5),
             linger: Duration::from_millis(1),
         }
@@ -49,8 +52,9 @@ pub struct OutboundRecord {
 /// A shared, cheap-to-clone idempotent producer.
 #[derive(Clone)]
 pub struct Producer {
-    inner: FutureProducer,
+    inner: FutureProducer<Reporting>,
     timeout: Duration,
+    report: Arc<ConnectionReport>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -64,8 +68,11 @@ impl std::fmt::Debug for Producer {
 impl Producer {
     /// Creates the producer; it connects lazily.
     pub fn new(settings: &ProducerSettings) -> Result<Self> {
-        let inner: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &settings.brokers)
+        let context = Reporting::default();
+        let report = context.report.clone();
+        let inner: FutureProducer<Reporting> = settings
+            .connection
+            .client_config()?
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", settings.linger.as_millis().to_string())
@@ -78,18 +85,28 @@ impl Producer {
                 settings.timeout.as_millis().max(1000).to_string(),
             )
             .set("queue.buffering.max.messages", "200000")
-            .create()?;
+            .create_with_context(context)
+            .map_err(redact)?;
         Ok(Producer {
             inner,
             timeout: settings.timeout,
+            report,
         })
     }
 
     /// Publishes every record to `topic` and returns once the broker
     /// acknowledged all of them, or fails: then any of them may or may not
     /// have been written, and the caller retries (records are idempotent by
-    /// their event id downstream).
+    /// their event id downstream). A timeout that follows a failed TLS
+    /// handshake or SASL login is reported as [`Error::Connect`], with the
+    /// client's reason.
     pub async fn publish(&self, topic: &str, records: &[OutboundRecord]) -> Result<()> {
+        self.publish_all(topic, records)
+            .await
+            .map_err(|error| self.report.explain(error))
+    }
+
+    async fn publish_all(&self, topic: &str, records: &[OutboundRecord]) -> Result<()> {
         let deadline = Instant::now() + self.timeout;
         let mut deliveries = Vec::with_capacity(records.len());
         for record in records {

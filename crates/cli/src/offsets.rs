@@ -55,10 +55,10 @@ impl Standing {
 /// `(partition, low, high)` of every partition of the event topic: the log
 /// holds offsets `low..high`.
 pub(crate) async fn watermarks(options: &Options) -> anyhow::Result<Vec<(i32, i64, i64)>> {
-    let brokers = options.kafka.brokers.clone();
+    let connection = options.kafka.connection()?;
     let topic = options.kafka.topic.clone();
     tokio::task::spawn_blocking(move || {
-        panorama_bus::watermarks(&brokers, &topic, Duration::from_secs(10))
+        panorama_bus::watermarks(connection, &topic, Duration::from_secs(10))
     })
     .await?
     .context("cannot read the topic's watermarks")

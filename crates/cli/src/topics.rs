@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use panorama_bus::{TopicReport, TopicSpec};
+use panorama_bus::{Connection, TopicReport, TopicSpec};
 
 use crate::Options;
 
@@ -17,7 +17,7 @@ const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn create(options: &Options) -> anyhow::Result<()> {
     let reports = tokio::time::timeout(
         BROKER_TIMEOUT,
-        panorama_bus::ensure_topics(&options.kafka.brokers, &options.topic_specs()),
+        panorama_bus::ensure_topics(options.kafka.connection()?, &options.topic_specs()),
     )
     .await
     .context("the broker did not answer within 30 s")?
@@ -31,11 +31,11 @@ pub async fn create(options: &Options) -> anyhow::Result<()> {
 /// Logs what the topics actually have, once at start, and warns where they
 /// fall short of the settings: a topic made by hand, or before the settings
 /// changed, may not be what `panorama topics` would make.
-pub(crate) async fn log_at_start(brokers: String, specs: Vec<TopicSpec>) {
+pub(crate) async fn log_at_start(connection: Connection, specs: Vec<TopicSpec>) {
     let names: Vec<String> = specs.iter().map(|spec| spec.name.clone()).collect();
     let described = tokio::time::timeout(
         BROKER_TIMEOUT,
-        panorama_bus::describe_topics(&brokers, &names),
+        panorama_bus::describe_topics(connection, &names),
     )
     .await;
     let reports = match described {

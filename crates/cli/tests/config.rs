@@ -173,6 +173,45 @@ fn a_refused_value_names_the_variable_or_flag_that_gave_it() {
 }
 
 #[test]
+fn an_unknown_sslmode_in_the_database_url_is_refused_at_start() {
+    let refused = refusal(
+        &[(
+            "PANORAMA_DATABASE_URL",
+            "postgres://panorama:hunter2@db.example/panorama?sslmode=verify-fully",
+        )],
+        &["config"],
+    );
+    assert!(
+        refused.contains(
+            "PANORAMA_DATABASE_URL (database.url): sslmode \"verify-fully\" is not one of"
+        ),
+        "{refused}"
+    );
+    assert!(!refused.contains("hunter2"), "{refused}");
+    let rootless = refusal(
+        &[(
+            "PANORAMA_DATABASE_URL",
+            "host=db.example sslmode=verify-full",
+        )],
+        &["config"],
+    );
+    assert!(
+        rootless.contains(
+            "PANORAMA_DATABASE_URL (database.url): sslmode verify-full needs sslrootcert"
+        ),
+        "{rootless}"
+    );
+    let accepted = settings(
+        &[(
+            "PANORAMA_DATABASE_URL",
+            "postgres://panorama@db.example/panorama?sslmode=verify-full&sslrootcert=/ca.pem",
+        )],
+        &["config"],
+    );
+    assert!(value(&accepted, "database.url").is_str());
+}
+
+#[test]
 fn printed_secrets_are_masked() {
     let printed = settings(
         &[

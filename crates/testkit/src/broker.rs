@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use tempfile::TempDir;
 
+use crate::broker_security::{self, BrokerSecurity, BrokerTls, BrokerUser};
 use crate::util::{Deadline, free_port, log_tail, run, shell_quote, spawn_watchdog};
 
 /// The Nisshi version `scripts/ensure-nisshi.sh` installs into the cache.
@@ -83,6 +84,10 @@ pub struct Broker {
     log_path: PathBuf,
     /// The running process, `None` after [`Broker::kill`].
     child: Option<Child>,
+    /// `--cert`, `--key`, `--authentication` of a secured broker.
+    security_args: Vec<String>,
+    /// The certificates of a broker with TLS.
+    tls: Option<BrokerTls>,
     /// Holds the log (and the database of [`Engine::TempSqlite`]).
     dir: TempDir,
 }
@@ -115,6 +120,8 @@ impl Broker {
             work_dir,
             log_path: dir.path().join("nisshi.log"),
             child: None,
+            security_args: Vec::new(),
+            tls: None,
             dir,
         };
         for attempt in 1..=START_ATTEMPTS {
@@ -138,6 +145,74 @@ impl Broker {
             "test Kafka broker (Nisshi) started"
         );
         Ok(broker)
+    }
+
+    /// Starts a private broker (on [`Engine::TempSqlite`], where the users'
+    /// credentials live) that asks what `security` says of its clients:
+    /// TLS with a test CA's certificate ([`Broker::tls`]), and a SASL/SCRAM
+    /// login as one of `security.users`.
+    ///
+    /// The users are made while the broker still takes plaintext without
+    /// a login (`nisshi user create`), then it restarts secured. Nisshi's
+    /// own tools cannot reach it after that: create topics with a Kafka
+    /// client (`panorama_bus::create_topics`), not [`Broker::create_topic`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Broker::start`], or when a user or the certificates cannot be
+    /// made.
+    pub fn start_secured(security: &BrokerSecurity) -> anyhow::Result<Broker> {
+        let mut broker = Broker::start(Engine::TempSqlite)?;
+        for user in &security.users {
+            broker.create_user(user)?;
+        }
+        if security.tls {
+            let tls = broker_security::certificates(broker.dir.path())?;
+            broker.security_args.extend([
+                "--cert".to_owned(),
+                tls.server_cert.display().to_string(),
+                "--key".to_owned(),
+                tls.server_key.display().to_string(),
+            ]);
+            broker.tls = Some(tls);
+        }
+        if !security.users.is_empty() {
+            broker.security_args.push("--authentication".to_owned());
+        }
+        broker.restart()?;
+        tracing::info!(
+            bootstrap = %broker.bootstrap(),
+            tls = security.tls,
+            users = security.users.len(),
+            "test Kafka broker secured"
+        );
+        Ok(broker)
+    }
+
+    /// The certificates of a broker started with TLS.
+    pub fn tls(&self) -> Option<&BrokerTls> {
+        self.tls.as_ref()
+    }
+
+    /// Stores `user`'s SCRAM credential with `nisshi user create`; the
+    /// broker must take plaintext without a login.
+    fn create_user(&self, user: &BrokerUser) -> anyhow::Result<()> {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["user", "create", "--broker"])
+            .arg(self.listener_url())
+            .arg("--mechanism")
+            .arg(user.mechanism.nisshi_name())
+            .arg(&user.name)
+            .arg(&user.password)
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1")
+            .env_remove("SCHEMA_REGISTRY");
+        run(
+            &mut cmd,
+            &format!("creating user {} on broker {}", user.name, self.bootstrap()),
+        )?;
+        Ok(())
     }
 
     /// The bootstrap address for Kafka clients: `127.0.0.1:PORT`.
@@ -232,6 +307,7 @@ impl Broker {
             .arg(&self.storage)
             .arg("--group-initial-rebalance-delay")
             .arg(GROUP_INITIAL_REBALANCE_DELAY)
+            .args(&self.security_args)
             // Also keeps nisshi's dotenv from reading the checkout's `.env`.
             .current_dir(&self.work_dir)
             .env(

@@ -13,6 +13,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use tempfile::TempDir;
 
+use crate::pg_tls::{self, CLIENT_CERT_USER, PgTls};
 use crate::util::{is_root, log_tail, random_name, run, shell_quote, spawn_watchdog};
 
 /// How many fresh ports the first start tries when another process takes
@@ -42,6 +43,21 @@ pub fn postgres() -> &'static PgCluster {
     }
 }
 
+/// The TLS-only PostgreSQL cluster shared by every test in this process
+/// that asks for one ([`PgCluster::with_tls`]), started lazily like
+/// [`postgres()`]. The plain [`postgres()`] cluster stays without TLS.
+///
+/// # Panics
+///
+/// When the cluster cannot start; every later call panics the same way.
+pub fn postgres_tls() -> &'static PgCluster {
+    static CLUSTER: OnceLock<Result<PgCluster, String>> = OnceLock::new();
+    match CLUSTER.get_or_init(|| PgCluster::with_tls().map_err(|err| format!("{err:#}"))) {
+        Ok(cluster) => cluster,
+        Err(err) => panic!("could not start the TLS test PostgreSQL cluster: {err}"),
+    }
+}
+
 /// A private PostgreSQL cluster: its own data dir in a temp dir, listening on
 /// 127.0.0.1 on a free port, trust authentication for the superuser
 /// `postgres`, durability turned off for speed (or on, from
@@ -65,6 +81,8 @@ pub struct PgCluster {
     /// Whether the server runs with fsync, synchronous_commit and
     /// full_page_writes on.
     durable: bool,
+    /// The certificates, when TCP connections must use TLS.
+    tls: Option<PgTls>,
     /// The cluster's data dir (also its unix socket directory).
     data_dir: PathBuf,
     /// The server log.
@@ -94,7 +112,21 @@ impl PgCluster {
     /// When the PostgreSQL server binaries are missing, or initdb or the
     /// server fails (the error includes the end of the server log).
     pub fn private() -> anyhow::Result<PgCluster> {
-        PgCluster::start_private(false)
+        PgCluster::start_private(false, false)
+    }
+
+    /// Starts a new private cluster like [`PgCluster::private`] that takes
+    /// TCP connections over TLS only (`hostssl` in pg_hba.conf: a plaintext
+    /// connection is refused), with a server certificate for 127.0.0.1 and
+    /// localhost signed by a test CA; [`PgCluster::tls`] gives the CA and a
+    /// client certificate for [`CLIENT_CERT_USER`](crate::CLIENT_CERT_USER).
+    /// Most tests want the shared one from [`postgres_tls()`].
+    ///
+    /// # Errors
+    ///
+    /// As [`PgCluster::private`], and when the certificates cannot be made.
+    pub fn with_tls() -> anyhow::Result<PgCluster> {
+        PgCluster::start_private(false, true)
     }
 
     /// Starts a new private cluster like [`PgCluster::private`], but durable:
@@ -106,11 +138,11 @@ impl PgCluster {
     ///
     /// As [`PgCluster::private`].
     pub fn durable() -> anyhow::Result<PgCluster> {
-        PgCluster::start_private(true)
+        PgCluster::start_private(true, false)
     }
 
-    /// Starts a private cluster, durable or not.
-    fn start_private(durable: bool) -> anyhow::Result<PgCluster> {
+    /// Starts a private cluster, durable or not, TLS-only or not.
+    fn start_private(durable: bool, tls: bool) -> anyhow::Result<PgCluster> {
         let started = Instant::now();
         let bindir = find_bindir()?;
         let as_postgres = is_root();
@@ -150,11 +182,20 @@ impl PgCluster {
             as_postgres,
             port: 0,
             durable,
+            tls: None,
             data_dir,
             log_path,
             dir,
         };
         cluster.initdb()?;
+        if tls {
+            let client_dir = cluster.dir.path().join("tls");
+            cluster.tls = Some(pg_tls::install(
+                &cluster.data_dir,
+                &client_dir,
+                as_postgres,
+            )?);
+        }
         // Before the server starts, so that it is stopped even if this
         // process dies while waiting for it.
         cluster.spawn_watchdog()?;
@@ -173,11 +214,17 @@ impl PgCluster {
                 Err(err) => return Err(err),
             }
         }
+        if cluster.tls.is_some() {
+            cluster
+                .psql("postgres", &format!("CREATE ROLE {CLIENT_CERT_USER} LOGIN"))
+                .context("creating the client certificate's role")?;
+        }
 
         tracing::info!(
             port = cluster.port,
             durable,
             dir = %cluster.dir.path().display(),
+            tls,
             elapsed = ?started.elapsed(),
             "test PostgreSQL cluster started"
         );
@@ -245,7 +292,12 @@ impl PgCluster {
         .env_remove("PGOPTIONS")
         .env_remove("PGSERVICE")
         .env_remove("PGSSLMODE")
+        .env_remove("PGSSLROOTCERT")
         .env_remove("PGPASSFILE");
+        if let Some(tls) = &self.tls {
+            cmd.env("PGSSLMODE", "verify-ca")
+                .env("PGSSLROOTCERT", &tls.root_cert);
+        }
         let out = run(
             &mut cmd,
             &format!("psql on database {database} at port {}", self.port),
@@ -288,7 +340,7 @@ impl PgCluster {
     /// process took the port.
     pub fn start(&self) -> anyhow::Result<()> {
         let durability = if self.durable { "on" } else { "off" };
-        let options = format!(
+        let mut options = format!(
             "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={socket_dir} \
              -c fsync={durability} -c synchronous_commit={durability} \
              -c full_page_writes={durability} \
@@ -296,6 +348,10 @@ impl PgCluster {
             port = self.port,
             socket_dir = shell_quote(&self.data_dir),
         );
+        if self.tls.is_some() {
+            options.push(' ');
+            options.push_str(pg_tls::SERVER_OPTIONS);
+        }
         let mut cmd = self.pg_command("pg_ctl");
         cmd.arg("-D")
             .arg(&self.data_dir)
@@ -346,6 +402,12 @@ impl PgCluster {
     pub fn restart_immediate(&self) -> anyhow::Result<()> {
         self.stop_immediate()?;
         self.start()
+    }
+
+    /// The certificates of a TLS-only cluster ([`PgCluster::with_tls`]);
+    /// `None` for the others.
+    pub fn tls(&self) -> Option<&PgTls> {
+        self.tls.as_ref()
     }
 
     /// Whether this cluster runs with fsync, synchronous_commit and

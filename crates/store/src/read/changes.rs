@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use uuid::Uuid;
 
 use super::identity::SURVIVOR_OF;
@@ -64,7 +64,7 @@ impl Store {
     /// change notifications.
     #[tracing::instrument(skip(self))]
     pub async fn listen_changes(&self) -> Result<ChangeListener> {
-        let (client, mut connection) = self.config.connect(NoTls).await?;
+        let (client, mut connection) = self.config.connect(self.tls.clone()).await?;
         let (sender, notifications) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             loop {
