@@ -1,6 +1,6 @@
 //! Tokens do only their job: a `channel` token posts contact events of its
-//! own system, never agent actions and never under a channel adapter's
-//! source, and an agent action filed under one customer never changes
+//! own system under its own source, never agent actions and never under a
+//! channel adapter's or another system's source, and an agent action filed under one customer never changes
 //! another customer's case.
 
 use panorama_core::Role;
@@ -94,6 +94,72 @@ async fn a_channel_token_posts_contact_events_but_no_agent_action_nor_adapter_so
     app.wait_for_events(1).await;
     let count = app.psql("SELECT count(*) FROM events").await;
     assert_eq!(count.trim(), "1", "only the accepted event is projected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_token_posts_only_under_its_own_source() {
+    let app = TestApp::spawn().await;
+    let bound = |name: &'static str, source: Option<&'static str>| {
+        let store = app.store.clone();
+        async move {
+            let (info, secret) = store
+                .create_token_with_source(name, Role::Channel, source)
+                .await
+                .expect("create");
+            (info, secret.expose().to_owned())
+        }
+    };
+    let (crm_info, crm) = bound("crm", None).await;
+    assert_eq!(crm_info.source.as_deref(), Some("crm"), "bound to its name");
+    let (billing_info, billing) = bound("billing-eu", Some("billing.eu")).await;
+    assert_eq!(billing_info.source.as_deref(), Some("billing.eu"));
+    let call = |id: &str, source: Option<&str>| {
+        let mut event = contact(0, id, at_minute(0), "phone");
+        match source {
+            Some(source) => event["source"] = json!(source),
+            None => {
+                event.as_object_mut().expect("object").remove("source");
+            }
+        }
+        event
+    };
+
+    // One system cannot post under another's source (and so cannot
+    // pre-empt the ids derived from it), nor under a source that merely
+    // starts like its own, nor under the default `api`.
+    for (token, source) in [
+        (&crm, "billing.eu"),
+        (&crm, "billing"),
+        (&crm, "crmx"),
+        (&crm, "api"),
+        (&billing, "billing"),
+        (&billing, "crm"),
+    ] {
+        let batch = json!({"events": [call(&format!("{source}-as-other"), Some(source))]});
+        assert_eq!(
+            refusal(&post_events(&app, token, &batch).await),
+            refused("events[0].source"),
+            "{source}"
+        );
+    }
+
+    // Its own source, one under it, or none (filled in with its own) go
+    // through, and the projection keeps the source.
+    for (token, id, source) in [
+        (&crm, "crm-own", Some("crm")),
+        (&crm, "crm-sub", Some("crm.orders")),
+        (&crm, "crm-default", None),
+        (&billing, "billing-own", None),
+    ] {
+        let (status, body) = post_events(&app, token, &call(id, source)).await;
+        assert_eq!(status, 202, "{id}: {body}");
+    }
+    app.wait_for_events(4).await;
+    let sources = app
+        .psql("SELECT string_agg(source, ',' ORDER BY source) FROM events")
+        .await;
+    assert_eq!(sources.trim(), "billing.eu,crm,crm,crm.orders");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

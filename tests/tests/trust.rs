@@ -313,3 +313,65 @@ async fn an_agent_confirms_a_claimed_identifier_and_a_sender_cannot_vouch_for_it
     assert_eq!(app.store.totals().await.expect("totals").events, 3);
     app.stop().await;
 }
+
+/// A raw message from `from`, with an `Authentication-Results` header by
+/// `authserv_id` that says DKIM passed for `from`'s domain.
+fn authenticated_mail(message_id: &str, from: &str, authserv_id: &str) -> String {
+    let domain = from.rsplit('@').next().expect("domain");
+    format!(
+        "Authentication-Results: {authserv_id}; dkim=pass header.d={domain}\r\n\
+         From: {from}\r\n\
+         To: support@shop.example\r\n\
+         Subject: Where is my order?\r\n\
+         Message-ID: <{message_id}>\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         \r\n\
+         Hello, my order did not arrive.\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_named_mail_servers_authentication_results_verify_a_raw_message() {
+    let app = TestApp::builder()
+        .configure(|options| {
+            options.channels.mime_authserv_ids = vec!["mx.shop.example".to_owned()];
+        })
+        .spawn()
+        .await;
+    let channel = app.token(Role::Channel).await;
+    for (message_id, from, authserv_id) in [
+        ("m1@example.nl", "anna@example.nl", "mx.shop.example"),
+        ("m2@example.org", "bob@example.org", "mx.attacker.example"),
+    ] {
+        let response = app
+            .request(
+                reqwest::Method::POST,
+                "/v1/channels/email/mime",
+                Some(&channel),
+            )
+            .header("content-type", "message/rfc822")
+            .body(authenticated_mail(message_id, from, authserv_id))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    }
+    app.wait_for_events(2).await;
+    let trust_of = |address: &'static str| {
+        let app = &app;
+        async move {
+            let customer = customer_of(app, &format!("email={address}"))
+                .await
+                .expect("a customer");
+            let profile = app.get_json(&format!("/v1/customers/{customer}")).await;
+            profile["identifiers"]["email"][0]["trust"].clone()
+        }
+    };
+    assert_eq!(trust_of("anna@example.nl").await, "verified");
+    assert_eq!(
+        trust_of("bob@example.org").await,
+        "claimed",
+        "a header under another server's name is the sender's own writing"
+    );
+    app.stop().await;
+}

@@ -102,8 +102,9 @@ pub enum SenderCheck {
     /// reported vouches for nothing.
     Reported(Authenticated),
     /// The receiving MTA, in the message's topmost `Authentication-Results`
-    /// header: a raw message handed over by your own mail server.
-    Headers,
+    /// header bearing one of these authserv-ids: a raw message handed over
+    /// by your own mail server. No ids, no verified sender.
+    Headers(Vec<String>),
 }
 
 impl Default for SenderCheck {
@@ -289,7 +290,7 @@ pub fn to_outcome(
     // counts as verified only when its domain authenticated.
     let authenticated = match &envelope.sender_check {
         SenderCheck::Reported(authenticated) => authenticated.clone(),
-        SenderCheck::Headers => Authenticated::from_headers(message),
+        SenderCheck::Headers(authserv_ids) => Authenticated::from_headers(message, authserv_ids),
     };
     let verified = kind != Kind::Bounced
         && customer_address

@@ -64,7 +64,7 @@ fn assert_valid(draft: &EventDraft) {
 }
 
 fn mime_event(name: &str) -> EventDraft {
-    only_event(mime::parse(&fixture(name), &context()).expect(name))
+    only_event(mime::parse(&fixture(name), &context(), &[]).expect(name))
 }
 
 fn attribute<'a>(draft: &'a EventDraft, key: &str) -> Option<&'a str> {
@@ -255,7 +255,7 @@ fn a_reply_chain_threads_into_one_conversation() {
         "References: <thread-root-0001@mail.example.com>\r\n <agent-answer-0001@shop.example>\r\n",
         "",
     );
-    let event = only_event(mime::parse(&raw, &context()).expect("parsed"));
+    let event = only_event(mime::parse(&raw, &context(), &[]).expect("parsed"));
     assert_eq!(
         event.conversation_id.as_deref(),
         Some("agent-answer-0001@shop.example")
@@ -292,7 +292,7 @@ fn an_auto_reply_is_recorded_as_such() {
         "Subject: Your order",
     );
     assert_eq!(
-        only_event(mime::parse(&plain, &context()).expect("plain"))
+        only_event(mime::parse(&plain, &context(), &[]).expect("plain"))
             .event_type
             .as_deref(),
         Some("email.received")
@@ -304,7 +304,7 @@ fn an_auto_reply_is_recorded_as_such() {
         ("Precedence: bulk\r\n", "precedence"),
     ] {
         let raw = [header.as_bytes(), &plain].concat();
-        let event = only_event(mime::parse(&raw, &context()).expect(header));
+        let event = only_event(mime::parse(&raw, &context(), &[]).expect(header));
         assert_eq!(
             event.event_type.as_deref(),
             Some("email.auto_reply"),
@@ -317,7 +317,7 @@ fn an_auto_reply_is_recorded_as_such() {
         "Subject: Your order",
         "Subject: Out of Office: Your order",
     );
-    let event = only_event(mime::parse(&out_of_office, &context()).expect("subject"));
+    let event = only_event(mime::parse(&out_of_office, &context(), &[]).expect("subject"));
     assert_eq!(event.event_type.as_deref(), Some("email.auto_reply"));
     assert_eq!(attribute(&event, "auto_reply"), Some("subject"));
 }
@@ -388,7 +388,7 @@ fn an_exim_bounce_without_a_report_part_is_still_a_bounce() {
 #[test]
 fn no_sender_is_ignored_and_garbage_is_malformed() {
     assert_eq!(
-        mime::parse(&fixture("no-from.eml"), &context()),
+        mime::parse(&fixture("no-from.eml"), &context(), &[]),
         Ok(Outcome::ignored("no_identifier"))
     );
     let no_address = replace(
@@ -399,7 +399,7 @@ fn no_sender_is_ignored_and_garbage_is_malformed() {
     // A sender that is no address: ignored, and the answer says why
     // without repeating it.
     assert_eq!(
-        mime::parse(&no_address, &context()),
+        mime::parse(&no_address, &context(), &[]),
         Ok(Outcome::Ignored {
             reason: "no_identifier",
             warnings: vec![Warning {
@@ -415,7 +415,7 @@ fn no_sender_is_ignored_and_garbage_is_malformed() {
         b"\x00\x01\x02\xff\xfe binary",
         b"just some words\nand more words\n",
     ] {
-        let result = mime::parse(garbage, &context());
+        let result = mime::parse(garbage, &context(), &[]);
         assert!(
             matches!(result, Err(ChannelError::Malformed { .. })),
             "{garbage:?}: {result:?}"
@@ -458,7 +458,7 @@ fn oversized_fields_are_bounded_to_the_contract() {
         id = "i".repeat(700),
         body = "word ".repeat(5000),
     );
-    let event = only_event(mime::parse(raw.as_bytes(), &context()).expect("parsed"));
+    let event = only_event(mime::parse(raw.as_bytes(), &context(), &[]).expect("parsed"));
     assert_eq!(
         event.subject.as_deref().map(|s| s.chars().count()),
         Some(998)
@@ -1093,6 +1093,7 @@ fn a_mailgun_sender_is_verified_by_mailguns_spf_verdict() {
 
 #[test]
 fn a_raw_message_sender_is_verified_by_the_receiving_mtas_authentication_results() {
+    let trusted = ["mx.shop.example".to_owned()];
     assert_eq!(
         sender_trust(&mime_event("multipart-alternative.eml")),
         Trust::Claimed
@@ -1102,8 +1103,15 @@ fn a_raw_message_sender_is_verified_by_the_receiving_mtas_authentication_results
         &fixture("multipart-alternative.eml"),
     ]
     .concat();
-    let event = only_event(mime::parse(&authenticated, &context()).expect("mime"));
+    let event = only_event(mime::parse(&authenticated, &context(), &trusted).expect("mime"));
     assert_eq!(sender_trust(&event), Trust::Verified);
+    // The same header from a server nobody named is the sender's own
+    // writing, as is any header when no server is named.
+    for authserv_ids in [vec!["mx.other.example".to_owned()], vec![]] {
+        let event =
+            only_event(mime::parse(&authenticated, &context(), &authserv_ids).expect("mime"));
+        assert_eq!(sender_trust(&event), Trust::Claimed);
+    }
     // A bounce names its customer in a report anyone can write.
     let bounce = [
         b"Authentication-Results: mx.shop.example; dmarc=pass header.from=mail.shop.example\r\n"
@@ -1111,7 +1119,7 @@ fn a_raw_message_sender_is_verified_by_the_receiving_mtas_authentication_results
         &fixture("bounce.eml"),
     ]
     .concat();
-    let event = only_event(mime::parse(&bounce, &context()).expect("mime"));
+    let event = only_event(mime::parse(&bounce, &context(), &trusted).expect("mime"));
     assert_eq!(event.event_type.as_deref(), Some("email.bounced"));
     assert_eq!(sender_trust(&event), Trust::Claimed);
 }
@@ -1167,12 +1175,12 @@ fn check_outcome(result: panorama_channels::Result<Outcome>) -> Result<(), TestC
 proptest! {
     #[test]
     fn mime_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
-        check_outcome(mime::parse(&bytes, &context()))?;
+        check_outcome(mime::parse(&bytes, &context(), &[]))?;
     }
 
     #[test]
     fn mime_never_panics_on_mutated_messages(bytes in mutated(MIME_FIXTURES)) {
-        check_outcome(mime::parse(&bytes, &context()))?;
+        check_outcome(mime::parse(&bytes, &context(), &[]))?;
     }
 
     #[test]

@@ -16,6 +16,10 @@ pub(crate) enum TokenCommand {
         /// A name to revoke it by later (one live token per name), e.g. desk-12.
         #[arg(long)]
         name: String,
+        /// For a channel token: the source its events carry (they may also
+        /// use sources under it, `crm.billing`); default: its name.
+        #[arg(long)]
+        source: Option<String>,
     },
     /// Revoke the live token with this name; fails when there is none.
     Revoke {
@@ -23,7 +27,8 @@ pub(crate) enum TokenCommand {
         #[arg(long)]
         name: String,
     },
-    /// List the live tokens: name, role, created, last used (never secrets).
+    /// List the live tokens: name, role, source, created, last used (never
+    /// secrets).
     List,
 }
 
@@ -53,12 +58,16 @@ const SCHEMA_HINT: &str = "is the database reachable and migrated (`panorama mig
 pub(crate) async fn run(command: TokenCommand, database_url: &str) -> anyhow::Result<()> {
     let store = Store::connect(database_url, 1)?;
     match command {
-        TokenCommand::Create { role, name } => {
-            let (info, secret) = match store.create_token(&name, role.into()).await {
+        TokenCommand::Create { role, name, source } => {
+            let created = store
+                .create_token_with_source(&name, role.into(), source.as_deref())
+                .await;
+            let (info, secret) = match created {
                 Ok(created) => created,
                 Err(
                     error @ (panorama_store::Error::TokenNameTaken(_)
-                    | panorama_store::Error::InvalidTokenName(_)),
+                    | panorama_store::Error::InvalidTokenName(_)
+                    | panorama_store::Error::InvalidTokenSource(_)),
                 ) => bail!(error),
                 Err(error) => return Err(error).context(SCHEMA_HINT),
             };
@@ -67,6 +76,11 @@ pub(crate) async fn run(command: TokenCommand, database_url: &str) -> anyhow::Re
                 "created {} token \"{}\": the line above is its secret, shown only this once; send it as `Authorization: Bearer <secret>`",
                 info.role, info.name
             );
+            if let Some(source) = &info.source {
+                eprintln!(
+                    "its events carry the source \"{source}\" (or one under it, \"{source}.<name>\")"
+                );
+            }
         }
         TokenCommand::Revoke { name } => {
             if !store.revoke_token(&name).await.context(SCHEMA_HINT)? {
@@ -76,12 +90,13 @@ pub(crate) async fn run(command: TokenCommand, database_url: &str) -> anyhow::Re
         }
         TokenCommand::List => {
             let tokens = store.list_tokens().await.context(SCHEMA_HINT)?;
-            let rows: Vec<[String; 4]> = tokens
+            let rows: Vec<[String; 5]> = tokens
                 .iter()
                 .map(|token| {
                     [
                         token.name.clone(),
                         token.role.to_string(),
+                        token.source.clone().unwrap_or_else(|| "-".to_owned()),
                         token.created_at.format("%Y-%m-%d %H:%M:%SZ").to_string(),
                         token.last_used_at.map_or_else(
                             || "never".to_owned(),
@@ -90,14 +105,17 @@ pub(crate) async fn run(command: TokenCommand, database_url: &str) -> anyhow::Re
                     ]
                 })
                 .collect();
-            print!("{}", table(["NAME", "ROLE", "CREATED", "LAST USED"], &rows));
+            print!(
+                "{}",
+                table(["NAME", "ROLE", "SOURCE", "CREATED", "LAST USED"], &rows)
+            );
         }
     }
     Ok(())
 }
 
 /// Left-aligned columns, two spaces apart.
-fn table(header: [&str; 4], rows: &[[String; 4]]) -> String {
+fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let mut widths = header.map(str::len);
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -105,7 +123,7 @@ fn table(header: [&str; 4], rows: &[[String; 4]]) -> String {
         }
     }
     let mut out = String::new();
-    let mut line = |cells: [&str; 4]| {
+    let mut line = |cells: [&str; N]| {
         let mut text = String::new();
         for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
             if index + 1 == cells.len() {
@@ -119,7 +137,7 @@ fn table(header: [&str; 4], rows: &[[String; 4]]) -> String {
     };
     line(header);
     for row in rows {
-        line([&row[0], &row[1], &row[2], &row[3]]);
+        line(row.each_ref().map(String::as_str));
     }
     out
 }

@@ -365,6 +365,7 @@ pub(crate) fn authenticated_as(request: &ServiceRequest, role: Option<Role>) {
             token_id: uuid::Uuid::nil(),
             name: format!("test-{role}"),
             role,
+            source: (role == Role::Channel).then(|| "test".to_owned()),
         }),
         None => Outcome::Missing,
     };
@@ -430,6 +431,7 @@ mod tests {
                 token_id: uuid::Uuid::nil(),
                 name: "t".into(),
                 role,
+                source: None,
             },
         };
         assert!(caller(Role::Agent).require(Role::Agent).is_ok());

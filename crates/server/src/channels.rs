@@ -49,6 +49,9 @@ pub struct ChannelSettings {
     pub web_write_keys: Vec<String>,
     /// Origins browsers may post from.
     pub web_allowed_origins: Vec<String>,
+    /// The authserv-ids of the mail servers whose `Authentication-Results`
+    /// header verifies a raw message's sender; none: no sender verified.
+    pub mime_authserv_ids: Vec<String>,
 }
 
 impl std::fmt::Debug for ChannelSettings {
@@ -63,6 +66,7 @@ impl std::fmt::Debug for ChannelSettings {
             .field("channel_tokens", &self.channel_tokens.len())
             .field("web_write_keys", &self.web_write_keys.len())
             .field("web_allowed_origins", &self.web_allowed_origins)
+            .field("mime_authserv_ids", &self.mime_authserv_ids)
             .finish()
     }
 }
@@ -396,14 +400,14 @@ pub(crate) async fn twilio_voice(
 }
 
 /// An adapter behind a channel token: CTI, raw MIME.
-type TokenAdapter = fn(&[u8], &Context) -> Result<Outcome, ChannelError>;
+type TokenAdapter<'a> = &'a dyn Fn(&[u8], &Context) -> Result<Outcome, ChannelError>;
 
 async fn token_authenticated(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
     source: &'static str,
-    parse: TokenAdapter,
+    parse: TokenAdapter<'_>,
     max_body_bytes: usize,
 ) -> Result<HttpResponse, ApiError> {
     require_channel_token(&request, &state).map_err(refused(source))?;
@@ -432,7 +436,7 @@ pub(crate) async fn cti_events(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = state.settings.max_body_bytes;
-    token_authenticated(request, payload, state, cti::SOURCE, cti::parse, limit).await
+    token_authenticated(request, payload, state, cti::SOURCE, &cti::parse, limit).await
 }
 
 /// `POST /v1/channels/email/mime` (`message/rfc822`).
@@ -456,7 +460,9 @@ pub(crate) async fn email_mime(
 ) -> Result<HttpResponse, ApiError> {
     // A whole message with its attachments.
     let limit = state.settings.max_email_body_bytes;
-    token_authenticated(request, payload, state, mime::SOURCE, mime::parse, limit).await
+    let authserv_ids = state.settings.channels.mime_authserv_ids.clone();
+    let parse = move |raw: &[u8], context: &Context| mime::parse(raw, context, &authserv_ids);
+    token_authenticated(request, payload, state, mime::SOURCE, &parse, limit).await
 }
 
 /// `POST /v1/channels/sendgrid/inbound`: basic auth (any user, the secret as

@@ -8,7 +8,8 @@
 //! refused before anything is published (see `idempotency`).
 
 use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, web};
-use panorama_core::{ContactEvent, EventDraft, FieldError, Role, ValidationContext};
+use panorama_core::{ContactEvent, EventDraft, FieldError, ValidationContext};
+use panorama_store::Principal;
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -17,7 +18,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::idempotency::refuse_reused_ids;
 use crate::payload::{read_body, require_json};
-use crate::posting::may_post;
+use crate::posting::{default_source, may_post};
 use crate::publish::publish;
 use crate::trace::RequestTrace;
 use crate::{AppState, metrics, problem};
@@ -114,7 +115,7 @@ pub(crate) async fn post_events(
         .extensions()
         .get::<RequestTrace>()
         .and_then(RequestTrace::outbound);
-    let events = validate_all(drafts, &context, traceparent.as_deref(), caller.role())?;
+    let events = validate_all(drafts, &context, traceparent.as_deref(), caller.principal())?;
     // A single event's fields have no prefix; a batch's are `events[i]`.
     let batch = drafts_were_batch;
     refuse_reused_ids(&state, &events, |index| {
@@ -202,13 +203,13 @@ fn draft_from(value: Value, prefix: &str) -> Result<EventDraft, ApiError> {
     })
 }
 
-/// Validates every draft, and checks that a caller with `role` may post
-/// it (see [`may_post`]).
+/// Validates every draft, and checks that `caller` may post it (see
+/// [`may_post`]).
 fn validate_all(
     drafts: Vec<(String, EventDraft)>,
     context: &ValidationContext,
     traceparent: Option<&str>,
-    role: Role,
+    caller: &Principal,
 ) -> Result<Vec<ContactEvent>, ApiError> {
     drafts
         .into_iter()
@@ -216,6 +217,7 @@ fn validate_all(
             if draft.traceparent.is_none() {
                 draft.traceparent = traceparent.map(str::to_owned);
             }
+            default_source(caller, &mut draft);
             let event = draft.validate(context).map_err(|error| {
                 metrics::REJECTED.with_label_values(&["validation"]).inc();
                 if prefix.is_empty() {
@@ -224,7 +226,7 @@ fn validate_all(
                     error.within(&prefix).into()
                 }
             })?;
-            may_post(role, &event, &prefix).map_err(|error| {
+            may_post(caller, &event, &prefix).map_err(|error| {
                 metrics::REJECTED.with_label_values(&["validation"]).inc();
                 ApiError::Validation(error)
             })?;

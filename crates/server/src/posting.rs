@@ -1,14 +1,17 @@
 //! What a credential may post through `POST /v1/events`: a `channel` token
-//! posts contact events of its own system, never agent actions and never
-//! under the source of an adapter. Agent actions come from the agent
-//! action routes, which name the agent and check the customer; the
-//! adapters derive event ids from their source and the provider's ids, so
-//! an event posted under `twilio` with a derived id would pre-empt (and
-//! later silence) the real webhook. An `admin` token is an operator's, for
-//! backfills and the simulator, and is not bound.
+//! posts contact events of its own system, under its own source, never
+//! agent actions and never under the source of an adapter. Agent actions
+//! come from the agent action routes, which name the agent and check the
+//! customer; the adapters derive event ids from their source and the
+//! provider's ids, so an event posted under `twilio` with a derived id
+//! would pre-empt (and later silence) the real webhook, and one posted
+//! under another system's source would pre-empt that system's ids the same
+//! way. An `admin` token is an operator's, for backfills and the
+//! simulator, and is not bound.
 
 use panorama_channels::{cti, mailgun, meta, mime, sendgrid, twilio, web};
-use panorama_core::{ContactEvent, FieldError, Role};
+use panorama_core::{ContactEvent, EventDraft, FieldError, Role};
+use panorama_store::Principal;
 
 /// The sources the channel adapters and the agent action routes publish
 /// under: the gateway's own, which a `channel` token cannot choose.
@@ -27,10 +30,26 @@ pub(crate) const RESERVED_SOURCES: [&str; 12] = [
     "agent",
 ];
 
-/// `Ok` when a caller with `role` may post `event`, else the field at
-/// fault (`channel`, `type` or `source`, within `prefix`) and why.
-pub(crate) fn may_post(role: Role, event: &ContactEvent, prefix: &str) -> Result<(), FieldError> {
-    if role == Role::Admin {
+/// Fills in the source a draft posted by `caller` leaves out: a channel
+/// token's own, so its events need not repeat it.
+pub(crate) fn default_source(caller: &Principal, draft: &mut EventDraft) {
+    let missing = draft
+        .source
+        .as_deref()
+        .is_none_or(|source| source.trim().is_empty());
+    if missing && let Some(bound) = &caller.source {
+        draft.source = Some(bound.clone());
+    }
+}
+
+/// `Ok` when `caller` may post `event`, else the field at fault
+/// (`channel`, `type` or `source`, within `prefix`) and why.
+pub(crate) fn may_post(
+    caller: &Principal,
+    event: &ContactEvent,
+    prefix: &str,
+) -> Result<(), FieldError> {
+    if caller.role == Role::Admin {
         return Ok(());
     }
     let refuse = |field: &str, message: String| {
@@ -65,19 +84,35 @@ pub(crate) fn may_post(role: Role, event: &ContactEvent, prefix: &str) -> Result
             ),
         );
     }
+    if let Some(bound) = &caller.source
+        && !is_within(&event.source, bound)
+    {
+        return refuse(
+            "source",
+            format!(
+                "this token posts under the source {bound} (or {bound}.<name>), not {}",
+                event.source
+            ),
+        );
+    }
     Ok(())
+}
+
+/// Whether `source` is `parent` or under it (`crm.billing` under `crm`).
+fn is_within(source: &str, parent: &str) -> bool {
+    source == parent
+        || source
+            .strip_prefix(parent)
+            .is_some_and(|rest| rest.starts_with('.'))
 }
 
 /// Whether `source` is an adapter's (or agent actions'), or under one
 /// (`twilio.x`, `meta.whatsapp.x`): ids derived from it could collide with
 /// the adapter's.
 fn is_reserved(source: &str) -> bool {
-    RESERVED_SOURCES.iter().any(|reserved| {
-        source == *reserved
-            || source
-                .strip_prefix(reserved)
-                .is_some_and(|rest| rest.starts_with('.'))
-    })
+    RESERVED_SOURCES
+        .iter()
+        .any(|reserved| is_within(source, reserved))
 }
 
 #[cfg(test)]
@@ -100,17 +135,28 @@ mod tests {
         .expect("valid")
     }
 
+    /// A token of `role`; a channel token posts under `crm`.
+    fn caller(role: Role) -> Principal {
+        Principal {
+            token_id: uuid::Uuid::nil(),
+            name: format!("test-{role}"),
+            role,
+            source: (role == Role::Channel).then(|| "crm".to_owned()),
+        }
+    }
+
     fn refused_field(role: Role, event: &ContactEvent) -> Option<String> {
-        may_post(role, event, "events[2]").err().map(|e| e.field)
+        may_post(&caller(role), event, "events[2]")
+            .err()
+            .map(|e| e.field)
     }
 
     #[test]
     fn a_channel_token_posts_its_own_contact_events() {
         for (channel, source, event_type) in [
             ("phone", "crm", "call.ended"),
-            ("email", "api", "email.received"),
-            ("web", "survey", "form.submitted"),
-            ("phone", "twilioish", "call.ended"),
+            ("email", "crm", "email.received"),
+            ("web", "crm.survey", "form.submitted"),
             ("phone", "crm.twilio", "call.ended"),
         ] {
             let event = event(channel, source, event_type);
@@ -133,10 +179,14 @@ mod tests {
             );
         }
         assert_eq!(
-            may_post(Role::Channel, &event("phone", "crm", "note.added"), "")
-                .err()
-                .map(|e| e.field)
-                .as_deref(),
+            may_post(
+                &caller(Role::Channel),
+                &event("phone", "crm", "note.added"),
+                ""
+            )
+            .err()
+            .map(|e| e.field)
+            .as_deref(),
             Some("type")
         );
     }
@@ -155,6 +205,37 @@ mod tests {
                 "{source}"
             );
         }
+    }
+
+    #[test]
+    fn a_channel_token_posts_only_under_its_own_source() {
+        for source in ["api", "crmx", "billing", "billing.crm", "cr"] {
+            let posted = event("phone", source, "call.ended");
+            assert_eq!(
+                refused_field(Role::Channel, &posted).as_deref(),
+                Some("events[2].source"),
+                "{source}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_source_is_the_tokens_own() {
+        let mut draft = EventDraft::default();
+        default_source(&caller(Role::Channel), &mut draft);
+        assert_eq!(draft.source.as_deref(), Some("crm"));
+        let mut draft = EventDraft {
+            source: Some("crm.survey".into()),
+            ..EventDraft::default()
+        };
+        default_source(&caller(Role::Channel), &mut draft);
+        assert_eq!(draft.source.as_deref(), Some("crm.survey"));
+        let mut draft = EventDraft {
+            source: Some(" ".into()),
+            ..EventDraft::default()
+        };
+        default_source(&caller(Role::Admin), &mut draft);
+        assert_eq!(draft.source.as_deref(), Some(" "));
     }
 
     #[test]

@@ -136,6 +136,7 @@ mod tests {
             token_id: Uuid::nil(),
             name: "desk-1".into(),
             role: Role::Agent,
+            source: None,
         }
     }
 

@@ -2,7 +2,7 @@
 -- last_used_at when it is more than a minute old, so steady traffic writes
 -- at most once a minute per token, in the same round trip.
 WITH found AS (
-    SELECT id, name, role, last_used_at
+    SELECT id, name, role, last_used_at, source
     FROM api_tokens
     WHERE token_hash = $1 AND revoked_at IS NULL
 ), touched AS (
@@ -12,4 +12,4 @@ WITH found AS (
     WHERE t.id = found.id
       AND (found.last_used_at IS NULL OR found.last_used_at < now() - interval '1 minute')
 )
-SELECT id, name, role FROM found
+SELECT id, name, role, source FROM found

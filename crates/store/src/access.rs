@@ -59,6 +59,8 @@ pub struct TokenInfo {
     pub created_at: DateTime<Utc>,
     /// When it was last presented, to the minute; `None` if never.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The source a channel token posts under; `None` for other roles.
+    pub source: Option<String>,
 }
 
 /// Who is calling: the live token a request presented.
@@ -70,6 +72,9 @@ pub struct Principal {
     pub name: String,
     /// What it may do.
     pub role: Role,
+    /// The source a channel token posts under (events it posts carry this
+    /// source or one under it, `crm.billing`); `None` for other roles.
+    pub source: Option<String>,
 }
 
 /// SHA-256 of a presented secret: what the database stores and looks up.
@@ -108,6 +113,29 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The source a new token posts under: a channel token's given one or its
+/// name; none for other roles.
+fn bound_source(name: &str, role: Role, source: Option<&str>) -> Result<Option<String>> {
+    if role != Role::Channel {
+        return match source {
+            None => Ok(None),
+            Some(_) => Err(Error::InvalidTokenSource(format!(
+                "only channel tokens post under a source, not {role} tokens"
+            ))),
+        };
+    }
+    let (raw, what) = match source {
+        Some(source) => (source, "source"),
+        None => (
+            name,
+            "name, which a channel token posts under unless given a source,",
+        ),
+    };
+    panorama_core::parse_source(raw)
+        .map(Some)
+        .map_err(|error| Error::InvalidTokenSource(format!("the {what} {}", error.message)))
+}
+
 fn role_of(row: &Row, column: usize) -> Result<Role> {
     let raw: String = row.get(column);
     raw.parse()
@@ -121,15 +149,30 @@ fn token_info(row: &Row) -> Result<TokenInfo> {
         role: role_of(row, 2)?,
         created_at: row.get(3),
         last_used_at: row.get(4),
+        source: row.get(5),
     })
 }
 
 impl Store {
     /// Creates a token named `name` with `role`, and returns it with its
-    /// secret, which is not stored and cannot be shown again.
-    #[tracing::instrument(skip(self))]
+    /// secret, which is not stored and cannot be shown again. A channel
+    /// token posts under its name as source (see [`Store::create_token_with_source`]).
     pub async fn create_token(&self, name: &str, role: Role) -> Result<(TokenInfo, Secret)> {
+        self.create_token_with_source(name, role, None).await
+    }
+
+    /// [`Store::create_token`], with the source a channel token posts
+    /// under: `source`, or by default its name, which must then be a
+    /// source name. Tokens of other roles take no source.
+    #[tracing::instrument(skip(self))]
+    pub async fn create_token_with_source(
+        &self,
+        name: &str,
+        role: Role,
+        source: Option<&str>,
+    ) -> Result<(TokenInfo, Secret)> {
         check_name(name)?;
+        let source = bound_source(name, role, source)?;
         let secret = new_secret();
         let hash = token_hash(secret.expose());
         let client = self.pool.get().await?;
@@ -139,7 +182,13 @@ impl Store {
         let row = client
             .query_one(
                 &statement,
-                &[&Uuid::now_v7(), &name, &role.as_str(), &hash.as_slice()],
+                &[
+                    &Uuid::now_v7(),
+                    &name,
+                    &role.as_str(),
+                    &hash.as_slice(),
+                    &source,
+                ],
             )
             .await
             .map_err(|error| {
@@ -153,7 +202,7 @@ impl Store {
                     Error::Db(error)
                 }
             })?;
-        tracing::info!(name, %role, "api token created");
+        tracing::info!(name, %role, source, "api token created");
         Ok((token_info(&row)?, secret))
     }
 
@@ -202,6 +251,7 @@ impl Store {
             token_id: row.get(0),
             name: row.get(1),
             role: role_of(&row, 2)?,
+            source: row.get(3),
         }))
     }
 }
@@ -250,5 +300,25 @@ mod tests {
         assert!(check_name("").is_err());
         assert!(check_name("two words").is_err());
         assert!(check_name(&"x".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn channel_tokens_and_only_they_are_bound_to_a_source() {
+        let bound =
+            |name, role, source| bound_source(name, role, source).map_err(|e| e.to_string());
+        assert_eq!(
+            bound("crm", Role::Channel, None),
+            Ok(Some("crm".to_owned()))
+        );
+        assert_eq!(
+            bound("Desk 7", Role::Channel, Some("crm.billing")),
+            Ok(Some("crm.billing".to_owned()))
+        );
+        assert_eq!(bound("desk-7", Role::Agent, None), Ok(None));
+        let refused = bound("CRM", Role::Channel, None).expect_err("not a source name");
+        assert!(refused.contains("name"), "{refused}");
+        let refused = bound("crm", Role::Channel, Some("Crm!")).expect_err("not a source name");
+        assert!(refused.contains("source"), "{refused}");
+        assert!(bound("ops", Role::Admin, Some("crm")).is_err());
     }
 }

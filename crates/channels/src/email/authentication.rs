@@ -3,7 +3,8 @@
 //! whether the sender's domain is one of them. Nothing is checked against
 //! DNS here; Panorama trusts the report of the system that received the
 //! message (SendGrid's `SPF` and `dkim` fields, Mailgun's `X-Mailgun-Spf`,
-//! the receiving MTA's `Authentication-Results` header).
+//! the `Authentication-Results` header of a receiving MTA the operator
+//! named by its authserv-id).
 
 use mail_parser::Message;
 
@@ -97,18 +98,27 @@ impl Authenticated {
     }
 
     /// The topmost `Authentication-Results` header of `message` (RFC
-    /// 8601): the one the receiving MTA prepended. `spf=pass` vouches for
-    /// `smtp.mailfrom`, `dkim=pass` for `header.d` (or `header.i`),
-    /// `dmarc=pass` for `header.from`.
-    pub fn from_headers(message: &Message<'_>) -> Self {
+    /// 8601) whose authserv-id is one of `authserv_ids`: the one the
+    /// receiving MTA prepended. Anyone can write such a header into a
+    /// message, so only those of a mail server named by the operator
+    /// count (RFC 8601 section 5: that server removes headers bearing its
+    /// own id from incoming mail); with no names, none does. `spf=pass`
+    /// vouches for `smtp.mailfrom`, `dkim=pass` for `header.d` (or
+    /// `header.i`), `dmarc=pass` for `header.from`.
+    pub fn from_headers(message: &Message<'_>, authserv_ids: &[String]) -> Self {
         let mut authenticated = Authenticated::default();
-        let Some((_, value)) = message
+        let Some(value) = message
             .headers_raw()
-            .find(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
+            .filter(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
+            .map(|(_, value)| without_comments(value))
+            .find(|value| {
+                authserv_ids
+                    .iter()
+                    .any(|trusted| authserv_id(value).eq_ignore_ascii_case(trusted.trim()))
+            })
         else {
             return authenticated;
         };
-        let value = without_comments(value);
         // The first part is the authserv-id; each later one a result.
         for result in value.split(';').skip(1) {
             let mut words = result.split_whitespace();
@@ -136,6 +146,18 @@ impl Authenticated {
         }
         authenticated
     }
+}
+
+/// The authserv-id of an `Authentication-Results` value (comments
+/// removed): its first word, before any version number and the first `;`.
+fn authserv_id(value: &str) -> &str {
+    value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
 }
 
 /// `value` without its RFC 5322 comments (parenthesised, possibly nested).
@@ -198,15 +220,45 @@ mod tests {
     }
 
     #[test]
-    fn the_topmost_authentication_results_header_counts() {
-        let raw = b"Authentication-Results: mx.example.net;\r\n spf=softfail (domain of anna@gmail.com does not designate) smtp.mailfrom=anna@gmail.com;\r\n dkim=pass header.i=@gmail.com;\r\n dmarc=pass (p=NONE) header.from=gmail.com\r\nAuthentication-Results: forged.example; spf=pass smtp.mailfrom=ceo@bank.example\r\nFrom: anna@gmail.com\r\nSubject: hi\r\n\r\nbody";
+    fn the_topmost_authentication_results_header_of_a_trusted_server_counts() {
+        let raw = b"Authentication-Results: forged.example; spf=pass smtp.mailfrom=ceo@bank.example\r\nAuthentication-Results: MX.example.net 1;\r\n spf=softfail (domain of anna@gmail.com does not designate) smtp.mailfrom=anna@gmail.com;\r\n dkim=pass header.i=@gmail.com;\r\n dmarc=pass (p=NONE) header.from=gmail.com\r\nAuthentication-Results: mx.example.net; spf=pass smtp.mailfrom=older@bank.example\r\nFrom: anna@gmail.com\r\nSubject: hi\r\n\r\nbody";
         let message = MessageParser::default().parse(&raw[..]).expect("message");
-        let authenticated = Authenticated::from_headers(&message);
+        let trusted = ["mx.example.net".to_owned()];
+        let authenticated = Authenticated::from_headers(&message, &trusted);
         assert_eq!(authenticated.domains(), &["gmail.com"]);
         assert!(!authenticated.vouches_for("ceo@bank.example"));
+        assert!(!authenticated.vouches_for("older@bank.example"));
+        // Without a trusted server, no header vouches for anything.
+        assert!(
+            Authenticated::from_headers(&message, &[])
+                .domains()
+                .is_empty()
+        );
+        let other = ["mx.other.example".to_owned()];
+        assert!(
+            Authenticated::from_headers(&message, &other)
+                .domains()
+                .is_empty()
+        );
         let none = MessageParser::default()
             .parse(&b"From: a@b.example\r\n\r\nx"[..])
             .expect("message");
-        assert!(Authenticated::from_headers(&none).domains().is_empty());
+        assert!(
+            Authenticated::from_headers(&none, &trusted)
+                .domains()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_authserv_id_is_the_first_word_before_the_first_semicolon() {
+        assert_eq!(authserv_id(" mx.example.net 1; spf=pass"), "mx.example.net");
+        assert_eq!(authserv_id("mx.example.net;"), "mx.example.net");
+        assert_eq!(
+            authserv_id("\r\n\tmx.example.net\r\n ; none"),
+            "mx.example.net"
+        );
+        assert_eq!(authserv_id(""), "");
+        assert_eq!(authserv_id("; spf=pass"), "");
     }
 }
