@@ -191,15 +191,82 @@ fn resume_point(
         .transpose()
 }
 
-/// The `data` of the stream's events, for the OpenAPI document only: the
-/// stream writes them with `json!`.
+/// The stream's events and their `data`, for the OpenAPI document only:
+/// the stream writes them with [`super::frame`] and `json!`.
 pub(crate) mod doc {
     #![allow(dead_code)]
 
     use chrono::{DateTime, Utc};
     use panorama_store::{CustomerProfile, TimelineEntry};
     use serde::Serialize;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    use utoipa::{PartialSchema, ToSchema};
     use uuid::Uuid;
+
+    /// One event of the stream as an `EventSource` reads it. Before OpenAPI
+    /// 3.2 (`itemSchema`), a `text/event-stream` answer's `schema` is
+    /// read as the schema of each event, so it is this object rather than
+    /// `string`; `data`'s `contentSchema` says what its JSON holds.
+    pub(crate) struct StreamEvent;
+
+    impl PartialSchema for StreamEvent {
+        fn schema() -> RefOr<Schema> {
+            let text = |description: &str| {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some(description))
+            };
+            let mut data = text("One line of JSON, a `StreamData` object.")
+                .content_media_type("application/json")
+                .build();
+            // utoipa has no builder for `contentSchema` (JSON Schema
+            // 2020-12, so OpenAPI 3.1); the schema's map of extra keywords
+            // carries it.
+            data.extensions.get_or_insert_with(Default::default).insert(
+                "contentSchema".to_owned(),
+                serde_json::json!({ "$ref": "#/components/schemas/StreamData" }),
+            );
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(Some(
+                    "One server-sent event: its `id:`, `event:` and `data:` lines. The \
+                     `retry: 1000` the stream starts with and the `: keepalive` comments \
+                     carry no data and are not events.",
+                ))
+                .property(
+                    "id",
+                    text("Its position in the customer's change log: resume after it.")
+                        .pattern(Some("^[0-9]+$")),
+                )
+                .property(
+                    "event",
+                    text(
+                        "What changed: `timeline`, `profile`, `case`, or a later kind \
+                         (treat one you do not know like `case`).",
+                    )
+                    .min_length(Some(1)),
+                )
+                .property("data", data)
+                .property(
+                    "retry",
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(0))
+                        .description(Some("Milliseconds to wait before reconnecting.")),
+                )
+                .required("id")
+                .required("event")
+                .required("data")
+                .into()
+        }
+    }
+
+    impl ToSchema for StreamEvent {
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            schemas.push((StreamData::name().into_owned(), StreamData::schema()));
+        }
+    }
 
     /// One event's `data`: a JSON object on one line.
     #[derive(Serialize, utoipa::ToSchema)]
@@ -260,7 +327,7 @@ pub(crate) mod doc {
     ),
     responses(
         (status = 200, description = "The stream, until the client leaves or the server shuts down",
-            content_type = "text/event-stream", body = String,
+            content_type = "text/event-stream", body = doc::StreamEvent,
             headers(
                 ("Cache-Control" = String, description = "`no-cache`"),
                 ("X-Accel-Buffering" = String, description = "`no`: nginx does not buffer the stream"),
@@ -451,6 +518,67 @@ mod tests {
             std::str::from_utf8(&text).expect("utf-8"),
             "id: 7\nevent: timeline\ndata: {\"a\":\"line\\nbreak\"}\n\n"
         );
+    }
+
+    /// The document describes each event the stream sends as a client
+    /// reads it: an object of the frame's fields, whose `data` is a
+    /// `StreamData`. (A whole-stream `string` broke the document for every
+    /// event, for clients that read a stream's schema per event.)
+    #[test]
+    fn the_document_describes_each_frame_the_stream_sends() {
+        let document = serde_json::to_value(crate::openapi::document()).expect("serialises");
+        let resolve = |schema: &serde_json::Value| -> serde_json::Value {
+            match schema["$ref"].as_str() {
+                Some(target) => document
+                    .pointer(target.trim_start_matches('#'))
+                    .cloned()
+                    .expect("the reference resolves"),
+                None => schema.clone(),
+            }
+        };
+        let answer = &document["paths"]["/v1/stream"]["get"]["responses"]["200"]["content"];
+        let event_schema = resolve(&answer["text/event-stream"]["schema"]);
+        assert_eq!(event_schema["type"], "object", "{event_schema}");
+        let data = json!({
+            "customer_id": Uuid::nil(),
+            "requested_id": Uuid::nil(),
+            "at": "2026-01-01T00:00:00Z",
+            "subject_id": Uuid::nil(),
+            "event_id": null,
+        });
+        let sent = frame(42, "case", &data);
+        let mut event = serde_json::Map::new();
+        for line in std::str::from_utf8(&sent).expect("utf-8").lines() {
+            if let Some((field, value)) = line.split_once(": ") {
+                event.insert(field.to_owned(), json!(value));
+            }
+        }
+        for required in event_schema["required"].as_array().expect("required") {
+            let required = required.as_str().expect("a name");
+            assert!(event.contains_key(required), "the frame has no {required}");
+        }
+        for (field, value) in &event {
+            let property = &event_schema["properties"][field];
+            assert_eq!(property["type"], "string", "{field}");
+            let pattern = property["pattern"].as_str().unwrap_or_default();
+            if pattern == "^[0-9]+$" {
+                let text = value.as_str().unwrap_or_default();
+                assert!(text.bytes().all(|b| b.is_ascii_digit()), "{field}: {text}");
+            }
+        }
+        let data_schema = &event_schema["properties"]["data"];
+        assert_eq!(data_schema["contentMediaType"], "application/json");
+        let content = resolve(&data_schema["contentSchema"]);
+        let sent_data: serde_json::Value =
+            serde_json::from_str(event["data"].as_str().expect("data")).expect("JSON data");
+        let properties = content["properties"].as_object().expect("properties");
+        for key in sent_data.as_object().expect("an object").keys() {
+            assert!(properties.contains_key(key), "undocumented {key}");
+        }
+        for required in content["required"].as_array().expect("required") {
+            let required = required.as_str().expect("a name");
+            assert!(sent_data.get(required).is_some(), "data without {required}");
+        }
     }
 
     #[test]

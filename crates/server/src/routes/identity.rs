@@ -243,7 +243,12 @@ impl From<ConflictParams> for ConflictQuery {
         do-not-merge), newest first, in keyset pages.",
     params(ConflictParams),
     responses(
-        (status = 200, description = "A page", body = ConflictPage),
+        (status = 200, description = "A page", body = ConflictPage,
+            links(
+                ("resolve_conflict" = (operation_id = "resolve_conflict",
+                    parameters(("id" = "$response.body#/conflicts/0/id")),
+                    description = "Settle the first conflict of the page")),
+            )),
         problem::List,
     ),
 )]

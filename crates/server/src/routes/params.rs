@@ -247,6 +247,25 @@ pub(crate) fn page(limit: Option<u32>) -> usize {
     limit.map_or(DEFAULT_PAGE, |limit| limit as usize)
 }
 
+/// Longest name (a token name, an assignee) a list can be filtered by.
+pub(crate) const MAX_NAME: usize = 200;
+
+/// `deserialize_with` of a name a list is filtered by (the audit trail's
+/// actor, the tasks' assignee): 1 to [`MAX_NAME`] characters and no
+/// control characters, which no name holds and PostgreSQL refuses in text
+/// (NUL) — so a query with one is the caller's mistake, not a 500.
+pub(crate) fn name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    parsed_with(deserializer, |text| {
+        if text.is_empty() || text.chars().count() > MAX_NAME {
+            Err(format!("1 to {MAX_NAME} characters"))
+        } else if text.chars().any(char::is_control) {
+            Err("must not contain control characters".to_owned())
+        } else {
+            Ok(text.to_owned())
+        }
+    })
+}
+
 /// `deserialize_with` of a customer id given as a parameter.
 pub(crate) fn customer_id<'de, D: Deserializer<'de>>(
     deserializer: D,
