@@ -8,8 +8,11 @@
 //! and writes the first note, and opens the ops view; nothing is loaded from
 //! anywhere but Panorama.
 //!
-//! The test leaves a screenshot of the customer card in
-//! `target/test-artifacts/console.png`.
+//! A second test checks the card's contact preferences and the follow-up
+//! tasks the customer refused.
+//!
+//! The tests leave screenshots of the customer card in
+//! `target/test-artifacts/` (`console.png`, `console-consent.png`).
 
 #[path = "support/webdriver.rs"]
 mod webdriver;
@@ -549,6 +552,176 @@ async fn an_agent_works_a_customer_in_the_console() {
         )
         .await;
     save_screenshot(&browser, "console-ops.png", "the ops view").await;
+    assert_same_origin(&browser, &origin).await;
+    drop(browser);
+    app.stop().await;
+}
+
+/// The card shows what the customer said about being contacted, and a
+/// follow-up task on a channel the customer refused is marked; an agent
+/// records a new preference from the console and both change live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_card_shows_consent_and_marks_refused_follow_ups() {
+    let app = TestApp::spawn().await;
+    let agent = app.token(Role::Agent).await;
+    let phone = "+31655556666";
+    let email = "eva.jansen@example.nl";
+    let hours_ago = |hours: i64| Utc::now() - Duration::hours(hours);
+    let mut call = contact_with(
+        "eva-call",
+        hours_ago(5),
+        "phone",
+        &[("phone", phone), ("email", email)],
+    );
+    call["display_name"] = json!("Eva Jansen");
+    let preferences = json!({
+        "event_id": "eva-prefs", "occurred_at": hours_ago(4).to_rfc3339(), "channel": "web",
+        "source": "preferences", "type": "consent.updated",
+        "identifiers": [{"kind": "email", "value": email}],
+        "consent": [
+            {"channel": "email", "purpose": "marketing", "granted": false},
+            {"channel": "email", "purpose": "service", "granted": false},
+            {"channel": "phone", "purpose": "service", "granted": true}
+        ]
+    });
+    let response = app
+        .post_events(&json!({"events": [call, preferences]}))
+        .await;
+    assert_eq!(response.status(), 202);
+    app.wait_for_events(2).await;
+    let id = app
+        .get_json(&format!("/v1/customers/lookup?email={email}"))
+        .await["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let due = (Utc::now() + Duration::days(1)).to_rfc3339();
+    for (title, channel) in [
+        ("Send the signed form", "email"),
+        ("Call back about the meter", "phone"),
+    ] {
+        let response = app
+            .request(
+                reqwest::Method::POST,
+                &format!("/v1/customers/{id}/tasks"),
+                Some(&agent),
+            )
+            .json(&json!({"title": title, "due_at": due, "channel": channel}))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(response.status(), 202);
+    }
+    app.wait_for_events(4).await;
+
+    let origin = app.base_url.clone();
+    let browser = Browser::start(1366, 768).await;
+    browser
+        .goto(&format!("{origin}/?phone=%2B31655556666"))
+        .await;
+    browser
+        .type_into(&browser.find("#token").await, &agent)
+        .await;
+    browser
+        .click(&browser.find("#signin-form button").await)
+        .await;
+    browser
+        .wait_for(
+            "Eva's card with her preferences",
+            "const c = document.querySelector('[data-testid=customer-card]'); \
+             return c && c.textContent.includes('Eva Jansen') && \
+             c.querySelector('[data-testid=consent-statement][data-channel=email]\
+             [data-purpose=marketing][data-granted=false]') && \
+             c.querySelector('[data-testid=consent-statement][data-channel=phone]\
+             [data-purpose=service][data-granted=true]')",
+        )
+        .await;
+    let card = browser
+        .run(
+            "return document.querySelector('[data-testid=customer-card]').innerText",
+            json!([]),
+        )
+        .await;
+    let card = card.as_str().unwrap_or_default();
+    // Headings are upper case on screen.
+    for shown in [
+        "contact preferences",
+        "email · marketing",
+        "phone · service",
+        "refused",
+        "allowed",
+    ] {
+        assert!(
+            card.to_lowercase().contains(shown),
+            "the card shows {shown}:\n{card}"
+        );
+    }
+    let follow_ups = browser
+        .run(
+            "return document.querySelector('[data-testid=follow-up-refused]')?.innerText ?? ''",
+            json!([]),
+        )
+        .await;
+    assert!(
+        follow_ups
+            .as_str()
+            .is_some_and(|text| text.contains("Email") && !text.contains("Phone")),
+        "the follow-ups the customer refused: {follow_ups}"
+    );
+    let task_marked = |title: &str| {
+        format!(
+            "return [...document.querySelectorAll('[data-testid=tasks] li')]\
+             .find(li => li.textContent.includes({}))?.querySelector('[data-testid=task-refused]') ? 'marked' : \
+             ([...document.querySelectorAll('[data-testid=tasks] li')].some(li => li.textContent.includes({0})) \
+              ? 'plain' : 'absent')",
+            json!(title)
+        )
+    };
+    browser
+        .wait_for(
+            "the email follow-up marked refused",
+            &format!(
+                "return (() => {{ {} }})() === 'marked'",
+                task_marked("Send the signed form")
+            ),
+        )
+        .await;
+    assert_eq!(
+        browser
+            .run(&task_marked("Call back about the meter"), json!([]))
+            .await,
+        json!("plain"),
+        "calls are allowed"
+    );
+
+    // Eva now says no calls either; the agent records it from the console.
+    browser
+        .click(&browser.find("[data-testid=consent-toggle]").await)
+        .await;
+    browser
+        .run(
+            "const f = document.querySelector('[data-testid=consent-form]'); \
+             f.querySelector('select[name=channel]').value = 'phone'; \
+             f.querySelector('select[name=purpose]').value = 'service'; \
+             f.querySelector('select[name=granted]').value = 'false'; \
+             f.querySelector('input[name=note]').value = 'said so on the phone'; \
+             f.querySelector('button[type=submit]').click()",
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the new refusal on the card and the call marked",
+            &format!(
+                "const c = document.querySelector('[data-testid=customer-card]'); \
+                 return c.querySelector('[data-testid=consent-statement][data-channel=phone]\
+                 [data-purpose=service][data-granted=false]') && \
+                 (() => {{ {} }})() === 'marked'",
+                task_marked("Call back about the meter")
+            ),
+        )
+        .await;
+    save_screenshot(&browser, "console-consent.png", "a customer's consent").await;
     assert_same_origin(&browser, &origin).await;
     drop(browser);
     app.stop().await;

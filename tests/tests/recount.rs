@@ -19,8 +19,9 @@ use uuid::Uuid;
 const PEOPLE: usize = 12;
 const EVENTS: usize = 250;
 
-/// A random stream: contacts, receipts, page views and survey answers of
-/// `PEOPLE` people over the last 60 days. Each person has an email address
+/// A random stream: contacts, receipts, page views, survey answers and
+/// consent statements (a few channels and purposes, so that they overlap)
+/// of `PEOPLE` people over the last 60 days. Each person has an email address
 /// and a phone number; with `split`, an event carries either or both, so
 /// customers are created apart and merged later. A tenth of the events are
 /// sent twice.
@@ -67,6 +68,21 @@ fn stream(seed: u64, split: bool) -> Vec<Value> {
                 event["channel"] = json!("web");
                 event["type"] = json!("feedback.submitted");
                 event["feedback"] = json!({"metric": metric, "score": rng.random_range(1..=top)});
+            } else if rng.random_bool(0.12) {
+                let keys: Vec<(&str, &str)> = ["any", "phone", "email", "whatsapp"]
+                    .into_iter()
+                    .flat_map(|channel| ["service", "marketing"].map(|purpose| (channel, purpose)))
+                    .collect();
+                let count = rng.random_range(1..=3);
+                let statements: Vec<Value> = keys
+                    .choose_multiple(&mut rng, count)
+                    .map(|(channel, purpose)| {
+                        json!({"channel": channel, "purpose": purpose, "granted": rng.random_bool(0.5)})
+                    })
+                    .collect();
+                event["channel"] = json!("web");
+                event["type"] = json!("consent.updated");
+                event["consent"] = json!(statements);
             } else {
                 let (channel, event_type) = *types.choose(&mut rng).expect("type");
                 event["channel"] = json!(channel);

@@ -18,8 +18,8 @@ use uuid::Uuid;
 use crate::attributes::{TASK_ASSIGNEE, TASK_CHANNEL, TASK_DUE_AT, TASK_ID};
 use crate::limits::{self, TextLimit};
 use crate::{
-    Channel, Direction, EventDraft, EventType, FeedbackDraft, FeedbackMetric, IdentifierDraft,
-    IdentifierKind, ValidationContext,
+    Channel, ConsentChannel, ConsentDraft, ConsentPurpose, Direction, EventDraft, EventType,
+    FeedbackDraft, FeedbackMetric, IdentifierDraft, IdentifierKind, ValidationContext,
 };
 
 /// Characters with special case mappings: `İ` lower-cases to two
@@ -455,6 +455,7 @@ fn event_type() -> BoxedStrategy<Option<String>> {
         3 => Just(Some(EventType::CaseOpened.as_str().to_owned())),
         3 => Just(Some(EventType::NoteAdded.as_str().to_owned())),
         2 => Just(Some(EventType::FeedbackSubmitted.as_str().to_owned())),
+        2 => Just(Some(EventType::ConsentUpdated.as_str().to_owned())),
         6 => select(EventType::ALL).prop_map(|t| Some(t.as_str().to_owned())),
         1 => proptest::option::of(text(TextLimit::chars(20))),
     ]
@@ -476,6 +477,53 @@ fn feedback() -> BoxedStrategy<FeedbackDraft> {
             comment,
         })
         .boxed()
+}
+
+/// A consent statement: mostly known names (now and then padded with odd
+/// spaces), sometimes any text, now and then without `granted`.
+fn consent_statement() -> BoxedStrategy<ConsentDraft> {
+    let padded = |name: &'static str| {
+        prop_oneof![
+            8 => Just(name.to_owned()),
+            1 => select(&[" ", "\u{3000}", "\u{A0}", "\t"][..]).prop_map(move |pad| format!("{pad}{name}{pad}")),
+        ]
+    };
+    (
+        prop_oneof![
+            12 => select(ConsentChannel::ALL).prop_flat_map(move |c| padded(c.as_str())),
+            1 => text(TextLimit::chars(12)),
+        ],
+        prop_oneof![
+            12 => select(ConsentPurpose::ALL).prop_flat_map(move |p| padded(p.as_str())),
+            1 => text(TextLimit::chars(12)),
+        ],
+        proptest::option::weighted(0.95, any::<bool>()),
+    )
+        .prop_map(|(channel, purpose, granted)| ConsentDraft {
+            channel,
+            purpose,
+            granted,
+        })
+        .boxed()
+}
+
+/// The statements of an event: one to a few for `consent.updated` (now
+/// and then none, or past the limit), rarely any on other events.
+fn consent(event_type: Option<EventType>) -> BoxedStrategy<Vec<ConsentDraft>> {
+    if event_type == Some(EventType::ConsentUpdated) {
+        prop_oneof![
+            30 => vec(consent_statement(), 1..=3),
+            1 => Just(Vec::new()),
+            1 => vec(consent_statement(), 20..=26),
+        ]
+        .boxed()
+    } else {
+        prop_oneof![
+            19 => Just(Vec::new()),
+            1 => vec(consent_statement(), 1..=2),
+        ]
+        .boxed()
+    }
 }
 
 fn optional_text(limit: TextLimit) -> BoxedStrategy<Option<String>> {
@@ -554,6 +602,7 @@ pub fn event_draft(received_at: DateTime<Utc>) -> BoxedStrategy<EventDraft> {
                 proptest::option::of(prop_oneof![9 => -1.0f32..=1.0, 1 => any::<f32>()]),
                 feedback,
                 attributes(known, received_at),
+                consent(known),
             );
             (header, texts, rest).prop_map(
                 |(
@@ -578,7 +627,7 @@ pub fn event_draft(received_at: DateTime<Utc>) -> BoxedStrategy<EventDraft> {
                         outcome,
                         display_name,
                     ),
-                    (duration_seconds, sentiment, feedback, attributes),
+                    (duration_seconds, sentiment, feedback, attributes, consent),
                 )| EventDraft {
                     event_id,
                     occurred_at,
@@ -597,6 +646,7 @@ pub fn event_draft(received_at: DateTime<Utc>) -> BoxedStrategy<EventDraft> {
                     outcome,
                     sentiment,
                     feedback,
+                    consent,
                     attributes,
                     display_name,
                     traceparent,

@@ -6,6 +6,7 @@
 
 import { api, explain } from './api.js';
 import { h, icon, time, channelName, field } from './dom.js';
+import { CONSENT_CHANNELS, CONSENT_PURPOSES } from './card.js';
 
 const CHANNELS = ['phone', 'email', 'web', 'chat', 'social', 'sms'];
 
@@ -123,6 +124,17 @@ export function casesSection(page) {
       'Escalated', 'No action needed'].map((o) => h('option', { value: o }))));
 }
 
+/** A follow-up task, marked when the customer refused its channel. */
+function taskItem(task) {
+  const refused = task.consent === 'refused';
+  return h('li', { class: refused ? 'task task-refused' : 'task', dataset: { consent: task.consent ?? 'unknown' } },
+    icon(task.channel, `ch-${task.channel}`), h('span', {}, task.title), ' · due ', time(task.due_at),
+    refused ? h('span', {
+      class: 'badge badge-refused', 'data-testid': 'task-refused',
+      title: `The customer refused service contact by ${channelName(task.channel)}`,
+    }, `${channelName(task.channel)} refused`) : null);
+}
+
 function openCaseOptions(cases) {
   return [h('option', { value: '' }, 'No case'),
     ...(cases ?? []).filter((c) => c.status === 'open').map((c) => h('option', { value: c.id }, c.reason || c.id))];
@@ -149,15 +161,30 @@ export function actionsSection(customerId, page, tasks) {
     channel: v.channel,
     case_id: v.case_id || undefined,
   }));
+  const consent = actionForm('consent-form', 'Record a contact preference', [
+    h('div', { class: 'field-row' },
+      field('Channel', h('select', { name: 'channel' },
+        Object.entries(CONSENT_CHANNELS).map(([value, label]) => h('option', { value }, label)))),
+      field('Purpose', h('select', { name: 'purpose' },
+        Object.entries(CONSENT_PURPOSES).map(([value, label]) => h('option', { value }, label)))),
+      field('Customer', h('select', { name: 'granted' },
+        h('option', { value: 'true' }, 'allows'), h('option', { value: 'false' }, 'refuses')))),
+    field('Note (optional)', textInput('note', { maxlength: 4000 })),
+  ], 'Record preference', (v) => api.recordConsent(customerId, {
+    channel: v.channel,
+    purpose: v.purpose,
+    granted: v.granted === 'true',
+    note: v.note.trim() || undefined,
+  }));
   const open = (tasks?.tasks ?? []);
   return h('section', { class: 'panel', 'aria-labelledby': 'h-actions' },
     h('h2', { id: 'h-actions' }, 'Follow-up'),
     open.length === 0 ? h('p', { class: 'muted' }, 'No open tasks')
-      : h('ul', { class: 'tasks', 'data-testid': 'tasks' }, open.map((t) => h('li', {},
-        icon(t.channel, `ch-${t.channel}`), h('span', {}, t.title), ' · due ', time(t.due_at)))),
+      : h('ul', { class: 'tasks', 'data-testid': 'tasks' }, open.map(taskItem)),
     h('div', { class: 'action-buttons' },
-      disclosure('Add note…', note, 'note-toggle'), disclosure('New task…', task, 'task-toggle')),
-    note, task);
+      disclosure('Add note…', note, 'note-toggle'), disclosure('New task…', task, 'task-toggle'),
+      disclosure('Preference…', consent, 'consent-toggle')),
+    note, task, consent);
 }
 
 /** The first note about an unknown caller: it creates the customer. */

@@ -83,6 +83,8 @@ export const api = {
   addIdentifierNote: (kind, value, text) =>
     call('/v1/notes', { method: 'POST', body: { identifier: { kind, value }, text } }),
   createTask: (id, task) => call(`/v1/customers/${enc(id)}/tasks`, { method: 'POST', body: task }),
+  recordConsent: (id, statement) =>
+    call(`/v1/customers/${enc(id)}/consent`, { method: 'POST', body: statement }),
   confirmIdentifier: (id, kind, value) =>
     call(`/v1/customers/${enc(id)}/identifiers/confirm`, { method: 'POST', body: { kind, value } }),
   insights: (since, until) => {

@@ -19,6 +19,15 @@ const METRICS = [
   ['nps', 'NPS', 10], ['csat', 'CSAT', 5], ['ces', 'CES', 7],
 ];
 
+/** Names of the channels a consent statement can be about. */
+export const CONSENT_CHANNELS = {
+  any: 'Any channel', phone: 'Phone', email: 'Email', sms: 'SMS', whatsapp: 'WhatsApp',
+  messenger: 'Messenger', instagram: 'Instagram', web: 'Web',
+};
+
+/** What a consent statement can be about. */
+export const CONSENT_PURPOSES = { service: 'Service', marketing: 'Marketing', surveys: 'Surveys' };
+
 /** A readable name: the display name, else the first strong identifier. */
 export function nameOf(profile) {
   if (profile.display_name) return profile.display_name;
@@ -77,6 +86,37 @@ function feedback(profile) {
       h('span', { class: 'stat-label' }, label),
       h('span', { class: 'stat-sub' }, `avg ${m.average.toFixed(1)} · ${plural(m.responses, 'answer')}`));
   }));
+}
+
+/**
+ * The customer's contact preferences: the latest statement per channel and
+ * purpose, and the channels a follow-up may not use (a follow-up is a
+ * service contact).
+ */
+function consent(profile) {
+  const statements = profile.consent ?? [];
+  const refused = Object.entries(profile.follow_up_consent ?? {})
+    .filter(([, status]) => status === 'refused')
+    .map(([channel]) => channel);
+  const followUps = refused.length === 0 ? null
+    : h('p', { class: 'consent-follow-up', 'data-testid': 'follow-up-refused' },
+      'No follow-up by ',
+      refused.flatMap((channel, index) => [index > 0 ? ', ' : null,
+        h('strong', { dataset: { channel } }, channelName(channel))]));
+  if (statements.length === 0) {
+    return h('p', { class: 'muted', 'data-testid': 'consent-none' }, 'No preferences recorded');
+  }
+  return [h('ul', { class: 'consent', 'aria-label': 'Contact preferences', 'data-testid': 'consent' },
+    statements.map((s) => h('li', {
+      'data-testid': 'consent-statement',
+      dataset: { channel: s.channel, purpose: s.purpose, granted: String(s.granted) },
+    },
+    h('span', { class: 'consent-what' },
+      `${CONSENT_CHANNELS[s.channel] ?? s.channel} · ${CONSENT_PURPOSES[s.purpose] ?? s.purpose}`),
+    h('span', { class: `badge badge-${s.granted ? 'allowed' : 'refused'}` }, s.granted ? 'allowed' : 'refused'),
+    h('span', { class: 'consent-when muted' }, time(s.at, { relativeOnly: true }),
+      s.source ? ` · ${s.source}` : '')))),
+  followUps];
 }
 
 /**
@@ -141,6 +181,7 @@ export function profileCard(profile) {
         stat(contacts.last_90_days ?? 0, 'last 90 days', 'contacts-90')),
       channels(profile)),
     h('section', { 'aria-labelledby': 'h-feedback' }, h('h3', { id: 'h-feedback' }, 'Feedback'), feedback(profile)),
+    h('section', { 'aria-labelledby': 'h-consent' }, h('h3', { id: 'h-consent' }, 'Contact preferences'), consent(profile)),
     h('section', { 'aria-labelledby': 'h-identifiers' }, h('h3', { id: 'h-identifiers' }, 'Identifiers'), identifiers(profile)));
 }
 

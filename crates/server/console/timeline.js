@@ -3,7 +3,7 @@
 // button, over the API's keyset cursor. Live entries are added at the top.
 
 import { api, explain } from './api.js';
-import { claimed, KIND_NAMES } from './card.js';
+import { claimed, KIND_NAMES, CONSENT_CHANNELS, CONSENT_PURPOSES } from './card.js';
 import { h, icon, time, humanize, channelName, replace } from './dom.js';
 
 /** The claimed identifiers an event carried: shown, never linked to anyone. */
@@ -15,6 +15,15 @@ function claims(entry, customerId) {
       h('span', {}, `${KIND_NAMES[i.kind] ?? i.kind} `),
       h('span', { class: 'mono' }, i.value),
       claimed(customerId, i.kind, i.value))));
+}
+
+/** The contact preferences an event stated. */
+function consentStated(entry) {
+  const list = entry.consent ?? [];
+  if (list.length === 0) return null;
+  return h('p', { class: 'entry-consent', 'data-testid': 'entry-consent' },
+    list.map((c) => `${CONSENT_CHANNELS[c.channel] ?? c.channel} · ${CONSENT_PURPOSES[c.purpose] ?? c.purpose}: ${c.granted ? 'allowed' : 'refused'}`)
+      .join('; '));
 }
 
 function entryView(entry, customerId) {
@@ -40,6 +49,7 @@ function entryView(entry, customerId) {
       entry.summary ? h('p', { class: 'entry-summary' }, entry.summary) : null,
       entry.outcome ? h('p', { class: 'entry-outcome' }, `Outcome: ${entry.outcome}`) : null,
       feedback ? h('p', { class: 'entry-feedback' }, feedback) : null,
+      consentStated(entry),
       claims(entry, customerId),
       details ? h('p', { class: 'entry-details muted' }, details) : null));
 }

@@ -7,10 +7,10 @@ INSERT INTO events (
     direction, identifiers, conversation_id, contact_reason, subject, summary,
     agent_id, queue, duration_seconds, outcome, sentiment, feedback_metric,
     feedback_score, feedback_comment, display_name, attributes, case_id,
-    fingerprint)
+    fingerprint, consent)
 SELECT * FROM unnest(
     $1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::text[],
     $6::text[], $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::text[],
     $12::text[], $13::text[], $14::text[], $15::text[], $16::int4[],
     $17::text[], $18::float4[], $19::text[], $20::int2[], $21::text[],
-    $22::text[], $23::jsonb[], $24::uuid[], $25::bytea[])
+    $22::text[], $23::jsonb[], $24::uuid[], $25::bytea[], $26::jsonb[])

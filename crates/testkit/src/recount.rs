@@ -1,7 +1,7 @@
 //! The projection's aggregates against a recount from the history, in bulk
 //! and read-only: for every surviving customer its event count, contact
-//! span, display name, per-channel counts, contacts per day, survey answers
-//! and customer attributes; every live case's contact figures; and the
+//! span, display name, per-channel counts, contacts per day, survey answers,
+//! customer attributes and consent; every live case's contact figures; and the
 //! daily roll-ups of the insights. Used by the end-to-end recount test and
 //! by the fault harness, which checks a whole database after crashes.
 //!
@@ -60,7 +60,7 @@ struct Check {
     counts_contacts: bool,
 }
 
-const CHECKS: [Check; 10] = [
+const CHECKS: [Check; 11] = [
     // Every event belongs to a customer that exists.
     Check {
         table: "events",
@@ -192,6 +192,35 @@ const CHECKS: [Check; 10] = [
          SELECT COALESCE(s.customer_id, r.customer_id)::text || ' ' || COALESCE(s.key, r.key),
                 s.value::text, r.value::text
          FROM stored AS s FULL JOIN recounted AS r ON r.customer_id = s.customer_id AND r.key = s.key
+         WHERE s.value IS DISTINCT FROM r.value",
+        counts_contacts: false,
+    },
+    // The latest consent statement per channel and purpose, by
+    // (occurred_at, event_id), over the customer's whole tree.
+    Check {
+        table: "customer_consent",
+        query: "WITH recounted AS (
+             SELECT DISTINCT ON (c.survivor_id, s.channel, s.purpose)
+                    c.survivor_id AS customer_id, s.channel, s.purpose,
+                    jsonb_build_object('granted', s.granted, 'at', e.occurred_at,
+                        'event_id', e.event_id, 'source', e.source) AS value
+             FROM events AS e JOIN customers AS c ON c.id = e.customer_id
+             CROSS JOIN LATERAL jsonb_to_recordset(e.consent)
+                 AS s (channel text, purpose text, granted boolean)
+             WHERE e.consent IS NOT NULL
+             ORDER BY c.survivor_id, s.channel, s.purpose, e.occurred_at DESC, e.event_id DESC
+         ), stored AS (
+             SELECT k.customer_id, k.channel, k.purpose,
+                    jsonb_build_object('granted', k.granted, 'at', k.at,
+                        'event_id', k.event_id, 'source', k.source) AS value
+             FROM customer_consent AS k JOIN customers AS s ON s.id = k.customer_id
+             WHERE s.merged_into IS NULL
+         )
+         SELECT concat_ws(' ', COALESCE(s.customer_id, r.customer_id)::text,
+                          COALESCE(s.channel, r.channel), COALESCE(s.purpose, r.purpose)),
+                s.value::text, r.value::text
+         FROM stored AS s FULL JOIN recounted AS r
+             ON r.customer_id = s.customer_id AND r.channel = s.channel AND r.purpose = s.purpose
          WHERE s.value IS DISTINCT FROM r.value",
         counts_contacts: false,
     },

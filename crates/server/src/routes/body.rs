@@ -130,6 +130,17 @@ impl JsonBody {
         }
     }
 
+    /// A required `true` or `false`.
+    pub(crate) fn boolean(&mut self, name: &'static str) -> Result<bool, ApiError> {
+        self.known.push(name);
+        match self.fields.get(name) {
+            None | Some(Value::Null) => Err(invalid_field(name, "required")),
+            Some(value) => value
+                .as_bool()
+                .ok_or_else(|| invalid_field(name, "must be true or false")),
+        }
+    }
+
     /// A required identifier object, `{"kind": "phone", "value": "..."}`,
     /// normalised as events' identifiers are. Problems name
     /// `<name>.kind` or `<name>.value`.
@@ -265,5 +276,26 @@ mod tests {
             JsonBody::parse(b"{").expect_err("malformed"),
             ApiError::MalformedJson(_)
         ));
+    }
+
+    #[test]
+    fn booleans_are_true_or_false() {
+        let mut body = JsonBody::parse(br#"{"granted":false}"#).expect("object");
+        assert!(!body.boolean("granted").expect("a boolean"));
+        for raw in [
+            &br#"{}"#[..],
+            br#"{"granted":null}"#,
+            br#"{"granted":"no"}"#,
+            br#"{"granted":0}"#,
+        ] {
+            let mut body = JsonBody::parse(raw).expect("object");
+            let error = body.boolean("granted").expect_err("refused");
+            assert_eq!(
+                field_of(error),
+                "granted",
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
     }
 }

@@ -107,6 +107,7 @@ pub(super) async fn insert_events(
     let mut names = Vec::with_capacity(n);
     let mut attributes = Vec::with_capacity(n);
     let mut fingerprints = Vec::with_capacity(n);
+    let mut consent = Vec::with_capacity(n);
     for event in events {
         ids.push(event.event_id);
         occurred.push(event.occurred_at);
@@ -135,6 +136,10 @@ pub(super) async fn insert_events(
         names.push(event.display_name.as_deref());
         attributes.push(serde_json::to_value(&event.attributes).unwrap_or_default());
         fingerprints.push(fingerprint(event).to_vec());
+        consent.push(
+            (!event.consent.is_empty())
+                .then(|| serde_json::to_value(&event.consent).unwrap_or_default()),
+        );
     }
     let statement = transaction
         .prepare_cached(include_str!("../../sql/insert_events.sql"))
@@ -168,6 +173,7 @@ pub(super) async fn insert_events(
                 &attributes,
                 &cases,
                 &fingerprints,
+                &consent,
             ],
         )
         .await?;

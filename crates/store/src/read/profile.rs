@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use panorama_core::{EventIdentifier, Identifier, Trust};
+use panorama_core::{ConsentStatus, EventIdentifier, Identifier, Trust};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::consent::ConsentView;
 use super::view::{CaseView, ContactWindows, FeedbackSummary, Signals};
 use crate::projection::stored_identifier;
 use crate::{Result, Store};
@@ -69,6 +70,13 @@ pub struct CustomerProfile {
     pub open_cases: Vec<CaseView>,
     /// Survey answers per metric.
     pub feedback: FeedbackSummary,
+    /// The customer's latest consent statement per channel and purpose, by
+    /// channel and purpose.
+    pub consent: Vec<ConsentView>,
+    /// Per channel a follow-up task can use (`phone`, `email`, `web`,
+    /// `chat`, `social`, `sms`), whether the customer allows a service
+    /// contact through it: `allowed`, `refused` or `unknown`.
+    pub follow_up_consent: BTreeMap<String, ConsentStatus>,
     /// Repeat contact, channel hop, unresolved after contact, priority.
     pub signals: Signals,
 }
@@ -197,6 +205,8 @@ impl Store {
             contacts: view.contacts,
             open_cases: view.open_cases,
             feedback: view.feedback,
+            consent: view.consent.statements,
+            follow_up_consent: view.consent.follow_up,
             signals,
         }))
     }

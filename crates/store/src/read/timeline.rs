@@ -86,6 +86,10 @@ pub struct TimelineEntry {
     /// Extra values.
     #[schema(value_type = BTreeMap<String, String>)]
     pub attributes: Value,
+    /// The contact preferences the event stated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<panorama_core::Consent>>)]
+    pub consent: Option<Value>,
 }
 
 /// Where a timeline page starts: just older than this entry.
@@ -186,7 +190,7 @@ impl Store {
 }
 
 /// Maps the event columns of a row, in the order of `sql/timeline.sql`
-/// (event_id through attributes), starting at column `first`; shared by the
+/// (event_id through consent), starting at column `first`; shared by the
 /// timeline and the change log (`sql/changes_since.sql`).
 pub(crate) fn timeline_entry(row: &Row, first: usize) -> TimelineEntry {
     let column = |offset: usize| first + offset;
@@ -216,6 +220,7 @@ pub(crate) fn timeline_entry(row: &Row, first: usize) -> TimelineEntry {
         feedback,
         display_name: row.get(column(20)),
         attributes: row.get(column(21)),
+        consent: row.get(column(22)),
     }
 }
 

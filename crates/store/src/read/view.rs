@@ -8,6 +8,7 @@ use serde::Serialize;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::consent::{self, ProfileConsent, TASK_CONSENT_JOIN, task_consent};
 use super::timeline::TimelineCursor;
 use crate::{Result, Store};
 
@@ -116,6 +117,10 @@ pub struct TaskView {
     /// When it was done.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<DateTime<Utc>>,
+    /// Whether the customer allows a service contact through `channel` as
+    /// things stand now: `refused` flags a follow-up the customer said no
+    /// to (see the profile's `consent`).
+    pub consent: panorama_core::ConsentStatus,
 }
 
 /// Which tasks to list.
@@ -196,6 +201,7 @@ pub(crate) struct ProfileView {
     pub(crate) open_cases: Vec<CaseView>,
     pub(crate) feedback: FeedbackSummary,
     pub(crate) attributes: BTreeMap<String, String>,
+    pub(crate) consent: ProfileConsent,
 }
 
 /// The period and channel of an insights read.
@@ -273,13 +279,15 @@ impl Store {
         let attributes = client
             .prepare_cached("SELECT key, value FROM customer_attributes WHERE customer_id = $1")
             .await?;
+        let consent = client.prepare_cached(consent::CONSENT_OF_CUSTOMER).await?;
         let window_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&survivor, &today];
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&survivor];
-        let (windows, cases, feedback, attributes) = futures::try_join!(
+        let (windows, cases, feedback, attributes, consent) = futures::try_join!(
             client.query_one(&windows, &window_params),
             client.query(&cases, &params),
             client.query(&feedback, &params),
             client.query(&attributes, &params),
+            client.query(&consent, &params),
         )?;
         let mut summary = FeedbackSummary::default();
         for row in &feedback {
@@ -311,6 +319,7 @@ impl Store {
                 .iter()
                 .map(|row| (row.get(0), row.get(1)))
                 .collect(),
+            consent: consent::profile_consent(&consent),
         })
     }
 
@@ -394,17 +403,17 @@ impl Store {
     pub async fn tasks(&self, query: &TaskQuery) -> Result<Vec<TaskView>> {
         let client = self.pool.get().await?;
         let statement = client
-            .prepare_cached(
-                "SELECT t.id, p.survivor_id, t.case_id, t.title, t.channel, t.due_at, t.assignee,
-                        t.status, t.created_at, t.created_by, t.completed_at
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS}
                  FROM tasks AS t JOIN customers AS p ON p.id = t.customer_id
+                 {TASK_CONSENT_JOIN}
                  WHERE ($1::text IS NULL OR t.assignee = $1)
                    AND ($2::timestamptz IS NULL OR t.due_at < $2)
                    AND ($3::text IS NULL OR t.status = $3)
                    AND ($4::uuid IS NULL OR p.survivor_id = $4)
                    AND (t.due_at, t.id) > ($5, $6)
-                 ORDER BY t.due_at, t.id LIMIT $7",
-            )
+                 ORDER BY t.due_at, t.id LIMIT $7"
+            ))
             .await?;
         let (after_at, after_id) = match query.cursor {
             Some(cursor) => (cursor.occurred_at, cursor.event_id),
@@ -433,11 +442,12 @@ impl Store {
     pub async fn task(&self, id: Uuid) -> Result<Option<TaskView>> {
         let client = self.pool.get().await?;
         let statement = client
-            .prepare_cached(
-                "SELECT t.id, p.survivor_id, t.case_id, t.title, t.channel, t.due_at, t.assignee,
-                        t.status, t.created_at, t.created_by, t.completed_at
-                 FROM tasks AS t JOIN customers AS p ON p.id = t.customer_id WHERE t.id = $1",
-            )
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS}
+                 FROM tasks AS t JOIN customers AS p ON p.id = t.customer_id
+                 {TASK_CONSENT_JOIN}
+                 WHERE t.id = $1"
+            ))
             .await?;
         Ok(client
             .query_opt(&statement, &[&id])
@@ -545,13 +555,21 @@ impl Store {
     }
 }
 
+/// The columns [`task_view`] reads, then the arrays of
+/// [`TASK_CONSENT_JOIN`].
+const TASK_COLUMNS: &str = "t.id, p.survivor_id, t.case_id, t.title, t.channel, t.due_at, \
+     t.assignee, t.status, t.created_at, t.created_by, t.completed_at, \
+     k.channels, k.granted, k.ats";
+
 fn task_view(row: &Row) -> TaskView {
+    let channel: String = row.get(4);
     TaskView {
+        consent: task_consent(row, 11, &channel),
         id: row.get(0),
         customer_id: row.get(1),
         case_id: row.get(2),
         title: row.get(3),
-        channel: row.get(4),
+        channel,
         due_at: row.get(5),
         assignee: row.get(6),
         status: row.get(7),

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse};
 use panorama_core::{
-    ContactEvent, EventDraft, EventIdentifier, FeedbackDraft, Identifier, IdentifierDraft,
-    ValidationContext,
+    ConsentDraft, ContactEvent, EventDraft, EventIdentifier, FeedbackDraft, Identifier,
+    IdentifierDraft, ValidationContext,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -98,6 +98,7 @@ pub(super) struct Action {
     pub(super) subject: Option<String>,
     pub(super) outcome: Option<String>,
     pub(super) feedback: Option<FeedbackDraft>,
+    pub(super) consent: Vec<ConsentDraft>,
     pub(super) attributes: BTreeMap<String, String>,
 }
 
@@ -164,6 +165,7 @@ pub(super) async fn publish_under(
         subject: action.subject,
         outcome: action.outcome,
         feedback: action.feedback,
+        consent: action.consent,
         attributes: action.attributes,
         event_id: action.key.as_ref().map(|key| key.id("event").to_string()),
         ..EventDraft::default()

@@ -62,7 +62,15 @@ impl From<CaseParams> for CaseQuery {
         CaseParams,
     ),
     responses(
-        (status = 200, description = "A page", body = doc::CasePage),
+        (status = 200, description = "A page", body = doc::CasePage,
+            links(
+                ("resolve_case" = (operation_id = "resolve_case",
+                    parameters(("id" = "$response.body#/cases/0/id")),
+                    description = "Resolve the first case of the page")),
+                ("reopen_case" = (operation_id = "reopen_case",
+                    parameters(("id" = "$response.body#/cases/0/id")),
+                    description = "Reopen the first case of the page")),
+            )),
         problem::Read,
     ),
 )]
@@ -98,7 +106,15 @@ pub(crate) async fn list_cases(
     ),
     request_body(content = doc::OpenCaseRequest, content_type = "application/json"),
     responses(
-        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted,
+            links(
+                ("resolve_case" = (operation_id = "resolve_case",
+                    parameters(("id" = "$response.body#/case_id")),
+                    description = "Resolve the case (once projected; 404 until then)")),
+                ("cases" = (operation_id = "list_cases",
+                    parameters(("id" = "$response.body#/customer_id")),
+                    description = "The customer's cases")),
+            )),
         problem::PublishAbout,
     ),
 )]
@@ -149,7 +165,12 @@ pub(crate) async fn open_case(
     ),
     request_body(content = doc::ResolveCaseRequest, content_type = "application/json"),
     responses(
-        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted,
+            links(
+                ("reopen_case" = (operation_id = "reopen_case",
+                    parameters(("id" = "$response.body#/case_id")),
+                    description = "Reopen the case (once projected)")),
+            )),
         problem::Change,
     ),
 )]

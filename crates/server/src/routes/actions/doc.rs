@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Utc};
-use panorama_core::FeedbackMetric;
+use panorama_core::{ConsentChannel, ConsentPurpose, ConsentStatus, FeedbackMetric};
 use panorama_store::{CaseView, TaskView};
 use serde::Serialize;
 use uuid::Uuid;
@@ -46,6 +46,21 @@ pub(crate) struct FeedbackRequest {
     comment: Option<String>,
     /// The case it is about.
     case_id: Option<Uuid>,
+}
+
+/// `POST /v1/customers/{id}/consent`: one statement of the customer's.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConsentRequest {
+    /// The channel, or `any` for every channel.
+    channel: ConsentChannel,
+    /// What for.
+    purpose: ConsentPurpose,
+    /// `true`: the customer allows it; `false`: refuses it.
+    granted: bool,
+    /// How or where the customer said so, shown on the timeline.
+    #[schema(max_length = 4000)]
+    note: Option<String>,
 }
 
 /// `POST /v1/customers/{id}/cases`.
@@ -133,6 +148,10 @@ pub(crate) struct ActionAccepted {
     /// The task created or changed.
     #[serde(skip_serializing_if = "Option::is_none")]
     task_id: Option<Uuid>,
+    /// For a new task: whether the customer allows a service contact
+    /// through its channel, as the task's `consent` in `GET /v1/tasks`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consent: Option<ConsentStatus>,
 }
 
 /// A page of a customer's cases.

@@ -1,6 +1,6 @@
 //! Agent actions: cases opened, resolved and reopened, notes, follow-up
-//! tasks, feedback taken down by an agent, and identifiers an agent
-//! confirmed. Each is published as an event
+//! tasks, feedback taken down by an agent, identifiers an agent confirmed,
+//! and contact preferences an agent recorded. Each is published as an event
 //! to the contact-event topic and projected like any contact, so the
 //! history is complete and a replay of the topic rebuilds it. The answer is
 //! 202 once the broker has the event; the projection follows within
@@ -11,6 +11,7 @@
 
 mod action;
 mod cases;
+mod consent;
 pub(crate) mod doc;
 mod feedback;
 mod identifiers;
@@ -18,6 +19,7 @@ mod notes;
 mod tasks;
 
 pub(crate) use cases::*;
+pub(crate) use consent::*;
 pub(crate) use feedback::*;
 pub(crate) use identifiers::*;
 pub(crate) use notes::*;

@@ -26,14 +26,21 @@ use crate::{AppState, problem, store};
     path = "/v1/customers/{id}/tasks",
     tag = "actions",
     summary = "Create a follow-up task",
-    description = "A `task.created` event; the new task id is in the answer.",
+    description = "A `task.created` event; the new task id is in the answer, with `consent`: \
+        whether the customer allows a service contact through the task's channel (`allowed`, \
+        `refused` or `unknown`). A task on a refused channel is created, and flagged.",
     params(
         doc::IdempotencyKeyHeader,
         ("id" = Uuid, Path, description = "Customer id (a merged one works too)"),
     ),
     request_body(content = doc::TaskRequest, content_type = "application/json"),
     responses(
-        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted),
+        (status = 202, description = "Published; the projection follows", body = doc::ActionAccepted,
+            links(
+                ("update_task" = (operation_id = "update_task",
+                    parameters(("id" = "$response.body#/task_id")),
+                    description = "Complete or reschedule the task (once projected; 404 until then)")),
+            )),
         problem::PublishAbout,
     ),
 )]
@@ -61,6 +68,10 @@ pub(crate) async fn create_task(
     let case_id = body.optional_uuid("case_id")?;
     let assignee = body.optional_text("assignee", MAX_SHORT)?;
     body.finish()?;
+    // Read before publishing: a read that fails publishes nothing.
+    let consent = store(&state)?
+        .follow_up_consent(in_path.customer, &channel)
+        .await?;
     let task_id = new_id(key.as_ref(), "task");
     let mut attributes = BTreeMap::from([
         (TASK_ID.to_owned(), task_id.to_string()),
@@ -86,7 +97,7 @@ pub(crate) async fn create_task(
     .await?;
     Ok(accepted(
         &event,
-        in_path.answer(json!({ "task_id": task_id })),
+        in_path.answer(json!({ "task_id": task_id, "consent": consent })),
     ))
 }
 
@@ -95,7 +106,9 @@ pub(crate) async fn create_task(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct TaskParams {
-    /// Only this assignee
+    /// Only this assignee (1 to 200 characters, no control characters)
+    #[serde(default, deserialize_with = "params::name")]
+    #[param(min_length = 1, max_length = 200)]
     assignee: Option<String>,
     /// Only due before this time (RFC 3339)
     #[serde(default, deserialize_with = "params::time")]
@@ -146,7 +159,12 @@ impl From<TaskParams> for TaskQuery {
     description = "Soonest due first, in keyset pages.",
     params(TaskParams),
     responses(
-        (status = 200, description = "A page", body = doc::TaskPage),
+        (status = 200, description = "A page", body = doc::TaskPage,
+            links(
+                ("update_task" = (operation_id = "update_task",
+                    parameters(("id" = "$response.body#/tasks/0/id")),
+                    description = "Complete or reschedule the first task of the page")),
+            )),
         problem::List,
     ),
 )]
@@ -241,4 +259,30 @@ pub(crate) async fn update_task(
     )
     .await?;
     Ok(accepted(&event, json!({ "task_id": task.id })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(query: &str) -> Option<String> {
+        match params::query::<TaskParams>(query) {
+            Err(ApiError::InvalidParameter { field, .. }) => Some(field),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn an_assignee_filter_is_a_name() {
+        assert_eq!(field_of("assignee=desk-12"), None);
+        assert_eq!(field_of("assignee="), Some("assignee".to_owned()));
+        // PostgreSQL refuses NUL in text: a 400, not a 500.
+        assert_eq!(field_of("assignee=desk%0012"), Some("assignee".to_owned()));
+        assert_eq!(field_of("assignee=%C2%85"), Some("assignee".to_owned()));
+        let long = "a".repeat(201);
+        assert_eq!(
+            field_of(&format!("assignee={long}")),
+            Some("assignee".to_owned())
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! The agent-view aggregates of a merge and an unmerge: a merge folds the
-//! merged customer's per-customer rows into the survivor's; an unmerge
+//! merged customer's per-customer rows into the survivor's (for consent,
+//! the later statement of the two per channel and purpose); an unmerge
 //! recounts both customers from their events.
 
 use deadpool_postgres::Transaction;
@@ -9,7 +10,7 @@ use crate::Result;
 
 /// Statements moving a merged customer's ($2) rows onto its survivor ($1),
 /// each followed by deleting the merged customer's rows.
-const FOLD: [&str; 3] = [
+const FOLD: [&str; 4] = [
     "INSERT INTO customer_feedback AS f (customer_id, metric, responses, score_sum, latest_score, latest_at)
      SELECT $1, metric, responses, score_sum, latest_score, latest_at
      FROM customer_feedback WHERE customer_id = $2
@@ -27,12 +28,22 @@ const FOLD: [&str; 3] = [
      ON CONFLICT (customer_id, key) DO UPDATE SET
          value = CASE WHEN excluded.at > a.at THEN excluded.value ELSE a.value END,
          at    = GREATEST(a.at, excluded.at)",
+    "INSERT INTO customer_consent AS k (customer_id, channel, purpose, granted, at, event_id, source)
+     SELECT $1, channel, purpose, granted, at, event_id, source
+     FROM customer_consent WHERE customer_id = $2
+     ON CONFLICT (customer_id, channel, purpose) DO UPDATE SET
+         granted  = excluded.granted,
+         at       = excluded.at,
+         event_id = excluded.event_id,
+         source   = excluded.source
+     WHERE (excluded.at, excluded.event_id) > (k.at, k.event_id)",
 ];
 
-const TABLES: [&str; 3] = [
+const TABLES: [&str; 4] = [
     "DELETE FROM customer_feedback WHERE customer_id = $1",
     "DELETE FROM customer_daily_contacts WHERE customer_id = $1",
     "DELETE FROM customer_attributes WHERE customer_id = $1",
+    "DELETE FROM customer_consent WHERE customer_id = $1",
 ];
 
 /// Rebuild a surviving customer's ($1) rows from the events of its whole
@@ -58,6 +69,15 @@ const RECOUNT_ATTRIBUTES: &str = "INSERT INTO customer_attributes (customer_id, 
      CROSS JOIN LATERAL jsonb_each_text(e.attributes) AS kv
      WHERE c.survivor_id = $1 AND starts_with(kv.key, $2)
      ORDER BY kv.key, e.occurred_at DESC, e.event_id DESC";
+/// The latest statement per channel and purpose of the tree's events.
+const RECOUNT_CONSENT: &str =
+    "INSERT INTO customer_consent (customer_id, channel, purpose, granted, at, event_id, source)
+     SELECT DISTINCT ON (s.channel, s.purpose)
+            $1, s.channel, s.purpose, s.granted, e.occurred_at, e.event_id, e.source
+     FROM customers AS c JOIN events AS e ON e.customer_id = c.id
+     CROSS JOIN LATERAL jsonb_to_recordset(e.consent) AS s (channel text, purpose text, granted boolean)
+     WHERE c.survivor_id = $1 AND e.consent IS NOT NULL
+     ORDER BY s.channel, s.purpose, e.occurred_at DESC, e.event_id DESC";
 
 /// Folds the merged customer's agent-view rows into the survivor's.
 pub(crate) async fn fold_into(
@@ -94,6 +114,8 @@ pub(crate) async fn recount(
     transaction
         .execute(&attributes, &[&survivor, &super::CUSTOMER_ATTRIBUTE_PREFIX])
         .await?;
+    let consent = transaction.prepare_cached(RECOUNT_CONSENT).await?;
+    transaction.execute(&consent, &[&survivor]).await?;
     Ok(())
 }
 

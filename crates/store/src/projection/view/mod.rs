@@ -7,17 +7,21 @@
 //!   (each event row names its case).
 //! - [`aggregates`]: per-customer aggregates and the daily roll-ups.
 //! - [`tasks`]: follow-up tasks from `task.*` events.
+//! - [`consent`]: each customer's latest consent statement per channel and
+//!   purpose.
 //! - [`merge`]: what a merge or an unmerge does to these rows.
 //!
 //! They are read in `read/view.rs` and `read/profile.rs`.
 
 mod aggregates;
 mod cases;
+mod consent;
 mod merge;
 mod tasks;
 
 pub(crate) use aggregates::{fold_aggregates, fold_view};
 pub(crate) use cases::project_cases;
+pub(crate) use consent::fold_consent;
 pub(crate) use merge::{fold_into, recount, split_cases};
 pub(crate) use tasks::project_tasks;
 pub use tasks::{TASK_ASSIGNEE, TASK_CHANNEL, TASK_DUE_AT, TASK_ID};
