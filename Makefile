@@ -16,12 +16,23 @@
 #   make fuzz   every parser's fuzz target (crates/fuzz) for a minute each,
 #               release build (FUZZ_SECONDS=N to change, FUZZ_TARGETS to pick
 #               some); fails on the first panic or broken property
+#   make api-fuzz
+#               Schemathesis against the running API with agent, channel and
+#               admin tokens (tests/tests/api_fuzz.rs), long run: 200 cases
+#               per operation and up to 5 minutes per token
+#               (API_FUZZ_EXAMPLES, API_FUZZ_SECONDS, API_FUZZ_SEED to
+#               change); fails on any 5xx or answer the document does not
+#               allow. Its short run is part of `make test`.
 #
-# Both install what they need once per machine: PostgreSQL through apt-get
-# (scripts/ensure-postgres.sh) and the Nisshi broker through cargo into
-# ~/.cache/panorama (scripts/ensure-nisshi.sh); `make test` also promtool
+# Both install what they need once per machine: the OpenSSL and libcurl
+# headers for the Kafka client's TLS and SASL (scripts/ensure-build-deps.sh)
+# and PostgreSQL through apt-get (scripts/ensure-postgres.sh), and the Nisshi
+# broker through cargo into ~/.cache/panorama (scripts/ensure-nisshi.sh);
+# every target that compiles installs the first; `make test` also promtool
 # (scripts/ensure-promtool.sh) and Chromium with chromedriver, for the
-# console's browser test (scripts/ensure-chromium.sh), through apt-get.
+# console's browser test (scripts/ensure-chromium.sh), through apt-get, and
+# Schemathesis, the API fuzzer, through pip into ~/.cache/panorama
+# (scripts/ensure-schemathesis.sh).
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -30,10 +41,15 @@ MAKEFLAGS += --no-builtin-rules --no-print-directory
 
 CARGO ?= cargo
 
+# The OpenSSL and libcurl headers and pkg-config, which the Kafka client
+# links against for TLS and SASL: installed before anything compiles.
+ENSURE_BUILD = bash scripts/ensure-build-deps.sh
+
 # Exports the PostgreSQL bin dir and the nisshi binary for the test kit and the
 # dev stack, installing them the first time. Assignments on their own lines so
 # that a failing install stops the recipe (`export X="$(cmd)"` would hide it).
 ENSURE_DEPS = \
+	$(ENSURE_BUILD); \
 	PANORAMA_PG_BINDIR="$$(bash scripts/ensure-postgres.sh)"; \
 	PANORAMA_NISSHI_BIN="$$(bash scripts/ensure-nisshi.sh)"; \
 	export PANORAMA_PG_BINDIR PANORAMA_NISSHI_BIN; \
@@ -51,6 +67,12 @@ ENSURE_CHROMIUM = \
 	PANORAMA_CHROMEDRIVER="$$(bash scripts/ensure-chromium.sh)"; \
 	export PANORAMA_CHROMEDRIVER; \
 	echo "PANORAMA_CHROMEDRIVER=$$PANORAMA_CHROMEDRIVER"
+
+# Schemathesis fuzzes the HTTP API against its OpenAPI document in the tests.
+ENSURE_SCHEMATHESIS = \
+	PANORAMA_SCHEMATHESIS="$$(bash scripts/ensure-schemathesis.sh)"; \
+	export PANORAMA_SCHEMATHESIS; \
+	echo "PANORAMA_SCHEMATHESIS=$$PANORAMA_SCHEMATHESIS"
 
 # The fault harness (crates/faults, docs/reliability.md). Every figure can be
 # changed on the command line, e.g. make faults FAULTS_EVENTS=2000000
@@ -72,6 +94,14 @@ FAULTS_ARGS ?=
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 
+# The API fuzzer's long run (tests/tests/api_fuzz.rs): test cases per
+# operation and phase, a time budget in seconds per token (spent repeating
+# the fuzzing and stateful phases), and the seed (empty: a random one; the
+# report prints it, so a failure can be replayed with API_FUZZ_SEED=N).
+API_FUZZ_EXAMPLES ?= 200
+API_FUZZ_SECONDS ?= 300
+API_FUZZ_SEED ?=
+
 # Cargo's target directory (CARGO_TARGET_DIR or ./target), for the binaries.
 TARGET_DIR = target_dir="$$($(CARGO) metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"; \
 	target_dir="$${target_dir:-target}"
@@ -90,7 +120,7 @@ FAULTS_SHORT = \
 		$(if $(FAULTS_SEED),--seed $(FAULTS_SEED)) \
 		--json-out "$$target_dir/faults-short.json" $(FAULTS_ARGS)
 
-.PHONY: run test faults faults-short fuzz build fmt lint openapi settings deps stop clean help
+.PHONY: run test faults faults-short fuzz api-fuzz build fmt lint openapi settings deps stop clean help
 
 # A release build, not a debug one: `make run` is where people post bursts of
 # events and read /metrics, and a debug build's latencies and throughput would
@@ -110,6 +140,7 @@ test: ## what CI runs: cargo fmt --check, clippy -D warnings, cargo test against
 	@$(ENSURE_DEPS); \
 	$(ENSURE_PROMTOOL); \
 	$(ENSURE_CHROMIUM); \
+	$(ENSURE_SCHEMATHESIS); \
 	set -x; \
 	$(CARGO) clippy --workspace --all-targets -- -D warnings; \
 	$(CARGO) test --workspace; \
@@ -139,28 +170,46 @@ faults-short: ## fault harness, CI variant: 20k events, 3 service kills, 1 Postg
 # The short run of every target is part of `cargo test` (a second each);
 # this is the long one, on a release build for the inputs per second.
 fuzz: ## fuzz every parser FUZZ_SECONDS (60) seconds each on stable Rust: channel adapters, MIME, multipart, wire format, identifiers, contract
+	@$(ENSURE_BUILD)
 	$(CARGO) build --release -p panorama-fuzz
 	@$(TARGET_DIR); \
 	set -x; \
 	"$$target_dir/release/panorama-fuzz" --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
+# The short run (a fixed seed, a few cases per operation) is part of
+# `cargo test`; this is the long one, on the same debug build.
+api-fuzz: ## Schemathesis against the API with agent, channel and admin tokens: API_FUZZ_EXAMPLES (200) cases per operation, API_FUZZ_SECONDS (300) per token
+	@$(ENSURE_DEPS); \
+	$(ENSURE_SCHEMATHESIS); \
+	export PANORAMA_API_FUZZ_EXAMPLES=$(API_FUZZ_EXAMPLES); \
+	export PANORAMA_API_FUZZ_SECONDS=$(API_FUZZ_SECONDS); \
+	seed="$(API_FUZZ_SEED)"; \
+	export PANORAMA_API_FUZZ_SEED="$${seed:-$$(( RANDOM * 32768 + RANDOM ))}"; \
+	echo "PANORAMA_API_FUZZ_SEED=$$PANORAMA_API_FUZZ_SEED"; \
+	set -x; \
+	$(CARGO) test -p panorama-e2e --test api_fuzz -- --nocapture
+
 build: ## release build of the panorama binary (target/release/panorama)
+	@$(ENSURE_BUILD)
 	$(CARGO) build --release -p panorama
 
 fmt: ## format all crates
 	$(CARGO) fmt --all
 
 openapi: ## rewrite docs/openapi.json from the code (a test checks that the two agree)
+	@$(ENSURE_BUILD)
 	PANORAMA_WRITE_OPENAPI=1 $(CARGO) test -p panorama-server --lib the_document_is_the_one_in_docs
 
 settings: ## rewrite the README's settings table from the code (a test checks that the two agree)
+	@$(ENSURE_BUILD)
 	PANORAMA_WRITE_SETTINGS=1 $(CARGO) test -p panorama --bin panorama the_readme_settings_table_is_the_one_the_code_renders
 
 lint: ## cargo fmt --check and clippy -D warnings
 	$(CARGO) fmt --all --check
+	@$(ENSURE_BUILD)
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-deps: ## install PostgreSQL (apt-get) and the nisshi broker (cargo, ~10 min once) if missing
+deps: ## install the OpenSSL and libcurl headers and PostgreSQL (apt-get) and the nisshi broker (cargo, ~10 min once) if missing
 	@$(ENSURE_DEPS)
 
 stop: ## stop what make run left running (simulator, serve, broker, PostgreSQL)

@@ -424,11 +424,13 @@ async fn the_gateway_takes_events_from_tokens_it_saw_while_postgres_is_down() {
         .await;
     let seen = app.token(Role::Channel).await;
     let unseen = app.token(Role::Channel).await;
+    // One customer's events: the gateway holds that customer's keys (a
+    // customer it has never seen is answered 503, below).
     let post = |token: String, n: usize| {
         let request = app
             .request(Method::POST, "/v1/events", Some(&token))
             .json(&contact(
-                n,
+                0,
                 &format!("outage-{n}"),
                 at_minute(n as i64),
                 "phone",
@@ -465,6 +467,17 @@ async fn the_gateway_takes_events_from_tokens_it_saw_while_postgres_is_down() {
     assert_eq!(refused.status(), 503);
     let problem: Value = refused.json().await.expect("a problem");
     assert_eq!(problem["type"], "/problems/database-unavailable");
+    // A customer it never saw cannot be sealed: its keys must be in
+    // PostgreSQL before their first use, or an erasure could not destroy
+    // them. Answered 503 with Retry-After, so the sender tries again.
+    let stranger = app
+        .request(Method::POST, "/v1/events", Some(&seen))
+        .json(&contact(7, "outage-stranger", at_minute(7), "phone"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(stranger.status(), 503);
+    assert!(stranger.headers().contains_key("retry-after"));
 
     tokio::task::spawn_blocking({
         let cluster = cluster.clone();

@@ -10,7 +10,8 @@ pub mod topics;
 
 pub use options::{
     DatabaseOptions, HttpOptions, InsightsOptions, KafkaOptions, LimitOptions, LiveOptions,
-    LogFormat, LogOptions, Options, ProjectorOptions, TopicSettings,
+    LogFormat, LogOptions, Options, ProjectorOptions, SaslMechanism, SecurityProtocol,
+    TopicSettings,
 };
 
 use std::sync::Arc;
@@ -20,6 +21,12 @@ use anyhow::Context as _;
 use panorama_projector::Projector;
 use panorama_server::{Application, HttpSettings, ReadinessCheck, Services};
 use panorama_store::Store;
+
+/// How long the readiness check waits for the broker's metadata: less than
+/// the 2 s a check may take, so a broker that refuses this client's TLS or
+/// login is reported with the client's reason, not as a check that took
+/// too long.
+const KAFKA_CHECK_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Most PostgreSQL connections of a gateway-only process, which uses them
 /// only to check API tokens (and caches what it learns).
@@ -114,6 +121,9 @@ impl Running {
 /// Builds and starts what `role` needs, returning once the HTTP port is
 /// bound.
 pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Running> {
+    // Refused Kafka security settings stop the process before anything
+    // starts, naming the setting.
+    let kafka = options.kafka.connection()?;
     // Every series is on /metrics from the first scrape, not only once used.
     panorama_server::register_metrics();
     if role.projector() {
@@ -125,7 +135,8 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
     let store = Store::connect_with(&options.database.url, &options.connect_settings(role))
         .context("invalid database url")?
         .with_identity_rules(options.identity_rules.clone())
-        .with_view_rules(options.view_rules.clone());
+        .with_view_rules(options.view_rules.clone())
+        .with_suppression_days(options.privacy.suppression_days);
     let producer = if role.gateway() || role.projector() || role.api() {
         Some(options.producer()?)
     } else {
@@ -153,20 +164,20 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
         ));
     }
     if role.gateway() || role.projector() {
-        let brokers = options.kafka.brokers.clone();
+        let connection = kafka.clone();
         let topic = options.kafka.topic.clone();
         readiness.push((
             "kafka".into(),
             Arc::new(move || {
-                let brokers = brokers.clone();
+                let connection = connection.clone();
                 let topic = topic.clone();
                 Box::pin(async move {
                     let lookup = topic.clone();
                     let count = tokio::task::spawn_blocking(move || {
                         panorama_bus::topic_partition_count(
-                            &brokers,
+                            &connection,
                             &lookup,
-                            Duration::from_secs(2),
+                            KAFKA_CHECK_TIMEOUT,
                         )
                     })
                     .await
@@ -184,16 +195,13 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
     }
 
     if role.gateway() || role.projector() {
-        tokio::spawn(topics::log_at_start(
-            options.kafka.brokers.clone(),
-            options.topic_specs(),
-        ));
+        tokio::spawn(topics::log_at_start(kafka.clone(), options.topic_specs()));
     }
 
     let projector = match (role.projector(), &producer) {
         (true, Some(producer)) => Some(
             Projector::spawn(
-                options.projector_settings(),
+                options.projector_settings()?,
                 store.clone(),
                 producer.clone(),
             )
@@ -244,6 +252,7 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
         channels: options.channels.clone(),
         live: options.live.settings(),
         limits: options.limits.settings(),
+        privacy: options.privacy.settings(),
         crash_points: options.crash_points.clone(),
     };
     let application = Application::build(settings, services, readiness)

@@ -9,19 +9,25 @@
 //! README's settings table are rendered from them.
 
 mod forms;
+mod kafka;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use panorama_bus::{ConsumerSettings, Producer, ProducerSettings};
+use panorama_bus::{ConsumerSettings, Producer, ProducerSettings, Secret};
 use panorama_core::identity::IdentityRules;
 use panorama_core::{CrashPoints, Region};
 use panorama_projector::ProjectorSettings;
-use panorama_server::{ChannelSettings, InsightsSettings, LimitSettings, LiveSettings};
+use panorama_server::{
+    ChannelSettings, InsightsSettings, LimitSettings, LiveSettings, PrivacySettings,
+};
 use panorama_store::{ConnectSettings, ViewRules};
 use serde::{Deserialize, Serialize};
 
 use crate::{GATEWAY_DB_POOL_SIZE, ProcessRole};
+
+pub use kafka::{SaslMechanism, SecurityProtocol};
 
 /// Everything a process is configured with. The first fields are top-level
 /// TOML keys; each section after them is a TOML table of the same name.
@@ -57,6 +63,8 @@ pub struct Options {
     pub limits: LimitOptions,
     /// The business gauges (`panorama_insights_*`).
     pub insights: InsightsOptions,
+    /// Sealing events on the topic, and erasure.
+    pub privacy: PrivacyOptions,
     /// Channel adapter secrets.
     #[serde(with = "forms::ChannelSettingsForm")]
     pub channels: ChannelSettings,
@@ -83,6 +91,7 @@ impl Default for Options {
             live: LiveOptions::default(),
             limits: LimitOptions::default(),
             insights: InsightsOptions::default(),
+            privacy: PrivacyOptions::default(),
             channels: ChannelSettings::default(),
             log: LogOptions::default(),
             readiness_interval: Duration::from_secs(5),
@@ -119,7 +128,8 @@ impl Default for HttpOptions {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseOptions {
-    /// PostgreSQL URL.
+    /// PostgreSQL URL, TLS parameters included.
+    #[serde(deserialize_with = "forms::database_url")]
     pub url: String,
     /// PostgreSQL connections.
     #[serde(deserialize_with = "forms::positive")]
@@ -146,7 +156,9 @@ impl Default for DatabaseOptions {
     }
 }
 
-/// `[kafka]`: the broker, the topics and the projector's consumer group.
+/// `[kafka]`: the broker, the topics, the projector's consumer group, and
+/// how to reach the brokers (TLS, SASL; [`KafkaOptions::connection`]
+/// checks these together).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaOptions {
@@ -165,6 +177,51 @@ pub struct KafkaOptions {
         deserialize_with = "forms::duration::deserialize::<_, 1, 0>"
     )]
     pub produce_timeout: Duration,
+    /// Plaintext, TLS, SASL, or SASL over TLS.
+    pub security_protocol: SecurityProtocol,
+    /// The SASL mechanism, with a SASL protocol.
+    pub sasl_mechanism: SaslMechanism,
+    /// SASL user (SCRAM, PLAIN).
+    #[serde(with = "forms::secret")]
+    pub sasl_username: Option<String>,
+    /// SASL password (SCRAM, PLAIN).
+    #[serde(with = "kafka::secret_text")]
+    pub sasl_password: Option<Secret>,
+    /// A file holding the SASL password, instead of `sasl_password`.
+    #[serde(with = "kafka::path")]
+    pub sasl_password_file: Option<PathBuf>,
+    /// CA certificates (PEM) to verify the brokers with; unset, the
+    /// system's.
+    #[serde(with = "kafka::path")]
+    pub ssl_ca_location: Option<PathBuf>,
+    /// Client certificate (PEM), for brokers that ask for one.
+    #[serde(with = "kafka::path")]
+    pub ssl_certificate_location: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[serde(with = "kafka::path")]
+    pub ssl_key_location: Option<PathBuf>,
+    /// The private key's passphrase.
+    #[serde(with = "kafka::secret_text")]
+    pub ssl_key_password: Option<Secret>,
+    /// OAUTHBEARER: the OIDC provider's token endpoint.
+    #[serde(with = "forms::secret")]
+    pub oauthbearer_token_endpoint_url: Option<String>,
+    /// OAUTHBEARER: the OAuth client id.
+    #[serde(with = "forms::secret")]
+    pub oauthbearer_client_id: Option<String>,
+    /// OAUTHBEARER: the OAuth client secret.
+    #[serde(with = "kafka::secret_text")]
+    pub oauthbearer_client_secret: Option<Secret>,
+    /// A file holding the OAuth client secret, instead of
+    /// `oauthbearer_client_secret`.
+    #[serde(with = "kafka::path")]
+    pub oauthbearer_client_secret_file: Option<PathBuf>,
+    /// OAUTHBEARER: the scope asked for.
+    #[serde(with = "forms::secret")]
+    pub oauthbearer_scope: Option<String>,
+    /// Further librdkafka properties, `name=value` each.
+    #[serde(with = "kafka::properties")]
+    pub client_properties: Vec<String>,
 }
 
 impl Default for KafkaOptions {
@@ -175,6 +232,21 @@ impl Default for KafkaOptions {
             dlq_topic: "panorama.contact-events.dlq.v1".into(),
             consumer_group: "panorama-projector".into(),
             produce_timeout: Duration::from_secs(5),
+            security_protocol: SecurityProtocol::Plaintext,
+            sasl_mechanism: SaslMechanism::ScramSha512,
+            sasl_username: None,
+            sasl_password: None,
+            sasl_password_file: None,
+            ssl_ca_location: None,
+            ssl_certificate_location: None,
+            ssl_key_location: None,
+            ssl_key_password: None,
+            oauthbearer_token_endpoint_url: None,
+            oauthbearer_client_id: None,
+            oauthbearer_client_secret: None,
+            oauthbearer_client_secret_file: None,
+            oauthbearer_scope: None,
+            client_properties: Vec::new(),
         }
     }
 }
@@ -385,6 +457,48 @@ impl InsightsOptions {
     }
 }
 
+/// `[privacy]`: sealing events on the topic (docs/privacy.md) and how long
+/// an erased person stays suppressed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyOptions {
+    /// Whether the gateway seals events (off: they go to the topic in
+    /// clear, and erasure cannot reach it).
+    pub seal: bool,
+    /// How long a subject's key is used from memory before it is read
+    /// again.
+    #[serde(
+        rename = "key_cache_secs",
+        serialize_with = "forms::duration::serialize::<_, 1000>",
+        deserialize_with = "forms::duration::deserialize::<_, 1000, 0>"
+    )]
+    pub key_cache: Duration,
+    /// Days an erased person's identifiers stay suppressed; 0: until an
+    /// admin lifts the suppression.
+    pub suppression_days: u32,
+}
+
+impl Default for PrivacyOptions {
+    fn default() -> Self {
+        let server = PrivacySettings::default();
+        PrivacyOptions {
+            seal: server.seal,
+            key_cache: server.key_cache,
+            suppression_days: 0,
+        }
+    }
+}
+
+impl PrivacyOptions {
+    /// Sealing, as the server takes it.
+    pub fn settings(&self) -> PrivacySettings {
+        PrivacySettings {
+            seal: self.seal,
+            key_cache: self.key_cache,
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -460,10 +574,19 @@ impl Options {
     }
 
     /// The projector's settings.
-    pub fn projector_settings(&self) -> ProjectorSettings {
+    ///
+    /// # Errors
+    ///
+    /// When the Kafka security settings are refused
+    /// ([`KafkaOptions::connection`]).
+    pub fn projector_settings(&self) -> anyhow::Result<ProjectorSettings> {
         let kafka = &self.kafka;
-        ProjectorSettings {
-            consumer: ConsumerSettings::new(&kafka.brokers, &kafka.consumer_group, &kafka.topic),
+        Ok(ProjectorSettings {
+            consumer: ConsumerSettings::new(
+                kafka.connection()?,
+                &kafka.consumer_group,
+                &kafka.topic,
+            ),
             dlq_topic: kafka.dlq_topic.clone(),
             max_batch: self.projector.batch_size,
             max_batch_bytes: self.projector.batch_bytes,
@@ -471,7 +594,7 @@ impl Options {
             publish_dead_letters: true,
             stall_after: self.projector.stall_after,
             crash_points: self.crash_points.clone(),
-        }
+        })
     }
 
     /// The specs of the contact-event and dead-letter topics.
@@ -508,7 +631,7 @@ impl Options {
     }
 
     pub(crate) fn producer(&self) -> anyhow::Result<Producer> {
-        let mut settings = ProducerSettings::new(&self.kafka.brokers);
+        let mut settings = ProducerSettings::new(self.kafka.connection()?);
         // The client needs at least a millisecond.
         settings.timeout = self.kafka.produce_timeout.max(Duration::from_millis(1));
         Producer::new(&settings).context("cannot create the Kafka producer")

@@ -96,7 +96,8 @@ pub async fn replay(options: &Options, replay: &ReplayOptions) -> anyhow::Result
             ..options.connect_settings(crate::ProcessRole::Projector)
         },
     )?
-    .with_identity_rules(options.identity_rules.clone());
+    .with_identity_rules(options.identity_rules.clone())
+    .with_suppression_days(options.privacy.suppression_days);
     target
         .migrate()
         .await
@@ -125,7 +126,7 @@ pub async fn replay(options: &Options, replay: &ReplayOptions) -> anyhow::Result
     }
 
     let group = replay_group(options, schema);
-    let mut settings = options.projector_settings();
+    let mut settings = options.projector_settings()?;
     settings.consumer.group = group.clone();
     settings.consumer.accept_log_gap = true;
     settings.publish_dead_letters = false;
@@ -190,10 +191,10 @@ async fn check_switch_allowed(
              drops them: pass --discard-manual-identity to switch anyway"
         );
     }
-    let brokers = options.kafka.brokers.clone();
+    let connection = options.kafka.connection()?;
     let group = options.kafka.consumer_group.clone();
     let members = tokio::task::spawn_blocking(move || {
-        panorama_bus::group_member_count(&brokers, &group, Duration::from_secs(5))
+        panorama_bus::group_member_count(connection, &group, Duration::from_secs(5))
     })
     .await?;
     match members {
@@ -226,10 +227,10 @@ async fn follow(
     let mut rate = Rate::default();
     loop {
         anyhow::ensure!(projector.is_running(), "the replay projector stopped");
-        let brokers = options.kafka.brokers.clone();
+        let connection = options.kafka.connection()?;
         let topic = options.kafka.topic.clone();
         let marks = tokio::task::spawn_blocking(move || {
-            panorama_bus::high_watermarks(&brokers, &topic, Duration::from_secs(5))
+            panorama_bus::high_watermarks(connection, &topic, Duration::from_secs(5))
         })
         .await?
         .context("cannot read the topic's high watermarks")?;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::attributes::parse_attributes;
+use crate::consent::{Consent, ConsentDraft, parse_consent};
 use crate::identifier::{Identifier, IdentifierKind, Region};
 use crate::limits::{self, TextLimit};
 use crate::text::{has_control_chars, longer_than, non_empty_trimmed};
@@ -22,8 +23,12 @@ const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6d1c_0b7e_5a43_4c1f_9f0e_8a2b
 /// How far in the future `occurred_at` may lie (clock skew between systems).
 const MAX_CLOCK_SKEW_HOURS: i64 = 24;
 
+// `$text` is a `tt`, not a `literal`: a `literal` fragment reaches derive
+// macros wrapped in an invisible group, which serde reads through but
+// utoipa does not, so the OpenAPI document listed the variants' Rust names
+// ("Phone") instead of the wire names ("phone").
 macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident => $text:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum $name {
@@ -63,6 +68,8 @@ macro_rules! string_enum {
         }
     };
 }
+// For the other closed sets of the contract (`consent`).
+pub(crate) use string_enum;
 
 string_enum!(
     /// The channel a contact came through.
@@ -138,6 +145,10 @@ string_enum!(
         ChatEnded => "chat.ended",
         /// A survey answer (NPS, CSAT, CES).
         FeedbackSubmitted => "feedback.submitted",
+        /// The customer's contact preferences changed (a preference centre,
+        /// a CRM, an agent): carries the statements in `consent`. Not a
+        /// contact.
+        ConsentUpdated => "consent.updated",
         /// A case was opened.
         CaseOpened => "case.opened",
         /// A case was resolved.
@@ -277,6 +288,11 @@ pub struct ContactEvent {
     pub sentiment: Option<f32>,
     /// A survey answer.
     pub feedback: Option<Feedback>,
+    /// The customer's contact preferences it states, at most one per
+    /// channel and purpose. Left out of the JSON form when empty, so the
+    /// fingerprint of an event without any is what it was before.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub consent: Vec<Consent>,
     /// Extra string values.
     pub attributes: BTreeMap<String, String>,
     /// Best-known name of the customer.
@@ -507,6 +523,12 @@ pub struct EventDraft {
     /// Survey answer.
     #[serde(default)]
     pub feedback: Option<FeedbackDraft>,
+    /// Contact preferences: `{"channel", "purpose", "granted"}` statements,
+    /// at most one per channel and purpose. Required (at least one) for
+    /// `consent.updated`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 24)]
+    pub consent: Vec<ConsentDraft>,
     /// Extra string values: at most 64, keys of 1 to 64 characters, values
     /// of at most 1,024 characters (200 for `task.assignee` and
     /// `task.channel`).
@@ -572,6 +594,13 @@ impl EventDraft {
             None => None,
             Some(draft) => Some(parse_feedback(draft)?),
         };
+        if self.consent.is_empty() && event_type == EventType::ConsentUpdated {
+            return Err(FieldError::new(
+                "consent",
+                "is required for consent.updated events: at least one {channel, purpose, granted}",
+            ));
+        }
+        let consent = parse_consent(self.consent)?;
         let sentiment = match self.sentiment {
             Some(value) if !value.is_finite() || !(-1.0..=1.0).contains(&value) => {
                 return Err(FieldError::new("sentiment", "must be between -1 and 1"));
@@ -605,6 +634,7 @@ impl EventDraft {
             outcome: bounded("outcome", self.outcome, limits::SHORT_TEXT)?,
             sentiment,
             feedback,
+            consent,
             attributes: parse_attributes(self.attributes)?,
             display_name: bounded("display_name", self.display_name, limits::SHORT_TEXT)?,
             traceparent: parse_traceparent(self.traceparent)?,
@@ -656,6 +686,12 @@ impl From<&ContactEvent> for EventDraft {
                 score: f.score,
                 comment: f.comment.clone(),
             }),
+            consent: event
+                .consent
+                .iter()
+                .copied()
+                .map(ConsentDraft::from)
+                .collect(),
             attributes: event.attributes.clone(),
             display_name: event.display_name.clone(),
             traceparent: event.traceparent.clone(),
@@ -664,7 +700,9 @@ impl From<&ContactEvent> for EventDraft {
     }
 }
 
-fn parse_source(raw: &str) -> Result<String, FieldError> {
+/// `raw` as an event source: at most 64 characters of `a-z`, `0-9`, `.`,
+/// `_` and `-` (a channel token's bound source follows the same rule).
+pub fn parse_source(raw: &str) -> Result<String, FieldError> {
     let valid = !longer_than(raw, 64)
         && raw
             .chars()
@@ -893,6 +931,33 @@ mod tests {
             .field
     }
 
+    /// The values the OpenAPI document lists for an enum, in order.
+    fn documented<T: utoipa::PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).expect("the schema serialises");
+        schema["enum"]
+            .as_array()
+            .expect("an enum")
+            .iter()
+            .map(|value| value.as_str().expect("a string").to_owned())
+            .collect()
+    }
+
+    fn wire<T: Copy + fmt::Display>(all: &[T]) -> Vec<String> {
+        all.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn the_document_lists_the_wire_names_of_every_enum() {
+        assert_eq!(documented::<Channel>(), wire(Channel::ALL));
+        assert_eq!(documented::<Direction>(), wire(Direction::ALL));
+        assert_eq!(documented::<EventType>(), wire(EventType::ALL));
+        assert_eq!(documented::<FeedbackMetric>(), wire(FeedbackMetric::ALL));
+        for channel in Channel::ALL {
+            let json = serde_json::to_value(channel).expect("serialises");
+            assert_eq!(json, serde_json::json!(channel.as_str()));
+        }
+    }
+
     #[test]
     fn a_good_draft_becomes_a_normalised_event() {
         let event = call().validate(&context()).expect("valid");
@@ -1119,9 +1184,82 @@ mod tests {
             "message.read",
             "call.started",
             "note.added",
+            "consent.updated",
         ] {
             assert!(!contacts.contains(&not_contact), "{not_contact}");
         }
+    }
+
+    #[test]
+    fn consent_is_required_for_consent_updates_and_named_when_wrong() {
+        let update = |consent: serde_json::Value| -> EventDraft {
+            serde_json::from_value(serde_json::json!({
+                "channel": "web",
+                "source": "preferences",
+                "type": "consent.updated",
+                "identifiers": [{"kind": "email", "value": "anna@example.nl"}],
+                "consent": consent,
+            }))
+            .expect("a draft")
+        };
+        let event = update(serde_json::json!([
+            {"channel": "email", "purpose": "marketing", "granted": false},
+            {"channel": "phone", "purpose": "service", "granted": true}
+        ]))
+        .validate(&context())
+        .expect("valid");
+        assert_eq!(event.consent.len(), 2);
+        assert!(!event.event_type.is_customer_contact());
+        assert!(
+            !event.event_type.is_agent_action(),
+            "channel systems post it"
+        );
+        assert_eq!(field_of(update(serde_json::json!([]))), "consent");
+        assert_eq!(
+            field_of(update(
+                serde_json::json!([{"channel": "email", "purpose": "ads", "granted": false}])
+            )),
+            "consent[0].purpose"
+        );
+        assert_eq!(
+            field_of(update(serde_json::json!([
+                {"channel": "email", "purpose": "service", "granted": true},
+                {"channel": "fax", "purpose": "service", "granted": true}
+            ]))),
+            "consent[1].channel"
+        );
+        assert_eq!(
+            field_of(update(
+                serde_json::json!([{"channel": "email", "purpose": "service"}])
+            )),
+            "consent[0].granted"
+        );
+        // Another event may carry statements too (a form's opt-in box).
+        let form = EventDraft {
+            consent: vec![ConsentDraft {
+                channel: "sms".into(),
+                purpose: "surveys".into(),
+                granted: Some(true),
+            }],
+            ..call()
+        }
+        .validate(&context())
+        .expect("valid");
+        assert_eq!(EventDraft::from(&form).validate(&context()), Ok(form));
+        let unknown = serde_json::from_value::<EventDraft>(serde_json::json!({
+            "channel": "web", "type": "consent.updated",
+            "consent": [{"channel": "email", "purpose": "service", "granted": true, "until": "x"}]
+        }));
+        assert!(unknown.is_err(), "unknown statement fields are refused");
+    }
+
+    #[test]
+    fn an_event_without_consent_serialises_as_before() {
+        let event = call().validate(&context()).expect("valid");
+        let json = serde_json::to_value(&event).expect("serialises");
+        assert!(json.get("consent").is_none(), "{json}");
+        let draft = serde_json::to_value(EventDraft::from(&event)).expect("serialises");
+        assert!(draft.get("consent").is_none(), "{draft}");
     }
 
     #[test]
@@ -1267,6 +1405,20 @@ mod tests {
             ),
             attributes in proptest::collection::btree_map(any::<String>(), any::<String>(), 0..4),
             (traceparent, case_id, comment, metric) in (any_text(), any_text(), any_text(), any::<String>()),
+            consent in proptest::collection::vec(
+                (
+                    prop_oneof![
+                        proptest::sample::select(crate::ConsentChannel::ALL).prop_map(|c| c.as_str().to_owned()),
+                        any::<String>(),
+                    ],
+                    prop_oneof![
+                        proptest::sample::select(crate::ConsentPurpose::ALL).prop_map(|p| p.as_str().to_owned()),
+                        any::<String>(),
+                    ],
+                    proptest::option::of(any::<bool>()),
+                ),
+                0..4,
+            ),
             (score, sentiment, duration_seconds) in
                 (any::<i32>(), proptest::option::of(any::<f32>()), proptest::option::of(any::<u32>())),
             received_at in any_time(),
@@ -1293,6 +1445,10 @@ mod tests {
                 outcome,
                 sentiment,
                 feedback: Some(FeedbackDraft { metric, score, comment }),
+                consent: consent
+                    .into_iter()
+                    .map(|(channel, purpose, granted)| ConsentDraft { channel, purpose, granted })
+                    .collect(),
                 attributes,
                 display_name,
                 traceparent,

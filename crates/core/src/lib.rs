@@ -9,6 +9,7 @@ mod access;
 pub mod arbitrary;
 pub mod attributes;
 pub mod cases;
+pub mod consent;
 mod crash;
 mod event;
 mod identifier;
@@ -20,10 +21,11 @@ mod trace;
 mod trust;
 
 pub use access::{Role, UnknownRole};
+pub use consent::{Consent, ConsentChannel, ConsentDraft, ConsentPurpose, ConsentStatus};
 pub use crash::{CrashPoints, KNOWN_CRASH_POINTS};
 pub use event::{
     Channel, ContactEvent, Direction, EventDraft, EventType, Feedback, FeedbackDraft,
-    FeedbackMetric, FieldError, IdentifierDraft, ValidationContext,
+    FeedbackMetric, FieldError, IdentifierDraft, ValidationContext, parse_source,
 };
 pub use identifier::{
     EmailAddress, Identifier, IdentifierError, IdentifierKind, PhoneNumber, Region,

@@ -1,10 +1,12 @@
-//! A batch of consumed records, decoded: the events to project, the records
-//! that did not decode, and the offsets that storing the batch moves to.
+//! A batch of consumed records, decoded: the events to project (in clear or
+//! sealed), the erasure requests, the records that did not decode, and the
+//! offsets that storing the batch moves to.
 
 use std::collections::BTreeMap;
 
 use panorama_bus::ConsumedRecord;
 use panorama_core::ContactEvent;
+use panorama_proto::sealed::{ErasureRequest, Record, SealedEvent};
 use panorama_store::PartitionOffset;
 
 use crate::dead_letter::Verdict;
@@ -16,10 +18,15 @@ use crate::trace::{Traced, trace_context};
 pub(crate) struct Batch {
     /// Every record, in the order consumed.
     pub(crate) records: Vec<ConsumedRecord>,
-    /// The events that decoded, in the order consumed.
+    /// The events that decoded in clear, in the order consumed.
     pub(crate) events: Vec<ContactEvent>,
     /// The record each event came from (an index into `records`).
     pub(crate) event_records: Vec<usize>,
+    /// Sealed events, with the record each came from, in the order
+    /// consumed: they are opened in the batch's transaction.
+    pub(crate) sealed: Vec<(usize, SealedEvent)>,
+    /// Erasure requests, in the order consumed.
+    pub(crate) erasures: Vec<ErasureRequest>,
     /// Records that did not decode.
     pub(crate) undecodable: Vec<Verdict>,
     /// Where each partition's stored offset moves once the batch is stored.
@@ -41,6 +48,8 @@ impl Batch {
         let mut bounds: BTreeMap<(String, i32), (i64, i64)> = BTreeMap::new();
         let mut events = Vec::with_capacity(records.len());
         let mut event_records = Vec::with_capacity(records.len());
+        let mut sealed = Vec::new();
+        let mut erasures = Vec::new();
         let mut undecodable = Vec::new();
         let mut traced = Vec::new();
         for (index, record) in records.iter().enumerate() {
@@ -50,24 +59,31 @@ impl Batch {
             bound.0 = bound.0.min(record.offset);
             bound.1 = bound.1.max(record.offset + 1);
             let decoded = match record.payload.as_deref() {
-                Some(payload) => {
-                    panorama_proto::decode(payload).map_err(|e| (e.reason(), e.to_string()))
-                }
+                Some(payload) => panorama_proto::sealed::decode_record(payload)
+                    .map_err(|e| (e.reason(), e.to_string())),
                 None => Err(("undecodable", "record has no value".to_owned())),
             };
+            let mut trace = |event_id, traceparent: Option<&str>| {
+                if let Some(context) = trace_context(record, traceparent) {
+                    traced.push(Traced {
+                        event_id,
+                        context,
+                        partition: record.partition,
+                        offset: record.offset,
+                    });
+                }
+            };
             match decoded {
-                Ok(event) => {
-                    if let Some(context) = trace_context(record, &event) {
-                        traced.push(Traced {
-                            event_id: event.event_id,
-                            context,
-                            partition: record.partition,
-                            offset: record.offset,
-                        });
-                    }
-                    events.push(event);
+                Ok(Record::Event(event)) => {
+                    trace(event.event_id, event.traceparent.as_deref());
+                    events.push(*event);
                     event_records.push(index);
                 }
+                Ok(Record::Sealed(event)) => {
+                    trace(event.event_id, event.traceparent());
+                    sealed.push((index, *event));
+                }
+                Ok(Record::Erasure(request)) => erasures.push(request),
                 Err((reason, error)) => {
                     tracing::warn!(
                         partition = record.partition,
@@ -102,6 +118,8 @@ impl Batch {
             records,
             events,
             event_records,
+            sealed,
+            erasures,
             undecodable,
             offsets,
             starts,

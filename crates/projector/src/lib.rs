@@ -21,6 +21,7 @@ mod dead_letter;
 mod health;
 mod lag;
 mod metrics;
+mod privacy;
 mod trace;
 mod worker;
 
@@ -130,6 +131,7 @@ impl Projector {
             dlq,
             runtime: Handle::current(),
             health: health.clone(),
+            secret: std::sync::OnceLock::new(),
         };
         let thread_health = health.clone();
         let thread = std::thread::Builder::new()

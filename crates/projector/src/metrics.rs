@@ -40,6 +40,29 @@ pub(crate) static IDEMPOTENCY_CONFLICTS: LazyLock<IntCounter> = LazyLock::new(||
     .expect("metric registers once")
 });
 
+/// Events skipped because of an erasure: `erased` (a sealed event whose
+/// subject's key was destroyed), `suppressed` (an event naming a
+/// suppressed subject).
+pub(crate) static ERASED_RECORDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        opts!(
+            "panorama_projector_erased_records_total",
+            "Events skipped because a person they name was erased, by reason (erased, suppressed)"
+        ),
+        &["reason"]
+    )
+    .expect("metric registers once")
+});
+
+/// Erasure requests applied.
+pub(crate) static ERASURES_APPLIED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(opts!(
+        "panorama_projector_erasures_total",
+        "Erasure requests applied to the projection"
+    ))
+    .expect("metric registers once")
+});
+
 /// Records sent to the dead-letter topic.
 pub(crate) static DLQ_RECORDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
@@ -173,6 +196,10 @@ pub fn register() {
         EVENTS_PROJECTED.with_label_values(&[outcome]).inc_by(0);
     }
     IDEMPOTENCY_CONFLICTS.inc_by(0);
+    for reason in ["erased", "suppressed"] {
+        ERASED_RECORDS.with_label_values(&[reason]).inc_by(0);
+    }
+    ERASURES_APPLIED.inc_by(0);
     for reason in ["undecodable", "invalid", "rejected"] {
         DLQ_RECORDS.with_label_values(&[reason]).inc_by(0);
     }

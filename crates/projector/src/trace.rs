@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use panorama_bus::ConsumedRecord;
-use panorama_core::{ContactEvent, TraceContext};
+use panorama_core::TraceContext;
 
 /// An event that arrived with a trace context, to be joined to its trace
 /// once projected.
@@ -16,15 +16,18 @@ pub(crate) struct Traced {
     pub(crate) offset: i64,
 }
 
-/// The trace context of a record: its `traceparent` header, else the one
-/// inside the event; only sampled contexts are followed.
-pub(crate) fn trace_context(record: &ConsumedRecord, event: &ContactEvent) -> Option<TraceContext> {
+/// The trace context of a record: its `traceparent` header, else the
+/// event's own (`traceparent`); only sampled contexts are followed.
+pub(crate) fn trace_context(
+    record: &ConsumedRecord,
+    traceparent: Option<&str>,
+) -> Option<TraceContext> {
     let from_header = record
         .header("traceparent")
         .and_then(|value| std::str::from_utf8(value).ok())
         .and_then(TraceContext::parse);
     from_header
-        .or_else(|| event.traceparent.as_deref().and_then(TraceContext::parse))
+        .or_else(|| traceparent.and_then(TraceContext::parse))
         .filter(TraceContext::sampled)
 }
 

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use panorama_bus::{BatchConsumer, OffsetSource, OutboundRecord, Producer};
+use panorama_proto::sealed::SubjectSecret;
 use panorama_store::{BatchOutcome, BatchTransaction, Claim, Failure, Store};
 use tokio::runtime::Handle;
 use tracing::Instrument as _;
@@ -30,6 +31,7 @@ use crate::batch::Batch;
 use crate::dead_letter::Verdict;
 use crate::health::Health;
 use crate::lag::LagTracker;
+use crate::privacy::{Opened, Skipped};
 use crate::trace::trace_projected;
 use crate::{ProjectorSettings, ProjectorStats, metrics};
 
@@ -69,10 +71,21 @@ enum Isolation {
     ConflictsToo,
 }
 
+/// What a committed batch did.
+struct Projected {
+    outcome: BatchOutcome,
+    /// The records dead-lettered.
+    dead: Vec<Verdict>,
+    /// Events skipped because of an erasure.
+    skipped: Skipped,
+    /// Erasure requests applied now.
+    erasures: u64,
+}
+
 /// What came of one batch.
 enum Written {
-    /// Committed: what it changed, and the records dead-lettered.
-    Committed(BatchOutcome, Vec<Verdict>),
+    /// Committed.
+    Committed(Projected),
     /// Given up for now (the label says why); read it again.
     Abandoned(&'static str),
     /// The projector is stopping; nothing was stored.
@@ -125,6 +138,8 @@ pub(crate) struct Worker {
     pub(crate) runtime: Handle,
     pub(crate) health: Arc<Health>,
     pub(crate) stats: Arc<ProjectorStats>,
+    /// The subject secret, read from the store by the first batch.
+    pub(crate) secret: std::sync::OnceLock<SubjectSecret>,
 }
 
 impl Worker {
@@ -234,10 +249,10 @@ impl Worker {
                 traced = batch.traced.len()
             );
             match self.runtime.block_on(self.write(&batch).instrument(span)) {
-                Written::Committed(outcome, dead) => {
+                Written::Committed(projected) => {
                     given_up = 0;
                     self.settings.crash_points.reach("projector.after_commit");
-                    self.committed(&batch, &outcome, &dead, count, lag);
+                    self.committed(&batch, &projected, count, lag);
                     let advisory: Vec<(String, i32, i64)> = batch
                         .offsets
                         .iter()
@@ -267,15 +282,21 @@ impl Worker {
     }
 
     /// Bookkeeping after a commit: counters, metrics, lag, traces.
-    fn committed(
-        &self,
-        batch: &Batch,
-        outcome: &BatchOutcome,
-        dead: &[Verdict],
-        count: u64,
-        lag: &mut LagTracker,
-    ) {
+    fn committed(&self, batch: &Batch, projected: &Projected, count: u64, lag: &mut LagTracker) {
         use std::sync::atomic::Ordering::SeqCst;
+        let Projected {
+            outcome,
+            dead,
+            skipped,
+            erasures,
+        } = projected;
+        metrics::ERASED_RECORDS
+            .with_label_values(&["erased"])
+            .inc_by(skipped.erased);
+        metrics::ERASED_RECORDS
+            .with_label_values(&["suppressed"])
+            .inc_by(skipped.suppressed);
+        metrics::ERASURES_APPLIED.inc_by(*erasures);
         self.health.committed();
         let now = Utc::now();
         for (_, _, received_at) in &outcome.inserted {
@@ -283,7 +304,7 @@ impl Worker {
             metrics::EVENT_TO_VISIBLE.observe(latency.as_secs_f64());
         }
         trace_projected(&batch.traced, outcome, now);
-        for verdict in dead {
+        for verdict in dead.iter() {
             metrics::DLQ_RECORDS
                 .with_label_values(&[verdict.reason])
                 .inc();
@@ -340,7 +361,8 @@ impl Worker {
             });
             let written = self.project(batch, isolation).await;
             let error = match written {
-                Ok((outcome, dead)) => {
+                Ok(projected) => {
+                    let Projected { outcome, dead, .. } = &projected;
                     metrics::BATCH_SECONDS.observe(started.elapsed().as_secs_f64());
                     tracing::debug!(
                         write_ms = started.elapsed().as_secs_f64() * 1e3,
@@ -352,7 +374,7 @@ impl Worker {
                         isolated = isolate,
                         "batch projected"
                     );
-                    return Written::Committed(outcome, dead);
+                    return Written::Committed(projected);
                 }
                 Err(error) => error,
             };
@@ -402,25 +424,48 @@ impl Worker {
         &self,
         batch: &Batch,
         isolating: Option<Isolation>,
-    ) -> Result<(BatchOutcome, Vec<Verdict>), WriteError> {
+    ) -> Result<Projected, WriteError> {
+        let secret = self.secret().await?;
         self.store
             .in_batch(
                 &self.settings.consumer.group,
                 &batch.offsets,
                 async |transaction: &mut BatchTransaction<'_>| {
+                    let opened = crate::privacy::open(transaction, batch, &secret).await?;
                     let (outcome, dead) = match isolating {
                         None => (
-                            transaction.apply(&batch.events).await?,
-                            batch.undecodable.clone(),
+                            transaction.apply(&opened.events).await?,
+                            opened.undecodable.clone(),
                         ),
-                        Some(isolation) => self.isolate(transaction, batch, isolation).await?,
+                        Some(isolation) => {
+                            self.isolate(transaction, batch, &opened, isolation).await?
+                        }
                     };
+                    let erasures =
+                        crate::privacy::apply_erasures(transaction, batch, &secret).await?;
                     self.dead_letter(transaction, batch, &dead).await?;
                     self.settings.crash_points.reach("projector.before_commit");
-                    Ok((outcome, dead))
+                    Ok(Projected {
+                        outcome,
+                        dead,
+                        skipped: opened.skipped,
+                        erasures: erasures.iter().filter(|e| e.applied).count() as u64,
+                    })
                 },
             )
             .await
+    }
+
+    /// The subject secret, read from the store once.
+    async fn secret(&self) -> Result<SubjectSecret, WriteError> {
+        if let Some(secret) = self.secret.get() {
+            return Ok(secret.clone());
+        }
+        let bytes = self.store.subject_secret().await?;
+        Ok(self
+            .secret
+            .get_or_init(|| SubjectSecret::new(&bytes))
+            .clone())
     }
 
     /// Applies the batch part by part inside savepoints, halving each part
@@ -431,19 +476,20 @@ impl Worker {
         &self,
         transaction: &mut BatchTransaction<'_>,
         batch: &Batch,
+        opened: &Opened,
         isolation: Isolation,
     ) -> Result<(BatchOutcome, Vec<Verdict>), WriteError> {
-        transaction.lock_identifiers(&batch.events).await?;
+        transaction.lock_identifiers(&opened.events).await?;
         let mut outcome = BatchOutcome::default();
-        let mut dead = batch.undecodable.clone();
+        let mut dead = opened.undecodable.clone();
         let mut parts: VecDeque<Range<usize>> = VecDeque::new();
-        parts.push_back(0..batch.events.len());
+        parts.push_back(0..opened.events.len());
         while let Some(part) = parts.pop_front() {
             if part.is_empty() {
                 continue;
             }
             let error = match transaction
-                .apply_isolated(&batch.events[part.clone()])
+                .apply_isolated(&opened.events[part.clone()])
                 .await
             {
                 Ok(applied) => {
@@ -466,8 +512,8 @@ impl Worker {
                 parts.push_front(part.start..middle);
                 continue;
             }
-            let event = &batch.events[part.start];
-            let record = batch.event_records[part.start];
+            let event = &opened.events[part.start];
+            let record = opened.event_records[part.start];
             tracing::warn!(
                 event_id = %event.event_id,
                 partition = batch.records[record].partition,

@@ -7,8 +7,9 @@
 
 use chrono::{DateTime, Utc};
 use panorama_core::{
-    Channel, ContactEvent, Direction, EventDraft, FeedbackDraft, FeedbackMetric, FieldError,
-    IdentifierDraft, IdentifierKind, Trust, ValidationContext, limits,
+    Channel, ConsentChannel, ConsentDraft, ConsentPurpose, ContactEvent, Direction, EventDraft,
+    FeedbackDraft, FeedbackMetric, FieldError, IdentifierDraft, IdentifierKind, Trust,
+    ValidationContext, limits,
 };
 use prost::Message;
 use uuid::Uuid;
@@ -23,6 +24,8 @@ use uuid::Uuid;
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/panorama.v1.rs"));
 }
+
+pub mod sealed;
 
 /// Why a record could not be turned into a contact event.
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +54,17 @@ pub fn encode(event: &ContactEvent) -> Vec<u8> {
 }
 
 /// Decodes and validates a record value.
+/// Sealed records and erasure requests are refused here: they are read
+/// with [`sealed::decode_record`].
 pub fn decode(bytes: &[u8]) -> Result<ContactEvent, DecodeError> {
     let message = v1::ContactEvent::decode(bytes)?;
+    if message.sealed.is_some() || message.erasure.is_some() {
+        return Err(DecodeError::Invalid(FieldError {
+            field: "sealed".to_owned(),
+            message: "is a sealed record or an erasure request, read with the subjects' keys"
+                .to_owned(),
+        }));
+    }
     Ok(from_proto(message)?)
 }
 
@@ -91,6 +103,15 @@ pub fn to_proto(event: &ContactEvent) -> v1::ContactEvent {
             score: feedback.score,
             comment: feedback.comment.clone().unwrap_or_default(),
         }),
+        consent: event
+            .consent
+            .iter()
+            .map(|consent| v1::Consent {
+                channel: consent_channel_to_proto(consent.channel) as i32,
+                purpose: consent_purpose_to_proto(consent.purpose) as i32,
+                granted: consent.granted,
+            })
+            .collect(),
         attributes: event.attributes.clone().into_iter().collect(),
         display_name: event.display_name.clone().unwrap_or_default(),
         traceparent: event.traceparent.clone().unwrap_or_default(),
@@ -98,6 +119,8 @@ pub fn to_proto(event: &ContactEvent) -> v1::ContactEvent {
             .case_id
             .map(|id| id.as_bytes().to_vec())
             .unwrap_or_default(),
+        sealed: None,
+        erasure: None,
     }
 }
 
@@ -131,6 +154,18 @@ pub fn from_proto(message: v1::ContactEvent) -> Result<ContactEvent, FieldError>
             comment: non_empty(feedback.comment),
         }),
     };
+    let mut consent = Vec::with_capacity(message.consent.len());
+    for (index, statement) in message.consent.into_iter().enumerate() {
+        let channel = consent_channel_from_proto(statement.channel)
+            .ok_or_else(|| invalid(&format!("consent[{index}].channel"), "is unknown"))?;
+        let purpose = consent_purpose_from_proto(statement.purpose)
+            .ok_or_else(|| invalid(&format!("consent[{index}].purpose"), "is unknown"))?;
+        consent.push(ConsentDraft {
+            channel: channel.as_str().to_owned(),
+            purpose: purpose.as_str().to_owned(),
+            granted: Some(statement.granted),
+        });
+    }
     let draft = EventDraft {
         event_id: Some(event_id.to_string()),
         occurred_at: Some(occurred_at.to_rfc3339()),
@@ -149,6 +184,7 @@ pub fn from_proto(message: v1::ContactEvent) -> Result<ContactEvent, FieldError>
         outcome: non_empty(message.outcome),
         sentiment: message.sentiment,
         feedback,
+        consent,
         attributes: message.attributes.into_iter().collect(),
         display_name: non_empty(message.display_name),
         traceparent: non_empty(message.traceparent),
@@ -306,6 +342,50 @@ fn metric_from_proto(raw: i32) -> Option<FeedbackMetric> {
     }
 }
 
+fn consent_channel_to_proto(channel: ConsentChannel) -> v1::ConsentChannel {
+    match channel {
+        ConsentChannel::Any => v1::ConsentChannel::Any,
+        ConsentChannel::Phone => v1::ConsentChannel::Phone,
+        ConsentChannel::Email => v1::ConsentChannel::Email,
+        ConsentChannel::Sms => v1::ConsentChannel::Sms,
+        ConsentChannel::Whatsapp => v1::ConsentChannel::Whatsapp,
+        ConsentChannel::Messenger => v1::ConsentChannel::Messenger,
+        ConsentChannel::Instagram => v1::ConsentChannel::Instagram,
+        ConsentChannel::Web => v1::ConsentChannel::Web,
+    }
+}
+
+fn consent_channel_from_proto(raw: i32) -> Option<ConsentChannel> {
+    Some(match v1::ConsentChannel::try_from(raw).ok()? {
+        v1::ConsentChannel::Unspecified => return None,
+        v1::ConsentChannel::Any => ConsentChannel::Any,
+        v1::ConsentChannel::Phone => ConsentChannel::Phone,
+        v1::ConsentChannel::Email => ConsentChannel::Email,
+        v1::ConsentChannel::Sms => ConsentChannel::Sms,
+        v1::ConsentChannel::Whatsapp => ConsentChannel::Whatsapp,
+        v1::ConsentChannel::Messenger => ConsentChannel::Messenger,
+        v1::ConsentChannel::Instagram => ConsentChannel::Instagram,
+        v1::ConsentChannel::Web => ConsentChannel::Web,
+    })
+}
+
+fn consent_purpose_to_proto(purpose: ConsentPurpose) -> v1::ConsentPurpose {
+    match purpose {
+        ConsentPurpose::Service => v1::ConsentPurpose::Service,
+        ConsentPurpose::Marketing => v1::ConsentPurpose::Marketing,
+        ConsentPurpose::Surveys => v1::ConsentPurpose::Surveys,
+    }
+}
+
+fn consent_purpose_from_proto(raw: i32) -> Option<ConsentPurpose> {
+    Some(match v1::ConsentPurpose::try_from(raw).ok()? {
+        v1::ConsentPurpose::Unspecified => return None,
+        v1::ConsentPurpose::Service => ConsentPurpose::Service,
+        v1::ConsentPurpose::Marketing => ConsentPurpose::Marketing,
+        v1::ConsentPurpose::Surveys => ConsentPurpose::Surveys,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,6 +408,10 @@ mod tests {
             "summary": "Where is my parcel?",
             "sentiment": -0.5,
             "feedback": {"metric": "csat", "score": 2, "comment": "slow"},
+            "consent": [
+                {"channel": "whatsapp", "purpose": "service", "granted": true},
+                {"channel": "any", "purpose": "marketing", "granted": false}
+            ],
             "attributes": {"order": "1234"},
             "display_name": "Anna",
             "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -366,6 +450,67 @@ mod tests {
         message.identifiers[0].trust = 42;
         let unknown = decode(&message.encode_to_vec()).expect("decodes");
         assert_eq!(unknown.identifiers[0].trust, Trust::Claimed);
+    }
+
+    #[test]
+    fn consent_travels_on_the_record_and_unknown_values_are_named() {
+        let event = sample();
+        assert_eq!(event.consent.len(), 2);
+        let message = to_proto(&event);
+        assert_eq!(message.consent[1].channel, v1::ConsentChannel::Any as i32);
+        assert_eq!(
+            message.consent[1].purpose,
+            v1::ConsentPurpose::Marketing as i32
+        );
+        assert!(!message.consent[1].granted);
+        assert_eq!(
+            decode(&encode(&event)).expect("decodes").consent,
+            event.consent
+        );
+        // Every value round trips.
+        for channel in ConsentChannel::ALL {
+            assert_eq!(
+                consent_channel_from_proto(consent_channel_to_proto(*channel) as i32),
+                Some(*channel)
+            );
+        }
+        for purpose in ConsentPurpose::ALL {
+            assert_eq!(
+                consent_purpose_from_proto(consent_purpose_to_proto(*purpose) as i32),
+                Some(*purpose)
+            );
+        }
+        for (mutate, field) in [
+            (
+                (|m: &mut v1::Consent| m.channel = 0) as fn(&mut v1::Consent),
+                "consent[1].channel",
+            ),
+            (|m: &mut v1::Consent| m.channel = 99, "consent[1].channel"),
+            (|m: &mut v1::Consent| m.purpose = 0, "consent[1].purpose"),
+            (|m: &mut v1::Consent| m.purpose = -3, "consent[1].purpose"),
+        ] {
+            let mut message = to_proto(&event);
+            mutate(&mut message.consent[1]);
+            let Err(DecodeError::Invalid(error)) = decode(&message.encode_to_vec()) else {
+                panic!("{field} should be invalid");
+            };
+            assert_eq!(error.field, field);
+        }
+        // Two statements about one channel and purpose break the contract.
+        let mut message = to_proto(&event);
+        message.consent.push(message.consent[0]);
+        let Err(DecodeError::Invalid(error)) = decode(&message.encode_to_vec()) else {
+            panic!("a repeated statement should be invalid");
+        };
+        assert_eq!(error.field, "consent[2]");
+        // A consent update without statements too.
+        let mut message = to_proto(&event);
+        message.r#type = "consent.updated".into();
+        message.consent.clear();
+        let Err(DecodeError::Invalid(error)) = decode(&message.encode_to_vec()) else {
+            panic!("a consent update without statements should be invalid");
+        };
+        assert_eq!(error.field, "consent");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use panorama_core::Role;
 use utoipa::openapi::path::{HttpMethod, Operation};
 
 use crate::error::{ApiError, PROBLEM_JSON};
-use crate::routes::{actions, audit, customers, identity, insights};
+use crate::routes::{actions, audit, customers, erasure, identity, insights, privacy};
 use crate::{auth, channels, console, health, ingest, limits, live, metrics, openapi};
 
 /// Which processes serve a route.
@@ -187,6 +187,13 @@ pub(crate) static ENDPOINTS: LazyLock<Vec<Endpoint>> = LazyLock::new(|| {
         endpoint::<customers::__path_profile>(Api, |r| r.to(customers::profile)).needs(Agent),
         endpoint::<customers::__path_timeline>(Api, |r| r.to(customers::timeline)).needs(Agent),
         endpoint::<identity::__path_identity>(Api, |r| r.to(identity::identity)).needs(Agent),
+        endpoint::<privacy::__path_export>(Api, |r| r.to(privacy::export)).needs(Admin),
+        endpoint::<erasure::__path_request_erasure>(Api, |r| r.to(erasure::request_erasure))
+            .needs(Admin),
+        endpoint::<erasure::__path_erasure_status>(Api, |r| r.to(erasure::erasure_status))
+            .needs(Admin),
+        endpoint::<erasure::__path_lift_suppression>(Api, |r| r.to(erasure::lift_suppression))
+            .needs(Admin),
         endpoint::<identity::__path_merge>(Api, |r| r.to(identity::merge)).needs(Admin),
         endpoint::<identity::__path_unmerge>(Api, |r| r.to(identity::unmerge)).needs(Admin),
         endpoint::<actions::__path_add_note>(Api, |r| r.to(actions::add_note)).needs(Agent),
@@ -195,6 +202,8 @@ pub(crate) static ENDPOINTS: LazyLock<Vec<Endpoint>> = LazyLock::new(|| {
         })
         .needs(Agent),
         endpoint::<actions::__path_add_feedback>(Api, |r| r.to(actions::add_feedback)).needs(Agent),
+        endpoint::<actions::__path_record_consent>(Api, |r| r.to(actions::record_consent))
+            .needs(Agent),
         endpoint::<actions::__path_confirm_identifier>(Api, |r| r.to(actions::confirm_identifier))
             .needs(Agent),
         endpoint::<actions::__path_list_cases>(Api, |r| r.to(actions::list_cases)).needs(Agent),
@@ -225,9 +234,22 @@ static TEMPLATES: LazyLock<Vec<ResourceDef>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The methods of the table's entries whose template matches `path`, for
+/// a 405's `Allow` (RFC 9110 requires one; empty for a path of no entry).
+fn allowed_methods(path: &str) -> String {
+    let mut methods: Vec<&str> = Vec::new();
+    for (endpoint, template) in ENDPOINTS.iter().zip(TEMPLATES.iter()) {
+        let method = method_name(&endpoint.method);
+        if template.is_match(path) && !methods.contains(&method) {
+            methods.push(method);
+        }
+    }
+    methods.join(", ")
+}
+
 /// The answer to a request no mounted route matches: 405 for a method no
-/// entry has, else 404, whose detail says whether the path is one of the
-/// table's.
+/// entry has (with `Allow`), else 404, whose detail says whether the path
+/// is one of the table's.
 pub(crate) async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let method = request.method().as_str();
     if !ENDPOINTS
@@ -235,6 +257,10 @@ pub(crate) async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiE
         .any(|endpoint| method_name(&endpoint.method) == method)
     {
         let response = HttpResponse::build(StatusCode::METHOD_NOT_ALLOWED)
+            .insert_header((
+                actix_web::http::header::ALLOW,
+                allowed_methods(request.path()),
+            ))
             .content_type(PROBLEM_JSON)
             .body(
                 serde_json::json!({
@@ -363,7 +389,8 @@ mod tests {
             (Method::POST, "/healthz", 404, elsewhere),
             (Method::GET, "/v1/customers/x/nothing", 404, "no such route"),
             (Method::GET, "/nothing", 404, "no such route"),
-            (Method::DELETE, "/healthz", 405, "DELETE is not served here"),
+            (Method::DELETE, "/healthz", 404, elsewhere),
+            (Method::PUT, "/healthz", 405, "PUT is not served here"),
         ] {
             let request = actix_test::TestRequest::default()
                 .method(method.clone())
@@ -395,6 +422,35 @@ mod tests {
                 };
                 assert_eq!(status, expected, "{path} with gateway={gateway} api={api}");
             }
+        }
+    }
+
+    /// RFC 9110: a 405 names the methods the resource has.
+    #[actix_web::test]
+    async fn a_405_names_the_methods_the_path_has() {
+        let app = actix_test::init_service(
+            App::new()
+                .configure(|config| mount(config, true, true))
+                .default_service(web::to(not_found)),
+        )
+        .await;
+        for (path, allowed) in [
+            ("/healthz", "GET"),
+            ("/v1/channels/web/events", "POST, OPTIONS"),
+            ("/nothing", ""),
+        ] {
+            let request = actix_test::TestRequest::default()
+                .method(Method::TRACE)
+                .uri(path)
+                .to_request();
+            let response = actix_test::call_service(&app, request).await;
+            assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+            let allow = response
+                .headers()
+                .get(actix_web::http::header::ALLOW)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            assert_eq!(allow.as_deref(), Some(allowed), "{path}");
         }
     }
 }

@@ -21,6 +21,7 @@ mod posting;
 mod problem;
 mod publish;
 mod routes;
+mod sealing;
 mod token_cache;
 mod trace;
 
@@ -42,6 +43,7 @@ pub use insights::{InsightsSettings, spawn_insights_refresher};
 pub use limits::{Limit, LimitSettings};
 pub use live::LiveSettings;
 pub use metrics::{SseConnection, register as register_metrics};
+pub use sealing::PrivacySettings;
 pub use trace::REQUEST_ID_HEADER;
 
 /// HTTP settings.
@@ -64,6 +66,8 @@ pub struct HttpSettings {
     pub live: LiveSettings,
     /// Rate, concurrency, byte and stream limits.
     pub limits: LimitSettings,
+    /// Sealing events on the topic.
+    pub privacy: PrivacySettings,
     /// Where to crash on purpose, for fault testing.
     pub crash_points: panorama_core::CrashPoints,
 }
@@ -95,6 +99,8 @@ pub(crate) struct AppState {
     limits: limits::Limits,
     readiness: Vec<(String, ReadinessCheck)>,
     channel_state: channels::ChannelState,
+    /// Seals events before they are published.
+    sealer: sealing::Sealer,
     /// Change notifications for live-update streams (API role).
     feed: Option<live::ChangeFeed>,
     /// The audit pipeline (API role).
@@ -140,6 +146,7 @@ impl Application {
             settings.limits.failed_auth_per_minute,
         );
         let limits = limits::Limits::new(&settings.limits);
+        let sealer = sealing::Sealer::new(settings.privacy, services.access.clone());
         let state = web::Data::new(AppState {
             settings,
             producer: services.producer,
@@ -150,6 +157,7 @@ impl Application {
             access: services.access,
             readiness,
             channel_state: channels::ChannelState::default(),
+            sealer,
             feed,
             audit,
         });

@@ -218,6 +218,25 @@ impl Drop for SseConnection {
     }
 }
 
+/// Erasure requests the API published to the topic (the projector applies
+/// them: `panorama_projector_erasures_total`).
+pub(crate) static ERASURE_REQUESTS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(opts!(
+        "panorama_privacy_erasure_requests_total",
+        "Erasure requests published to the contact-event topic by this process"
+    ))
+    .expect("metric registers once")
+});
+
+/// Suppressions of erased identifiers lifted by an admin.
+pub(crate) static SUPPRESSIONS_LIFTED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(opts!(
+        "panorama_privacy_suppressions_lifted_total",
+        "Suppressions of erased identifiers lifted through DELETE /v1/suppressions"
+    ))
+    .expect("metric registers once")
+});
+
 /// 1 when every readiness check passed at the last look, else 0.
 pub(crate) static READY: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(opts!(
@@ -370,6 +389,8 @@ pub fn register() {
     LazyLock::force(&INSIGHTS_SCORE);
     LazyLock::force(&INSIGHTS_RESPONSES);
     LazyLock::force(&INSIGHTS_REFRESHED);
+    ERASURE_REQUESTS.inc_by(0);
+    SUPPRESSIONS_LIFTED.inc_by(0);
 }
 
 /// The methods that are label values as they are; any other token a client

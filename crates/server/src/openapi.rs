@@ -15,6 +15,8 @@ use std::sync::LazyLock;
 
 use actix_web::HttpResponse;
 use panorama_core::Role;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
@@ -69,11 +71,43 @@ pub(crate) fn document() -> utoipa::openapi::OpenApi {
             Served::Api => "processes running the `api` role",
         };
         paragraph(description, &format!("Served by {served}."));
+        spell_links(&mut operation);
         document
             .paths
             .add_path_operation(&endpoint.path, vec![endpoint.method.clone()], operation);
     }
     document
+}
+
+/// Writes the links of `operation`'s answers (what the API fuzzer's
+/// stateful phase and client generators follow) with the keys OpenAPI
+/// names: utoipa 5 serialises a link's `operationId`, `operationRef` and
+/// `requestBody` in snake case, which no tool reads. They move to the
+/// link's map of extra keys, which is written as is.
+fn spell_links(operation: &mut Operation) {
+    for response in operation.responses.responses.values_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        for link in response.links.values_mut() {
+            let RefOr::T(link) = link else {
+                continue;
+            };
+            let extra = link.extensions.get_or_insert_with(Default::default);
+            let names = [
+                ("operationId", std::mem::take(&mut link.operation_id)),
+                ("operationRef", std::mem::take(&mut link.operation_ref)),
+            ];
+            for (key, name) in names {
+                if !name.is_empty() {
+                    extra.insert(key.to_owned(), serde_json::Value::String(name));
+                }
+            }
+            if let Some(body) = link.request_body.take() {
+                extra.insert("requestBody".to_owned(), body);
+            }
+        }
+    }
 }
 
 /// Adds `text` to `description` as a paragraph of its own.
@@ -90,8 +124,8 @@ fn paragraph(description: &mut String, text: &str) {
         title = "Panorama",
         description = "One history per customer across every channel: contact events in \
             (`POST /v1/events` and the providers' webhooks under `/v1/channels/`), customer \
-            profiles, timelines, identity, cases, tasks, insights, live updates and the audit \
-            trail out.\n\nEvery error is an RFC 9457 `application/problem+json` body (the \
+            profiles, timelines, identity, cases, tasks, insights, live updates, the audit \
+            trail and privacy exports out.\n\nEvery error is an RFC 9457 `application/problem+json` body (the \
             `Problem` schema). Callers authenticate with `Authorization: Bearer <token>`; a \
             token has one role, `agent`, `channel` or `admin` (admin may do everything), and \
             each operation's `bearer` security requirement names the role it needs. Provider \
@@ -104,6 +138,11 @@ fn paragraph(description: &mut String, text: &str) {
             panorama_core::EventDraft,
             panorama_core::IdentifierDraft,
             panorama_core::FeedbackDraft,
+            panorama_core::ConsentDraft,
+            panorama_core::Consent,
+            panorama_core::ConsentChannel,
+            panorama_core::ConsentPurpose,
+            panorama_core::ConsentStatus,
             panorama_core::Identifier,
             panorama_core::IdentifierKind,
             panorama_core::Trust,
@@ -128,8 +167,28 @@ fn paragraph(description: &mut String, text: &str) {
             panorama_store::ConflictView,
             panorama_store::CaseView,
             panorama_store::TaskView,
+            panorama_store::ConsentView,
             panorama_store::Insights,
             panorama_store::AuditRecord,
+            panorama_store::CustomerExport,
+            panorama_store::ExportCustomer,
+            panorama_store::ExportAlias,
+            panorama_store::ExportIdentifier,
+            panorama_store::ExportChannel,
+            panorama_store::ExportDailyContacts,
+            panorama_store::ExportAttribute,
+            panorama_store::ExportFeedback,
+            panorama_store::ExportConsent,
+            panorama_store::ExportCase,
+            panorama_store::ExportTask,
+            panorama_store::ExportHistory,
+            panorama_store::ExportConflict,
+            panorama_store::ExportSeparation,
+            panorama_store::ExportChange,
+            panorama_store::ExportDeadLetter,
+            panorama_store::ExportEvent,
+            panorama_store::ErasureStatus,
+            panorama_store::ErasureState,
             crate::health::Health,
             crate::health::Readiness,
             crate::health::CheckResult,
@@ -163,6 +222,7 @@ fn paragraph(description: &mut String, text: &str) {
             crate::routes::actions::doc::NoteRequest,
             crate::routes::actions::doc::IdentifierNoteRequest,
             crate::routes::actions::doc::FeedbackRequest,
+            crate::routes::actions::doc::ConsentRequest,
             crate::routes::actions::doc::ConfirmIdentifierRequest,
             crate::routes::actions::doc::OpenCaseRequest,
             crate::routes::actions::doc::ResolveCaseRequest,
@@ -173,7 +233,10 @@ fn paragraph(description: &mut String, text: &str) {
             crate::routes::actions::doc::CasePage,
             crate::routes::actions::doc::TaskPage,
             crate::routes::audit::AuditPage,
+            crate::routes::erasure::ErasureAccepted,
+            crate::routes::erasure::LiftSuppression,
             crate::live::doc::StreamData,
+            crate::live::doc::StreamEvent,
         ),
         responses(
             problem::BadRequest,
@@ -196,10 +259,11 @@ fn paragraph(description: &mut String, text: &str) {
         (name = "channels", description = "Providers' own webhooks, each authenticated its provider's way; an adapter without its secret answers 404."),
         (name = "customers", description = "Customer reads for agent desktops (`agent` role)."),
         (name = "identity", description = "A customer's identity; merges, unmerges and conflicts (`admin` role)."),
-        (name = "actions", description = "Cases, notes, tasks and feedback by agents (`agent` role): each is published as an event and answered 202 once the broker has it; the projection follows within moments."),
+        (name = "actions", description = "Cases, notes, tasks, feedback and contact preferences by agents (`agent` role): each is published as an event and answered 202 once the broker has it; the projection follows within moments."),
         (name = "insights", description = "Figures for ops dashboards (`agent` role)."),
         (name = "stream", description = "Live updates of a customer as server-sent events (`agent` role)."),
         (name = "audit", description = "Who read or changed which customer (`admin` role)."),
+        (name = "privacy", description = "Requests about a person's data: the export of everything held about them, erasure, and lifting the suppression of an erased identifier (`admin` role)."),
         (name = "console", description = "The agent console's page and files: no token (the page asks for one)."),
     ),
 )]
@@ -618,6 +682,76 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The schema at `pointer` (`/cases/0/id`) inside `schema`, following
+    /// `$ref`s, `oneOf` branches and array items; `None` when it names no
+    /// property.
+    fn schema_at<'a>(document: &'a Value, schema: &'a Value, pointer: &str) -> Option<&'a Value> {
+        let mut schema = resolve(document, schema);
+        for step in pointer.split('/').skip(1) {
+            if let Some(branch) = schema["oneOf"]
+                .as_array()
+                .and_then(|branches| branches.iter().find(|b| b["type"] != "null"))
+            {
+                schema = resolve(document, branch);
+            }
+            schema = if step.parse::<usize>().is_ok() {
+                resolve(document, schema.get("items")?)
+            } else {
+                resolve(document, schema["properties"].get(step)?)
+            };
+        }
+        Some(schema)
+    }
+
+    /// Every link leads somewhere real: an operation of the document, its
+    /// parameters, and values taken from properties the answer has. The
+    /// API fuzzer's stateful phase follows these links.
+    #[test]
+    fn every_link_names_an_operation_its_parameters_and_answered_properties() {
+        let document = rendered();
+        let by_id: std::collections::BTreeMap<String, Value> = operations(&document)
+            .into_iter()
+            .filter_map(|(_, _, operation)| {
+                Some((operation["operationId"].as_str()?.to_owned(), operation))
+            })
+            .collect();
+        let mut links = 0;
+        for (method, path, operation) in operations(&document) {
+            for (status, response) in operation["responses"].as_object().expect("responses") {
+                let response = resolve(&document, response);
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
+                    links += 1;
+                    let what = format!("{method} {path} {status} link {name}");
+                    let target = link["operationId"].as_str().unwrap_or_default();
+                    let target = by_id
+                        .get(target)
+                        .unwrap_or_else(|| panic!("{what}: {target}"));
+                    let declared: BTreeSet<&str> = target["parameters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| p["name"].as_str())
+                        .collect();
+                    let body = &response["content"]["application/json"]["schema"];
+                    for (parameter, expression) in
+                        link["parameters"].as_object().expect("parameters")
+                    {
+                        assert!(declared.contains(parameter.as_str()), "{what}: {parameter}");
+                        let pointer = expression
+                            .as_str()
+                            .and_then(|e| e.strip_prefix("$response.body#"))
+                            .unwrap_or_else(|| panic!("{what}: {expression}"));
+                        assert!(
+                            schema_at(&document, body, pointer).is_some(),
+                            "{what}: the answer has no {pointer}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(links >= 10, "only {links} links");
     }
 
     #[test]

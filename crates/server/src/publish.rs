@@ -8,11 +8,15 @@ use panorama_core::ContactEvent;
 use crate::error::ApiError;
 use crate::{AppState, metrics};
 
-/// Publishes canonical events to the contact-event topic, keyed by their
-/// first identifier, and counts them as accepted once the broker has them,
-/// under `source`: the route that took them (an adapter's source,
-/// [`metrics::SOURCE_EVENTS`]), one of a fixed few, never the events' own
-/// free-text `source`. Shared by every ingest route.
+/// Publishes canonical events to the contact-event topic, sealed (see
+/// [`crate::sealing`]) and keyed by their first subject, and counts them as
+/// accepted once the broker has them, under `source`: the route that took
+/// them (an adapter's source, [`metrics::SOURCE_EVENTS`]), one of a fixed
+/// few, never the events' own free-text `source`. Events naming an erased
+/// (suppressed) person are not published and are counted as
+/// `suppressed`; the caller is answered as for the others, so a sender
+/// neither retries them nor learns who was erased. Shared by every ingest
+/// route.
 pub(crate) async fn publish(
     state: &AppState,
     source: &'static str,
@@ -32,30 +36,69 @@ pub(crate) async fn publish_with(
     let Some(producer) = producer else {
         return Err(ApiError::Internal);
     };
-    let records: Vec<OutboundRecord> = events
-        .iter()
-        .map(|event| OutboundRecord {
-            key: event.partition_key(),
-            payload: panorama_proto::encode(event),
-            headers: event
+    let sealed = state.sealer.seal(events).await?;
+    let records: Vec<OutboundRecord> = sealed
+        .records
+        .into_iter()
+        .map(|(index, record)| OutboundRecord {
+            key: record.key,
+            payload: record.payload,
+            headers: events[index]
                 .traceparent
                 .iter()
                 .map(|trace| ("traceparent".to_owned(), trace.as_bytes().to_vec()))
                 .collect(),
         })
         .collect();
+    if !records.is_empty() {
+        let started = std::time::Instant::now();
+        let result = producer.publish(&state.settings.topic, &records).await;
+        metrics::PUBLISH_SECONDS.observe(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            metrics::PUBLISH_FAILURES.inc();
+        }
+        result?;
+    }
+    state.settings.crash_points.reach("gateway.after_publish");
+    for (index, event) in events.iter().enumerate() {
+        let outcome = if sealed.suppressed.contains(&index) {
+            "suppressed"
+        } else {
+            "accepted"
+        };
+        metrics::INGESTED
+            .with_label_values(&[event.channel.as_str(), source, outcome])
+            .inc();
+    }
+    Ok(())
+}
+
+/// Publishes one record that is not a contact event (an erasure request,
+/// `panorama_proto::sealed::encode_erasure`) to the contact-event topic
+/// with `producer`, under `key`. Nothing in it is sealed: it carries no
+/// personal data.
+pub(crate) async fn publish_record(
+    state: &AppState,
+    producer: Option<&Producer>,
+    key: String,
+    payload: Vec<u8>,
+) -> Result<(), ApiError> {
+    let Some(producer) = producer else {
+        return Err(ApiError::Internal);
+    };
+    let record = OutboundRecord {
+        key,
+        payload,
+        headers: Vec::new(),
+    };
     let started = std::time::Instant::now();
-    let result = producer.publish(&state.settings.topic, &records).await;
+    let result = producer
+        .publish(&state.settings.topic, std::slice::from_ref(&record))
+        .await;
     metrics::PUBLISH_SECONDS.observe(started.elapsed().as_secs_f64());
     if result.is_err() {
         metrics::PUBLISH_FAILURES.inc();
     }
     result?;
-    state.settings.crash_points.reach("gateway.after_publish");
-    for event in events {
-        metrics::INGESTED
-            .with_label_values(&[event.channel.as_str(), source, "accepted"])
-            .inc();
-    }
     Ok(())
 }

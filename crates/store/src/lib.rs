@@ -13,29 +13,35 @@
 //!   merges and unmerges from the admin API are in
 //!   `projection/identity/manual.rs`, beside the steps they reuse.
 //! - `read/`: the queries over what the projection wrote: profile,
-//!   timeline, identity, the agent's view, and the change log's listener.
+//!   timeline, identity, the agent's view, the change log's listener, and
+//!   the export of everything held about a customer.
 //! - `migrate.rs`, `replay.rs`, `access.rs`, `audit.rs`: the schema,
 //!   rebuilding the projection in a fresh schema, API tokens, the audit log.
+//! - `tls/`: TLS to PostgreSQL, as the URL's libpq parameters ask.
 
 mod access;
 mod audit;
 mod fingerprint;
 mod migrate;
+mod privacy;
 mod projection;
 mod read;
 mod replay;
+mod tls;
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use panorama_core::identity::IdentityRules;
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use access::{Principal, SECRET_PREFIX, Secret, TokenInfo, looks_like_secret, token_hash};
 pub use audit::{AuditCursor, AuditQuery, AuditRecord};
 pub use fingerprint::fingerprint;
+pub use privacy::{
+    ErasureInput, ErasureOutcome, ErasureState, ErasureStatus, KEY_BYTES, Subject, SubjectKeys,
+};
 pub use projection::{
     BatchOutcome, BatchTransaction, CHANGES_CHANNEL, CUSTOMER_ATTRIBUTE_PREFIX, ChangeKind, Claim,
     ConflictAction, ConflictOutcome, DeadLetter, MergeOutcome, MergeRecord, PartitionOffset,
@@ -43,18 +49,23 @@ pub use projection::{
 };
 pub use read::{
     CarriedIdentifier, CaseQuery, CaseView, ChangeListener, ChannelSummary, ConflictCursor,
-    ConflictQuery, ConflictView, ContactWindows, CustomerChange, CustomerIdentity, CustomerProfile,
+    ConflictQuery, ConflictView, ConsentView, ContactWindows, CustomerChange, CustomerExport,
+    CustomerIdentity, CustomerProfile, EXPORT_CHUNK_BYTES, EXPORT_FORMAT, EXPORT_PAGE_ROWS,
+    ExportAlias, ExportAttribute, ExportCase, ExportChange, ExportChannel, ExportConflict,
+    ExportConsent, ExportCustomer, ExportDailyContacts, ExportDeadLetter, ExportEvent,
+    ExportFeedback, ExportHistory, ExportIdentifier, ExportSeparation, ExportStream, ExportTask,
     FeedbackSummary, HistoryEntry, IdentifierView, IdentityIdentifier, IdentityProfile, Insights,
     InsightsQuery, MetricSummary, Signals, TaskQuery, TaskView, TimelineCursor, TimelineEntry,
     TimelineQuery,
 };
 pub use replay::{CARRIED_OVER_TABLES, Switched, valid_schema_name};
+pub use tls::{SslMode, Transport, check_database_url};
 
 /// What can go wrong talking to PostgreSQL.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No connection could be had from the pool.
-    #[error("database unavailable: {0}")]
+    #[error("database unavailable: {}", describe_pool(.0))]
     Pool(#[from] deadpool_postgres::PoolError),
     /// A statement failed.
     #[error("database error: {}", describe(.0))]
@@ -71,6 +82,12 @@ pub enum Error {
     /// A token name that cannot be used.
     #[error("invalid token name: {0}")]
     InvalidTokenName(String),
+    /// A token source that cannot be used.
+    #[error("invalid token source: {0}")]
+    InvalidTokenSource(String),
+    /// A record could not be written as JSON (a customer export).
+    #[error("cannot encode a record: {0}")]
+    Encode(#[from] serde_json::Error),
     /// Another consumer claimed one of the batch's partitions after the
     /// batch was read: its offsets were not stored and nothing was written.
     #[error("partitions {partitions:?} of {topic} were claimed by another consumer")]
@@ -125,7 +142,9 @@ impl Error {
             Error::Config(_)
             | Error::Migration(_)
             | Error::TokenNameTaken(_)
-            | Error::InvalidTokenName(_) => Failure::Systemic,
+            | Error::InvalidTokenName(_)
+            | Error::InvalidTokenSource(_)
+            | Error::Encode(_) => Failure::Systemic,
         }
     }
 
@@ -239,12 +258,31 @@ pub(crate) fn contact_types() -> Vec<&'static str> {
         .collect()
 }
 
-/// tokio-postgres prints server errors as just "db error"; the server's
-/// message and code are what an operator needs.
+/// tokio-postgres prints server errors as just "db error", and others
+/// without their cause ("error performing TLS handshake"); the server's
+/// message and code, or the causes, are what an operator needs.
 fn describe(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => error.to_string(),
+    if let Some(db) = error.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A pool's failure to open a connection, described as [`describe`] does
+/// (deadpool prints the connection error without its cause).
+fn describe_pool(error: &deadpool_postgres::PoolError) -> String {
+    match error {
+        deadpool_postgres::PoolError::Backend(error) => {
+            format!("cannot connect: {}", describe(error))
+        }
+        other => other.to_string(),
     }
 }
 
@@ -258,11 +296,16 @@ pub struct Store {
     /// Where the pool connects, for connections outside it (the change
     /// listener).
     config: Arc<tokio_postgres::Config>,
+    /// TLS as the URL's `sslmode` and certificate parameters ask, for the
+    /// pool's connections and the others alike.
+    tls: MakeRustlsConnect,
     /// Strength and per-customer limit of each identifier kind, for the
     /// projector's merges and for manual ones.
     rules: Arc<IdentityRules>,
     /// Case grouping, signal thresholds and the priority rule.
     view: Arc<ViewRules>,
+    /// Days an erasure suppresses the erased subjects (0: until lifted).
+    suppression_days: u32,
 }
 
 impl std::fmt::Debug for Store {
@@ -326,8 +369,9 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Store {
-    /// A pool for `url` (`postgres://user@host:port/db`) of at most
-    /// `max_connections`. Connects lazily.
+    /// A pool for `url` (`postgres://user@host:port/db`, or libpq's
+    /// `key=value` form) of at most `max_connections`, over TLS as the URL's
+    /// `sslmode` and `sslrootcert` say ([`SslMode`]). Connects lazily.
     pub fn connect(url: &str, max_connections: usize) -> Result<Self> {
         Store::connect_with(url, &ConnectSettings::new(max_connections))
     }
@@ -351,8 +395,7 @@ impl Store {
     /// A pool for `url` whose connections behave as `settings` say. Settings
     /// given in the URL's own `options` win over these.
     pub fn connect_with(url: &str, settings: &ConnectSettings) -> Result<Self> {
-        let mut config =
-            tokio_postgres::Config::from_str(url).map_err(|e| Error::Config(e.to_string()))?;
+        let (mut config, tls) = tls::configure(url)?;
         let mut options = Vec::new();
         if let Some(schema) = &settings.schema {
             if !valid_schema_name(schema) {
@@ -393,7 +436,7 @@ impl Store {
         }
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -408,8 +451,10 @@ impl Store {
         Ok(Store {
             pool,
             config: Arc::new(config),
+            tls,
             rules: Arc::new(IdentityRules::default()),
             view: Arc::new(ViewRules::default()),
+            suppression_days: 0,
         })
     }
 
@@ -426,6 +471,14 @@ impl Store {
     #[must_use]
     pub fn with_view_rules(mut self, rules: ViewRules) -> Self {
         self.view = Arc::new(rules);
+        self
+    }
+
+    /// This store with erasures suppressing the erased subjects for `days`
+    /// (default 0: until an admin lifts the suppression).
+    #[must_use]
+    pub fn with_suppression_days(mut self, days: u32) -> Self {
+        self.suppression_days = days;
         self
     }
 

@@ -67,6 +67,26 @@ const MIGRATIONS: &[Migration] = &[
         name: "event fingerprints",
         sql: include_str!("../migrations/0010_event_fingerprints.sql"),
     },
+    Migration {
+        version: 11,
+        name: "token sources",
+        sql: include_str!("../migrations/0011_token_sources.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "consent",
+        sql: include_str!("../migrations/0012_consent.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "privacy",
+        sql: include_str!("../migrations/0013_privacy.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "erasure indexes",
+        sql: include_str!("../migrations/0014_erasure_indexes.sql"),
+    },
 ];
 
 /// Advisory lock key for migrations ("panomigr" in ASCII).

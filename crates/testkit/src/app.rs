@@ -163,12 +163,14 @@ impl TestApp {
     }
 
     /// Creates an API token with `role` under a random name and returns its
-    /// secret.
+    /// secret. A channel token posts under the source of the tests' events,
+    /// `e2e`.
     pub async fn token(&self, role: TokenRole) -> String {
         let name = random_name(&format!("test_{role}"));
+        let source = (role == TokenRole::Channel).then_some("e2e");
         let (_, secret) = self
             .store
-            .create_token(&name, role)
+            .create_token_with_source(&name, role, source)
             .await
             .expect("create a token");
         secret.expose().to_owned()
@@ -265,10 +267,10 @@ impl TestApp {
 
     /// The sum of the high watermarks of `topic`: how many records it holds.
     pub async fn records_in(&self, topic: &str) -> i64 {
-        let brokers = self.options.kafka.brokers.clone();
+        let connection = self.options.kafka.connection().expect("kafka settings");
         let topic = topic.to_owned();
         tokio::task::spawn_blocking(move || {
-            panorama_bus::high_watermarks(&brokers, &topic, Duration::from_secs(5))
+            panorama_bus::high_watermarks(connection, &topic, Duration::from_secs(5))
                 .expect("watermarks")
                 .iter()
                 .map(|(_, high)| high)

@@ -3,9 +3,13 @@
 //! - [`postgres()`]: a private PostgreSQL cluster shared by every test in the
 //!   process (initdb into a temp dir, free port, trust auth on 127.0.0.1);
 //!   [`PgCluster::create_database`] gives each test its own database.
+//!   [`postgres_tls()`] is another that takes TLS connections only, with a
+//!   test CA's certificates ([`PgTls`]), for the transport tests.
 //! - [`broker()`]: a Nisshi (Kafka-compatible) broker shared by every test in
 //!   the process, memory engine; [`Broker::start`] starts a private one (for
-//!   example on SQLite storage, for restart tests).
+//!   example on SQLite storage, for restart tests);
+//!   [`Broker::start_secured`] one that takes TLS and SASL/SCRAM logins
+//!   only ([`BrokerSecurity`]), for the Kafka transport tests.
 //! - [`random_name`] for unique database and topic names, and [`eventually`]
 //!   to wait on a condition without fixed sleeps.
 //! - [`PgCluster::durable`] and [`PgCluster::restart_immediate`], a broker on
@@ -48,16 +52,20 @@
 
 mod app;
 mod broker;
+mod broker_security;
 mod logs;
 mod pg;
+mod pg_tls;
 mod recount;
 mod store;
 mod util;
 
 pub use app::{AppBuilder, Burst, TestApp, WAIT};
 pub use broker::{Broker, Engine, broker};
+pub use broker_security::{BrokerSecurity, BrokerTls, BrokerUser, Scram};
 pub use logs::{CapturedLogs, capture_logs};
-pub use pg::{PgCluster, TestDatabase, postgres};
+pub use pg::{PgCluster, TestDatabase, postgres, postgres_tls};
+pub use pg_tls::{CLIENT_CERT_USER, PgTls, SERVER_NAMES};
 pub use recount::{AggregateMismatch, aggregate_mismatches, contact_types};
 pub use store::{customer_with_email, migrated_database};
 pub use util::{eventually, free_port, kill_when_parent_exits, random_name};

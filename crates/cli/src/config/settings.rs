@@ -64,6 +64,8 @@ pub(crate) struct Settings {
     #[command(flatten)]
     insights: InsightsArgs,
     #[command(flatten)]
+    privacy: PrivacyArgs,
+    #[command(flatten)]
     channels: ChannelArgs,
     #[command(flatten)]
     log: LogArgs,
@@ -108,7 +110,10 @@ struct HttpArgs {
 #[derive(Debug, Clone, Default, Args, Serialize)]
 #[command(next_help_heading = "PostgreSQL [database]")]
 struct DatabaseArgs {
-    /// PostgreSQL connection URL
+    /// PostgreSQL connection URL (`postgres://...` or libpq's `key=value`
+    /// form); TLS as libpq's `sslmode` (`disable`, `allow`, `prefer`,
+    /// `require`, `verify-ca`, `verify-full`) and `sslrootcert` in it say
+    /// (see PostgreSQL over TLS)
     #[arg(
         id = "database.url",
         long = "database-url",
@@ -201,6 +206,157 @@ struct KafkaArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     produce_timeout_ms: Option<u64>,
+    /// How clients reach the brokers: `plaintext`, `ssl` (TLS),
+    /// `sasl_plaintext` or `sasl_ssl` (SASL over TLS)
+    #[arg(
+        id = "kafka.security_protocol",
+        long = "kafka-security-protocol",
+        env = "PANORAMA_KAFKA_SECURITY_PROTOCOL",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    security_protocol: Option<String>,
+    /// SASL mechanism with `sasl_plaintext` or `sasl_ssl`: `SCRAM-SHA-256`,
+    /// `SCRAM-SHA-512`, `PLAIN` (sends the password itself: use it with
+    /// `sasl_ssl`) or `OAUTHBEARER` (tokens from an OIDC token endpoint)
+    #[arg(
+        id = "kafka.sasl_mechanism",
+        long = "kafka-sasl-mechanism",
+        env = "PANORAMA_KAFKA_SASL_MECHANISM",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sasl_mechanism: Option<String>,
+    /// SASL user name (SCRAM, PLAIN)
+    #[arg(
+        id = "kafka.sasl_username",
+        long = "kafka-sasl-username",
+        env = "PANORAMA_KAFKA_SASL_USERNAME",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sasl_username: Option<String>,
+    /// SASL password (SCRAM, PLAIN); or `PANORAMA_KAFKA_SASL_PASSWORD_FILE`
+    #[arg(
+        id = "kafka.sasl_password",
+        long = "kafka-sasl-password",
+        env = "PANORAMA_KAFKA_SASL_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sasl_password: Option<String>,
+    /// File holding the SASL password (trimmed), instead of
+    /// `PANORAMA_KAFKA_SASL_PASSWORD`, which keeps it out of the environment
+    #[arg(
+        id = "kafka.sasl_password_file",
+        long = "kafka-sasl-password-file",
+        env = "PANORAMA_KAFKA_SASL_PASSWORD_FILE",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sasl_password_file: Option<String>,
+    /// CA certificates (PEM file) that signed the brokers' certificates,
+    /// with `ssl` or `sasl_ssl`; unset, the system's CA store. Certificates
+    /// and host names are always verified
+    #[arg(
+        id = "kafka.ssl_ca_location",
+        long = "kafka-ssl-ca-location",
+        env = "PANORAMA_KAFKA_SSL_CA_LOCATION",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ssl_ca_location: Option<String>,
+    /// Client certificate (PEM file), for brokers that authenticate clients
+    /// by certificate (mutual TLS)
+    #[arg(
+        id = "kafka.ssl_certificate_location",
+        long = "kafka-ssl-certificate-location",
+        env = "PANORAMA_KAFKA_SSL_CERTIFICATE_LOCATION",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ssl_certificate_location: Option<String>,
+    /// The client certificate's private key (PEM file)
+    #[arg(
+        id = "kafka.ssl_key_location",
+        long = "kafka-ssl-key-location",
+        env = "PANORAMA_KAFKA_SSL_KEY_LOCATION",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ssl_key_location: Option<String>,
+    /// Passphrase of an encrypted client key
+    #[arg(
+        id = "kafka.ssl_key_password",
+        long = "kafka-ssl-key-password",
+        env = "PANORAMA_KAFKA_SSL_KEY_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ssl_key_password: Option<String>,
+    /// OAUTHBEARER: the OIDC provider's token endpoint, from which clients
+    /// fetch and refresh their tokens (client credentials grant)
+    #[arg(
+        id = "kafka.oauthbearer_token_endpoint_url",
+        long = "kafka-oauthbearer-token-endpoint-url",
+        env = "PANORAMA_KAFKA_OAUTHBEARER_TOKEN_ENDPOINT_URL",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oauthbearer_token_endpoint_url: Option<String>,
+    /// OAUTHBEARER: the OAuth client id
+    #[arg(
+        id = "kafka.oauthbearer_client_id",
+        long = "kafka-oauthbearer-client-id",
+        env = "PANORAMA_KAFKA_OAUTHBEARER_CLIENT_ID",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oauthbearer_client_id: Option<String>,
+    /// OAUTHBEARER: the OAuth client secret; or
+    /// `PANORAMA_KAFKA_OAUTHBEARER_CLIENT_SECRET_FILE`
+    #[arg(
+        id = "kafka.oauthbearer_client_secret",
+        long = "kafka-oauthbearer-client-secret",
+        env = "PANORAMA_KAFKA_OAUTHBEARER_CLIENT_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oauthbearer_client_secret: Option<String>,
+    /// File holding the OAuth client secret (trimmed), instead of
+    /// `PANORAMA_KAFKA_OAUTHBEARER_CLIENT_SECRET`
+    #[arg(
+        id = "kafka.oauthbearer_client_secret_file",
+        long = "kafka-oauthbearer-client-secret-file",
+        env = "PANORAMA_KAFKA_OAUTHBEARER_CLIENT_SECRET_FILE",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oauthbearer_client_secret_file: Option<String>,
+    /// OAUTHBEARER: the scope to ask the token endpoint for, if it wants one
+    #[arg(
+        id = "kafka.oauthbearer_scope",
+        long = "kafka-oauthbearer-scope",
+        env = "PANORAMA_KAFKA_OAUTHBEARER_SCOPE",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oauthbearer_scope: Option<String>,
+    /// Further librdkafka properties for every Kafka client, `name=value`
+    /// separated by `;` (e.g. `client.id=panorama-eu`); those Panorama sets
+    /// itself (`enable.idempotence`, `group.id`, ...) or that have a setting
+    /// here are refused
+    #[arg(
+        id = "kafka.client_properties",
+        long = "kafka-client-properties",
+        env = "PANORAMA_KAFKA_CLIENT_PROPERTIES",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_properties: Option<String>,
 }
 
 /// `[topics]`.
@@ -482,6 +638,43 @@ struct InsightsArgs {
     window_hours: Option<u64>,
 }
 
+/// `[privacy]`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+#[command(next_help_heading = "Privacy [privacy]")]
+struct PrivacyArgs {
+    /// Whether the gateway seals events on the topic, so that erasing a
+    /// person leaves nothing of them readable there (`false`: events go in
+    /// clear)
+    #[arg(
+        id = "privacy.seal",
+        long = "privacy-seal",
+        env = "PANORAMA_PRIVACY_SEAL",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seal: Option<bool>,
+    /// Seconds the gateway uses a person's key (or suppression) from memory
+    /// before it reads it again
+    #[arg(
+        id = "privacy.key_cache_secs",
+        long = "privacy-key-cache-secs",
+        env = "PANORAMA_PRIVACY_KEY_CACHE_SECS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_cache_secs: Option<u64>,
+    /// Days an erased person's identifiers stay suppressed (their events
+    /// dropped); `0`: until an admin lifts the suppression
+    #[arg(
+        id = "privacy.suppression_days",
+        long = "suppression-days",
+        env = "PANORAMA_SUPPRESSION_DAYS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppression_days: Option<u32>,
+}
+
 /// `[channels]`.
 #[derive(Debug, Clone, Default, Args, Serialize)]
 #[command(next_help_heading = "Channels [channels]")]
@@ -583,6 +776,18 @@ struct ChannelArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     web_allowed_origins: Option<String>,
+    /// The authserv-ids of your receiving mail servers, comma-separated
+    /// (e.g. `mx.example.com`): only their `Authentication-Results` header
+    /// verifies a raw message's sender; without them, raw MIME senders stay
+    /// claimed
+    #[arg(
+        id = "channels.mime_authserv_ids",
+        long = "mime-authserv-ids",
+        env = "PANORAMA_MIME_AUTHSERV_IDS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mime_authserv_ids: Option<String>,
 }
 
 /// `[log]`.

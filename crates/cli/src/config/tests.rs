@@ -204,7 +204,7 @@ fn limits_come_from_the_file_and_flags_and_zero_turns_one_off() {
 
 /// Every variable and flag the flat configuration had, with the TOML key
 /// it now fills. Names are an interface: none may go or change meaning.
-const SETTINGS: [(&str, &str, &str); 51] = [
+const SETTINGS: [(&str, &str, &str); 70] = [
     ("PANORAMA_HTTP_ADDR", "http-addr", "http.addr"),
     ("PANORAMA_DATABASE_URL", "database-url", "database.url"),
     ("PANORAMA_KAFKA_BROKERS", "kafka-brokers", "kafka.brokers"),
@@ -364,6 +364,22 @@ const SETTINGS: [(&str, &str, &str); 51] = [
         "channels.web_allowed_origins",
     ),
     (
+        "PANORAMA_MIME_AUTHSERV_IDS",
+        "mime-authserv-ids",
+        "channels.mime_authserv_ids",
+    ),
+    ("PANORAMA_PRIVACY_SEAL", "privacy-seal", "privacy.seal"),
+    (
+        "PANORAMA_PRIVACY_KEY_CACHE_SECS",
+        "privacy-key-cache-secs",
+        "privacy.key_cache_secs",
+    ),
+    (
+        "PANORAMA_SUPPRESSION_DAYS",
+        "suppression-days",
+        "privacy.suppression_days",
+    ),
+    (
         "PANORAMA_INSIGHTS_REFRESH_SECS",
         "insights-refresh-secs",
         "insights.refresh_secs",
@@ -412,6 +428,81 @@ const SETTINGS: [(&str, &str, &str); 51] = [
         "limits.streams_per_token",
     ),
     ("PANORAMA_SSE_STREAMS", "sse-streams", "limits.streams"),
+    (
+        "PANORAMA_KAFKA_SECURITY_PROTOCOL",
+        "kafka-security-protocol",
+        "kafka.security_protocol",
+    ),
+    (
+        "PANORAMA_KAFKA_SASL_MECHANISM",
+        "kafka-sasl-mechanism",
+        "kafka.sasl_mechanism",
+    ),
+    (
+        "PANORAMA_KAFKA_SASL_USERNAME",
+        "kafka-sasl-username",
+        "kafka.sasl_username",
+    ),
+    (
+        "PANORAMA_KAFKA_SASL_PASSWORD",
+        "kafka-sasl-password",
+        "kafka.sasl_password",
+    ),
+    (
+        "PANORAMA_KAFKA_SASL_PASSWORD_FILE",
+        "kafka-sasl-password-file",
+        "kafka.sasl_password_file",
+    ),
+    (
+        "PANORAMA_KAFKA_SSL_CA_LOCATION",
+        "kafka-ssl-ca-location",
+        "kafka.ssl_ca_location",
+    ),
+    (
+        "PANORAMA_KAFKA_SSL_CERTIFICATE_LOCATION",
+        "kafka-ssl-certificate-location",
+        "kafka.ssl_certificate_location",
+    ),
+    (
+        "PANORAMA_KAFKA_SSL_KEY_LOCATION",
+        "kafka-ssl-key-location",
+        "kafka.ssl_key_location",
+    ),
+    (
+        "PANORAMA_KAFKA_SSL_KEY_PASSWORD",
+        "kafka-ssl-key-password",
+        "kafka.ssl_key_password",
+    ),
+    (
+        "PANORAMA_KAFKA_OAUTHBEARER_TOKEN_ENDPOINT_URL",
+        "kafka-oauthbearer-token-endpoint-url",
+        "kafka.oauthbearer_token_endpoint_url",
+    ),
+    (
+        "PANORAMA_KAFKA_OAUTHBEARER_CLIENT_ID",
+        "kafka-oauthbearer-client-id",
+        "kafka.oauthbearer_client_id",
+    ),
+    (
+        "PANORAMA_KAFKA_OAUTHBEARER_CLIENT_SECRET",
+        "kafka-oauthbearer-client-secret",
+        "kafka.oauthbearer_client_secret",
+    ),
+    (
+        "PANORAMA_KAFKA_OAUTHBEARER_CLIENT_SECRET_FILE",
+        "kafka-oauthbearer-client-secret-file",
+        "kafka.oauthbearer_client_secret_file",
+    ),
+    (
+        "PANORAMA_KAFKA_OAUTHBEARER_SCOPE",
+        "kafka-oauthbearer-scope",
+        "kafka.oauthbearer_scope",
+    ),
+    (
+        "PANORAMA_KAFKA_CLIENT_PROPERTIES",
+        "kafka-client-properties",
+        "kafka.client_properties",
+    ),
 ];
 
 /// A value for `key` other than its default.
@@ -422,7 +513,11 @@ fn sample(key: &str) -> &'static str {
         "crash_points" => "projector.after_commit=0",
         "view_rules.priority_rules" => "high:customer.tier=gold",
         "topics.retention_ms" => "86400000",
+        "kafka.security_protocol" => "sasl_ssl",
+        "kafka.sasl_mechanism" => "PLAIN",
+        "kafka.client_properties" => "client.id=elsewhere",
         "log.format" => "json",
+        "privacy.seal" => "false",
         "log.filter" => "debug",
         "http.addr" => "0.0.0.0:1",
         key if key.starts_with("channels.")

@@ -27,6 +27,18 @@ where
     Ok(value)
 }
 
+/// A PostgreSQL URL whose TLS parameters (`sslmode`, `sslrootcert`, ...)
+/// make sense; the rest is read when the pool is built. The message never
+/// repeats the URL, which may hold a password.
+pub(super) fn database_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let url = String::deserialize(deserializer)?;
+    match panorama_store::check_database_url(&url) {
+        Ok(()) => Ok(url),
+        Err(panorama_store::Error::Config(why)) => Err(D::Error::custom(why)),
+        Err(other) => Err(D::Error::custom(other)),
+    }
+}
+
 /// A topic's `retention.ms`: -1 (forever) or positive.
 pub(super) fn retention_ms<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
     match i64::deserialize(deserializer)? {
@@ -322,6 +334,8 @@ pub(super) struct ChannelSettingsForm {
     web_write_keys: Vec<String>,
     #[serde(with = "list")]
     web_allowed_origins: Vec<String>,
+    #[serde(with = "list")]
+    mime_authserv_ids: Vec<String>,
 }
 
 impl Default for ChannelSettingsForm {
@@ -337,6 +351,7 @@ impl Default for ChannelSettingsForm {
             channel_tokens,
             web_write_keys,
             web_allowed_origins,
+            mime_authserv_ids,
         } = ChannelSettings::default();
         ChannelSettingsForm {
             public_url,
@@ -348,6 +363,7 @@ impl Default for ChannelSettingsForm {
             channel_tokens,
             web_write_keys,
             web_allowed_origins,
+            mime_authserv_ids,
         }
     }
 }

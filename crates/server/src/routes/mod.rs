@@ -6,6 +6,8 @@ pub(crate) mod actions;
 pub(crate) mod audit;
 pub(crate) mod body;
 pub(crate) mod customers;
+pub(crate) mod erasure;
 pub(crate) mod identity;
 pub(crate) mod insights;
 pub(crate) mod params;
+pub(crate) mod privacy;

@@ -13,8 +13,8 @@ use crate::{Error, Result, Store};
 /// A transaction of [`Store::in_batch`].
 #[derive(Debug)]
 pub struct BatchTransaction<'a> {
-    transaction: Transaction<'a>,
-    store: &'a Store,
+    pub(crate) transaction: Transaction<'a>,
+    pub(crate) store: &'a Store,
     group: &'a str,
 }
 

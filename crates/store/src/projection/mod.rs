@@ -21,7 +21,8 @@
 //! 5. **Merge and record conflicts** ([`identity`]), with the identity
 //!    history.
 //! 6. **Fold the aggregates** of the inserted events into their customers
-//!    and the daily roll-ups, and apply task events ([`view`]).
+//!    and the daily roll-ups, keep the latest consent statements, and
+//!    apply task events ([`view`]).
 //! 7. **Record the changes** that live updates read ([`changes`]).
 //! 8. **Store the offsets** ([`offsets`]) and the dead letters
 //!    ([`dead_letters`]), then commit ([`batch`]).
@@ -56,7 +57,7 @@ pub use view::{
     CUSTOMER_ATTRIBUTE_PREFIX, TASK_ASSIGNEE, TASK_CHANNEL, TASK_DUE_AT, TASK_ID, ViewRules,
 };
 // How stored identifiers and conflict reasons read back, for `read/`.
-pub(crate) use identity::{reason_detail, stored_identifier};
+pub(crate) use identity::{lock_survivors, reason_detail, stored_identifier};
 
 /// What one batch changed.
 #[derive(Debug, Clone, Default)]
@@ -158,6 +159,7 @@ async fn apply_fresh(
     let inserted = resolution.by_customer(fresh);
     view::fold_aggregates(transaction, &inserted).await?;
     view::fold_view(transaction, &inserted).await?;
+    view::fold_consent(transaction, &inserted).await?;
     view::project_tasks(transaction, &resolution.by_profile(fresh)).await?;
     timer.step("aggregates");
 

@@ -8,16 +8,29 @@
 //!   and identity history, and the conflicts waiting for review.
 //! - [`view`]: the agent's view: cases, tasks, the profile's summaries and
 //!   signals, and the insights.
+//! - [`consent`]: the profile's consent statements, and whether a
+//!   follow-up may use a channel.
 //! - [`changes`]: the change log behind live updates: the notification
 //!   listener, a subscriber's start and resume, pruning.
+//! - [`export`]: everything held about a customer, as one JSON document
+//!   streamed from one snapshot (the privacy export).
 
 mod changes;
+mod consent;
+mod export;
 mod identity;
 mod profile;
 mod timeline;
 mod view;
 
 pub use changes::{ChangeListener, CustomerChange};
+pub use consent::ConsentView;
+pub use export::{
+    CustomerExport, EXPORT_CHUNK_BYTES, EXPORT_FORMAT, EXPORT_PAGE_ROWS, ExportAlias,
+    ExportAttribute, ExportCase, ExportChange, ExportChannel, ExportConflict, ExportConsent,
+    ExportCustomer, ExportDailyContacts, ExportDeadLetter, ExportEvent, ExportFeedback,
+    ExportHistory, ExportIdentifier, ExportSeparation, ExportStream, ExportTask,
+};
 pub use identity::{
     ConflictCursor, ConflictQuery, ConflictView, CustomerIdentity, HistoryEntry,
     IdentityIdentifier, IdentityProfile,
