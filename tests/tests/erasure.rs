@@ -11,10 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use panorama::replay::{ReplayOptions, replay};
-use panorama_channels::form::Form;
 use panorama_channels::multipart::{self, Part};
-use panorama_channels::signature::hmac_sha256_hex;
-use panorama_channels::twilio;
 use panorama_core::{Identifier, IdentifierKind, ValidationContext};
 use panorama_e2e::prometheus::Exposition;
 use panorama_proto::sealed::SubjectSecret;
@@ -24,6 +21,10 @@ use panorama_testkit::{TestApp, WAIT, aggregate_mismatches, eventually, migrated
 use serde_json::{Value, json};
 use tokio_postgres::NoTls;
 use uuid::Uuid;
+
+#[path = "support/webhooks.rs"]
+mod webhooks;
+use webhooks::{meta_webhook, twilio_call};
 
 /// The erased person's phone number, as the gateway normalises it.
 const PHONE: &str = "+31611112222";
@@ -96,47 +97,7 @@ async fn accepted(response: reqwest::Response) -> Vec<String> {
 
 /// A completed inbound call from `phone`, signed as Twilio signs.
 async fn call(app: &TestApp, call_sid: &str, phone: &str) -> reqwest::Response {
-    let pairs: Vec<(String, String)> = [
-        ("AccountSid", "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"),
-        ("CallSid", call_sid),
-        ("CallStatus", "completed"),
-        ("Direction", "inbound"),
-        ("From", phone),
-        ("To", "+31201234567"),
-        ("CallDuration", "60"),
-        ("SequenceNumber", "2"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    let path = "/v1/channels/twilio/voice";
-    let signature = twilio::sign(
-        &format!("{}{path}", DemoSecrets::PUBLIC_URL),
-        &Form::from_pairs(pairs.clone()),
-        DemoSecrets::TWILIO_AUTH_TOKEN,
-    );
-    let encode = |text: &str| -> String {
-        text.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    char::from(b).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    let body = pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    app.request(reqwest::Method::POST, path, None)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", signature)
-        .body(body)
-        .send()
-        .await
-        .expect("answer")
+    twilio_call(app, call_sid, phone).await
 }
 
 /// An email through SendGrid's Inbound Parse (raw mode), signed by the
@@ -203,21 +164,7 @@ async fn whatsapp(app: &TestApp) -> Vec<String> {
             }]
         }]
     });
-    let body = serde_json::to_vec(&body).expect("json");
-    let signature = format!(
-        "sha256={}",
-        hmac_sha256_hex(DemoSecrets::META_APP_SECRET.as_bytes(), &body)
-    );
-    let response = app
-        .anonymous
-        .post(format!("{}/v1/channels/meta/webhook", app.base_url))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", signature)
-        .body(body)
-        .send()
-        .await
-        .expect("answer");
-    accepted(response).await
+    accepted(meta_webhook(app, &body).await).await
 }
 
 /// A web form relayed by the shop's back end (its channel token vouches

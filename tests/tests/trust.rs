@@ -4,12 +4,14 @@
 //! screen-pop someone else's history; and an agent can confirm a claimed
 //! identifier.
 
-use panorama_channels::form::Form;
-use panorama_channels::twilio;
 use panorama_core::Role;
 use panorama_simulator::DemoSecrets;
 use panorama_testkit::TestApp;
 use serde_json::{Value, json};
+
+#[path = "support/webhooks.rs"]
+mod webhooks;
+use webhooks::twilio_call;
 
 async fn app() -> TestApp {
     TestApp::builder().simulated_channels().spawn().await
@@ -53,48 +55,7 @@ async fn forged_form(app: &TestApp, event_id: &str, email: &str, phone: &str) ->
 /// A completed inbound call from `phone`, signed by Twilio: the caller's
 /// number is verified.
 async fn call_from(app: &TestApp, call_sid: &str, phone: &str) {
-    let pairs: Vec<(String, String)> = [
-        ("AccountSid", "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"),
-        ("CallSid", call_sid),
-        ("CallStatus", "completed"),
-        ("Direction", "inbound"),
-        ("From", phone),
-        ("To", "+31201234567"),
-        ("CallDuration", "60"),
-        ("SequenceNumber", "2"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    let path = "/v1/channels/twilio/voice";
-    let signature = twilio::sign(
-        &format!("{}{path}", DemoSecrets::PUBLIC_URL),
-        &Form::from_pairs(pairs.clone()),
-        DemoSecrets::TWILIO_AUTH_TOKEN,
-    );
-    let encode = |text: &str| -> String {
-        text.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    char::from(b).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    let body = pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    let response = app
-        .request(reqwest::Method::POST, path, None)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", signature)
-        .body(body)
-        .send()
-        .await
-        .expect("answer");
+    let response = twilio_call(app, call_sid, phone).await;
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
 }
 

@@ -94,12 +94,37 @@ impl KafkaOptions {
             ("ssl_key_location", self.ssl_key_location.is_some()),
             ("ssl_key_password", self.ssl_key_password.is_some()),
         ];
-        let sasl_settings = [
+        let sasl_settings = self.password_settings();
+        let oauth_settings = self.oauthbearer_settings();
+        if !protocol.tls() {
+            refuse_unused(&tls_settings, protocol, "ssl or sasl_ssl")?;
+        }
+        if !protocol.sasl() {
+            refuse_unused(&sasl_settings, protocol, "sasl_plaintext or sasl_ssl")?;
+            refuse_unused(&oauth_settings, protocol, "sasl_plaintext or sasl_ssl")?;
+        }
+        let tls = protocol.tls().then(|| self.tls()).transpose()?;
+        let sasl = protocol.sasl().then(|| self.sasl()).transpose()?;
+        let security = Security {
+            tls,
+            sasl,
+            properties: self.properties()?,
+        };
+        Ok(Connection::new(&self.brokers, security))
+    }
+
+    /// The password login's settings, and whether each is set.
+    fn password_settings(&self) -> [(&'static str, bool); 3] {
+        [
             ("sasl_username", self.sasl_username.is_some()),
             ("sasl_password", self.sasl_password.is_some()),
             ("sasl_password_file", self.sasl_password_file.is_some()),
-        ];
-        let oauth_settings = [
+        ]
+    }
+
+    /// The OAUTHBEARER settings, and whether each is set.
+    fn oauthbearer_settings(&self) -> [(&'static str, bool); 5] {
+        [
             (
                 "oauthbearer_token_endpoint_url",
                 self.oauthbearer_token_endpoint_url.is_some(),
@@ -117,22 +142,7 @@ impl KafkaOptions {
                 self.oauthbearer_client_secret_file.is_some(),
             ),
             ("oauthbearer_scope", self.oauthbearer_scope.is_some()),
-        ];
-        if !protocol.tls() {
-            refuse_unused(&tls_settings, protocol, "ssl or sasl_ssl")?;
-        }
-        if !protocol.sasl() {
-            refuse_unused(&sasl_settings, protocol, "sasl_plaintext or sasl_ssl")?;
-            refuse_unused(&oauth_settings, protocol, "sasl_plaintext or sasl_ssl")?;
-        }
-        let tls = protocol.tls().then(|| self.tls()).transpose()?;
-        let sasl = protocol.sasl().then(|| self.sasl()).transpose()?;
-        let security = Security {
-            tls,
-            sasl,
-            properties: self.properties()?,
-        };
-        Ok(Connection::new(&self.brokers, security))
+        ]
     }
 
     fn tls(&self) -> anyhow::Result<Tls> {
@@ -169,25 +179,7 @@ impl KafkaOptions {
             SaslMechanism::Plain => PasswordMechanism::Plain,
             SaslMechanism::OAuthBearer => return self.oauthbearer(),
         };
-        let unused = [
-            (
-                "oauthbearer_token_endpoint_url",
-                self.oauthbearer_token_endpoint_url.is_some(),
-            ),
-            (
-                "oauthbearer_client_id",
-                self.oauthbearer_client_id.is_some(),
-            ),
-            (
-                "oauthbearer_client_secret",
-                self.oauthbearer_client_secret.is_some(),
-            ),
-            (
-                "oauthbearer_client_secret_file",
-                self.oauthbearer_client_secret_file.is_some(),
-            ),
-            ("oauthbearer_scope", self.oauthbearer_scope.is_some()),
-        ];
+        let unused = self.oauthbearer_settings();
         if let Some((key, _)) = unused.iter().find(|(_, set)| *set) {
             bail!(
                 "{} is set, but {} is {}: it is used with OAUTHBEARER only",
@@ -216,11 +208,7 @@ impl KafkaOptions {
     }
 
     fn oauthbearer(&self) -> anyhow::Result<Sasl> {
-        let unused = [
-            ("sasl_username", self.sasl_username.is_some()),
-            ("sasl_password", self.sasl_password.is_some()),
-            ("sasl_password_file", self.sasl_password_file.is_some()),
-        ];
+        let unused = self.password_settings();
         if let Some((key, _)) = unused.iter().find(|(_, set)| *set) {
             bail!(
                 "{} is set, but {} is OAUTHBEARER, which logs in with a token: set the \
