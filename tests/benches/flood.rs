@@ -5,11 +5,20 @@
 //! token, as fast as they are answered. Run once with the default limits
 //! and once with every limit off.
 //!
+//! The flood runs two ways: inside the bench's own process (its clients
+//! share the well-behaved client's runtime and the cores at the same
+//! priority), and from a child process at the lowest CPU priority
+//! (`nice -n 19`), which stands for attackers on machines of their own:
+//! there the well-behaved client competes only with the server's work of
+//! refusing the flood, not with the flood's own clients.
+//!
 //! `cargo bench -p panorama-e2e --bench flood` (`BENCH_REQUESTS` for the
 //! well-behaved client's requests per phase, `BENCH_FLOODERS` for the
 //! flooding clients of each kind). Prints p50 and p99 of each phase and
 //! their ratio, and what the flood got.
 
+use std::io::{BufRead as _, Write as _};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -83,7 +92,7 @@ struct Tally {
 /// Starts `flooders` clients sending made-up tokens and `flooders` sending
 /// `abusive`'s, until `stop`.
 fn flood(
-    app: &TestApp,
+    base_url: &str,
     path: &str,
     abusive: &str,
     flooders: usize,
@@ -94,7 +103,7 @@ fn flood(
     for kind in 0..2 {
         for _ in 0..flooders {
             let http = reqwest::Client::new();
-            let url = format!("{}{path}", app.base_url);
+            let url = format!("{base_url}{path}");
             let abusive = abusive.to_owned();
             let (stop, tally) = (stop.clone(), tally.clone());
             tasks.push(tokio::spawn(async move {
@@ -122,6 +131,14 @@ fn flood(
     tasks
 }
 
+/// Bearer-token checks so far, whatever their outcome.
+async fn auth_checks(app: &TestApp) -> f64 {
+    let text = app.metrics_text().await;
+    panorama_e2e::prometheus::Exposition::parse(&text)
+        .map(|metrics| metrics.sum("panorama_http_auth_total", &[]))
+        .unwrap_or(f64::NAN)
+}
+
 async fn lookups(app: &TestApp) -> f64 {
     let text = app.metrics_text().await;
     panorama_e2e::prometheus::Exposition::parse(&text)
@@ -129,7 +146,47 @@ async fn lookups(app: &TestApp) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-async fn scenario(name: &str, limits: LimitOptions, requests: usize, flooders: usize) {
+/// Where the flood comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum From {
+    /// Tasks of this process.
+    Inside,
+    /// A child process at the lowest CPU priority.
+    Child,
+}
+
+/// Flooder mode of this binary (`BENCH_FLOOD_URL` set): floods until its
+/// standard input closes, then prints `sent 429 401 other`.
+fn flood_child(url: &str) {
+    let abusive = std::env::var("BENCH_FLOOD_TOKEN").unwrap_or_default();
+    let flooders = env("BENCH_FLOODERS", 8);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let tally = Arc::new(Tally::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    runtime.block_on(async {
+        let (base, path) = url.split_at(url.find("/v1/").expect("a /v1/ path"));
+        let tasks = flood(base, path, &abusive, flooders, &stop, &tally);
+        tokio::task::spawn_blocking(|| for _ in std::io::stdin().lock().lines() {})
+            .await
+            .expect("stdin");
+        stop.store(true, Ordering::Relaxed);
+        for task in tasks {
+            let _ = task.await;
+        }
+    });
+    println!(
+        "{} {} {} {}",
+        tally.sent.load(Ordering::Relaxed),
+        tally.refused_429.load(Ordering::Relaxed),
+        tally.refused_401.load(Ordering::Relaxed),
+        tally.other.load(Ordering::Relaxed)
+    );
+}
+
+async fn scenario(name: &str, limits: LimitOptions, requests: usize, flooders: usize, from: From) {
     let app = TestApp::builder()
         .configure(move |options| options.limits = limits)
         .spawn()
@@ -159,7 +216,31 @@ async fn scenario(name: &str, limits: LimitOptions, requests: usize, flooders: u
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());
     let lookups_before = lookups(&app).await;
-    let tasks = flood(&app, &path, &abusive, flooders, &stop, &tally);
+    let (tasks, child) = match from {
+        From::Inside => (
+            flood(&app.base_url, &path, &abusive, flooders, &stop, &tally),
+            None,
+        ),
+        From::Child => {
+            let child = Command::new("nice")
+                .args(["-n", "19"])
+                .arg(std::env::current_exe().expect("this binary"))
+                .env("BENCH_FLOOD_URL", format!("{}{path}", app.base_url))
+                .env("BENCH_FLOOD_TOKEN", &abusive)
+                .env("BENCH_FLOODERS", flooders.to_string())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("the flooding process starts (nice is in coreutils)");
+            (Vec::new(), Some(child))
+        }
+    };
+    // The measured phase starts once the flood is going.
+    let checks_before = auth_checks(&app).await;
+    panorama_testkit::eventually("the flood under way", panorama_testkit::WAIT, || async {
+        (auth_checks(&app).await > checks_before + 100.0).then_some(())
+    })
+    .await;
     let started = Instant::now();
     let flooded = well_behaved(&app, &agent, &path, requests).await;
     let elapsed = started.elapsed();
@@ -167,11 +248,32 @@ async fn scenario(name: &str, limits: LimitOptions, requests: usize, flooders: u
     for task in tasks {
         let _ = task.await;
     }
+    if let Some(mut child) = child {
+        let _ = child.stdin.take().map(|mut stdin| stdin.flush());
+        let output = child.wait_with_output().expect("the flood ends");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let counts: Vec<u64> = text
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        if let [sent, refused_429, refused_401, other] = counts[..] {
+            tally.sent.store(sent, Ordering::Relaxed);
+            tally.refused_429.store(refused_429, Ordering::Relaxed);
+            tally.refused_401.store(refused_401, Ordering::Relaxed);
+            tally.other.store(other, Ordering::Relaxed);
+        }
+    }
     let lookups = lookups(&app).await - lookups_before;
 
     let (p50, p99) = (percentile(&alone, 0.5), percentile(&alone, 0.99));
     let (f50, f99) = (percentile(&flooded, 0.5), percentile(&flooded, 0.99));
-    println!("{name}: GET /v1/customers/{{id}}, one request at a time, {requests} per phase");
+    let origin = match from {
+        From::Inside => "flood from this process",
+        From::Child => "flood from a nice 19 process",
+    };
+    println!(
+        "{name}, {origin}: GET /v1/customers/{{id}}, one request at a time, {requests} per phase"
+    );
     println!("  alone:        p50 {} p99 {}", ms(p50), ms(p99));
     println!(
         "  during flood: p50 {} p99 {} (ratio p50 {:.1}, p99 {:.1})",
@@ -194,6 +296,10 @@ async fn scenario(name: &str, limits: LimitOptions, requests: usize, flooders: u
 }
 
 fn main() {
+    if let Ok(url) = std::env::var("BENCH_FLOOD_URL") {
+        flood_child(&url);
+        return;
+    }
     let requests = env("BENCH_REQUESTS", 2_000);
     let flooders = env("BENCH_FLOODERS", 8);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -201,13 +307,16 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        scenario(
-            "default limits",
-            LimitOptions::default(),
-            requests,
-            flooders,
-        )
-        .await;
-        scenario("limits off", LimitOptions::off(), requests, flooders).await;
+        for from in [From::Inside, From::Child] {
+            scenario(
+                "default limits",
+                LimitOptions::default(),
+                requests,
+                flooders,
+                from,
+            )
+            .await;
+            scenario("limits off", LimitOptions::off(), requests, flooders, from).await;
+        }
     });
 }
