@@ -230,6 +230,12 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
         readiness.clone(),
         options.readiness_interval,
     )];
+    if role.projector() {
+        background.push(panorama_projector::spawn_retention(
+            store.clone(),
+            options.privacy.retention(),
+        ));
+    }
     if let (true, Some(insights)) = (role.api(), options.insights.settings()) {
         background.push(panorama_server::spawn_insights_refresher(
             store.clone(),

@@ -17,12 +17,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use panorama_bus::{ConsumerSettings, Producer, ProducerSettings, Secret};
 use panorama_core::identity::IdentityRules;
+use panorama_core::retention::RetentionRules;
 use panorama_core::{CrashPoints, Region};
-use panorama_projector::ProjectorSettings;
+use panorama_projector::{ProjectorSettings, RetentionSettings};
 use panorama_server::{
     ChannelSettings, InsightsSettings, LimitSettings, LiveSettings, PrivacySettings,
 };
-use panorama_store::{ConnectSettings, ViewRules};
+use panorama_store::{ConnectSettings, RetentionPolicy, ViewRules};
 use serde::{Deserialize, Serialize};
 
 use crate::{GATEWAY_DB_POOL_SIZE, ProcessRole};
@@ -457,9 +458,9 @@ impl InsightsOptions {
     }
 }
 
-/// `[privacy]`: sealing events on the topic (docs/privacy.md) and how long
-/// an erased person stays suppressed.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+/// `[privacy]`: sealing events on the topic (docs/privacy.md), how long
+/// an erased person stays suppressed, and retention (README "Retention").
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PrivacyOptions {
     /// Whether the gateway seals events (off: they go to the topic in
@@ -476,6 +477,24 @@ pub struct PrivacyOptions {
     /// Days an erased person's identifiers stay suppressed; 0: until an
     /// admin lifts the suppression.
     pub suppression_days: u32,
+    /// How long events keep their personal fields, by channel or event
+    /// type (`chat=90d,call.*=730d`); empty: forever.
+    #[serde(with = "forms::spec")]
+    pub retention: RetentionRules,
+    /// Time between two runs of the retention job (projector role).
+    #[serde(
+        rename = "retention_interval_secs",
+        serialize_with = "forms::duration::serialize::<_, 1000>",
+        deserialize_with = "forms::duration::deserialize::<_, 1000, 1>"
+    )]
+    pub retention_interval: Duration,
+    /// Most rows the retention job changes per transaction.
+    #[serde(deserialize_with = "forms::positive")]
+    pub retention_batch: usize,
+    /// Days audit-log rows are kept; 0: forever.
+    pub audit_retention_days: u32,
+    /// Days dead-letter ledger rows are kept; 0: forever.
+    pub dead_letter_retention_days: u32,
 }
 
 impl Default for PrivacyOptions {
@@ -485,6 +504,11 @@ impl Default for PrivacyOptions {
             seal: server.seal,
             key_cache: server.key_cache,
             suppression_days: 0,
+            retention: RetentionRules::default(),
+            retention_interval: Duration::from_secs(300),
+            retention_batch: 1000,
+            audit_retention_days: 0,
+            dead_letter_retention_days: 0,
         }
     }
 }
@@ -495,6 +519,20 @@ impl PrivacyOptions {
         PrivacySettings {
             seal: self.seal,
             key_cache: self.key_cache,
+        }
+    }
+
+    /// The retention job's settings.
+    pub fn retention(&self) -> RetentionSettings {
+        let days = |days: u32| (days > 0).then(|| Duration::from_secs(u64::from(days) * 86_400));
+        RetentionSettings {
+            policy: RetentionPolicy {
+                events: self.retention.clone(),
+                audit_log: days(self.audit_retention_days),
+                dead_letters: days(self.dead_letter_retention_days),
+            },
+            interval: self.retention_interval,
+            batch: self.retention_batch,
         }
     }
 }

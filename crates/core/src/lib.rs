@@ -16,6 +16,7 @@ mod identifier;
 pub mod identity;
 pub mod limits;
 pub mod priority;
+pub mod retention;
 mod text;
 mod trace;
 mod trust;

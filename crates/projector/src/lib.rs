@@ -8,7 +8,8 @@
 //! dead-letter topic ([`dead_letter`]) and the ledger before the offsets move
 //! past it: the stream never stalls on one bad record, and nothing is
 //! skipped silently. A projector that stops making progress, or whose
-//! thread died, turns unready ([`health`]).
+//! thread died, turns unready ([`health`]). The projector role also runs
+//! the retention job ([`spawn_retention`]).
 //!
 //! This crate is only the loop around the rules. How an event folds into a
 //! customer's history (identity resolution, merges, the agent view, cases,
@@ -22,6 +23,7 @@ mod health;
 mod lag;
 mod metrics;
 mod privacy;
+mod retention;
 mod trace;
 mod worker;
 
@@ -30,6 +32,7 @@ pub use dead_letter::{
     DLQ_PARTITION_HEADER, DLQ_REASON_HEADER, DLQ_SQLSTATE_HEADER, DLQ_TOPIC_HEADER,
 };
 pub use metrics::register as register_metrics;
+pub use retention::{RetentionSettings, spawn_retention};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -188,6 +188,31 @@ pub(crate) static STORED_OFFSET: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// Rows retention changed, by table: `events` (anonymised), `audit_log`
+/// and `dead_letters` (deleted).
+pub(crate) static RETENTION_ROWS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        opts!(
+            "panorama_retention_rows_total",
+            "Rows retention changed, by table (events anonymised; audit_log, dead_letters deleted)"
+        ),
+        &["table"]
+    )
+    .expect("metric registers once")
+});
+
+/// The tables [`RETENTION_ROWS`] counts.
+pub(crate) const RETENTION_TABLES: [&str; 3] = ["events", "audit_log", "dead_letters"];
+
+/// When retention last ran to the end without an error (Unix seconds).
+pub(crate) static RETENTION_LAST_RUN: LazyLock<Gauge> = LazyLock::new(|| {
+    register_gauge!(opts!(
+        "panorama_retention_last_run_timestamp_seconds",
+        "When retention last completed a run, Unix seconds (0: not yet)"
+    ))
+    .expect("metric registers once")
+});
+
 /// Registers every projector metric, with its fixed label values at zero, so
 /// a scrape shows each series before the first batch.
 pub fn register() {
@@ -216,4 +241,8 @@ pub fn register() {
     LazyLock::force(&CONSUMER_LAG);
     LazyLock::force(&STORED_OFFSET);
     GROUP_MEMBER.set(0);
+    for table in RETENTION_TABLES {
+        RETENTION_ROWS.with_label_values(&[table]).inc_by(0);
+    }
+    LazyLock::force(&RETENTION_LAST_RUN);
 }

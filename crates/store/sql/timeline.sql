@@ -9,7 +9,8 @@ CROSS JOIN LATERAL (
     SELECT event_id, occurred_at, received_at, channel, source, type, direction,
            identifiers, conversation_id, contact_reason, subject, summary, agent_id,
            queue, duration_seconds, outcome, sentiment, feedback_metric,
-           feedback_score, feedback_comment, display_name, attributes, consent
+           feedback_score, feedback_comment, display_name, attributes, consent,
+           anonymised_at
     FROM events
     WHERE customer_id = c.id
       AND (occurred_at, event_id) < ($2, $3)

@@ -40,7 +40,8 @@ pub use access::{Principal, SECRET_PREFIX, Secret, TokenInfo, looks_like_secret,
 pub use audit::{AuditCursor, AuditQuery, AuditRecord};
 pub use fingerprint::fingerprint;
 pub use privacy::{
-    ErasureInput, ErasureOutcome, ErasureState, ErasureStatus, KEY_BYTES, Subject, SubjectKeys,
+    ErasureInput, ErasureOutcome, ErasureState, ErasureStatus, KEY_BYTES, RetentionPolicy,
+    RetentionReport, Subject, SubjectKeys,
 };
 pub use projection::{
     BatchOutcome, BatchTransaction, CHANGES_CHANNEL, CUSTOMER_ATTRIBUTE_PREFIX, ChangeKind, Claim,

@@ -87,6 +87,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "erasure indexes",
         sql: include_str!("../migrations/0014_erasure_indexes.sql"),
     },
+    Migration {
+        version: 15,
+        name: "retention",
+        sql: include_str!("../migrations/0015_retention.sql"),
+    },
 ];
 
 /// Advisory lock key for migrations ("panomigr" in ASCII).

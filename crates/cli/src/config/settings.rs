@@ -673,6 +673,58 @@ struct PrivacyArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     suppression_days: Option<u32>,
+    /// How long events keep their personal fields: comma-separated
+    /// `pattern=age`, first match wins; a pattern is a channel (`chat`), an
+    /// event type (`call.ended`), a family (`call.*`) or `*`; an age is days
+    /// (`90d`), hours (`36h`) or `off` (forever), e.g.
+    /// `chat=90d,web=90d,call.*=730d`; empty: every event keeps them
+    #[arg(
+        id = "privacy.retention",
+        long = "retention",
+        env = "PANORAMA_RETENTION",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention: Option<String>,
+    /// Seconds between two runs of the retention job (projector role; the
+    /// first runs at start)
+    #[arg(
+        id = "privacy.retention_interval_secs",
+        long = "retention-interval-secs",
+        env = "PANORAMA_RETENTION_INTERVAL_SECS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention_interval_secs: Option<u64>,
+    /// Most rows the retention job changes per transaction (each a short
+    /// statement of its own)
+    #[arg(
+        id = "privacy.retention_batch",
+        long = "retention-batch",
+        env = "PANORAMA_RETENTION_BATCH",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention_batch: Option<usize>,
+    /// Days the audit log keeps a row; `0`: forever
+    #[arg(
+        id = "privacy.audit_retention_days",
+        long = "audit-retention-days",
+        env = "PANORAMA_AUDIT_RETENTION_DAYS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit_retention_days: Option<u32>,
+    /// Days the dead-letter ledger keeps a row (the dead-letter topic has
+    /// its own retention); `0`: forever
+    #[arg(
+        id = "privacy.dead_letter_retention_days",
+        long = "dead-letter-retention-days",
+        env = "PANORAMA_DEAD_LETTER_RETENTION_DAYS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dead_letter_retention_days: Option<u32>,
 }
 
 /// `[channels]`.

@@ -204,7 +204,7 @@ fn limits_come_from_the_file_and_flags_and_zero_turns_one_off() {
 
 /// Every variable and flag the flat configuration had, with the TOML key
 /// it now fills. Names are an interface: none may go or change meaning.
-const SETTINGS: [(&str, &str, &str); 70] = [
+const SETTINGS: [(&str, &str, &str); 75] = [
     ("PANORAMA_HTTP_ADDR", "http-addr", "http.addr"),
     ("PANORAMA_DATABASE_URL", "database-url", "database.url"),
     ("PANORAMA_KAFKA_BROKERS", "kafka-brokers", "kafka.brokers"),
@@ -379,6 +379,27 @@ const SETTINGS: [(&str, &str, &str); 70] = [
         "suppression-days",
         "privacy.suppression_days",
     ),
+    ("PANORAMA_RETENTION", "retention", "privacy.retention"),
+    (
+        "PANORAMA_RETENTION_INTERVAL_SECS",
+        "retention-interval-secs",
+        "privacy.retention_interval_secs",
+    ),
+    (
+        "PANORAMA_RETENTION_BATCH",
+        "retention-batch",
+        "privacy.retention_batch",
+    ),
+    (
+        "PANORAMA_AUDIT_RETENTION_DAYS",
+        "audit-retention-days",
+        "privacy.audit_retention_days",
+    ),
+    (
+        "PANORAMA_DEAD_LETTER_RETENTION_DAYS",
+        "dead-letter-retention-days",
+        "privacy.dead_letter_retention_days",
+    ),
     (
         "PANORAMA_INSIGHTS_REFRESH_SECS",
         "insights-refresh-secs",
@@ -518,6 +539,7 @@ fn sample(key: &str) -> &'static str {
         "kafka.client_properties" => "client.id=elsewhere",
         "log.format" => "json",
         "privacy.seal" => "false",
+        "privacy.retention" => "chat=90d",
         "log.filter" => "debug",
         "http.addr" => "0.0.0.0:1",
         key if key.starts_with("channels.")
@@ -721,4 +743,34 @@ fn temp_dir() -> PathBuf {
     );
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
+}
+
+#[test]
+fn retention_rules_are_read_and_bad_ones_named() {
+    let options = load_from(
+        Some("[privacy]\nretention = \"chat=90d,call.*=730d\"\naudit_retention_days = 400\n"),
+        &["--retention-batch", "50"],
+    )
+    .expect("valid");
+    let retention = options.privacy.retention();
+    assert_eq!(retention.policy.events.to_string(), "chat=90d,call.*=730d");
+    assert_eq!(
+        retention.policy.audit_log,
+        Some(std::time::Duration::from_secs(400 * 86_400))
+    );
+    assert_eq!(retention.policy.dead_letters, None);
+    assert_eq!(retention.batch, 50);
+    assert!(
+        panorama::Options::default()
+            .privacy
+            .retention()
+            .policy
+            .is_off()
+    );
+
+    let refused = error(None, &["--retention", "chat=90d,chta=30d"]);
+    assert!(
+        refused.contains("retention") && refused.contains("chta=30d"),
+        "{refused}"
+    );
 }

@@ -9,6 +9,7 @@ use panorama_core::CrashPoints;
 use panorama_core::cases::CaseRules;
 use panorama_core::identity::IdentityRules;
 use panorama_core::priority::PriorityRules;
+use panorama_core::retention::RetentionRules;
 use panorama_server::ChannelSettings;
 use panorama_store::ViewRules;
 use serde::de::Error as _;
@@ -167,6 +168,12 @@ impl Spec for IdentityRules {
 impl Spec for PriorityRules {
     fn parse_spec(spec: &str) -> Result<Self, String> {
         PriorityRules::parse(spec)
+    }
+}
+
+impl Spec for RetentionRules {
+    fn parse_spec(spec: &str) -> Result<Self, String> {
+        RetentionRules::parse(spec)
     }
 }
 

@@ -90,6 +90,10 @@ pub struct TimelineEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<panorama_core::Consent>>)]
     pub consent: Option<Value>,
+    /// When retention cleared the event's personal fields (identifiers,
+    /// texts, name, attributes); absent while it has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anonymised_at: Option<DateTime<Utc>>,
 }
 
 /// Where a timeline page starts: just older than this entry.
@@ -190,7 +194,7 @@ impl Store {
 }
 
 /// Maps the event columns of a row, in the order of `sql/timeline.sql`
-/// (event_id through consent), starting at column `first`; shared by the
+/// (event_id through anonymised_at), starting at column `first`; shared by the
 /// timeline and the change log (`sql/changes_since.sql`).
 pub(crate) fn timeline_entry(row: &Row, first: usize) -> TimelineEntry {
     let column = |offset: usize| first + offset;
@@ -221,6 +225,7 @@ pub(crate) fn timeline_entry(row: &Row, first: usize) -> TimelineEntry {
         display_name: row.get(column(20)),
         attributes: row.get(column(21)),
         consent: row.get(column(22)),
+        anonymised_at: row.get(column(23)),
     }
 }
 

@@ -431,6 +431,9 @@ records! {
         /// (`{"channel", "purpose", "granted"}`).
         #[schema(value_type = Option<Vec<Object>>)]
         consent: Option<Value>,
+        /// When retention cleared its personal fields; `null` while it
+        /// has them.
+        anonymised_at: Option<DateTime<Utc>>,
     }
 }
 

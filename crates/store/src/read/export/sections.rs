@@ -99,7 +99,7 @@ pub(super) const EVENTS: &str = "SELECT event_id, customer_id, occurred_at, rece
      projected_at, channel, source, type, direction, identifiers, conversation_id, \
      contact_reason, subject, summary, agent_id, queue, duration_seconds, outcome, sentiment, \
      feedback_metric, feedback_score, feedback_comment, display_name, attributes, case_id, \
-     encode(fingerprint, 'hex') AS fingerprint, consent
+     encode(fingerprint, 'hex') AS fingerprint, consent, anonymised_at
      FROM events WHERE customer_id = ANY($1) ORDER BY occurred_at, event_id";
 
 /// `$1`: the profiles and their aliases (audit entries name the id as
