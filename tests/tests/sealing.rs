@@ -189,3 +189,20 @@ async fn without_a_persons_keys_their_records_stay_unread_and_their_events_are_d
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_asking_for_the_subject_secret_at_once_get_the_same_one() {
+    let app = TestApp::spawn().await;
+    // Nothing was sealed yet, so the secret does not exist: every caller
+    // races to make it, and all must come back with the one that won.
+    let asks = (0..16).map(|_| {
+        let store = app.store.clone();
+        tokio::spawn(async move { store.subject_secret().await })
+    });
+    let mut secrets = BTreeSet::new();
+    for ask in asks {
+        secrets.insert(ask.await.expect("task").expect("a secret"));
+    }
+    assert_eq!(secrets.len(), 1);
+    app.stop().await;
+}

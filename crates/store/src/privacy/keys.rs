@@ -32,19 +32,29 @@ impl Store {
     /// CSPRNG by the first process that asks.
     pub async fn subject_secret(&self) -> Result<[u8; KEY_BYTES]> {
         let client = self.pool.get().await?;
-        let fresh: [u8; KEY_BYTES] = rand::random();
-        let row = client
-            .query_one(
-                "WITH made AS (
-                     INSERT INTO panorama_privacy.subject_secret (secret) VALUES ($1)
-                     ON CONFLICT (only_one) DO NOTHING RETURNING secret)
-                 SELECT secret FROM made
-                 UNION ALL SELECT secret FROM panorama_privacy.subject_secret
-                 LIMIT 1",
-                &[&fresh.as_slice()],
-            )
-            .await?;
-        key_of(row.get(0))
+        // Two processes asking first at once: the one whose insert loses
+        // waits for the other's commit, but its statement's snapshot is
+        // older than that commit and sees no row; the next statement does.
+        for _ in 0..3 {
+            let fresh: [u8; KEY_BYTES] = rand::random();
+            let row = client
+                .query_opt(
+                    "WITH made AS (
+                         INSERT INTO panorama_privacy.subject_secret (secret) VALUES ($1)
+                         ON CONFLICT (only_one) DO NOTHING RETURNING secret)
+                     SELECT secret FROM made
+                     UNION ALL SELECT secret FROM panorama_privacy.subject_secret
+                     LIMIT 1",
+                    &[&fresh.as_slice()],
+                )
+                .await?;
+            if let Some(row) = row {
+                return key_of(row.get(0));
+            }
+        }
+        Err(Error::Migration(
+            "the subject secret could not be read or made".into(),
+        ))
     }
 
     /// The keys of `subjects`, making one for each that has none and is
