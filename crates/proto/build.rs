@@ -3,9 +3,12 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let file = root.join("panorama/v1/contact_event.proto");
+    let files = [
+        root.join("panorama/v1/contact_event.proto"),
+        root.join("panorama/v1/customer_change.proto"),
+    ];
     println!("cargo:rerun-if-changed={}", root.display());
-    let descriptors = protox::compile([file], [root])?;
+    let descriptors = protox::compile(files, [root])?;
     prost_build::Config::new().compile_fds(descriptors)?;
     Ok(())
 }

@@ -552,7 +552,8 @@ fn is_fatal(error: &KafkaError) -> bool {
         .is_some_and(|code| code == rdkafka::types::RDKafkaErrorCode::Fatal)
 }
 
-fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> ConsumedRecord {
+/// The owned copy of a consumed message.
+pub(crate) fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> ConsumedRecord {
     let headers = message
         .headers()
         .map(|headers| {

@@ -5,6 +5,7 @@
 
 mod admin;
 mod consumer;
+mod ordered;
 mod producer;
 mod report;
 mod security;
@@ -14,6 +15,7 @@ pub use admin::{
     ensure_topics, group_member_count, high_watermarks, topic_partition_count, watermarks,
 };
 pub use consumer::{BatchConsumer, Claim, ConsumedRecord, ConsumerSettings, OffsetSource};
+pub use ordered::{OrderedProducer, PartitionedRecord, last_records};
 pub use producer::{OutboundRecord, Producer, ProducerSettings};
 pub use security::{
     Connection, OidcClient, PasswordMechanism, Sasl, Secret, Security, Tls, refused_property,

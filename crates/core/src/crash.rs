@@ -15,11 +15,15 @@ pub struct CrashPoints {
 
 /// The points the write path knows: after the projector wrote a batch and
 /// before it commits; after it committed and before the broker hears of it;
-/// after the broker acknowledged an ingest request and before the answer.
-pub const KNOWN_CRASH_POINTS: [&str; 3] = [
+/// after the broker acknowledged an ingest request and before the answer;
+/// after the change-feed relay claimed outbox rows and before it produced
+/// them; after the broker acknowledged them and before they are deleted.
+pub const KNOWN_CRASH_POINTS: [&str; 5] = [
     "projector.before_commit",
     "projector.after_commit",
     "gateway.after_publish",
+    "change_feed.after_claim",
+    "change_feed.after_produce",
 ];
 
 impl CrashPoints {

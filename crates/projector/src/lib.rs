@@ -9,7 +9,8 @@
 //! past it: the stream never stalls on one bad record, and nothing is
 //! skipped silently. A projector that stops making progress, or whose
 //! thread died, turns unready ([`health`]). The projector role also runs
-//! the retention job ([`spawn_retention`]).
+//! the retention job ([`spawn_retention`]) and the change-feed relay
+//! ([`spawn_change_feed`]).
 //!
 //! This crate is only the loop around the rules. How an event folds into a
 //! customer's history (identity resolution, merges, the agent view, cases,
@@ -18,6 +19,7 @@
 //! `cases`, `priority`).
 
 mod batch;
+mod change_feed;
 mod dead_letter;
 mod health;
 mod lag;
@@ -27,6 +29,9 @@ mod retention;
 mod trace;
 mod worker;
 
+pub use change_feed::{
+    CE_SOURCE, ChangeFeedSettings, RELAY_SEQ_HEADER, partition_for, spawn_change_feed,
+};
 pub use dead_letter::{
     DLQ_AT_HEADER, DLQ_ERROR_HEADER, DLQ_EVENT_ID_HEADER, DLQ_OFFSET_HEADER, DLQ_ORIGIN_HEADER,
     DLQ_PARTITION_HEADER, DLQ_REASON_HEADER, DLQ_SQLSTATE_HEADER, DLQ_TOPIC_HEADER,

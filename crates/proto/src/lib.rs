@@ -1,5 +1,6 @@
-//! The event contract on the wire: protobuf types generated from
-//! `proto/panorama/v1/contact_event.proto`, and conversions to and from
+//! The contracts on the wire: protobuf types generated from
+//! `proto/panorama/v1/contact_event.proto` (the contact event) and
+//! `customer_change.proto` (the change feed), and conversions to and from
 //! [`panorama_core::ContactEvent`].
 //!
 //! Decoding runs the same validation as the HTTP gateway, so a record written
@@ -277,6 +278,22 @@ fn direction_from_proto(raw: i32) -> Option<Direction> {
         v1::Direction::Unspecified => None,
         v1::Direction::Inbound => Some(Direction::Inbound),
         v1::Direction::Outbound => Some(Direction::Outbound),
+    }
+}
+
+/// An identifier as the contracts carry it (the change feed's
+/// `identifier.added` and conflicts), from its stored kind, value and
+/// trust; a kind or trust this version does not know (or an empty trust)
+/// reads as unspecified.
+pub fn identifier_to_proto(kind: &str, value: &str, trust: &str) -> v1::Identifier {
+    v1::Identifier {
+        kind: kind
+            .parse::<IdentifierKind>()
+            .map_or(v1::IdentifierKind::Unspecified, kind_to_proto) as i32,
+        value: value.to_owned(),
+        trust: trust
+            .parse::<Trust>()
+            .map_or(v1::Trust::Unspecified, trust_to_proto) as i32,
     }
 }
 

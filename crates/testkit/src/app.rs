@@ -76,6 +76,7 @@ impl AppBuilder {
         options.http.addr = "127.0.0.1:0".into();
         options.kafka.topic = random_name("events");
         options.kafka.dlq_topic = random_name("dlq");
+        options.kafka.changes_topic = random_name("changes");
         options.kafka.consumer_group = random_name("projector");
         options.database.pool_size = 8;
         // One broker: one copy of each record is what the topics have.
@@ -92,6 +93,7 @@ impl AppBuilder {
                 &[
                     (&options.kafka.topic, self.partitions),
                     (&options.kafka.dlq_topic, 1),
+                    (&options.kafka.changes_topic, self.partitions),
                 ],
             )
             .await

@@ -7,3 +7,5 @@ ON CONFLICT (reason, kind, customers) WHERE status = 'open' DO UPDATE SET
     occurrences   = ic.occurrences + 1,
     last_seen_at  = now(),
     last_event_id = excluded.last_event_id
+-- Whether this opened the conflict (a fresh row), for the change feed.
+RETURNING id, (xmax = 0) AS opened

@@ -21,9 +21,11 @@
 //! 5. **Merge and record conflicts** ([`identity`]), with the identity
 //!    history.
 //! 6. **Fold the aggregates** of the inserted events into their customers
-//!    and the daily roll-ups, keep the latest consent statements, and
-//!    apply task events ([`view`]).
-//! 7. **Record the changes** that live updates read ([`changes`]).
+//!    and the daily roll-ups, keep the latest consent statements and
+//!    traits, and apply task events ([`view`]).
+//! 7. **Record the changes** that live updates read ([`changes`]) and
+//!    the change feed's outbox rows ([`outbox`]), derived from what the
+//!    steps above decided.
 //! 8. **Store the offsets** ([`offsets`]) and the dead letters
 //!    ([`dead_letters`]), then commit ([`batch`]).
 //!
@@ -45,7 +47,8 @@ mod changes;
 mod dead_letters;
 mod events;
 mod identity;
-mod offsets;
+pub(crate) mod offsets;
+pub(crate) mod outbox;
 mod view;
 
 pub use batch::BatchTransaction;
@@ -53,6 +56,7 @@ pub use changes::{CHANGES_CHANNEL, ChangeKind};
 pub use dead_letters::DeadLetter;
 pub use identity::{ConflictAction, ConflictOutcome, MergeOutcome, MergeRecord, UnmergeOutcome};
 pub use offsets::{Claim, PartitionOffset};
+pub use outbox::{ChangeDetail, ChangeIdentifier};
 pub use view::{
     CUSTOMER_ATTRIBUTE_PREFIX, TASK_ASSIGNEE, TASK_CHANNEL, TASK_DUE_AT, TASK_ID, ViewRules,
 };
@@ -78,6 +82,10 @@ pub struct BatchOutcome {
     /// Duplicates (counted among `duplicates`) whose payload differs from
     /// the event first projected under their id: the first wins.
     pub idempotency_conflicts: usize,
+    /// New customer traits (`customer.*` keys) dropped because their
+    /// customer holds the most it may
+    /// ([`panorama_core::traits::MAX_TRAITS`]).
+    pub traits_dropped: u64,
 }
 
 impl BatchOutcome {
@@ -90,6 +98,7 @@ impl BatchOutcome {
         self.conflicts += other.conflicts;
         self.cases.extend(other.cases);
         self.idempotency_conflicts += other.idempotency_conflicts;
+        self.traits_dropped += other.traits_dropped;
     }
 }
 
@@ -153,14 +162,16 @@ async fn apply_fresh(
     timer.step("events");
 
     identity::apply_merges(transaction, fresh, &decisions.merges).await?;
-    identity::record_conflicts(transaction, fresh, &decisions.conflicts).await?;
+    let opened_conflicts =
+        identity::record_conflicts(transaction, fresh, &decisions.conflicts).await?;
     timer.step("identity");
 
     let inserted = resolution.by_customer(fresh);
     view::fold_aggregates(transaction, &inserted).await?;
     view::fold_view(transaction, &inserted).await?;
     view::fold_consent(transaction, &inserted).await?;
-    view::project_tasks(transaction, &resolution.by_profile(fresh)).await?;
+    let traits_dropped = view::fold_traits(transaction, &inserted).await?;
+    let tasks = view::project_tasks(transaction, &resolution.by_profile(fresh)).await?;
     timer.step("aggregates");
 
     let inserted: Vec<(Uuid, Uuid, DateTime<Utc>)> = inserted
@@ -169,6 +180,34 @@ async fn apply_fresh(
         .collect();
     let rows = changes::batch_changes(&inserted, &cases.touched);
     changes::record_changes(transaction, &rows).await?;
+    let named = outbox::batch_display_names(fresh, &resolution.customers);
+    let facts = outbox::BatchFacts {
+        events: fresh,
+        profiles,
+        customers: &resolution.customers,
+        survivors: &resolution.attribution.survivors,
+        new_customers: &decisions.new_customers,
+        merges: decisions
+            .merges
+            .iter()
+            .map(|merge| (merge.survivor, merge.merged, merge.event_index))
+            .collect(),
+        added: resolution
+            .attribution
+            .links
+            .iter()
+            .filter(|link| !link.existed)
+            .filter_map(|link| {
+                link.link
+                    .map(|(profile, trust)| (&link.identifier, profile, trust))
+            })
+            .collect(),
+        display_names: outbox::current_display_names(transaction, &named).await?,
+        cases: cases.transitions,
+        tasks,
+        conflicts: opened_conflicts,
+    };
+    outbox::record_outbox(transaction, &outbox::batch_outbox(&facts)).await?;
     timer.step("changes");
 
     Ok(BatchOutcome {
@@ -180,6 +219,7 @@ async fn apply_fresh(
         conflicts: decisions.conflicts.len(),
         cases: cases.touched,
         idempotency_conflicts: 0,
+        traits_dropped,
     })
 }
 

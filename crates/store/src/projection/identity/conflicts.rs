@@ -10,16 +10,19 @@ use uuid::Uuid;
 use super::history::{Cause, record_history};
 use super::reason_parts;
 use crate::Result;
+use crate::projection::outbox::{ChangeIdentifier, OpenedConflict};
 
 /// Records conflicts the resolver raised for events of a batch: each in the
 /// history, and each opening (or adding to) a conflict for review.
+/// Returns the conflicts opened, for the change feed.
 pub(crate) async fn record_conflicts(
     transaction: &Transaction<'_>,
     events: &[&ContactEvent],
     conflicts: &[Conflict],
-) -> Result<()> {
+) -> Result<Vec<OpenedConflict>> {
+    let mut opened = Vec::new();
     if conflicts.is_empty() {
-        return Ok(());
+        return Ok(opened);
     }
     let conflicts: Vec<(&Conflict, Uuid)> = conflicts
         .iter()
@@ -31,8 +34,8 @@ pub(crate) async fn record_conflicts(
     for (conflict, event_id) in &conflicts {
         let (reason, kind) = reason_parts(conflict.reason);
         let identifiers = serde_json::to_value(&conflict.identifiers).unwrap_or_default();
-        transaction
-            .execute(
+        let row = transaction
+            .query_one(
                 &upsert,
                 &[
                     &Uuid::now_v7(),
@@ -44,6 +47,18 @@ pub(crate) async fn record_conflicts(
                 ],
             )
             .await?;
+        if row.get::<_, bool>(1) {
+            opened.push(OpenedConflict {
+                conflict_id: row.get(0),
+                event_index: conflict.event_index,
+                customers: conflict.customers.clone(),
+                identifiers: conflict
+                    .identifiers
+                    .iter()
+                    .map(ChangeIdentifier::without_trust)
+                    .collect(),
+            });
+        }
         let detail = conflict.reason.to_string();
         record_history(
             transaction,
@@ -62,5 +77,5 @@ pub(crate) async fn record_conflicts(
         )
         .await?;
     }
-    Ok(())
+    Ok(opened)
 }

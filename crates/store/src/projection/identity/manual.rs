@@ -18,6 +18,7 @@ use super::history::{Cause, moved_json, record_history};
 use super::lock::{load_trees, lock_survivors, stored_identifier};
 use super::merge::{MergeRecord, merge_into};
 use crate::projection::changes::{Change, record_changes};
+use crate::projection::outbox::{ChangeDetail, OutboxChange, record_outbox};
 use crate::{Result, Store, retry_lock_conflicts};
 
 /// The result of a manual merge.
@@ -77,6 +78,27 @@ pub enum ConflictOutcome {
     },
     /// No such conflict.
     NotFound,
+}
+
+/// The change feed's `conflict.resolved` of `conflict`, keyed by
+/// `customer` (locked by the caller).
+fn conflict_resolved(
+    customer: Uuid,
+    conflict: Uuid,
+    customers: Vec<Uuid>,
+    status: &str,
+) -> OutboxChange {
+    OutboxChange::new(
+        "conflict.resolved",
+        customer,
+        None,
+        ChangeDetail::Conflict {
+            conflict_id: conflict,
+            identifiers: Vec::new(),
+            customers,
+            status: status.to_owned(),
+        },
+    )
 }
 
 /// Recomputes a surviving customer's aggregates from its tree's events.
@@ -181,12 +203,34 @@ async fn merge_group(
              WHERE ic.status = 'open' AND cardinality(ic.customers) > 1
                AND ic.customers && $3
                AND NOT EXISTS (SELECT 1 FROM customers AS c
-                               WHERE c.id = ANY(ic.customers) AND c.survivor_id <> $1)",
+                               WHERE c.id = ANY(ic.customers) AND c.survivor_id <> $1)
+             RETURNING ic.id, ic.customers",
         )
         .await?;
-    transaction
-        .execute(&conflicts, &[&survivor, &cause.actor, &group])
+    let settled = transaction
+        .query(&conflicts, &[&survivor, &cause.actor, &group])
         .await?;
+    // The change feed: each merged customer, then each conflict the merge
+    // settled, all under locks this transaction holds.
+    let mut feed: Vec<OutboxChange> = records
+        .iter()
+        .map(|record| {
+            OutboxChange::new(
+                "customer.merged",
+                record.merged,
+                None,
+                ChangeDetail::Merged {
+                    survivor_id: survivor,
+                },
+            )
+        })
+        .collect();
+    feed.extend(
+        settled
+            .iter()
+            .map(|row| conflict_resolved(survivor, row.get(0), row.get(1), "merged")),
+    );
+    record_outbox(transaction, &feed).await?;
     Ok(Ok(records))
 }
 
@@ -342,6 +386,19 @@ impl Store {
             .await?;
             let changes = [Change::profile(survivor), Change::profile(merged)];
             record_changes(&transaction, &changes).await?;
+            // The restored customer first, then the profiles that came
+            // back with it.
+            let mut restored = vec![merged];
+            restored.extend(record.profiles.iter().filter(|id| **id != merged));
+            let unmerged = OutboxChange::new(
+                "customer.unmerged",
+                survivor,
+                None,
+                ChangeDetail::Unmerged {
+                    restored_ids: restored,
+                },
+            );
+            record_outbox(&transaction, &[unmerged]).await?;
             transaction.commit().await?;
             Ok(UnmergeOutcome::Unmerged(record))
         })
@@ -394,7 +451,17 @@ impl Store {
             }
             let customers: Vec<Uuid> = row.get(1);
             let (status, outcome) = match action {
-                ConflictAction::Dismiss => ("dismissed", ConflictOutcome::Dismissed),
+                ConflictAction::Dismiss => {
+                    // Keyed by the survivor of its first customer, locked
+                    // as every writer of the feed locks its key.
+                    let survivors = lock_survivors(&transaction, &customers).await?;
+                    let key = customers.iter().find_map(|id| survivors.get(id)).copied();
+                    if let Some(key) = key {
+                        let dismissed = conflict_resolved(key, id, customers.clone(), "dismissed");
+                        record_outbox(&transaction, &[dismissed]).await?;
+                    }
+                    ("dismissed", ConflictOutcome::Dismissed)
+                }
                 ConflictAction::Merge => {
                     let survivors = lock_survivors(&transaction, &customers).await?;
                     let mut group: Vec<Uuid> = survivors.values().copied().collect();

@@ -14,6 +14,7 @@ use panorama_core::{Channel, ContactEvent};
 use uuid::Uuid;
 
 use crate::Result;
+use crate::projection::outbox::CaseTransition;
 
 /// The case of each event of a batch, after the batch's case merges.
 #[derive(Debug, Default)]
@@ -22,6 +23,8 @@ pub(crate) struct BatchCases {
     pub(crate) event_cases: Vec<Option<Uuid>>,
     /// Cases changed, to report to listeners.
     pub(crate) touched: Vec<(Uuid, Uuid)>,
+    /// Cases opened, resolved or reopened, for the change feed.
+    pub(crate) transitions: Vec<CaseTransition>,
 }
 
 /// Assigns the batch's events to cases and writes the cases back.
@@ -38,6 +41,8 @@ pub(crate) async fn project_cases(
 ) -> Result<BatchCases> {
     let mut cases = load_cases(transaction, events, survivors, rules).await?;
     let known: BTreeSet<Uuid> = cases.iter().map(|case| case.id).collect();
+    let before: HashMap<Uuid, CaseStatus> =
+        cases.iter().map(|case| (case.id, case.status)).collect();
     let inputs: Vec<CaseInput<'_>> = events
         .iter()
         .zip(customers)
@@ -64,6 +69,7 @@ pub(crate) async fn project_cases(
         }
     }
     let mut touched = Vec::new();
+    let mut transitions = Vec::new();
     for case in cases
         .iter()
         .filter(|case| decisions.touched.contains(&case.id))
@@ -73,6 +79,12 @@ pub(crate) async fn project_cases(
             .flatten();
         write_case(transaction, case, profile).await?;
         touched.push((case.customer, case.id));
+        transitions.extend(case_transitions(
+            case,
+            before.get(&case.id).copied(),
+            events,
+            &event_cases,
+        ));
     }
     for (merged, survivor) in &decisions.merged {
         if known.contains(merged) {
@@ -91,7 +103,43 @@ pub(crate) async fn project_cases(
     Ok(BatchCases {
         event_cases,
         touched,
+        transitions,
     })
+}
+
+/// What the batch did to `case`, whose status before the batch was
+/// `before` (`None`: the batch opened it): opened, resolved or reopened,
+/// each with the batch's last event of the case.
+fn case_transitions(
+    case: &CaseState,
+    before: Option<CaseStatus>,
+    events: &[&ContactEvent],
+    event_cases: &[Option<Uuid>],
+) -> Vec<CaseTransition> {
+    let event_id = events
+        .iter()
+        .zip(event_cases)
+        .rev()
+        .find(|(_, assigned)| **assigned == Some(case.id))
+        .map(|(event, _)| event.event_id);
+    let types: &[&'static str] = match (before, case.status) {
+        (None, CaseStatus::Open) => &["case.opened"],
+        (None, CaseStatus::Resolved) => &["case.opened", "case.resolved"],
+        (Some(CaseStatus::Open), CaseStatus::Resolved) => &["case.resolved"],
+        (Some(CaseStatus::Resolved), CaseStatus::Open) => &["case.reopened"],
+        _ => &[],
+    };
+    types
+        .iter()
+        .map(|change_type| CaseTransition {
+            change_type,
+            customer: case.customer,
+            case_id: case.id,
+            reason: case.reason().map(str::to_owned),
+            status: case.status.as_str(),
+            event_id,
+        })
+        .collect()
 }
 
 /// Each event's case after every merge of the batch.

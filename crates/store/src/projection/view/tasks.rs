@@ -9,6 +9,7 @@ use panorama_core::{ContactEvent, EventType};
 use uuid::Uuid;
 
 use crate::Result;
+use crate::projection::outbox::{ChangeDetail, TaskTransition};
 
 // The names are part of the event contract, which bounds their values.
 pub use panorama_core::attributes::{TASK_ASSIGNEE, TASK_CHANNEL, TASK_DUE_AT, TASK_ID};
@@ -27,11 +28,38 @@ fn due_at(event: &ContactEvent) -> Option<DateTime<Utc>> {
         .map(|at| at.with_timezone(&Utc))
 }
 
-/// Applies the task events among `inserted` (event, profile).
+/// A task's fields after a change, as the change feed reports them.
+fn task_detail(
+    task_id: Uuid,
+    status: &str,
+    due_at: Option<DateTime<Utc>>,
+    channel: Option<String>,
+    assignee: Option<String>,
+) -> ChangeDetail {
+    ChangeDetail::Task {
+        task_id,
+        status: status.to_owned(),
+        due_at,
+        channel,
+        assignee,
+    }
+}
+
+/// Applies the task events among `inserted` (event, profile); returns the
+/// tasks they created or changed, for the change feed.
 pub(crate) async fn project_tasks(
     transaction: &Transaction<'_>,
     inserted: &[(&ContactEvent, Uuid)],
-) -> Result<()> {
+) -> Result<Vec<TaskTransition>> {
+    let mut transitions = Vec::new();
+    let mut changed = |change_type: &'static str, profile: Uuid, event: &ContactEvent, detail| {
+        transitions.push(TaskTransition {
+            change_type,
+            profile,
+            event_id: event.event_id,
+            detail,
+        });
+    };
     for (event, profile) in inserted {
         match event.event_type {
             EventType::TaskCreated => {
@@ -49,7 +77,7 @@ pub(crate) async fn project_tasks(
                     )
                     .await?;
                 let channel = attribute(event, TASK_CHANNEL).unwrap_or("phone");
-                transaction
+                let created = transaction
                     .execute(
                         &statement,
                         &[
@@ -65,18 +93,28 @@ pub(crate) async fn project_tasks(
                         ],
                     )
                     .await?;
+                if created == 1 {
+                    let assignee = attribute(event, TASK_ASSIGNEE).map(str::to_owned);
+                    let detail =
+                        task_detail(id, "open", Some(due_at), Some(channel.to_owned()), assignee);
+                    changed("task.created", *profile, event, detail);
+                }
             }
             EventType::TaskCompleted => {
                 let Some(id) = task_id(event) else { continue };
                 let statement = transaction
                     .prepare_cached(
                         "UPDATE tasks SET status = 'done', completed_at = $2, updated_at = now()
-                         WHERE id = $1",
+                         WHERE id = $1 RETURNING due_at, channel, assignee",
                     )
                     .await?;
-                transaction
-                    .execute(&statement, &[&id, &event.occurred_at])
-                    .await?;
+                if let Some(row) = transaction
+                    .query_opt(&statement, &[&id, &event.occurred_at])
+                    .await?
+                {
+                    let detail = task_detail(id, "done", row.get(0), row.get(1), row.get(2));
+                    changed("task.completed", *profile, event, detail);
+                }
             }
             EventType::TaskRescheduled => {
                 let (Some(id), Some(due_at)) = (task_id(event), due_at(event)) else {
@@ -86,18 +124,22 @@ pub(crate) async fn project_tasks(
                     .prepare_cached(
                         "UPDATE tasks SET due_at = $2, assignee = COALESCE($3, assignee),
                                 status = 'open', completed_at = NULL, updated_at = now()
-                         WHERE id = $1",
+                         WHERE id = $1 RETURNING due_at, channel, assignee",
                     )
                     .await?;
-                transaction
-                    .execute(
+                if let Some(row) = transaction
+                    .query_opt(
                         &statement,
                         &[&id, &due_at, &attribute(event, TASK_ASSIGNEE)],
                     )
-                    .await?;
+                    .await?
+                {
+                    let detail = task_detail(id, "open", row.get(0), row.get(1), row.get(2));
+                    changed("task.rescheduled", *profile, event, detail);
+                }
             }
             _ => {}
         }
     }
-    Ok(())
+    Ok(transitions)
 }
