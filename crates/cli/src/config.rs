@@ -14,6 +14,7 @@ mod readme;
 mod settings;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;

@@ -26,8 +26,9 @@ use actix_web::{HttpRequest, HttpResponse, Route, web};
 use panorama_core::Role;
 use utoipa::openapi::path::{HttpMethod, Operation};
 
+use crate::channels::segment;
 use crate::error::{ApiError, PROBLEM_JSON};
-use crate::routes::{actions, audit, customers, erasure, identity, insights, privacy};
+use crate::routes::{actions, audit, customers, erasure, identity, insights, privacy, webhooks};
 use crate::{auth, channels, console, health, ingest, limits, live, metrics, openapi};
 
 /// Which processes serve a route.
@@ -183,6 +184,11 @@ pub(crate) static ENDPOINTS: LazyLock<Vec<Endpoint>> = LazyLock::new(|| {
         endpoint::<channels::__path_meta_webhook>(Gateway, |r| r.to(channels::meta_webhook)),
         endpoint::<channels::__path_web_events>(Gateway, |r| r.to(channels::web_events)),
         endpoint::<channels::__path_web_preflight>(Gateway, |r| r.to(channels::web_preflight)),
+        endpoint::<segment::__path_segment_call>(Gateway, |r| r.to(segment::segment_call)),
+        endpoint::<segment::__path_segment_batch>(Gateway, |r| r.to(segment::segment_batch)),
+        endpoint::<segment::__path_segment_sdk_batch>(Gateway, |r| {
+            r.to(segment::segment_sdk_batch)
+        }),
         endpoint::<customers::__path_lookup>(Api, |r| r.to(customers::lookup)).needs(Agent),
         endpoint::<customers::__path_profile>(Api, |r| r.to(customers::profile)).needs(Agent),
         endpoint::<customers::__path_timeline>(Api, |r| r.to(customers::timeline)).needs(Agent),
@@ -219,6 +225,19 @@ pub(crate) static ENDPOINTS: LazyLock<Vec<Endpoint>> = LazyLock::new(|| {
             .needs(Admin),
         endpoint::<live::__path_stream>(Api, |r| r.to(live::stream)).needs(Agent),
         endpoint::<audit::__path_audit>(Api, |r| r.to(audit::audit)).needs(Admin),
+        endpoint::<webhooks::__path_create_webhook>(Api, |r| r.to(webhooks::create_webhook))
+            .needs(Admin),
+        endpoint::<webhooks::__path_list_webhooks>(Api, |r| r.to(webhooks::list_webhooks))
+            .needs(Admin),
+        endpoint::<webhooks::__path_get_webhook>(Api, |r| r.to(webhooks::get_webhook)).needs(Admin),
+        endpoint::<webhooks::__path_delete_webhook>(Api, |r| r.to(webhooks::delete_webhook))
+            .needs(Admin),
+        endpoint::<webhooks::__path_enable_webhook>(Api, |r| r.to(webhooks::enable_webhook))
+            .needs(Admin),
+        endpoint::<webhooks::__path_list_deliveries>(Api, |r| r.to(webhooks::list_deliveries))
+            .needs(Admin),
+        endpoint::<webhooks::__path_get_delivery>(Api, |r| r.to(webhooks::get_delivery))
+            .needs(Admin),
         endpoint::<console::__path_index>(Api, |r| r.to(console::index)),
         endpoint::<console::__path_asset>(Api, |r| r.to(console::asset)),
     ]

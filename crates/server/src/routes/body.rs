@@ -100,6 +100,39 @@ impl JsonBody {
             .ok_or_else(|| invalid_field(name, "required"))
     }
 
+    /// A required array of 1 to `max_items` strings, each non-blank and
+    /// of at most `max` characters; a problem names the element
+    /// (`types[2]`).
+    pub(crate) fn text_list(
+        &mut self,
+        name: &'static str,
+        max_items: usize,
+        max: usize,
+    ) -> Result<Vec<String>, ApiError> {
+        self.known.push(name);
+        let items = match self.fields.get(name) {
+            None | Some(Value::Null) => return Err(invalid_field(name, "required")),
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err(invalid_field(name, "must be an array of strings")),
+        };
+        if items.is_empty() || items.len() > max_items {
+            return Err(invalid_field(name, format!("1 to {max_items} items")));
+        }
+        items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| match item {
+                Value::String(text) if !text.trim().is_empty() && text.chars().count() <= max => {
+                    Ok(text.trim().to_owned())
+                }
+                _ => Err(invalid_field(
+                    &format!("{name}[{index}]"),
+                    format!("must be a non-blank string of at most {max} characters"),
+                )),
+            })
+            .collect()
+    }
+
     /// An optional RFC 3339 time.
     pub(crate) fn optional_time(
         &mut self,

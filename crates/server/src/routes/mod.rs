@@ -11,3 +11,4 @@ pub(crate) mod identity;
 pub(crate) mod insights;
 pub(crate) mod params;
 pub(crate) mod privacy;
+pub(crate) mod webhooks;

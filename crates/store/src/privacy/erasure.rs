@@ -7,8 +7,10 @@
 //! survivor locked as every identity writer locks it, the tree's subject
 //! keys destroyed and its subjects suppressed, every row of the tree that
 //! holds personal data deleted (or, for the audit log, scrubbed), the daily
-//! roll-ups lowered by what the deleted events had counted, and the request
-//! marked `done` with its counts.
+//! roll-ups lowered by what the deleted events had counted, the change
+//! feed's unrelayed rows naming the tree deleted and `customer.erased`
+//! recorded in their place, the webhook deliveries of the tree's changes
+//! deleted, and the request marked `done` with its counts.
 //!
 //! Each step is one set-based statement over the tree's profile ids, along
 //! an index, so the cost grows with the size of the person's history (one
@@ -24,6 +26,7 @@ use panorama_core::Identifier;
 use uuid::Uuid;
 
 use super::keys::{KEY_BYTES, PRIVACY_LOCK, Subject};
+use crate::projection::outbox::{ChangeDetail, OutboxChange, record_outbox};
 use crate::projection::{lock_survivors, stored_identifier};
 use crate::{BatchTransaction, CHANGES_CHANNEL, Result};
 
@@ -237,6 +240,11 @@ impl BatchTransaction<'_> {
         }
         erase_rows(transaction, &tree, request, &mut counts).await?;
         if first {
+            // After the outbox rows naming the tree are gone: consumers of
+            // the feed delete what they hold of the person.
+            let erased =
+                OutboxChange::new("customer.erased", tree.survivor, None, ChangeDetail::None);
+            record_outbox(transaction, &[erased]).await?;
             finish(transaction, request.request_id, &counts).await?;
         }
         // Live streams of the customer re-read and find it gone.
@@ -396,6 +404,25 @@ async fn erase_rows(
         let statement = transaction.prepare_cached(sql).await?;
         counts.insert(table, transaction.execute(&statement, &[profiles]).await?);
     }
+    // The change feed's rows not relayed yet that name the person (their
+    // identifiers, merges, conflicts): they are not published after the
+    // erasure. A `customer.erased` left by an earlier application stays.
+    // Rows a relay holds in flight may still reach the topic, before the
+    // `customer.erased` that follows them (docs/event-contract.md).
+    let outbox = transaction
+        .prepare_cached(
+            "DELETE FROM change_outbox
+             WHERE customers && $1 AND type <> 'customer.erased'",
+        )
+        .await?;
+    counts.insert(
+        "change_outbox",
+        transaction.execute(&outbox, &[profiles]).await?,
+    );
+    let mut keyed: Vec<Uuid> = profiles.iter().chain(&tree.aliases).copied().collect();
+    keyed.sort_unstable();
+    keyed.dedup();
+    erase_webhook_deliveries(transaction, &keyed, counts).await?;
     // Who read or changed the person, when and through which route stays
     // on record; which person becomes which erasure. Entries name the id as
     // asked for: a profile, an alias, or the id the request named.
@@ -411,6 +438,59 @@ async fn erase_rows(
         transaction
             .execute(&audit, &[&named, &request.request_id])
             .await?,
+    );
+    Ok(())
+}
+
+/// Deletes the webhook deliveries of changes keyed by `customers`, pending
+/// or finished (their bodies carry identifiers), with their attempts and
+/// the customers' queue rows. The `customer.erased` recorded after them is
+/// queued as usual when the dispatcher reads it from the feed; deliveries
+/// of changes already on the feed and not read by it yet are queued then
+/// too, before it.
+///
+/// The deliveries are locked first: a sender recording an attempt locks
+/// its delivery and then the queue row, so taking the queue rows before
+/// waiting for such a sender would deadlock with it. The deliveries are
+/// deleted after the queue rows, so a delivery a dispatcher queues for one
+/// of them meanwhile either goes too (the queue row existed: deleting it
+/// waited for the dispatcher's commit) or keeps the queue row it created;
+/// none is left pending without its queue.
+async fn erase_webhook_deliveries(
+    transaction: &Transaction<'_>,
+    customers: &[Uuid],
+    counts: &mut Counts,
+) -> Result<()> {
+    let lock = transaction
+        .prepare_cached("SELECT 1 FROM webhook_deliveries WHERE customer_id = ANY($1) FOR UPDATE")
+        .await?;
+    transaction.execute(&lock, &[&customers]).await?;
+    let queues = transaction
+        .prepare_cached(
+            "DELETE FROM webhook_queues AS q USING webhook_subscriptions AS s
+             WHERE q.subscription_id = s.id AND q.customer_id = ANY($1)",
+        )
+        .await?;
+    counts.insert(
+        "webhook_queues",
+        transaction.execute(&queues, &[&customers]).await?,
+    );
+    let attempts = transaction
+        .prepare_cached(
+            "DELETE FROM webhook_attempts AS a USING webhook_deliveries AS d
+             WHERE a.delivery_id = d.id AND d.customer_id = ANY($1)",
+        )
+        .await?;
+    counts.insert(
+        "webhook_attempts",
+        transaction.execute(&attempts, &[&customers]).await?,
+    );
+    let deliveries = transaction
+        .prepare_cached("DELETE FROM webhook_deliveries WHERE customer_id = ANY($1)")
+        .await?;
+    counts.insert(
+        "webhook_deliveries",
+        transaction.execute(&deliveries, &[&customers]).await?,
     );
     Ok(())
 }
