@@ -31,8 +31,9 @@
 # every target that compiles installs the first; `make test` also promtool
 # (scripts/ensure-promtool.sh) and Chromium with chromedriver, for the
 # console's browser test (scripts/ensure-chromium.sh), through apt-get, and
-# Schemathesis, the API fuzzer, through pip into ~/.cache/panorama
-# (scripts/ensure-schemathesis.sh).
+# Schemathesis, the API fuzzer, and Segment's Python SDK (the Segment
+# ingest test sends its calls with it), through pip into ~/.cache/panorama
+# (scripts/ensure-schemathesis.sh, scripts/ensure-analytics-python.sh).
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -73,6 +74,12 @@ ENSURE_SCHEMATHESIS = \
 	PANORAMA_SCHEMATHESIS="$$(bash scripts/ensure-schemathesis.sh)"; \
 	export PANORAMA_SCHEMATHESIS; \
 	echo "PANORAMA_SCHEMATHESIS=$$PANORAMA_SCHEMATHESIS"
+
+# Segment's official Python SDK drives the Segment-compatible ingest test.
+ENSURE_ANALYTICS_PYTHON = \
+	PANORAMA_ANALYTICS_PYTHON="$$(bash scripts/ensure-analytics-python.sh)"; \
+	export PANORAMA_ANALYTICS_PYTHON; \
+	echo "PANORAMA_ANALYTICS_PYTHON=$$PANORAMA_ANALYTICS_PYTHON"
 
 # The fault harness (crates/faults, docs/reliability.md). Every figure can be
 # changed on the command line, e.g. make faults FAULTS_EVENTS=2000000
@@ -141,6 +148,7 @@ test: ## what CI runs: cargo fmt --check, clippy -D warnings, cargo test against
 	$(ENSURE_PROMTOOL); \
 	$(ENSURE_CHROMIUM); \
 	$(ENSURE_SCHEMATHESIS); \
+	$(ENSURE_ANALYTICS_PYTHON); \
 	set -x; \
 	$(CARGO) clippy --workspace --all-targets -- -D warnings; \
 	$(CARGO) test --workspace; \

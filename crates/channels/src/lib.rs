@@ -13,6 +13,7 @@ pub mod mailgun;
 pub mod meta;
 pub mod mime;
 pub mod multipart;
+pub mod segment;
 pub mod sendgrid;
 pub mod signature;
 pub mod text;
@@ -483,4 +484,25 @@ pub(crate) fn set_attribute(draft: &mut EventDraft, key: &str, value: &str) {
     if let Some(value) = bounded(value, MAX_ATTRIBUTE_CHARS) {
         draft.attributes.insert(key.to_owned(), value);
     }
+}
+
+/// Whether a field (a form field, a trait, a property) is named like a
+/// value that must never be stored: passwords, card numbers, tokens.
+pub(crate) fn sensitive_field(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "cvc",
+        "cvv",
+        "iban",
+        "card_number",
+        "cardnumber",
+        "credit_card",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+        || matches!(name.as_str(), "pin" | "ssn" | "card")
 }

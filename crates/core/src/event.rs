@@ -137,6 +137,24 @@ string_enum!(
         FormSubmitted => "form.submitted",
         /// A web page was viewed.
         PageViewed => "page.viewed",
+        /// An app screen was viewed (a Segment `screen` call).
+        ScreenViewed => "screen.viewed",
+        /// Something the customer did in a product or app (a Segment
+        /// `track` call): history, not a contact.
+        ActivityTracked => "activity.tracked",
+        /// A contact another system recorded (a Segment `track` event
+        /// configured as a contact, such as "Support Ticket Created").
+        ContactRecorded => "contact.recorded",
+        /// A system said who the customer is and what it knows about them
+        /// (a Segment `identify` call; traits as `customer.*` attributes).
+        /// Not a contact.
+        CustomerIdentified => "customer.identified",
+        /// The customer belongs to a group such as a company (a Segment
+        /// `group` call). Not a contact.
+        CustomerGrouped => "customer.grouped",
+        /// Two ids of the customer were linked (a Segment `alias` call).
+        /// Not a contact.
+        CustomerAliased => "customer.aliased",
         /// A chat session started.
         ChatStarted => "chat.started",
         /// A chat message.
@@ -200,6 +218,7 @@ impl EventType {
                 | EventType::MessageSent
                 | EventType::FormSubmitted
                 | EventType::ChatStarted
+                | EventType::ContactRecorded
         )
     }
 

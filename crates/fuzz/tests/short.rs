@@ -34,6 +34,7 @@ fn every_target_has_a_test_here_and_seeds_where_it_reads_them() {
         "mime",
         "meta",
         "web_events",
+        "segment",
         "multipart",
         "identifier",
         "contract_json",
@@ -43,6 +44,11 @@ fn every_target_has_a_test_here_and_seeds_where_it_reads_them() {
             "no seeds in corpus/{name}"
         );
     }
+}
+
+#[test]
+fn segment() {
+    short_run("segment");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! one of the configured channel tokens, so they are always on.
 
 pub(crate) mod doc;
+pub(crate) mod segment;
 
 use std::sync::Mutex;
 
@@ -49,6 +50,14 @@ pub struct ChannelSettings {
     pub web_write_keys: Vec<String>,
     /// Origins browsers may post from.
     pub web_allowed_origins: Vec<String>,
+    /// Segment write keys whose identifiers are claimed (keys that may be
+    /// public, such as a browser's or a mobile app's).
+    pub segment_write_keys: Vec<String>,
+    /// Segment write keys whose identifiers are verified: server-side SDKs
+    /// of systems that authenticate their users.
+    pub segment_verified_write_keys: Vec<String>,
+    /// The Segment `track` event names that count as customer contacts.
+    pub segment_contact_events: Vec<String>,
     /// The authserv-ids of the mail servers whose `Authentication-Results`
     /// header verifies a raw message's sender; none: no sender verified.
     pub mime_authserv_ids: Vec<String>,
@@ -66,6 +75,12 @@ impl std::fmt::Debug for ChannelSettings {
             .field("channel_tokens", &self.channel_tokens.len())
             .field("web_write_keys", &self.web_write_keys.len())
             .field("web_allowed_origins", &self.web_allowed_origins)
+            .field("segment_write_keys", &self.segment_write_keys.len())
+            .field(
+                "segment_verified_write_keys",
+                &self.segment_verified_write_keys.len(),
+            )
+            .field("segment_contact_events", &self.segment_contact_events)
             .field("mime_authserv_ids", &self.mime_authserv_ids)
             .finish()
     }
@@ -98,6 +113,7 @@ impl ChannelSettings {
                 "PANORAMA_META_APP_SECRET and PANORAMA_META_VERIFY_TOKEN",
             ),
             ("web", true, "a channel token or a write key"),
+            ("segment", true, "a channel token or a Segment write key"),
         ];
         for (adapter, enabled, needs) in adapters {
             if enabled {
@@ -285,13 +301,24 @@ async fn finish(
     outcome: Outcome,
     items: Items,
 ) -> Result<HttpResponse, ApiError> {
+    let answer = settle(state, source, outcome, items).await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// What [`finish`] does, up to the answer's body.
+async fn settle(
+    state: &AppState,
+    source: &'static str,
+    outcome: Outcome,
+    items: Items,
+) -> Result<Answer, ApiError> {
     report_warnings(source, outcome.warnings());
     let mut answer = Answer::new(outcome.warnings());
     let events = match outcome {
         Outcome::Ignored { reason, .. } => {
             metrics::IGNORED.with_label_values(&[source, reason]).inc();
             answer.ignored = Some(reason);
-            return Ok(HttpResponse::Ok().json(answer));
+            return Ok(answer);
         }
         Outcome::Events { events, .. } => events,
     };
@@ -328,7 +355,7 @@ async fn finish(
         publish(state, source, &valid).await?;
     }
     answer.accepted = Some(valid.iter().map(|e| e.event_id).collect());
-    Ok(HttpResponse::Ok().json(answer))
+    Ok(answer)
 }
 
 /// Counts and logs identifier values that did not parse: by source and

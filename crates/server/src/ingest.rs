@@ -88,7 +88,7 @@ pub(crate) mod doc {
         channel `agent`, the agent action types (`case.*`, `note.added`, `task.*`, \
         `identifier.confirmed`) and the sources of the channel adapters and agent actions \
         (`twilio`, `cti`, `sendgrid`, `mailgun`, `mime`, `meta.*`, `web.form`, \
-        `web.beacon`, `web.chat`, `agent`, and any source under one of them) are refused \
+        `web.beacon`, `web.chat`, `segment`, `agent`, and any source under one of them) are refused \
         with a 422 naming `events[i].channel`, `events[i].type` or `events[i].source`. \
         An `admin` token is not bound (backfills, the simulator).",
     request_body(content = doc::EventsBody, content_type = "application/json",

@@ -9,13 +9,13 @@
 //! way. An `admin` token is an operator's, for backfills and the
 //! simulator, and is not bound.
 
-use panorama_channels::{cti, mailgun, meta, mime, sendgrid, twilio, web};
+use panorama_channels::{cti, mailgun, meta, mime, segment, sendgrid, twilio, web};
 use panorama_core::{ContactEvent, EventDraft, FieldError, Role};
 use panorama_store::Principal;
 
 /// The sources the channel adapters and the agent action routes publish
 /// under: the gateway's own, which a `channel` token cannot choose.
-pub(crate) const RESERVED_SOURCES: [&str; 12] = [
+pub(crate) const RESERVED_SOURCES: [&str; 13] = [
     twilio::SOURCE,
     cti::SOURCE,
     sendgrid::SOURCE,
@@ -27,6 +27,7 @@ pub(crate) const RESERVED_SOURCES: [&str; 12] = [
     web::SOURCE_FORM,
     web::SOURCE_BEACON,
     web::SOURCE_CHAT,
+    segment::SOURCE,
     "agent",
 ];
 

@@ -98,6 +98,10 @@ impl DemoSecrets {
             channel_tokens: vec![Self::CHANNEL_TOKEN.into()],
             web_write_keys: vec![Self::WEB_WRITE_KEY.into()],
             web_allowed_origins: vec![Self::WEB_ORIGIN.into()],
+            // Segment calls are not simulated.
+            segment_write_keys: Vec::new(),
+            segment_verified_write_keys: Vec::new(),
+            segment_contact_events: Vec::new(),
             // Email arrives through SendGrid; raw MIME is not simulated.
             mime_authserv_ids: Vec::new(),
         }

@@ -7,7 +7,8 @@ use serde_json::Value;
 use super::{Given, MAX_SUBJECT, Person, scalar};
 use crate::text::SUMMARY_CHARS;
 use crate::{
-    ChannelError, MAX_REASON, Result, bounded, json_object, json_path, json_take, set_attribute,
+    ChannelError, MAX_REASON, Result, bounded, json_object, json_path, json_take,
+    sensitive_field as sensitive, set_attribute,
 };
 
 const FORM_FIELDS: &[&str] = &["id", "fields"];
@@ -46,26 +47,6 @@ impl WebForm {
             set_attribute(draft, &format!("form.{name}"), value);
         }
     }
-}
-
-/// Field names whose values must never be stored.
-fn sensitive(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    [
-        "password",
-        "passwd",
-        "secret",
-        "token",
-        "cvc",
-        "cvv",
-        "iban",
-        "card_number",
-        "cardnumber",
-        "credit_card",
-    ]
-    .iter()
-    .any(|word| name.contains(word))
-        || matches!(name.as_str(), "pin" | "ssn" | "card")
 }
 
 /// Reads a form; its identifying fields fill the gaps in `person`.

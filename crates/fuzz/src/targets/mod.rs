@@ -10,6 +10,7 @@ mod meta;
 mod mime;
 mod multipart;
 mod proto;
+mod segment;
 mod sendgrid;
 mod signatures;
 mod twilio;
@@ -45,6 +46,7 @@ pub const TARGETS: &[Target] = &[
     mime::TARGET,
     meta::TARGET,
     web::TARGET,
+    segment::TARGET,
     multipart::TARGET,
     signatures::TARGET,
     proto::TARGET,
