@@ -20,10 +20,12 @@ pub const TASK_ASSIGNEE: &str = "task.assignee";
 pub const TASK_CHANNEL: &str = "task.channel";
 
 /// The limit on the value of attribute `key`: a short name for the task's
-/// assignee and channel, [`limits::ATTRIBUTE_VALUE`] for every other key.
+/// assignee and channel, [`crate::traits::VALUE`] for a customer trait
+/// (`customer.*`), [`limits::ATTRIBUTE_VALUE`] for every other key.
 pub fn value_limit(key: &str) -> TextLimit {
     match key {
         TASK_ASSIGNEE | TASK_CHANNEL => limits::SHORT_TEXT,
+        _ if key.starts_with(crate::traits::PREFIX) => crate::traits::VALUE,
         _ => limits::ATTRIBUTE_VALUE,
     }
 }
@@ -91,6 +93,8 @@ mod tests {
             refused("note", "x".repeat(1025)).message,
             "must be at most 1024 characters"
         );
+        let error = refused("customer.tier", "x".repeat(crate::traits::VALUE.chars + 1));
+        assert_eq!(error.field, "attributes.customer.tier");
         assert_eq!(
             refused("note", "a\u{0}b".to_owned()).message,
             "must not contain control characters"

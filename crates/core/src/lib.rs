@@ -19,7 +19,9 @@ pub mod priority;
 pub mod retention;
 mod text;
 mod trace;
+pub mod traits;
 mod trust;
+pub mod webhook;
 
 pub use access::{Role, UnknownRole};
 pub use consent::{Consent, ConsentChannel, ConsentDraft, ConsentPurpose, ConsentStatus};

@@ -40,6 +40,16 @@ pub(crate) static IDEMPOTENCY_CONFLICTS: LazyLock<IntCounter> = LazyLock::new(||
     .expect("metric registers once")
 });
 
+/// New customer traits (`customer.*` keys) dropped by batches because
+/// their customer holds the most it may: the keys held keep updating.
+pub(crate) static TRAITS_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(opts!(
+        "panorama_projector_traits_dropped_total",
+        "New customer traits dropped because their customer holds the most it may"
+    ))
+    .expect("metric registers once")
+});
+
 /// Events skipped because of an erasure: `erased` (a sealed event whose
 /// subject's key was destroyed), `suppressed` (an event naming a
 /// suppressed subject).
@@ -213,6 +223,33 @@ pub(crate) static RETENTION_LAST_RUN: LazyLock<Gauge> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// Change-feed rows waiting in the outbox, as the relay last counted them.
+pub(crate) static CHANGE_FEED_BACKLOG: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(opts!(
+        "panorama_change_feed_backlog",
+        "Changes in the outbox not yet acknowledged on the change-feed topic"
+    ))
+    .expect("metric registers once")
+});
+
+/// Changes the relay published and the broker acknowledged.
+pub(crate) static CHANGE_FEED_RELAYED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(opts!(
+        "panorama_change_feed_relayed_total",
+        "Changes published to the change-feed topic and acknowledged by the broker"
+    ))
+    .expect("metric registers once")
+});
+
+/// Whether this process holds the change-feed relay's lease.
+pub(crate) static CHANGE_FEED_LEASE: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(opts!(
+        "panorama_change_feed_lease",
+        "1 while this process holds the change-feed relay's lease, else 0"
+    ))
+    .expect("metric registers once")
+});
+
 /// Registers every projector metric, with its fixed label values at zero, so
 /// a scrape shows each series before the first batch.
 pub fn register() {
@@ -221,6 +258,7 @@ pub fn register() {
         EVENTS_PROJECTED.with_label_values(&[outcome]).inc_by(0);
     }
     IDEMPOTENCY_CONFLICTS.inc_by(0);
+    TRAITS_DROPPED.inc_by(0);
     for reason in ["erased", "suppressed"] {
         ERASED_RECORDS.with_label_values(&[reason]).inc_by(0);
     }
@@ -245,4 +283,7 @@ pub fn register() {
         RETENTION_ROWS.with_label_values(&[table]).inc_by(0);
     }
     LazyLock::force(&RETENTION_LAST_RUN);
+    CHANGE_FEED_BACKLOG.set(0);
+    CHANGE_FEED_RELAYED.inc_by(0);
+    CHANGE_FEED_LEASE.set(0);
 }

@@ -322,6 +322,7 @@ impl Worker {
                 "event ids reused with another payload; the first projected stays"
             );
         }
+        metrics::TRAITS_DROPPED.inc_by(outcome.traits_dropped);
         metrics::IDENTITY_DECISIONS
             .with_label_values(&["merged"])
             .inc_by(outcome.merges as u64);

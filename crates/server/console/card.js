@@ -119,6 +119,29 @@ function consent(profile) {
   followUps];
 }
 
+/** How a trait's value reads: times as times, flags as yes/no, the rest as given. */
+function traitValue(t) {
+  if (t.type === 'timestamp') return time(t.value);
+  if (t.type === 'boolean') return t.value ? 'yes' : 'no';
+  return String(t.value);
+}
+
+/**
+ * The customer's traits (the latest `customer.*` attributes, e.g. from a
+ * CRM or Segment `identify`): name, value, and when and where it came from.
+ */
+function traits(profile) {
+  const list = Object.entries(profile.traits ?? {});
+  if (list.length === 0) return h('p', { class: 'muted', 'data-testid': 'traits-none' }, 'No traits recorded');
+  return h('dl', { class: 'traits', 'aria-label': 'Traits', 'data-testid': 'traits' }, list.flatMap(([name, t]) => [
+    h('dt', { dataset: { trait: name } }, humanize(name)),
+    h('dd', { 'data-testid': 'trait', dataset: { trait: name, type: t.type } },
+      h('span', { class: `trait-value trait-${t.type}` }, traitValue(t)),
+      h('span', { class: 'trait-when muted' }, ' · ', time(t.at, { relativeOnly: true }),
+        t.source ? ` · ${t.source}` : '')),
+  ]));
+}
+
 /**
  * A claimed identifier: a badge saying anyone could have typed it, and a
  * button for the agent who checked it with the customer to confirm it.
@@ -182,6 +205,7 @@ export function profileCard(profile) {
       channels(profile)),
     h('section', { 'aria-labelledby': 'h-feedback' }, h('h3', { id: 'h-feedback' }, 'Feedback'), feedback(profile)),
     h('section', { 'aria-labelledby': 'h-consent' }, h('h3', { id: 'h-consent' }, 'Contact preferences'), consent(profile)),
+    h('section', { 'aria-labelledby': 'h-traits' }, h('h3', { id: 'h-traits' }, 'Traits'), traits(profile)),
     h('section', { 'aria-labelledby': 'h-identifiers' }, h('h3', { id: 'h-identifiers' }, 'Identifiers'), identifiers(profile)));
 }
 

@@ -1,7 +1,8 @@
 //! The projection's aggregates against a recount from the history, in bulk
 //! and read-only: for every surviving customer its event count, contact
 //! span, display name, per-channel counts, contacts per day, survey answers,
-//! customer attributes and consent; every live case's contact figures; and the
+//! traits (customer attributes, with where they came from, within their
+//! bound) and consent; every live case's contact figures; and the
 //! daily roll-ups of the insights. Used by the end-to-end recount test and
 //! by the fault harness, which checks a whole database after crashes.
 //!
@@ -12,6 +13,9 @@
 use std::fmt;
 
 use panorama_core::EventType;
+
+// The traits check writes the bound out.
+const _: () = assert!(panorama_core::traits::MAX_TRAITS == 100);
 
 /// One aggregate row whose stored value differs from the recount.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,24 +179,38 @@ const CHECKS: [Check; 11] = [
          WHERE s.value IS DISTINCT FROM r.value",
         counts_contacts: false,
     },
+    // Traits: the latest value per key by (occurred_at, event_id) over the
+    // customer's whole tree, with where it came from. A key the history
+    // has and the customer does not hold is right only when the customer
+    // holds the most traits it may (100, panorama_core::traits::MAX_TRAITS);
+    // holding more is wrong.
     Check {
         table: "customer_attributes",
         query: "WITH recounted AS (
              SELECT DISTINCT ON (c.survivor_id, kv.key) c.survivor_id AS customer_id, kv.key,
-                    jsonb_build_object('value', kv.value, 'at', e.occurred_at) AS value
+                    jsonb_build_object('value', kv.value, 'at', e.occurred_at,
+                        'event_id', e.event_id, 'source', e.source, 'channel', e.channel) AS value
              FROM events AS e JOIN customers AS c ON c.id = e.customer_id
              CROSS JOIN LATERAL jsonb_each_text(e.attributes) AS kv
              WHERE starts_with(kv.key, 'customer.')
              ORDER BY c.survivor_id, kv.key, e.occurred_at DESC, e.event_id DESC
          ), stored AS (
-             SELECT a.customer_id, a.key, jsonb_build_object('value', a.value, 'at', a.at) AS value
+             SELECT a.customer_id, a.key,
+                    jsonb_build_object('value', a.value, 'at', a.at, 'event_id', a.event_id,
+                        'source', a.source, 'channel', a.channel) AS value
              FROM customer_attributes AS a JOIN customers AS s ON s.id = a.customer_id
              WHERE s.merged_into IS NULL
+         ), held AS (
+             SELECT customer_id, count(*) AS keys FROM stored GROUP BY customer_id
          )
          SELECT COALESCE(s.customer_id, r.customer_id)::text || ' ' || COALESCE(s.key, r.key),
                 s.value::text, r.value::text
          FROM stored AS s FULL JOIN recounted AS r ON r.customer_id = s.customer_id AND r.key = s.key
-         WHERE s.value IS DISTINCT FROM r.value",
+         LEFT JOIN held AS h ON h.customer_id = COALESCE(s.customer_id, r.customer_id)
+         WHERE s.value IS DISTINCT FROM r.value
+           AND NOT (s.value IS NULL AND COALESCE(h.keys, 0) >= 100)
+         UNION ALL
+         SELECT customer_id::text || ' (count)', keys::text, 'at most 100' FROM held WHERE keys > 100",
         counts_contacts: false,
     },
     // The latest consent statement per channel and purpose, by

@@ -149,8 +149,12 @@ pub(crate) async fn lookup(
     tag = "customers",
     summary = "A customer's profile",
     description = "Identifiers, per-channel counts, recent contact windows, open cases, \
-        feedback and signals. The id of a merged customer answers for the survivor: `id` is \
-        the survivor, `requested_id` the id asked for.",
+        feedback, consent, traits and signals. The id of a merged customer answers for the \
+        survivor: `id` is the survivor, `requested_id` the id asked for. `traits` holds, per \
+        `customer.*` event attribute (by its name without the prefix), the latest value by \
+        when the events happened, typed (`string`, `number`, `boolean` or `timestamp`, \
+        recognised from the attribute's text), with the time, source, channel and event that \
+        set it; at most 100 per customer.",
     params(("id" = Uuid, Path, description = "Customer id (a merged one works too)")),
     responses(
         (status = 200, description = "The profile", body = panorama_store::CustomerProfile),

@@ -10,6 +10,7 @@
 //!   signals, and the insights.
 //! - [`consent`]: the profile's consent statements, and whether a
 //!   follow-up may use a channel.
+//! - [`traits`]: the profile's traits, typed.
 //! - [`changes`]: the change log behind live updates: the notification
 //!   listener, a subscriber's start and resume, pruning.
 //! - [`export`]: everything held about a customer, as one JSON document
@@ -21,6 +22,7 @@ mod export;
 mod identity;
 mod profile;
 mod timeline;
+mod traits;
 mod view;
 
 pub use changes::{ChangeListener, CustomerChange};
@@ -37,6 +39,7 @@ pub use identity::{
 };
 pub use profile::{ChannelSummary, CustomerProfile, IdentifierView};
 pub use timeline::{CarriedIdentifier, TimelineCursor, TimelineEntry, TimelineQuery};
+pub use traits::TraitView;
 pub use view::{
     CaseQuery, CaseView, ContactWindows, FeedbackSummary, Insights, InsightsQuery, MetricSummary,
     Signals, TaskQuery, TaskView,

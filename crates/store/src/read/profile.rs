@@ -11,6 +11,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::consent::ConsentView;
+use super::traits::TraitView;
 use super::view::{CaseView, ContactWindows, FeedbackSummary, Signals};
 use crate::projection::stored_identifier;
 use crate::{Result, Store};
@@ -77,6 +78,11 @@ pub struct CustomerProfile {
     /// `chat`, `social`, `sms`), whether the customer allows a service
     /// contact through it: `allowed`, `refused` or `unknown`.
     pub follow_up_consent: BTreeMap<String, ConsentStatus>,
+    /// The customer's traits: per `customer.*` event attribute, by its
+    /// name without the prefix (`customer.tier` is `tier`), the latest
+    /// value (by when the events happened), typed, with when and where it
+    /// came from. At most 100.
+    pub traits: BTreeMap<String, TraitView>,
     /// Repeat contact, channel hop, unresolved after contact, priority.
     pub signals: Signals,
 }
@@ -207,6 +213,7 @@ impl Store {
             feedback: view.feedback,
             consent: view.consent.statements,
             follow_up_consent: view.consent.follow_up,
+            traits: view.traits.traits,
             signals,
         }))
     }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::consent::{self, ProfileConsent, TASK_CONSENT_JOIN, task_consent};
 use super::timeline::TimelineCursor;
+use super::traits::{ProfileTraits, TRAITS_OF_CUSTOMER};
 use crate::{Result, Store};
 
 /// A case as agents see it.
@@ -200,7 +201,7 @@ pub(crate) struct ProfileView {
     pub(crate) contacts: ContactWindows,
     pub(crate) open_cases: Vec<CaseView>,
     pub(crate) feedback: FeedbackSummary,
-    pub(crate) attributes: BTreeMap<String, String>,
+    pub(crate) traits: ProfileTraits,
     pub(crate) consent: ProfileConsent,
 }
 
@@ -276,17 +277,15 @@ impl Store {
                  FROM customer_feedback WHERE customer_id = $1",
             )
             .await?;
-        let attributes = client
-            .prepare_cached("SELECT key, value FROM customer_attributes WHERE customer_id = $1")
-            .await?;
+        let traits = client.prepare_cached(TRAITS_OF_CUSTOMER).await?;
         let consent = client.prepare_cached(consent::CONSENT_OF_CUSTOMER).await?;
         let window_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&survivor, &today];
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&survivor];
-        let (windows, cases, feedback, attributes, consent) = futures::try_join!(
+        let (windows, cases, feedback, traits, consent) = futures::try_join!(
             client.query_one(&windows, &window_params),
             client.query(&cases, &params),
             client.query(&feedback, &params),
-            client.query(&attributes, &params),
+            client.query(&traits, &params),
             client.query(&consent, &params),
         )?;
         let mut summary = FeedbackSummary::default();
@@ -315,18 +314,15 @@ impl Store {
             },
             open_cases: cases.iter().map(case_view).collect(),
             feedback: summary,
-            attributes: attributes
-                .iter()
-                .map(|row| (row.get(0), row.get(1)))
-                .collect(),
+            traits: ProfileTraits::from_rows(&traits),
             consent: consent::profile_consent(&consent),
         })
     }
 
-    /// The signals for a profile's open cases and attributes.
+    /// The signals for a profile's open cases and traits.
     pub(crate) fn signals(&self, view: &ProfileView, now: DateTime<Utc>) -> Signals {
         let mut signals = Signals {
-            priority: self.view.priority.tier(&view.attributes).to_owned(),
+            priority: self.view.priority.tier(&view.traits.attributes).to_owned(),
             ..Signals::default()
         };
         for case in &view.open_cases {

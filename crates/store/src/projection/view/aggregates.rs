@@ -1,10 +1,10 @@
 //! The aggregates a profile is read from, folded from the events inserted
 //! now and nothing else, so a duplicate never counts twice: per customer
 //! its event count, first and last contact, name and contacts per channel
-//! ([`fold_aggregates`]); its survey answers, contacts per day and latest
-//! `customer.*` attributes, and the daily roll-ups behind the insights
-//! ([`fold_view`]). Each event counts for its customer after the batch's
-//! merges.
+//! ([`fold_aggregates`]); its survey answers and contacts per day, and the
+//! daily roll-ups behind the insights ([`fold_view`]). Each event counts
+//! for its customer after the batch's merges. (Traits, the latest
+//! `customer.*` attributes, are folded in `traits.rs`.)
 
 use std::collections::BTreeMap;
 
@@ -13,7 +13,6 @@ use deadpool_postgres::Transaction;
 use panorama_core::ContactEvent;
 use uuid::Uuid;
 
-use super::CUSTOMER_ATTRIBUTE_PREFIX;
 use crate::Result;
 
 #[derive(Default)]
@@ -145,7 +144,7 @@ fn day_of(at: DateTime<Utc>) -> NaiveDate {
 }
 
 /// Folds the inserted events into the per-customer aggregates (feedback,
-/// contacts per day, customer attributes) and the daily roll-ups. Rows are
+/// contacts per day) and the daily roll-ups. Rows are
 /// written in key order, so concurrent batches cannot deadlock on them.
 pub(crate) async fn fold_view(
     transaction: &Transaction<'_>,
@@ -153,7 +152,6 @@ pub(crate) async fn fold_view(
 ) -> Result<()> {
     let mut feedback: BTreeMap<(Uuid, &str), Answers> = BTreeMap::new();
     let mut daily: BTreeMap<(Uuid, NaiveDate), i32> = BTreeMap::new();
-    let mut attributes: BTreeMap<(Uuid, &str), (&str, DateTime<Utc>)> = BTreeMap::new();
     let mut channel_days: BTreeMap<(NaiveDate, &str), i64> = BTreeMap::new();
     let mut feedback_days: BTreeMap<(NaiveDate, &str, &str, i16), i64> = BTreeMap::new();
     for (event, customer) in inserted {
@@ -189,16 +187,6 @@ pub(crate) async fn fold_view(
                 .entry((day_of(at), event.channel.as_str()))
                 .or_default() += 1;
         }
-        for (key, value) in &event.attributes {
-            if key.starts_with(CUSTOMER_ATTRIBUTE_PREFIX) {
-                let entry = attributes
-                    .entry((*customer, key.as_str()))
-                    .or_insert((value.as_str(), at));
-                if at >= entry.1 {
-                    *entry = (value.as_str(), at);
-                }
-            }
-        }
     }
     if !feedback.is_empty() {
         let statement = transaction
@@ -230,24 +218,6 @@ pub(crate) async fn fold_view(
         let counts: Vec<i32> = daily.values().copied().collect();
         transaction
             .execute(&statement, &[&customers, &days, &counts])
-            .await?;
-    }
-    if !attributes.is_empty() {
-        let statement = transaction
-            .prepare_cached(
-                "INSERT INTO customer_attributes AS a (customer_id, key, value, at)
-                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
-                 ON CONFLICT (customer_id, key) DO UPDATE SET
-                     value = CASE WHEN excluded.at >= a.at THEN excluded.value ELSE a.value END,
-                     at = GREATEST(a.at, excluded.at)",
-            )
-            .await?;
-        let customers: Vec<Uuid> = attributes.keys().map(|(c, _)| *c).collect();
-        let keys: Vec<&str> = attributes.keys().map(|(_, k)| *k).collect();
-        let values: Vec<&str> = attributes.values().map(|(v, _)| *v).collect();
-        let ats: Vec<DateTime<Utc>> = attributes.values().map(|(_, at)| *at).collect();
-        transaction
-            .execute(&statement, &[&customers, &keys, &values, &ats])
             .await?;
     }
     if !channel_days.is_empty() {

@@ -1,7 +1,7 @@
 //! The agent-view aggregates of a merge and an unmerge: a merge folds the
 //! merged customer's per-customer rows into the survivor's (for consent,
-//! the later statement of the two per channel and purpose); an unmerge
-//! recounts both customers from their events.
+//! the later statement of the two per channel and purpose; for traits, see
+//! `traits.rs`); an unmerge recounts both customers from their events.
 
 use deadpool_postgres::Transaction;
 use uuid::Uuid;
@@ -9,8 +9,9 @@ use uuid::Uuid;
 use crate::Result;
 
 /// Statements moving a merged customer's ($2) rows onto its survivor ($1),
-/// each followed by deleting the merged customer's rows.
-const FOLD: [&str; 4] = [
+/// each followed by deleting the merged customer's rows (traits: see
+/// `traits.rs`).
+const FOLD: [&str; 3] = [
     "INSERT INTO customer_feedback AS f (customer_id, metric, responses, score_sum, latest_score, latest_at)
      SELECT $1, metric, responses, score_sum, latest_score, latest_at
      FROM customer_feedback WHERE customer_id = $2
@@ -23,11 +24,6 @@ const FOLD: [&str; 4] = [
     "INSERT INTO customer_daily_contacts AS d (customer_id, day, contacts)
      SELECT $1, day, contacts FROM customer_daily_contacts WHERE customer_id = $2
      ON CONFLICT (customer_id, day) DO UPDATE SET contacts = d.contacts + excluded.contacts",
-    "INSERT INTO customer_attributes AS a (customer_id, key, value, at)
-     SELECT $1, key, value, at FROM customer_attributes WHERE customer_id = $2
-     ON CONFLICT (customer_id, key) DO UPDATE SET
-         value = CASE WHEN excluded.at > a.at THEN excluded.value ELSE a.value END,
-         at    = GREATEST(a.at, excluded.at)",
     "INSERT INTO customer_consent AS k (customer_id, channel, purpose, granted, at, event_id, source)
      SELECT $1, channel, purpose, granted, at, event_id, source
      FROM customer_consent WHERE customer_id = $2
@@ -39,12 +35,14 @@ const FOLD: [&str; 4] = [
      WHERE (excluded.at, excluded.event_id) > (k.at, k.event_id)",
 ];
 
-const TABLES: [&str; 4] = [
+const TABLES: [&str; 3] = [
     "DELETE FROM customer_feedback WHERE customer_id = $1",
     "DELETE FROM customer_daily_contacts WHERE customer_id = $1",
-    "DELETE FROM customer_attributes WHERE customer_id = $1",
     "DELETE FROM customer_consent WHERE customer_id = $1",
 ];
+
+/// Deletes a customer's ($1) traits.
+const DELETE_TRAITS: &str = "DELETE FROM customer_attributes WHERE customer_id = $1";
 
 /// Rebuild a surviving customer's ($1) rows from the events of its whole
 /// merge tree.
@@ -62,13 +60,6 @@ const RECOUNT_DAILY: &str = "INSERT INTO customer_daily_contacts (customer_id, d
      FROM customers AS c JOIN events AS e ON e.customer_id = c.id
      WHERE c.survivor_id = $1 AND e.type = ANY($2)
      GROUP BY 2";
-/// $2: the prefix of customer attributes.
-const RECOUNT_ATTRIBUTES: &str = "INSERT INTO customer_attributes (customer_id, key, value, at)
-     SELECT DISTINCT ON (kv.key) $1, kv.key, kv.value, e.occurred_at
-     FROM customers AS c JOIN events AS e ON e.customer_id = c.id
-     CROSS JOIN LATERAL jsonb_each_text(e.attributes) AS kv
-     WHERE c.survivor_id = $1 AND starts_with(kv.key, $2)
-     ORDER BY kv.key, e.occurred_at DESC, e.event_id DESC";
 /// The latest statement per channel and purpose of the tree's events.
 const RECOUNT_CONSENT: &str =
     "INSERT INTO customer_consent (customer_id, channel, purpose, granted, at, event_id, source)
@@ -91,6 +82,9 @@ pub(crate) async fn fold_into(
         let delete = transaction.prepare_cached(delete).await?;
         transaction.execute(&delete, &[&merged]).await?;
     }
+    super::traits::fold_traits_into(transaction, survivor, merged).await?;
+    let delete = transaction.prepare_cached(DELETE_TRAITS).await?;
+    transaction.execute(&delete, &[&merged]).await?;
     Ok(())
 }
 
@@ -100,7 +94,7 @@ pub(crate) async fn recount(
     survivor: Uuid,
     contact_types: &[&str],
 ) -> Result<()> {
-    for delete in TABLES {
+    for delete in TABLES.into_iter().chain([DELETE_TRAITS]) {
         let delete = transaction.prepare_cached(delete).await?;
         transaction.execute(&delete, &[&survivor]).await?;
     }
@@ -110,10 +104,7 @@ pub(crate) async fn recount(
     transaction
         .execute(&daily, &[&survivor, &contact_types])
         .await?;
-    let attributes = transaction.prepare_cached(RECOUNT_ATTRIBUTES).await?;
-    transaction
-        .execute(&attributes, &[&survivor, &super::CUSTOMER_ATTRIBUTE_PREFIX])
-        .await?;
+    super::traits::recount_traits(transaction, survivor).await?;
     let consent = transaction.prepare_cached(RECOUNT_CONSENT).await?;
     transaction.execute(&consent, &[&survivor]).await?;
     Ok(())

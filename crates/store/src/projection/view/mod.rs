@@ -9,6 +9,8 @@
 //! - [`tasks`]: follow-up tasks from `task.*` events.
 //! - [`consent`]: each customer's latest consent statement per channel and
 //!   purpose.
+//! - [`traits`]: each customer's latest value per `customer.*` attribute,
+//!   with where it came from, bounded in count.
 //! - [`merge`]: what a merge or an unmerge does to these rows.
 //!
 //! They are read in `read/view.rs` and `read/profile.rs`.
@@ -18,6 +20,7 @@ mod cases;
 mod consent;
 mod merge;
 mod tasks;
+mod traits;
 
 pub(crate) use aggregates::{fold_aggregates, fold_view};
 pub(crate) use cases::project_cases;
@@ -25,6 +28,7 @@ pub(crate) use consent::fold_consent;
 pub(crate) use merge::{fold_into, recount, split_cases};
 pub(crate) use tasks::project_tasks;
 pub use tasks::{TASK_ASSIGNEE, TASK_CHANNEL, TASK_DUE_AT, TASK_ID};
+pub(crate) use traits::fold_traits;
 
 /// How the agent's view is derived: case grouping, when an open case counts
 /// as unresolved after contact, and the priority rule.
@@ -50,5 +54,6 @@ impl Default for ViewRules {
 }
 
 /// Attribute keys with this prefix describe the customer (e.g.
-/// `customer.tier`); their latest values are kept for the priority rule.
-pub const CUSTOMER_ATTRIBUTE_PREFIX: &str = "customer.";
+/// `customer.tier`): their latest values are the customer's traits, shown
+/// on the profile and read by the priority rule.
+pub const CUSTOMER_ATTRIBUTE_PREFIX: &str = panorama_core::traits::PREFIX;

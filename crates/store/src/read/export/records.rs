@@ -134,17 +134,24 @@ records! {
         contacts: i32,
     }
 
-    /// A row of `customer_attributes`: the latest value of a `customer.*`
-    /// event attribute.
+    /// A row of `customer_attributes`: a trait, the latest value of a
+    /// `customer.*` event attribute, with where it came from.
     ExportAttribute {
         /// The profile it is kept on.
         customer_id: Uuid,
         /// Attribute name, such as `customer.tier`.
         key: String,
-        /// Its latest value.
+        /// Its latest value, as the event carried it (its type is
+        /// recognised from this text: see the profile's `traits`).
         value: String,
         /// When the event that set it happened.
         at: DateTime<Utc>,
+        /// The event that set it.
+        event_id: Uuid,
+        /// The event's source.
+        source: String,
+        /// The event's channel.
+        channel: String,
     }
 
     /// A row of `customer_feedback`: survey answers for one metric.
@@ -481,7 +488,8 @@ pub struct CustomerExport {
     pub channels: Vec<ExportChannel>,
     /// Contacts per day.
     pub daily_contacts: Vec<ExportDailyContacts>,
-    /// Latest `customer.*` attributes.
+    /// Traits: the latest `customer.*` attributes, with where they came
+    /// from.
     pub attributes: Vec<ExportAttribute>,
     /// Survey answers per metric.
     pub feedback: Vec<ExportFeedback>,

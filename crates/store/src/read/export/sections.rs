@@ -47,7 +47,8 @@ pub(super) const CHANNELS: &str = "SELECT customer_id, channel, event_count, las
 pub(super) const DAILY_CONTACTS: &str = "SELECT customer_id, day, contacts
      FROM customer_daily_contacts WHERE customer_id = ANY($1) ORDER BY customer_id, day";
 
-pub(super) const ATTRIBUTES: &str = "SELECT customer_id, key, value, at
+pub(super) const ATTRIBUTES: &str = "SELECT customer_id, key, value, at, event_id, source, \
+     channel
      FROM customer_attributes WHERE customer_id = ANY($1) ORDER BY customer_id, key";
 
 pub(super) const FEEDBACK: &str = "SELECT customer_id, metric, responses, score_sum, \
