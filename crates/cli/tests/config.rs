@@ -245,3 +245,35 @@ fn help_shows_each_setting_with_its_default_and_variable() {
         assert!(help.contains(expected), "{expected}: {help}");
     }
 }
+
+#[test]
+fn console_frame_ancestors_are_checked_at_start() {
+    let refused = refusal(
+        &[(
+            "PANORAMA_CONSOLE_FRAME_ANCESTORS",
+            "https://desk.example.com *",
+        )],
+        &["config"],
+    );
+    assert!(
+        refused.contains("PANORAMA_CONSOLE_FRAME_ANCESTORS (console.frame_ancestors): \"*\""),
+        "{refused}"
+    );
+    let defaults = settings(&[], &["config"]);
+    assert_eq!(
+        value(&defaults, "console.frame_ancestors").as_str(),
+        Some("'none'")
+    );
+    // Shells strip the quotes of 'self'; origins are normalised.
+    let accepted = settings(
+        &[(
+            "PANORAMA_CONSOLE_FRAME_ANCESTORS",
+            "self, HTTPS://*.My.Salesforce.com:443/",
+        )],
+        &["config"],
+    );
+    assert_eq!(
+        value(&accepted, "console.frame_ancestors").as_str(),
+        Some("'self' https://*.my.salesforce.com")
+    );
+}

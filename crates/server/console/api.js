@@ -21,10 +21,27 @@ export function whenUnauthorized(handler) {
   onUnauthorized = handler;
 }
 
+// The token lives in the tab's sessionStorage (partitioned by the top-level
+// site when the console is framed by an agent desktop). A browser that
+// refuses storage to a framed page throws on any access: the token is then
+// kept in memory, for as long as the page lives.
+let memoryToken = null;
+
+function stored(use, fallback) {
+  try {
+    return use(window.sessionStorage);
+  } catch {
+    return fallback();
+  }
+}
+
 export const token = {
-  get: () => sessionStorage.getItem(TOKEN_KEY),
-  set: (value) => sessionStorage.setItem(TOKEN_KEY, value),
-  clear: () => sessionStorage.removeItem(TOKEN_KEY),
+  get: () => memoryToken ?? stored((storage) => storage.getItem(TOKEN_KEY), () => null),
+  set: (value) => stored((storage) => storage.setItem(TOKEN_KEY, value), () => { memoryToken = value; }),
+  clear: () => {
+    memoryToken = null;
+    stored((storage) => storage.removeItem(TOKEN_KEY), () => {});
+  },
 };
 
 /** The headers of an authenticated call. */

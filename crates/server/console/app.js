@@ -1,6 +1,8 @@
 // The agent console: sign-in, search and screen pop, the customer view with
 // live updates, and the ops view. Routes live in the URL: `#customer/<id>`,
 // `#ops`, and `?phone=...` (or another identifier kind) for a screen pop.
+// Inside an agent desktop's frame, screen pops also come by postMessage
+// (embed.js).
 
 import { api, token, whenUnauthorized, explain, ApiProblem } from './api.js';
 import { follow } from './sse.js';
@@ -9,8 +11,8 @@ import { profileCard, unknownCard, nameOf } from './card.js';
 import { casesSection, actionsSection, firstNoteForm } from './actions.js';
 import { Timeline } from './timeline.js';
 import { opsView } from './ops.js';
+import { listenForScreenPops, KINDS } from './embed.js';
 
-const KINDS = ['phone', 'email', 'account', 'whatsapp', 'messenger', 'instagram', 'x', 'visitor'];
 /** How long the page waits for a first note to create its customer. */
 const CREATE_DEADLINE_MS = 20000;
 
@@ -19,7 +21,19 @@ const views = ['signin-view', 'home-view', 'customer-view', 'ops-view'];
 
 let current = null; // { id, timeline, stream }
 let lastCustomerId = null;
+// A screen pop waiting for sign-in; one from the desktop carries `respond`
+// (its answer) and `release` (lets the next one through).
 let pendingPop = screenPopOf(new URLSearchParams(location.search));
+/** Tells the desktop framing the console that it listens (embed.js). */
+const ready = listenForScreenPops(popFromHost);
+let toldSignedIn = null;
+
+/** Tells the desktop, once per change, whether an agent is signed in. */
+function tellHost(signedIn) {
+  if (signedIn === toldSignedIn) return;
+  toldSignedIn = signedIn;
+  ready(signedIn);
+}
 
 function show(view) {
   for (const id of views) $(id).hidden = id !== view;
@@ -74,6 +88,7 @@ function leaveCustomer() {
 function signOut(message) {
   leaveCustomer();
   token.clear();
+  tellHost(false);
   show('signin-view');
   const box = $('signin-message');
   box.textContent = message ?? '';
@@ -111,20 +126,51 @@ async function signIn(event) {
     }
   }
   box.hidden = true;
+  tellHost(true);
   route();
 }
 
-/** Opens the customer owning an identifier, or the empty card for it. */
+/**
+ * Opens the customer owning an identifier, or the empty card for it. Says
+ * which: `{customerId}` (null for the empty card) or `{problem}`.
+ */
 async function openIdentifier(kind, value) {
   notice('');
   try {
     const profile = await api.lookup(kind, value);
     history.replaceState(null, '', `/#customer/${profile.id}`);
     openCustomer(profile);
+    return { customerId: profile.id };
   } catch (problem) {
-    if (problem.status === 404) return openUnknown(kind, value);
+    if (problem.status === 404) {
+      openUnknown(kind, value);
+      return { customerId: null };
+    }
     if (problem.status !== 401) notice(problem.status === 400 ? `Not a valid ${kind}: ${problem.message}` : explain(problem));
+    return { problem };
   }
+}
+
+/**
+ * A screen pop from the desktop framing the console. Signed out, it waits
+ * for sign-in (holding back the ones after it, so the last one sent is
+ * still the card shown) and is answered then.
+ */
+function popFromHost({ kind, value }, respond) {
+  if (token.get()) return openIdentifier(kind, value).then(respond);
+  return new Promise((release) => {
+    holdPop({ kind, value, respond, release });
+    route();
+  });
+}
+
+/** Makes `pop` the one waiting for sign-in; a desktop's pop it replaces is answered. */
+function holdPop(pop) {
+  if (pendingPop?.respond) {
+    pendingPop.respond({ error: 'superseded', detail: 'another screen pop came before sign-in' });
+    pendingPop.release();
+  }
+  pendingPop = pop;
 }
 
 function openUnknown(kind, value) {
@@ -237,9 +283,11 @@ async function search(event) {
 function route() {
   if (!token.get()) return signOut(pendingPop ? 'Sign in to open the caller’s card.' : '');
   if (pendingPop) {
-    const { kind, value } = pendingPop;
+    const { kind, value, respond, release } = pendingPop;
     pendingPop = null;
-    return openIdentifier(kind, value);
+    return openIdentifier(kind, value)
+      .then((outcome) => respond?.(outcome))
+      .finally(() => release?.());
   }
   const hash = location.hash.slice(1);
   if (hash === 'ops') {
@@ -273,7 +321,10 @@ $('nav-customer').addEventListener('click', (event) => {
 });
 window.addEventListener('hashchange', route);
 window.addEventListener('popstate', () => {
-  pendingPop = screenPopOf(new URLSearchParams(location.search));
+  const fromUrl = screenPopOf(new URLSearchParams(location.search));
+  // The desktop's screen pop keeps waiting, unless the URL brings another.
+  if (fromUrl || !pendingPop?.respond) holdPop(fromUrl);
   route();
 });
 route();
+tellHost(Boolean(token.get()));

@@ -253,6 +253,28 @@ impl Browser {
             .await;
     }
 
+    /// Sends the next commands to the page the frame `element` shows.
+    #[allow(dead_code)]
+    pub(crate) async fn enter_frame(&self, element: &Element) {
+        self.command(
+            reqwest::Method::POST,
+            &self.path("/frame"),
+            Some(json!({ "id": { ELEMENT: element.0 } })),
+        )
+        .await;
+    }
+
+    /// Sends the next commands to the top-level page again.
+    #[allow(dead_code)]
+    pub(crate) async fn leave_frames(&self) {
+        self.command(
+            reqwest::Method::POST,
+            &self.path("/frame"),
+            Some(json!({ "id": null })),
+        )
+        .await;
+    }
+
     /// A PNG of the viewport.
     pub(crate) async fn screenshot(&self) -> Vec<u8> {
         let encoded = self

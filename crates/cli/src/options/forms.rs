@@ -10,7 +10,7 @@ use panorama_core::cases::CaseRules;
 use panorama_core::identity::IdentityRules;
 use panorama_core::priority::PriorityRules;
 use panorama_core::retention::RetentionRules;
-use panorama_server::ChannelSettings;
+use panorama_server::{ChannelSettings, FrameAncestors};
 use panorama_store::ViewRules;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -183,6 +183,12 @@ impl Spec for CrashPoints {
     }
 }
 
+impl Spec for FrameAncestors {
+    fn parse_spec(spec: &str) -> Result<Self, String> {
+        FrameAncestors::parse(spec)
+    }
+}
+
 /// A [`Spec`] as text.
 pub(super) mod spec {
     use serde::de::Error as _;
@@ -298,7 +304,7 @@ pub(super) struct ViewRulesForm {
     /// `unresolved_after_contact`.
     #[serde(rename = "unresolved_after_days", with = "days")]
     unresolved_after: chrono::Duration,
-    /// Priority tiers over `customer.*` attributes.
+    /// Priority tiers over traits (`customer.*` attributes).
     #[serde(rename = "priority_rules", with = "spec")]
     priority: PriorityRules,
 }
@@ -342,6 +348,12 @@ pub(super) struct ChannelSettingsForm {
     #[serde(with = "list")]
     web_allowed_origins: Vec<String>,
     #[serde(with = "list")]
+    segment_write_keys: Vec<String>,
+    #[serde(with = "list")]
+    segment_verified_write_keys: Vec<String>,
+    #[serde(with = "list")]
+    segment_contact_events: Vec<String>,
+    #[serde(with = "list")]
     mime_authserv_ids: Vec<String>,
 }
 
@@ -358,6 +370,9 @@ impl Default for ChannelSettingsForm {
             channel_tokens,
             web_write_keys,
             web_allowed_origins,
+            segment_write_keys,
+            segment_verified_write_keys,
+            segment_contact_events,
             mime_authserv_ids,
         } = ChannelSettings::default();
         ChannelSettingsForm {
@@ -370,6 +385,9 @@ impl Default for ChannelSettingsForm {
             channel_tokens,
             web_write_keys,
             web_allowed_origins,
+            segment_write_keys,
+            segment_verified_write_keys,
+            segment_contact_events,
             mime_authserv_ids,
         }
     }
