@@ -2,8 +2,9 @@
 //! client reads a customer profile with its own token, one request at a
 //! time, first alone, then while other clients flood the same process with
 //! made-up bearer tokens (distinct, well-formed) and with one abusive live
-//! token, as fast as they are answered. Run once with the default limits
-//! and once with every limit off.
+//! token, as fast as they are answered. Run with the default limits, with
+//! them but refusals sent at once (`refusal_delay_ms = 0`), and with every
+//! limit off.
 //!
 //! The flood runs two ways: inside the bench's own process (its clients
 //! share the well-behaved client's runtime and the cores at the same
@@ -311,6 +312,18 @@ fn main() {
             scenario(
                 "default limits",
                 LimitOptions::default(),
+                requests,
+                flooders,
+                from,
+            )
+            .await;
+            let at_once = LimitOptions {
+                refusal_delay_ms: 0,
+                ..LimitOptions::default()
+            };
+            scenario(
+                "default limits, refusals sent at once",
+                at_once,
                 requests,
                 flooders,
                 from,

@@ -88,6 +88,8 @@ async fn a_flooding_token_is_refused_while_other_tokens_keep_working() {
         .configure(|options| {
             options.limits.token_rate = RATE;
             options.limits.token_concurrency = 4;
+            // Answered at once: this test counts refusals, not their pace.
+            options.limits.refusal_delay_ms = 0;
         })
         .spawn()
         .await;
@@ -121,6 +123,59 @@ async fn a_flooding_token_is_refused_while_other_tokens_keep_working() {
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_ignoring_retry_after_hears_its_refusals_only_after_the_delay() {
+    const DELAY: Duration = Duration::from_millis(400);
+    let app = TestApp::builder()
+        .configure(|options| {
+            options.limits.token_rate = 2;
+            options.limits.token_concurrency = 0;
+            options.limits.refusal_delay_ms = DELAY.as_millis() as u64;
+        })
+        .spawn()
+        .await;
+    let flooder = app.token(Role::Agent).await;
+    // Four clients asking again as soon as they are answered, for as long
+    // as it takes to be refused twelve times.
+    let refusals = futures::stream::iter(0..4)
+        .map(|_| async {
+            let mut timed = Vec::new();
+            while timed.len() < 3 {
+                let started = std::time::Instant::now();
+                let response = app
+                    .request(Method::GET, "/v1/tasks", Some(&flooder))
+                    .send()
+                    .await
+                    .expect("an answer");
+                if response.status().as_u16() == 429 {
+                    timed.push((started.elapsed(), response));
+                }
+            }
+            timed
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await;
+    for (elapsed, response) in refusals.into_iter().flatten() {
+        assert!(
+            elapsed >= DELAY,
+            "a refusal was answered after {elapsed:?}, before the {DELAY:?} its client should wait"
+        );
+        assert_limited(response, 429, &["token_rate"]).await;
+    }
+    // The hold is not counted as the request's duration, and the refused
+    // requests did nothing: the token's own well-paced request still works.
+    eventually("the flooder's rate refills", WAIT, || async {
+        app.request(Method::GET, "/v1/tasks", Some(&flooder))
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success())
+            .then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
 /// A web form as a browser posts it.
 fn web_form(n: usize) -> Value {
     json!({
@@ -139,6 +194,7 @@ async fn a_flooding_write_key_is_refused_while_back_ends_keep_working() {
         .configure(|options| {
             options.limits.write_key_rate = 20;
             options.limits.write_key_concurrency = 4;
+            options.limits.refusal_delay_ms = 0;
             options.channels.web_write_keys = vec![WRITE_KEY.into()];
             options.channels.web_allowed_origins = vec![ORIGIN.into()];
         })

@@ -2,7 +2,10 @@
 //! exhausting the service: requests per second and requests in progress
 //! per credential (API token, configured channel token, browser write key),
 //! failed token checks per client address, bytes of ingest bodies held per
-//! process, and live-update streams per token and per process.
+//! process, and live-update streams per token and per process. A `429` is
+//! answered only after the time its client should wait anyway ([`slow`]),
+//! so a client that ignores `Retry-After` cannot turn refusals into a
+//! flood.
 //!
 //! A request over a limit on its caller is answered `429`
 //! `/problems/too-many-requests`, one over a limit of the whole process
@@ -15,13 +18,15 @@
 //! [`hold_ingest_bytes`] are route middlewares the route table puts in
 //! front of the routes that take credentials and bodies (`endpoints.rs`);
 //! failed token checks are counted where tokens are checked (`auth.rs`);
-//! streams take a [`StreamGuard`] (`live.rs`).
+//! streams take a [`StreamGuard`] (`live.rs`); refusals are held by
+//! [`slow_refusals`], the outermost app middleware.
 
 mod bytes;
 mod counting;
 pub(crate) mod failed_auth;
 pub(crate) mod limit;
 pub(crate) mod refusal;
+mod slow;
 mod streams;
 
 use std::time::Duration;
@@ -37,6 +42,7 @@ pub(crate) use bytes::hold_ingest_bytes;
 use failed_auth::matching_secret;
 pub use limit::Limit;
 pub(crate) use refusal::{Limited, refused};
+pub(crate) use slow::slow_refusals;
 pub(crate) use streams::StreamGuard;
 
 use crate::AppState;
@@ -69,6 +75,9 @@ pub struct LimitSettings {
     pub streams_per_token: u32,
     /// Live-update streams open at once in this process.
     pub streams: u32,
+    /// Longest a `429` is held back before it is sent (its `Retry-After`
+    /// if shorter); zero answers refusals at once.
+    pub refusal_delay: Duration,
 }
 
 /// Who a request's limits are counted against.
@@ -80,6 +89,9 @@ enum Credential {
     ChannelToken(usize),
     /// One of `PANORAMA_WEB_WRITE_KEYS`, by position.
     WriteKey(usize),
+    /// One of the Segment write keys, by position (the claimed keys, then
+    /// the verified ones).
+    SegmentKey(usize),
 }
 
 /// A rate and a concurrency limit on a kind of credential.
@@ -125,6 +137,7 @@ pub(crate) struct Limits {
     write_keys: PerCredential,
     ingest_bytes: Option<std::sync::Arc<bytes::ByteBudget>>,
     streams: streams::StreamLimits,
+    slow: slow::SlowRefusals,
 }
 
 impl Limits {
@@ -144,12 +157,15 @@ impl Limits {
             ),
             ingest_bytes: bytes::ByteBudget::new(settings.ingest_inflight_bytes),
             streams: streams::StreamLimits::new(settings.streams_per_token, settings.streams),
+            slow: slow::SlowRefusals::new(settings.refusal_delay),
         }
     }
 
     fn admit(&self, credential: Credential) -> Result<Option<Slot<Credential>>, ApiError> {
         match credential {
-            Credential::WriteKey(_) => self.write_keys.admit(credential),
+            Credential::WriteKey(_) | Credential::SegmentKey(_) => {
+                self.write_keys.admit(credential)
+            }
             Credential::ApiToken(_) | Credential::ChannelToken(_) => self.tokens.admit(credential),
         }
     }
@@ -188,6 +204,31 @@ fn credential(request: &ServiceRequest, state: &AppState) -> Option<Credential> 
             .map(|(_, value)| value.clone())
     })?;
     matching_secret(&key, keys).map(Credential::WriteKey)
+}
+
+/// A request's hold on a slot of its credential (released when dropped).
+#[derive(Debug)]
+pub(crate) struct Admission {
+    _slot: Option<Slot<Credential>>,
+}
+
+/// Admits a request with the Segment write key at `index` (claimed keys
+/// first, then verified ones) within the write key limits: a Segment SDK
+/// may name its key in the body, which the route middleware does not
+/// read, so the route admits it itself once it knows the key. A refusal
+/// is marked on `request` like the middleware's.
+pub(crate) fn admit_segment_key(
+    request: &actix_web::HttpRequest,
+    state: &AppState,
+    index: usize,
+) -> Result<Admission, ApiError> {
+    match state.limits.admit(Credential::SegmentKey(index)) {
+        Ok(slot) => Ok(Admission { _slot: slot }),
+        Err(refusal) => {
+            request.extensions_mut().insert(Limited);
+            Err(refusal)
+        }
+    }
 }
 
 /// Route middleware of every route that takes credentials: the request's
