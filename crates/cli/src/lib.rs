@@ -11,7 +11,7 @@ pub mod topics;
 pub use options::{
     DatabaseOptions, HttpOptions, InsightsOptions, KafkaOptions, LimitOptions, LiveOptions,
     LogFormat, LogOptions, Options, ProjectorOptions, SaslMechanism, SecurityProtocol,
-    TopicSettings,
+    TopicSettings, WebhookOptions,
 };
 
 use std::sync::Arc;
@@ -77,6 +77,8 @@ pub struct Running {
     server: actix_web::dev::ServerHandle,
     server_task: tokio::task::JoinHandle<std::io::Result<()>>,
     projector: Option<Projector>,
+    /// The webhook dispatcher and sender (projector role).
+    webhooks: Option<panorama_webhooks::Webhooks>,
     pruner: Option<tokio::task::JoinHandle<()>>,
     /// Readiness monitor and insights refresher.
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -95,6 +97,9 @@ impl Running {
         }
         if let Some(projector) = self.projector.take() {
             let _ = tokio::task::spawn_blocking(move || projector.stop()).await;
+        }
+        if let Some(webhooks) = self.webhooks.take() {
+            let _ = tokio::task::spawn_blocking(move || webhooks.stop()).await;
         }
     }
 
@@ -128,6 +133,7 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
     panorama_server::register_metrics();
     if role.projector() {
         panorama_projector::register_metrics();
+        panorama_webhooks::register_metrics();
     }
     // Every role needs the database: the projector writes to it, the API
     // reads from it, and the gateway checks API tokens against it, which
@@ -210,6 +216,22 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
         _ => None,
     };
 
+    // Off the projection's path: its own consumer group on the change
+    // feed, and a sender whose receivers can only delay their own
+    // deliveries.
+    let webhooks = if role.projector() {
+        Some(
+            panorama_webhooks::Webhooks::spawn(
+                options
+                    .webhooks
+                    .settings(kafka.clone(), &options.kafka.changes_topic),
+                store.clone(),
+            )
+            .context("cannot start the webhooks")?,
+        )
+    } else {
+        None
+    };
     let pruner = role.projector().then(|| {
         tokio::spawn(prune_changes(
             store.clone(),
@@ -234,6 +256,10 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
         background.push(panorama_projector::spawn_retention(
             store.clone(),
             options.privacy.retention(),
+        ));
+        background.push(panorama_projector::spawn_change_feed(
+            store.clone(),
+            options.change_feed_settings()?,
         ));
     }
     if let (true, Some(insights)) = (role.api(), options.insights.settings()) {
@@ -260,6 +286,8 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
         limits: options.limits.settings(),
         privacy: options.privacy.settings(),
         crash_points: options.crash_points.clone(),
+        console: options.console.settings(),
+        webhook_private_addresses: options.webhooks.allow_private_addresses,
     };
     let application = Application::build(settings, services, readiness)
         .with_context(|| format!("cannot listen on {}", options.http.addr))?;
@@ -272,6 +300,7 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
         server,
         server_task,
         projector,
+        webhooks,
         pruner,
         background,
     })

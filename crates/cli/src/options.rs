@@ -10,6 +10,7 @@
 
 mod forms;
 mod kafka;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,7 +22,8 @@ use panorama_core::retention::RetentionRules;
 use panorama_core::{CrashPoints, Region};
 use panorama_projector::{ProjectorSettings, RetentionSettings};
 use panorama_server::{
-    ChannelSettings, InsightsSettings, LimitSettings, LiveSettings, PrivacySettings,
+    ChannelSettings, ConsoleSettings, FrameAncestors, InsightsSettings, LimitSettings,
+    LiveSettings, PrivacySettings,
 };
 use panorama_store::{ConnectSettings, RetentionPolicy, ViewRules};
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::{GATEWAY_DB_POOL_SIZE, ProcessRole};
 
 pub use kafka::{SaslMechanism, SecurityProtocol};
+pub use webhooks::WebhookOptions;
 
 /// Everything a process is configured with. The first fields are top-level
 /// TOML keys; each section after them is a TOML table of the same name.
@@ -47,6 +50,8 @@ pub struct Options {
     pub crash_points: CrashPoints,
     /// The HTTP server.
     pub http: HttpOptions,
+    /// The agent console, and the agent desktops that may embed it.
+    pub console: ConsoleOptions,
     /// PostgreSQL.
     pub database: DatabaseOptions,
     /// The broker, the topics' names and the consumer group.
@@ -66,6 +71,8 @@ pub struct Options {
     pub insights: InsightsOptions,
     /// Sealing events on the topic, and erasure.
     pub privacy: PrivacyOptions,
+    /// Outbound webhooks.
+    pub webhooks: WebhookOptions,
     /// Channel adapter secrets.
     #[serde(with = "forms::ChannelSettingsForm")]
     pub channels: ChannelSettings,
@@ -84,6 +91,7 @@ impl Default for Options {
             identity_rules: IdentityRules::default(),
             crash_points: CrashPoints::none(),
             http: HttpOptions::default(),
+            console: ConsoleOptions::default(),
             database: DatabaseOptions::default(),
             kafka: KafkaOptions::default(),
             topics: TopicSettings::default(),
@@ -93,6 +101,7 @@ impl Default for Options {
             limits: LimitOptions::default(),
             insights: InsightsOptions::default(),
             privacy: PrivacyOptions::default(),
+            webhooks: WebhookOptions::default(),
             channels: ChannelSettings::default(),
             log: LogOptions::default(),
             readiness_interval: Duration::from_secs(5),
@@ -121,6 +130,27 @@ impl Default for HttpOptions {
             addr: "127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
             max_email_body_bytes: panorama_server::DEFAULT_MAX_EMAIL_BODY_BYTES,
+        }
+    }
+}
+
+/// `[console]`: the agent console, and the agent desktops (Salesforce Open
+/// CTI, Amazon Connect, Genesys Cloud, Twilio Flex, Zendesk) that may show
+/// it in a frame.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleOptions {
+    /// Pages that may frame the console (`frame-ancestors`) and send it
+    /// screen pops by `postMessage`; `'none'` by default.
+    #[serde(with = "forms::spec")]
+    pub frame_ancestors: FrameAncestors,
+}
+
+impl ConsoleOptions {
+    /// The console's settings, as the server takes them.
+    pub fn settings(&self) -> ConsoleSettings {
+        ConsoleSettings {
+            frame_ancestors: self.frame_ancestors.clone(),
         }
     }
 }
@@ -169,6 +199,8 @@ pub struct KafkaOptions {
     pub topic: String,
     /// Dead-letter topic.
     pub dlq_topic: String,
+    /// Change-feed topic (customer changes, relayed from the outbox).
+    pub changes_topic: String,
     /// Projector consumer group.
     pub consumer_group: String,
     /// How long ingest waits for the broker.
@@ -231,6 +263,7 @@ impl Default for KafkaOptions {
             brokers: "127.0.0.1:9092".into(),
             topic: "panorama.contact-events.v1".into(),
             dlq_topic: "panorama.contact-events.dlq.v1".into(),
+            changes_topic: "panorama.customer-changes.v1".into(),
             consumer_group: "panorama-projector".into(),
             produce_timeout: Duration::from_secs(5),
             security_protocol: SecurityProtocol::Plaintext,
@@ -370,6 +403,8 @@ pub struct LimitOptions {
     pub streams_per_token: u32,
     /// Live-update streams open at once per process.
     pub streams: u32,
+    /// Longest a `429` is held back before it is sent, in milliseconds.
+    pub refusal_delay_ms: u64,
 }
 
 impl Default for LimitOptions {
@@ -383,6 +418,7 @@ impl Default for LimitOptions {
             ingest_inflight_bytes: 128 * 1024 * 1024,
             streams_per_token: 16,
             streams: 1024,
+            refusal_delay_ms: 1000,
         }
     }
 }
@@ -399,6 +435,7 @@ impl LimitOptions {
             ingest_inflight_bytes: self.ingest_inflight_bytes,
             streams_per_token: self.streams_per_token,
             streams: self.streams,
+            refusal_delay: Duration::from_millis(self.refusal_delay_ms),
         }
     }
 
@@ -414,6 +451,7 @@ impl LimitOptions {
             ingest_inflight_bytes: 0,
             streams_per_token: 0,
             streams: 0,
+            refusal_delay_ms: 0,
         }
     }
 }
@@ -635,18 +673,41 @@ impl Options {
         })
     }
 
-    /// The specs of the contact-event and dead-letter topics.
+    /// The change-feed relay's settings.
+    ///
+    /// # Errors
+    ///
+    /// When the Kafka security settings are refused
+    /// ([`KafkaOptions::connection`]).
+    pub fn change_feed_settings(&self) -> anyhow::Result<panorama_projector::ChangeFeedSettings> {
+        Ok(panorama_projector::ChangeFeedSettings {
+            connection: self.kafka.connection()?,
+            topic: self.kafka.changes_topic.clone(),
+            // The client needs at least a millisecond.
+            produce_timeout: self.kafka.produce_timeout.max(Duration::from_millis(1)),
+            crash_points: self.crash_points.clone(),
+        })
+    }
+
+    /// The specs of the contact-event, dead-letter and change-feed topics.
+    /// The change feed is created like the others (`cleanup.policy`
+    /// `delete`, the same retention): see docs/event-contract.md for
+    /// compaction.
     pub fn topic_specs(&self) -> Vec<panorama_bus::TopicSpec> {
-        [&self.kafka.topic, &self.kafka.dlq_topic]
-            .into_iter()
-            .map(|name| panorama_bus::TopicSpec {
-                name: name.clone(),
-                partitions: self.topics.partitions,
-                replication_factor: self.topics.replication_factor,
-                min_insync_replicas: self.topics.min_insync_replicas,
-                retention_ms: self.topics.retention_ms,
-            })
-            .collect()
+        [
+            &self.kafka.topic,
+            &self.kafka.dlq_topic,
+            &self.kafka.changes_topic,
+        ]
+        .into_iter()
+        .map(|name| panorama_bus::TopicSpec {
+            name: name.clone(),
+            partitions: self.topics.partitions,
+            replication_factor: self.topics.replication_factor,
+            min_insync_replicas: self.topics.min_insync_replicas,
+            retention_ms: self.topics.retention_ms,
+        })
+        .collect()
     }
 
     /// How `role` connects to PostgreSQL: its pool size, its name on the

@@ -36,6 +36,7 @@ use panorama_store::Store;
 
 pub use auth::{AUTH_CACHE_TTL, AUTH_STALE_TTL, Caller};
 pub use channels::ChannelSettings;
+pub use console::{ConsoleSettings, FrameAncestors};
 pub use error::{ApiError, Clash, PROBLEM_JSON};
 pub use health::{ReadinessCheck, spawn_readiness_monitor};
 pub use ingest::{DEFAULT_MAX_EMAIL_BODY_BYTES, MAX_EVENTS_PER_REQUEST};
@@ -70,6 +71,11 @@ pub struct HttpSettings {
     pub privacy: PrivacySettings,
     /// Where to crash on purpose, for fault testing.
     pub crash_points: panorama_core::CrashPoints,
+    /// The agent console: who may frame it.
+    pub console: ConsoleSettings,
+    /// Whether webhook URLs may name loopback, private and link-local
+    /// addresses (`POST /v1/webhooks`).
+    pub webhook_private_addresses: bool,
 }
 
 /// What the routes run against. A role that is off leaves its part `None`
@@ -147,6 +153,7 @@ impl Application {
         );
         let limits = limits::Limits::new(&settings.limits);
         let sealer = sealing::Sealer::new(settings.privacy, services.access.clone());
+        let console = web::Data::new(console::Console::new(&settings.console));
         let state = web::Data::new(AppState {
             settings,
             producer: services.producer,
@@ -166,6 +173,7 @@ impl Application {
             let api = state.store.is_some();
             App::new()
                 .app_data(state.clone())
+                .app_data(console.clone())
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {
                     ApiError::InvalidParameter {
                         field: "query".into(),
@@ -178,6 +186,8 @@ impl Application {
                 .wrap(from_fn(auth::authenticate))
                 .wrap(from_fn(metrics::observe))
                 .wrap(from_fn(trace::trace))
+                // Outermost: a held refusal counts in no request duration.
+                .wrap(from_fn(limits::slow_refusals))
                 .configure(|config| endpoints::mount(config, gateway, api))
                 .default_service(web::to(endpoints::not_found))
         })

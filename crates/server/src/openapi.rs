@@ -168,6 +168,8 @@ fn paragraph(description: &mut String, text: &str) {
             panorama_store::CaseView,
             panorama_store::TaskView,
             panorama_store::ConsentView,
+            panorama_store::TraitView,
+            panorama_core::traits::TraitType,
             panorama_store::Insights,
             panorama_store::AuditRecord,
             panorama_store::CustomerExport,
@@ -210,6 +212,10 @@ fn paragraph(description: &mut String, text: &str) {
             crate::channels::doc::WebForm,
             crate::channels::doc::WebChat,
             crate::channels::doc::WebChatLine,
+            crate::channels::segment::SegmentAnswer,
+            crate::channels::segment::doc::SegmentBody,
+            crate::channels::segment::doc::SegmentBatch,
+            crate::channels::segment::doc::SegmentCall,
             crate::routes::customers::TimelinePage,
             crate::routes::identity::Merged,
             crate::routes::identity::ConflictPage,
@@ -235,6 +241,13 @@ fn paragraph(description: &mut String, text: &str) {
             crate::routes::audit::AuditPage,
             crate::routes::erasure::ErasureAccepted,
             crate::routes::erasure::LiftSuppression,
+            crate::routes::webhooks::WebhookRequest,
+            crate::routes::webhooks::WebhookCreated,
+            crate::routes::webhooks::WebhookList,
+            crate::routes::webhooks::DeliveryPage,
+            panorama_store::WebhookSubscription,
+            panorama_store::WebhookDelivery,
+            panorama_store::WebhookAttempt,
             crate::live::doc::StreamData,
             crate::live::doc::StreamEvent,
         ),
@@ -264,6 +277,7 @@ fn paragraph(description: &mut String, text: &str) {
         (name = "stream", description = "Live updates of a customer as server-sent events (`agent` role)."),
         (name = "audit", description = "Who read or changed which customer (`admin` role)."),
         (name = "privacy", description = "Requests about a person's data: the export of everything held about them, erasure, and lifting the suppression of an erased identifier (`admin` role)."),
+        (name = "webhooks", description = "Outbound webhooks: the change feed delivered, signed the Standard Webhooks way, to the URLs admins register, with their deliveries and attempts (`admin` role)."),
         (name = "console", description = "The agent console's page and files: no token (the page asks for one)."),
     ),
 )]
@@ -312,7 +326,7 @@ impl Modify for SecuritySchemes {
                         .description(Some(
                             "One of the tokens in `PANORAMA_CHANNEL_TOKENS` (configuration, \
                              not the database), sent as `Authorization: Bearer <token>`. \
-                             Accepted on the CTI, raw MIME and web routes only.",
+                             Accepted on the CTI, raw MIME, web and Segment routes only.",
                         ))
                         .build(),
                 ),
@@ -371,6 +385,21 @@ impl Modify for SecuritySchemes {
                     "A public write key from `PANORAMA_WEB_WRITE_KEYS`, for browsers; only \
                      accepted from an `Origin` in `PANORAMA_WEB_ALLOWED_ORIGINS`. Anyone who \
                      opens the page can read it: treat web events as what a visitor says.",
+                ),
+            ),
+            (
+                "segmentWriteKey",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Basic)
+                        .description(Some(
+                            "A Segment write key from `PANORAMA_SEGMENT_WRITE_KEYS` (identifiers \
+                             claimed) or `PANORAMA_SEGMENT_VERIFIED_WRITE_KEYS` (identifiers \
+                             verified) as the basic auth user name, with an empty password, as \
+                             Segment's SDKs send it; SDKs that send it as `writeKey` in the body \
+                             instead are accepted too.",
+                        ))
+                        .build(),
                 ),
             ),
             (

@@ -8,13 +8,15 @@
 //! - `projection/`: how an event folds into the history. `projection/mod.rs`
 //!   lists the steps of a batch in order, and each step is a file beside
 //!   it: `events.rs`, `identity/` (resolution, merges, conflicts, locks),
-//!   `view/` (aggregates, cases, tasks), `changes.rs` (the change log);
+//!   `view/` (aggregates, cases, tasks), `changes.rs` (the change log),
+//!   `outbox.rs` (the change feed's outbox);
 //!   with the batch transaction, the offsets and the dead letters. Manual
 //!   merges and unmerges from the admin API are in
 //!   `projection/identity/manual.rs`, beside the steps they reuse.
 //! - `read/`: the queries over what the projection wrote: profile,
 //!   timeline, identity, the agent's view, the change log's listener, and
 //!   the export of everything held about a customer.
+//! - `relay.rs`: the change feed relay's lease, claims and recovery.
 //! - `migrate.rs`, `replay.rs`, `access.rs`, `audit.rs`: the schema,
 //!   rebuilding the projection in a fresh schema, API tokens, the audit log.
 //! - `tls/`: TLS to PostgreSQL, as the URL's libpq parameters ask.
@@ -26,8 +28,10 @@ mod migrate;
 mod privacy;
 mod projection;
 mod read;
+mod relay;
 mod replay;
 mod tls;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +52,7 @@ pub use projection::{
     ConflictAction, ConflictOutcome, DeadLetter, MergeOutcome, MergeRecord, PartitionOffset,
     TASK_ASSIGNEE, TASK_CHANNEL, TASK_DUE_AT, TASK_ID, UnmergeOutcome, ViewRules,
 };
+pub use projection::{ChangeDetail, ChangeIdentifier};
 pub use read::{
     CarriedIdentifier, CaseQuery, CaseView, ChangeListener, ChannelSummary, ConflictCursor,
     ConflictQuery, ConflictView, ConsentView, ContactWindows, CustomerChange, CustomerExport,
@@ -57,10 +62,16 @@ pub use read::{
     ExportFeedback, ExportHistory, ExportIdentifier, ExportSeparation, ExportStream, ExportTask,
     FeedbackSummary, HistoryEntry, IdentifierView, IdentityIdentifier, IdentityProfile, Insights,
     InsightsQuery, MetricSummary, Signals, TaskQuery, TaskView, TimelineCursor, TimelineEntry,
-    TimelineQuery,
+    TimelineQuery, TraitView,
 };
+pub use relay::{OutboxRecord, RelayLease};
 pub use replay::{CARRIED_OVER_TABLES, Switched, valid_schema_name};
 pub use tls::{SslMode, Transport, check_database_url};
+pub use webhooks::{
+    AttemptRecord, ChangeToDeliver, DeliveredOutcome, DeliveryQuery, DisablePolicy, DueDelivery,
+    NewWebhook, RecordedAttempt, WEBHOOK_SECRET_PREFIX, WebhookAttempt, WebhookDelivery,
+    WebhookSecret, WebhookSubscription,
+};
 
 /// What can go wrong talking to PostgreSQL.
 #[derive(Debug, thiserror::Error)]

@@ -92,6 +92,26 @@ const MIGRATIONS: &[Migration] = &[
         name: "retention",
         sql: include_str!("../migrations/0015_retention.sql"),
     },
+    Migration {
+        version: 16,
+        name: "change feed",
+        sql: include_str!("../migrations/0016_change_feed.sql"),
+    },
+    Migration {
+        version: 17,
+        name: "webhooks",
+        sql: include_str!("../migrations/0017_webhooks.sql"),
+    },
+    Migration {
+        version: 18,
+        name: "traits",
+        sql: include_str!("../migrations/0018_traits.sql"),
+    },
+    Migration {
+        version: 19,
+        name: "webhook erasure",
+        sql: include_str!("../migrations/0019_webhook_erasure.sql"),
+    },
 ];
 
 /// Advisory lock key for migrations ("panomigr" in ASCII).

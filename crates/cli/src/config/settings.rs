@@ -4,6 +4,8 @@
 use clap::Args;
 use serde::Serialize;
 
+use super::webhooks::WebhookArgs;
+
 /// Every setting's flag and `PANORAMA_*` variable, grouped as the TOML file
 /// is: a field serialises under its TOML key (its flag's `id` spells the
 /// key out), and only when a flag or variable gave it a value, so unset
@@ -48,6 +50,8 @@ pub(crate) struct Settings {
     #[command(flatten)]
     http: HttpArgs,
     #[command(flatten)]
+    console: ConsoleArgs,
+    #[command(flatten)]
     database: DatabaseArgs,
     #[command(flatten)]
     kafka: KafkaArgs,
@@ -65,6 +69,8 @@ pub(crate) struct Settings {
     insights: InsightsArgs,
     #[command(flatten)]
     privacy: PrivacyArgs,
+    #[command(flatten)]
+    webhooks: WebhookArgs,
     #[command(flatten)]
     channels: ChannelArgs,
     #[command(flatten)]
@@ -104,6 +110,25 @@ struct HttpArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     max_email_body_bytes: Option<usize>,
+}
+
+/// `[console]`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+#[command(next_help_heading = "Agent console [console]")]
+struct ConsoleArgs {
+    /// Pages that may show the agent console in a frame (an agent desktop)
+    /// and send it screen pops by `postMessage`: `'self'` and origins
+    /// (`https://host[:port]`, `https://*.host` for subdomains), separated
+    /// by commas or spaces; sets the console's CSP `frame-ancestors`;
+    /// `'none'` for no frame (see Embedding the console in an agent desktop)
+    #[arg(
+        id = "console.frame_ancestors",
+        long = "console-frame-ancestors",
+        env = "PANORAMA_CONSOLE_FRAME_ANCESTORS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frame_ancestors: Option<String>,
 }
 
 /// `[database]`.
@@ -187,6 +212,15 @@ struct KafkaArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     dlq_topic: Option<String>,
+    /// Change-feed topic the projector role relays customer changes to
+    #[arg(
+        id = "kafka.changes_topic",
+        long = "changes-topic",
+        env = "PANORAMA_CHANGES_TOPIC",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes_topic: Option<String>,
     /// The projector's Kafka consumer group
     #[arg(
         id = "kafka.consumer_group",
@@ -430,9 +464,10 @@ struct ViewRuleArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     unresolved_after_days: Option<u32>,
-    /// Priority tiers over `customer.*` event attributes:
-    /// `tier:attribute=value|value,...,default=tier`; unset, everyone is
-    /// `normal`
+    /// Priority tiers over `customer.*` event attributes (traits):
+    /// `tier:attribute=value|value,...,default=tier`, or typed
+    /// `tier:trait.name` with `=`, `!=`, `>`, `>=`, `<` or `<=`; unset,
+    /// everyone is `normal`
     #[arg(
         id = "view_rules.priority_rules",
         long = "priority-rules",
@@ -610,6 +645,17 @@ struct LimitArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     streams: Option<u32>,
+    /// Longest a `429` is held back before it is sent, in milliseconds
+    /// (its `Retry-After` if shorter), so that a client ignoring
+    /// `Retry-After` cannot turn refusals into a flood; `0` answers at once
+    #[arg(
+        id = "limits.refusal_delay_ms",
+        long = "refusal-delay-ms",
+        env = "PANORAMA_REFUSAL_DELAY_MS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refusal_delay_ms: Option<u64>,
 }
 
 /// `[insights]`.
@@ -795,8 +841,8 @@ struct ChannelArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     sendgrid_secret: Option<String>,
-    /// Extra bearer tokens, comma-separated, for the CTI, raw MIME and web
-    /// back-end routes only, accepted besides API tokens with the `channel`
+    /// Extra bearer tokens, comma-separated, for the CTI, raw MIME, web
+    /// back-end and Segment routes only, accepted besides API tokens with the `channel`
     /// role
     #[arg(
         id = "channels.channel_tokens",
@@ -828,6 +874,41 @@ struct ChannelArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     web_allowed_origins: Option<String>,
+    /// Segment write keys, comma-separated, whose identifiers are claimed
+    /// (keys that may be public: browsers, mobile apps); without any write
+    /// key the Segment routes take only channel tokens
+    #[arg(
+        id = "channels.segment_write_keys",
+        long = "segment-write-keys",
+        env = "PANORAMA_SEGMENT_WRITE_KEYS",
+        global = true,
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segment_write_keys: Option<String>,
+    /// Segment write keys, comma-separated, whose identifiers are verified:
+    /// server-side SDKs of systems that authenticate their users
+    #[arg(
+        id = "channels.segment_verified_write_keys",
+        long = "segment-verified-write-keys",
+        env = "PANORAMA_SEGMENT_VERIFIED_WRITE_KEYS",
+        global = true,
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segment_verified_write_keys: Option<String>,
+    /// Segment `track` event names that count as customer contacts,
+    /// comma-separated, compared without regard to case (e.g. `Support
+    /// Ticket Created,Callback Requested`); other `track` events are
+    /// history, not contacts
+    #[arg(
+        id = "channels.segment_contact_events",
+        long = "segment-contact-events",
+        env = "PANORAMA_SEGMENT_CONTACT_EVENTS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segment_contact_events: Option<String>,
     /// The authserv-ids of your receiving mail servers, comma-separated
     /// (e.g. `mx.example.com`): only their `Authentication-Results` header
     /// verifies a raw message's sender; without them, raw MIME senders stay

@@ -104,6 +104,10 @@ fn bad_values_are_refused_by_name_and_origin() {
         (["--identity-rules", "fax=1"], "identity_rules"),
         (["--priority-rules", "high"], "view_rules.priority_rules"),
         (["--crash-points", "nowhere=1"], "crash_points"),
+        (
+            ["--console-frame-ancestors", "https://*"],
+            "--console-frame-ancestors (console.frame_ancestors)",
+        ),
     ] {
         let refused = error(None, &args);
         assert!(refused.contains(key), "{args:?}: {refused}");
@@ -204,12 +208,22 @@ fn limits_come_from_the_file_and_flags_and_zero_turns_one_off() {
 
 /// Every variable and flag the flat configuration had, with the TOML key
 /// it now fills. Names are an interface: none may go or change meaning.
-const SETTINGS: [(&str, &str, &str); 75] = [
+const SETTINGS: [(&str, &str, &str); 92] = [
     ("PANORAMA_HTTP_ADDR", "http-addr", "http.addr"),
+    (
+        "PANORAMA_CONSOLE_FRAME_ANCESTORS",
+        "console-frame-ancestors",
+        "console.frame_ancestors",
+    ),
     ("PANORAMA_DATABASE_URL", "database-url", "database.url"),
     ("PANORAMA_KAFKA_BROKERS", "kafka-brokers", "kafka.brokers"),
     ("PANORAMA_TOPIC", "topic", "kafka.topic"),
     ("PANORAMA_DLQ_TOPIC", "dlq-topic", "kafka.dlq_topic"),
+    (
+        "PANORAMA_CHANGES_TOPIC",
+        "changes-topic",
+        "kafka.changes_topic",
+    ),
     (
         "PANORAMA_CONSUMER_GROUP",
         "consumer-group",
@@ -364,6 +378,21 @@ const SETTINGS: [(&str, &str, &str); 75] = [
         "channels.web_allowed_origins",
     ),
     (
+        "PANORAMA_SEGMENT_WRITE_KEYS",
+        "segment-write-keys",
+        "channels.segment_write_keys",
+    ),
+    (
+        "PANORAMA_SEGMENT_VERIFIED_WRITE_KEYS",
+        "segment-verified-write-keys",
+        "channels.segment_verified_write_keys",
+    ),
+    (
+        "PANORAMA_SEGMENT_CONTACT_EVENTS",
+        "segment-contact-events",
+        "channels.segment_contact_events",
+    ),
+    (
         "PANORAMA_MIME_AUTHSERV_IDS",
         "mime-authserv-ids",
         "channels.mime_authserv_ids",
@@ -450,6 +479,11 @@ const SETTINGS: [(&str, &str, &str); 75] = [
     ),
     ("PANORAMA_SSE_STREAMS", "sse-streams", "limits.streams"),
     (
+        "PANORAMA_REFUSAL_DELAY_MS",
+        "refusal-delay-ms",
+        "limits.refusal_delay_ms",
+    ),
+    (
         "PANORAMA_KAFKA_SECURITY_PROTOCOL",
         "kafka-security-protocol",
         "kafka.security_protocol",
@@ -524,6 +558,61 @@ const SETTINGS: [(&str, &str, &str); 75] = [
         "kafka-client-properties",
         "kafka.client_properties",
     ),
+    (
+        "PANORAMA_WEBHOOK_CONSUMER_GROUP",
+        "webhook-consumer-group",
+        "webhooks.consumer_group",
+    ),
+    (
+        "PANORAMA_WEBHOOK_TIMEOUT_MS",
+        "webhook-timeout-ms",
+        "webhooks.timeout_ms",
+    ),
+    (
+        "PANORAMA_WEBHOOK_CONCURRENCY",
+        "webhook-concurrency",
+        "webhooks.concurrency",
+    ),
+    (
+        "PANORAMA_WEBHOOK_POLL_MS",
+        "webhook-poll-ms",
+        "webhooks.poll_ms",
+    ),
+    (
+        "PANORAMA_WEBHOOK_FIRST_RETRY_MS",
+        "webhook-first-retry-ms",
+        "webhooks.first_retry_ms",
+    ),
+    (
+        "PANORAMA_WEBHOOK_MAX_RETRY_SECS",
+        "webhook-max-retry-secs",
+        "webhooks.max_retry_secs",
+    ),
+    (
+        "PANORAMA_WEBHOOK_GIVE_UP_HOURS",
+        "webhook-give-up-hours",
+        "webhooks.give_up_hours",
+    ),
+    (
+        "PANORAMA_WEBHOOK_DISABLE_AFTER_FAILURES",
+        "webhook-disable-after-failures",
+        "webhooks.disable_after_failures",
+    ),
+    (
+        "PANORAMA_WEBHOOK_DISABLE_AFTER_HOURS",
+        "webhook-disable-after-hours",
+        "webhooks.disable_after_hours",
+    ),
+    (
+        "PANORAMA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES",
+        "webhook-allow-private-addresses",
+        "webhooks.allow_private_addresses",
+    ),
+    (
+        "PANORAMA_WEBHOOK_RETENTION_DAYS",
+        "webhook-retention-days",
+        "webhooks.retention_days",
+    ),
 ];
 
 /// A value for `key` other than its default.
@@ -539,9 +628,11 @@ fn sample(key: &str) -> &'static str {
         "kafka.client_properties" => "client.id=elsewhere",
         "log.format" => "json",
         "privacy.seal" => "false",
+        "webhooks.allow_private_addresses" => "true",
         "privacy.retention" => "chat=90d",
         "log.filter" => "debug",
         "http.addr" => "0.0.0.0:1",
+        "console.frame_ancestors" => "https://*.my.salesforce.com",
         key if key.starts_with("channels.")
             || (key.starts_with("kafka.") && !key.ends_with("_ms")) =>
         {
