@@ -46,7 +46,7 @@ fn whatever_validates_is_decoded_unchanged_and_written() {
     let seed: u64 = std::env::var("PANORAMA_UNICODE_SEED")
         .ok()
         .and_then(|seed| seed.parse().ok())
-        .unwrap_or(1202);
+        .unwrap_or(1203);
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
