@@ -4,11 +4,10 @@
 //! projector process is killed again and again while events flow.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use panorama::{Options, ProcessRole};
-use panorama_bus::{BatchConsumer, Claim, ConsumedRecord, ConsumerSettings, OffsetSource};
+use panorama_bus::{BatchConsumer, ConsumedRecord, ConsumerSettings};
 use panorama_core::{ContactEvent, EventDraft, IdentifierDraft, IdentifierKind, ValidationContext};
 use panorama_e2e::{at_minute, contact_with};
 use panorama_proto::v1;
@@ -20,6 +19,13 @@ use panorama_testkit::{
 use prost::Message as _;
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+#[path = "support/customers.rs"]
+mod customers;
+#[path = "support/topic.rs"]
+mod topic;
+
+use customers::{customer_of, project};
 
 /// The variable that turns [`child_projector`] into a projector process.
 const CHILD_OPTIONS: &str = "CHANGE_FEED_CHILD_OPTIONS";
@@ -68,15 +74,6 @@ fn decode(record: ConsumedRecord) -> Change {
     }
 }
 
-/// Every partition from the start of the log.
-struct FromStart;
-
-impl OffsetSource for FromStart {
-    fn claim(&self, _topic: &str, _partitions: &[i32]) -> Result<HashMap<i32, Claim>, String> {
-        Ok(HashMap::new())
-    }
-}
-
 /// Reads the whole change feed of `app` until `done` holds for what was
 /// read (failing after `wait`), in partition and offset order.
 async fn read_feed(
@@ -90,7 +87,7 @@ async fn read_feed(
         &app.options.kafka.changes_topic,
     );
     tokio::task::spawn_blocking(move || {
-        let mut consumer = BatchConsumer::new(&settings, Arc::new(FromStart)).expect("consumer");
+        let mut consumer = BatchConsumer::new(&settings, topic::from_start()).expect("consumer");
         let deadline = Instant::now() + wait;
         let mut changes: Vec<Change> = Vec::new();
         loop {
@@ -125,19 +122,6 @@ fn has(changes: &[Change], kind: &str, customer: &str) -> bool {
 
 fn of_kind<'a>(changes: &'a [Change], kind: &'a str) -> impl Iterator<Item = &'a Change> + 'a {
     changes.iter().filter(move |change| change.kind() == kind)
-}
-
-async fn project(app: &TestApp, event: Value, total: i64) {
-    assert_eq!(app.post_events(&event).await.status(), 202);
-    app.wait_for_events(total).await;
-}
-
-async fn customer_of(app: &TestApp, lookup: &str) -> String {
-    app.get_json(&format!("/v1/customers/lookup?{lookup}"))
-        .await["id"]
-        .as_str()
-        .expect("customer id")
-        .to_owned()
 }
 
 async fn post(app: &TestApp, path: &str, body: Value) -> Value {

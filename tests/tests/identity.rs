@@ -6,20 +6,10 @@ use panorama_e2e::{at_minute, contact_with};
 use panorama_testkit::TestApp;
 use serde_json::{Value, json};
 
-/// Posts one event and waits until the projection holds `total` events, so
-/// the next event is resolved against this one's outcome.
-async fn project(app: &TestApp, event: Value, total: i64) {
-    assert_eq!(app.post_events(&event).await.status(), 202);
-    app.wait_for_events(total).await;
-}
+#[path = "support/customers.rs"]
+mod customers;
 
-async fn customer_of(app: &TestApp, lookup: &str) -> String {
-    app.get_json(&format!("/v1/customers/lookup?{lookup}"))
-        .await["id"]
-        .as_str()
-        .expect("customer id")
-        .to_owned()
-}
+use customers::{customer_of, project};
 
 async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
     let response = app.post_json(path, &body).await;

@@ -27,6 +27,7 @@ pub(crate) fn from_start() -> Arc<dyn OffsetSource> {
 /// Reads `topic` of `app`'s broker from the start until it has `count`
 /// records (failing after [`WAIT`]), then a moment longer to see that no
 /// more come.
+#[allow(dead_code)]
 pub(crate) async fn read_records(app: &TestApp, topic: &str, count: usize) -> Vec<ConsumedRecord> {
     let settings = ConsumerSettings::new(&app.options.kafka.brokers, random_name("reader"), topic);
     let topic = topic.to_owned();
