@@ -162,15 +162,18 @@ async fn relay_session(
             .claim(CLAIM_BATCH, |customer| partition_for(customer, partitions))
             .await?;
         let claimed_at = Instant::now();
-        if last_count.elapsed() > LEASE_RETRY || claimed.is_empty() {
+        if claimed.is_empty() {
+            // Nothing unclaimed, and what this relay claimed it deleted:
+            // the outbox is empty, no need to count it every idle poll.
+            CHANGE_FEED_BACKLOG.set(0);
+            tokio::time::sleep(IDLE_POLL).await;
+            continue;
+        }
+        if last_count.elapsed() > LEASE_RETRY {
             if let Ok(backlog) = store.outbox_backlog().await {
                 CHANGE_FEED_BACKLOG.set(backlog);
             }
             last_count = Instant::now();
-        }
-        if claimed.is_empty() {
-            tokio::time::sleep(IDLE_POLL).await;
-            continue;
         }
         settings.crash_points.reach("change_feed.after_claim");
         // A relay paused past the produce timeout since its claim may have
