@@ -409,4 +409,7 @@ async fn the_projector_job_applies_the_rules_on_its_clock_and_counts_it() {
         .expect("last run gauge");
     assert!(last_run >= now.timestamp() as f64 - 1.0, "{last_run}");
     no_mismatches(&client).await;
+    // Stopped while its runtime runs, as every test does: dropped after it,
+    // the webhook dispatcher's thread would wait for the database forever.
+    app.stop().await;
 }
