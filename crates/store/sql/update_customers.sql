@@ -1,5 +1,7 @@
 -- Folds the aggregates of newly inserted events into their customers.
--- Rows are locked beforehand in id order (see fold_aggregates).
+-- The batch holds every one of these rows already: survivors it locked in id
+-- order before resolving identity, or customers it created (see
+-- fold_aggregates).
 UPDATE customers AS c SET
     event_count      = c.event_count + d.events,
     first_contact_at = LEAST(c.first_contact_at, d.first_at),

@@ -26,7 +26,7 @@
 //! reading side (the listener, a subscriber's resume, pruning) is in
 //! `read/changes.rs`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -150,6 +150,48 @@ pub(crate) async fn record_changes(
     customers.sort_unstable();
     customers.dedup();
     let survivors = lock_survivors(transaction, &customers).await?;
+    insert_changes(transaction, changes, &survivors).await
+}
+
+/// [`record_changes`] for a projector batch, whose changes are nearly all
+/// keyed by customers in `held`: survivors after the batch's merges, each
+/// one the batch locked `FOR UPDATE` before resolving identity (its merges
+/// only fold into those) or created (no other transaction can see it, let
+/// alone write changes for it, before this one commits). So the
+/// per-survivor `seq` order of the module documentation holds for them
+/// without locking them again; any other customer is locked as
+/// [`record_changes`] does.
+pub(crate) async fn record_batch_changes(
+    transaction: &Transaction<'_>,
+    changes: &[Change],
+    held: &HashSet<Uuid>,
+) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut others: Vec<Uuid> = changes
+        .iter()
+        .map(|change| change.customer)
+        .filter(|customer| !held.contains(customer))
+        .collect();
+    others.sort_unstable();
+    others.dedup();
+    let mut survivors = if others.is_empty() {
+        HashMap::new()
+    } else {
+        lock_survivors(transaction, &others).await?
+    };
+    survivors.extend(held.iter().map(|customer| (*customer, *customer)));
+    insert_changes(transaction, changes, &survivors).await
+}
+
+/// Appends `changes`, each under the survivor `survivors` gives for its
+/// customer (one the transaction holds); unknown customers are skipped.
+async fn insert_changes(
+    transaction: &Transaction<'_>,
+    changes: &[Change],
+    survivors: &HashMap<Uuid, Uuid>,
+) -> Result<()> {
     let mut seen = HashSet::with_capacity(changes.len());
     let mut ids = Vec::with_capacity(changes.len());
     let mut kinds = Vec::with_capacity(changes.len());

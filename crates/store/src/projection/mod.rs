@@ -25,7 +25,8 @@
 //!    traits, and apply task events ([`view`]).
 //! 7. **Record the changes** that live updates read ([`changes`]) and
 //!    the change feed's outbox rows ([`outbox`]), derived from what the
-//!    steps above decided.
+//!    steps above decided. The change-log rows go out in one pipeline with
+//!    the statements of step 6, which none of them reads.
 //! 8. **Store the offsets** ([`offsets`]) and the dead letters
 //!    ([`dead_letters`]), then commit ([`batch`]).
 //!
@@ -35,12 +36,14 @@
 //! here are in `read/`; the pure rules the steps apply are in
 //! `panorama_core` (`identity`, `cases`, `priority`).
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use panorama_core::ContactEvent;
 use uuid::Uuid;
 
-use crate::{Result, Store};
+use crate::{Error, Result, Store};
 
 mod batch;
 mod changes;
@@ -110,13 +113,13 @@ pub(crate) async fn apply_events(
     events: &[ContactEvent],
 ) -> Result<BatchOutcome> {
     let mut timer = StepTimer::new();
-    let (unique, conflicts_in_batch) = events::unique_by_id(events);
+    let (unique, conflicts_in_batch, fingerprints) = events::unique_by_id(events);
     let (fresh, conflicts_stored) = events::skip_existing(transaction, unique).await?;
     timer.step("skip_existing");
     let mut outcome = if fresh.is_empty() {
         BatchOutcome::default()
     } else {
-        apply_fresh(transaction, store, &fresh, &mut timer).await?
+        apply_fresh(transaction, store, &fresh, &fingerprints, &mut timer).await?
     };
     tracing::debug!(steps = %timer, "batch steps");
     outcome.duplicates = events.len() - outcome.inserted.len();
@@ -129,6 +132,7 @@ async fn apply_fresh(
     transaction: &Transaction<'_>,
     store: &Store,
     fresh: &[&ContactEvent],
+    fingerprints: &HashMap<Uuid, [u8; 32]>,
     timer: &mut StepTimer,
 ) -> Result<BatchOutcome> {
     identity::lock_identifier_stripes(transaction, fresh).await?;
@@ -158,7 +162,14 @@ async fn apply_fresh(
     timer.step("cases");
     // Every fresh event is inserted (a concurrent duplicate fails the
     // whole statement), so the inserted events are exactly `fresh`.
-    events::insert_events(transaction, fresh, profiles, &cases.event_cases).await?;
+    events::insert_events(
+        transaction,
+        fresh,
+        profiles,
+        &cases.event_cases,
+        fingerprints,
+    )
+    .await?;
     timer.step("events");
 
     identity::apply_merges(transaction, fresh, &decisions.merges).await?;
@@ -166,20 +177,42 @@ async fn apply_fresh(
         identity::record_conflicts(transaction, fresh, &decisions.conflicts).await?;
     timer.step("identity");
 
-    let inserted = resolution.by_customer(fresh);
-    view::fold_aggregates(transaction, &inserted).await?;
-    view::fold_view(transaction, &inserted).await?;
-    view::fold_consent(transaction, &inserted).await?;
-    let traits_dropped = view::fold_traits(transaction, &inserted).await?;
-    let tasks = view::project_tasks(transaction, &resolution.by_profile(fresh)).await?;
-    timer.step("aggregates");
-
-    let inserted: Vec<(Uuid, Uuid, DateTime<Utc>)> = inserted
+    let by_customer = resolution.by_customer(fresh);
+    let by_profile = resolution.by_profile(fresh);
+    let inserted: Vec<(Uuid, Uuid, DateTime<Utc>)> = by_customer
         .iter()
         .map(|(event, customer)| (event.event_id, *customer, event.received_at))
         .collect();
     let rows = changes::batch_changes(&inserted, &cases.touched);
-    changes::record_changes(transaction, &rows).await?;
+    let held: HashSet<Uuid> = resolution.customers.iter().copied().collect();
+    // Nothing below reads what another of these writes, so they go out
+    // together: tokio-postgres pipelines statements issued concurrently on
+    // one connection, and the batch waits for one round trip, not one per
+    // statement. PostgreSQL still runs them one after the other.
+    let (aggregates, view, consent, traits, tasks, changes) = futures::join!(
+        view::fold_aggregates(transaction, &by_customer),
+        view::fold_view(transaction, &by_customer),
+        view::fold_consent(transaction, &by_customer),
+        view::fold_traits(transaction, &by_customer),
+        view::project_tasks(transaction, &by_profile),
+        changes::record_batch_changes(transaction, &rows, &held),
+    );
+    let mut failure = None;
+    for result in [aggregates, view, consent, changes] {
+        note_failure(&mut failure, result);
+    }
+    let traits_dropped = traits.unwrap_or_else(|error| {
+        note_failure(&mut failure, Err(error));
+        0
+    });
+    let tasks = tasks.unwrap_or_else(|error| {
+        note_failure(&mut failure, Err(error));
+        Vec::new()
+    });
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    timer.step("aggregates");
     let named = outbox::batch_display_names(fresh, &resolution.customers);
     let facts = outbox::BatchFacts {
         events: fresh,
@@ -208,7 +241,7 @@ async fn apply_fresh(
         conflicts: opened_conflicts,
     };
     outbox::record_outbox(transaction, &outbox::batch_outbox(&facts)).await?;
-    timer.step("changes");
+    timer.step("outbox");
 
     Ok(BatchOutcome {
         inserted,
@@ -221,6 +254,20 @@ async fn apply_fresh(
         idempotency_conflicts: 0,
         traits_dropped,
     })
+}
+
+/// Keeps, of the errors of statements pipelined in one transaction, the
+/// one that failed it: the statements sent after it only answer that the
+/// transaction is aborted (SQLSTATE 25P02), which says nothing about the
+/// batch's data, and the projector decides by the cause whether to isolate
+/// a record.
+fn note_failure(failure: &mut Option<Error>, result: Result<()>) {
+    let Err(error) = result else { return };
+    let aborted = |error: &Error| error.sqlstate() == Some("25P02");
+    match failure {
+        Some(kept) if !aborted(kept) || aborted(&error) => {}
+        _ => *failure = Some(error),
+    }
 }
 
 /// Milliseconds per step of a batch, for the debug log.

@@ -75,14 +75,10 @@ pub(crate) async fn fold_aggregates(
             });
     }
 
+    // No lock here: every customer an event counts for is a survivor the
+    // batch locked `FOR UPDATE` before resolving identity, or one it
+    // created, which no other transaction sees before this one commits.
     let ids: Vec<Uuid> = customers.keys().copied().collect();
-    let lock = transaction
-        .prepare_cached(
-            "SELECT c.id FROM customers AS c JOIN unnest($1::uuid[]) AS q (id) ON c.id = q.id
-             ORDER BY c.id FOR UPDATE OF c",
-        )
-        .await?;
-    transaction.execute(&lock, &[&ids]).await?;
 
     let counts: Vec<i64> = customers.values().map(|d| d.events).collect();
     let firsts: Vec<Option<DateTime<Utc>>> = customers.values().map(|d| d.first_at).collect();

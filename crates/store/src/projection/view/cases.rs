@@ -70,6 +70,7 @@ pub(crate) async fn project_cases(
     }
     let mut touched = Vec::new();
     let mut transitions = Vec::new();
+    let mut written: Vec<(&CaseState, Option<Uuid>)> = Vec::new();
     for case in cases
         .iter()
         .filter(|case| decisions.touched.contains(&case.id))
@@ -77,7 +78,7 @@ pub(crate) async fn project_cases(
         let profile = (!known.contains(&case.id))
             .then(|| opened_under.get(&case.id).copied())
             .flatten();
-        write_case(transaction, case, profile).await?;
+        written.push((case, profile));
         touched.push((case.customer, case.id));
         transitions.extend(case_transitions(
             case,
@@ -86,6 +87,7 @@ pub(crate) async fn project_cases(
             &event_cases,
         ));
     }
+    write_cases(transaction, &mut written).await?;
     for (merged, survivor) in &decisions.merged {
         if known.contains(merged) {
             let statement = transaction
@@ -247,48 +249,86 @@ async fn load_cases(
     Ok(cases)
 }
 
-async fn write_case(
+/// Writes the touched `cases`, each with the profile a new one is opened
+/// under (`None`: it keeps its own), whole, in one statement. Rows are
+/// written in id order, the same order in every transaction.
+async fn write_cases(
     transaction: &Transaction<'_>,
-    case: &CaseState,
-    new_profile: Option<Uuid>,
+    cases: &mut [(&CaseState, Option<Uuid>)],
 ) -> Result<()> {
-    // Sorted by name, as a recount from the events sorts them.
-    let mut channels: Vec<&str> = case
-        .channels
-        .iter()
-        .map(|channel| channel.as_str())
-        .collect();
-    channels.sort_unstable();
-    let mut conversations: Vec<&str> = case
-        .contacts
-        .iter()
-        .filter_map(|contact| contact.conversation_id.as_deref())
-        .collect();
-    conversations.sort_unstable();
-    conversations.dedup();
-    let count = i32::try_from(case.contacts.len()).unwrap_or(i32::MAX);
+    if cases.is_empty() {
+        return Ok(());
+    }
+    cases.sort_unstable_by_key(|(case, _)| case.id);
+    let n = cases.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut customers = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut reasons = Vec::with_capacity(n);
+    let mut agent_reasons = Vec::with_capacity(n);
+    let mut opened_at = Vec::with_capacity(n);
+    let mut opened_by = Vec::with_capacity(n);
+    let mut first_contact = Vec::with_capacity(n);
+    let mut last_contact = Vec::with_capacity(n);
+    let mut counts = Vec::with_capacity(n);
+    let mut channels = Vec::with_capacity(n);
+    let mut conversations = Vec::with_capacity(n);
+    let mut resolved_at = Vec::with_capacity(n);
+    let mut outcomes = Vec::with_capacity(n);
+    let mut notes = Vec::with_capacity(n);
+    for (case, new_profile) in cases.iter() {
+        // Sorted by name, as a recount from the events sorts them.
+        let mut names: Vec<&str> = case
+            .channels
+            .iter()
+            .map(|channel| channel.as_str())
+            .collect();
+        names.sort_unstable();
+        let mut threads: Vec<&str> = case
+            .contacts
+            .iter()
+            .filter_map(|contact| contact.conversation_id.as_deref())
+            .collect();
+        threads.sort_unstable();
+        threads.dedup();
+        ids.push(case.id);
+        customers.push(new_profile.unwrap_or(case.customer));
+        statuses.push(case.status.as_str());
+        reasons.push(case.reason());
+        agent_reasons.push(case.agent_reason.as_deref());
+        opened_at.push(case.opened_at);
+        opened_by.push(case.opened_by.as_deref());
+        first_contact.push(case.first_contact_at());
+        last_contact.push(case.last_contact_at());
+        counts.push(i32::try_from(case.contacts.len()).unwrap_or(i32::MAX));
+        channels.push(serde_json::Value::from(names));
+        conversations.push(serde_json::Value::from(threads));
+        resolved_at.push(case.resolved_at);
+        outcomes.push(case.outcome.as_deref());
+        notes.push(case.resolution_note.as_deref());
+    }
     let statement = transaction
-        .prepare_cached(include_str!("../../../sql/view/upsert_case.sql"))
+        .prepare_cached(include_str!("../../../sql/view/upsert_cases.sql"))
         .await?;
     transaction
         .execute(
             &statement,
             &[
-                &case.id,
-                &new_profile.unwrap_or(case.customer),
-                &case.status.as_str(),
-                &case.reason(),
-                &case.agent_reason,
-                &case.opened_at,
-                &case.opened_by,
-                &case.first_contact_at(),
-                &case.last_contact_at(),
-                &count,
+                &ids,
+                &customers,
+                &statuses,
+                &reasons,
+                &agent_reasons,
+                &opened_at,
+                &opened_by,
+                &first_contact,
+                &last_contact,
+                &counts,
                 &channels,
                 &conversations,
-                &case.resolved_at,
-                &case.outcome,
-                &case.resolution_note,
+                &resolved_at,
+                &outcomes,
+                &notes,
             ],
         )
         .await?;
