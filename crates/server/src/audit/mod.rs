@@ -16,6 +16,13 @@
 //!   `/problems/audit-unavailable` instead of the answer, so nothing is
 //!   read without a trace. A read that failed with a server error keeps
 //!   its answer (it served nothing) and its entry is queued as below.
+//! - **Group commit.** Entries are committed by one task per process: it
+//!   inserts every entry waiting at that moment (up to [`FLUSH_ROWS`]) in
+//!   one statement and answers each request once that statement has
+//!   committed; entries arriving meanwhile wait for the next statement,
+//!   without a timer. Concurrent requests so share one insert and one WAL
+//!   flush instead of a commit (and a pool connection) each, and a lone
+//!   request still waits for its own insert only.
 //! - **A change** has happened by the time its entry is written, and is on
 //!   record anyway (the event it published, the merge it stored). A 503
 //!   would invite a retry that repeats it, so when its entry cannot be
@@ -31,7 +38,7 @@
 //! them); requests refused for their role (403) are.
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -40,7 +47,7 @@ use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage as _, HttpRequest, ResponseError as _, web};
 use panorama_store::{AuditRecord, Store};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 pub(crate) mod subject;
@@ -58,27 +65,58 @@ pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(100);
 pub(crate) const FLUSH_ROWS: usize = 500;
 /// Entries the queue holds before new ones are dropped.
 const QUEUE: usize = 10_000;
+/// Entries waiting for the committer before requests wait to hand theirs
+/// over: a bound on memory, far above what the pool's connections can have
+/// in flight.
+const COMMIT_QUEUE: usize = 4_096;
 /// Tries per insert before its entries are given up.
 const ATTEMPTS: u32 = 3;
+
+/// Why an entry could not be committed, shared by the entries of one
+/// statement: the store's error as text, for the log.
+type CommitError = Arc<str>;
+
+/// An entry handed to the committer, with where to say it is committed.
+#[derive(Debug)]
+struct Pending {
+    record: AuditRecord,
+    done: oneshot::Sender<Result<(), CommitError>>,
+}
 
 /// The request side of the pipeline.
 #[derive(Debug)]
 pub(crate) struct AuditSink {
-    /// Where a request's entry is written before it is answered.
-    store: Store,
+    /// The committer's queue: a request's entry, committed before the
+    /// request is answered.
+    committer: mpsc::Sender<Pending>,
     /// The background writer's queue, for the entries of changes that
     /// could not be written at once.
     sender: mpsc::Sender<AuditRecord>,
 }
 
 impl AuditSink {
-    /// Starts the writer on the current Tokio runtime; `None` outside one.
-    /// The writer flushes what it holds and stops once the sink is dropped.
+    /// Starts the committer and the writer on the current Tokio runtime;
+    /// `None` outside one. Both flush what they hold and stop once the sink
+    /// is dropped.
     pub(crate) fn start(store: Store) -> Option<Self> {
         let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let (committer, pending) = mpsc::channel(COMMIT_QUEUE);
+        runtime.spawn(commit(store.clone(), pending));
         let (sender, receiver) = mpsc::channel(QUEUE);
-        runtime.spawn(write(store.clone(), receiver));
-        Some(AuditSink { store, sender })
+        runtime.spawn(write(store, receiver));
+        Some(AuditSink { committer, sender })
+    }
+
+    /// Commits `record` together with the entries of the requests waiting
+    /// at the same time; `Ok` once it is committed.
+    async fn commit(&self, record: AuditRecord) -> Result<(), CommitError> {
+        let (done, committed) = oneshot::channel();
+        let stopped = || CommitError::from("the audit committer stopped");
+        self.committer
+            .send(Pending { record, done })
+            .await
+            .map_err(|_| stopped())?;
+        committed.await.map_err(|_| stopped())?
     }
 
     fn push(&self, record: AuditRecord) {
@@ -89,6 +127,28 @@ impl AuditSink {
                 mpsc::error::TrySendError::Closed(_) => "writer stopped",
             };
             tracing::warn!(reason, "audit entry dropped");
+        }
+    }
+}
+
+/// Commits the entries requests hand over, every one waiting at that
+/// moment in one statement, and tells each request how it went; until the
+/// sink is dropped.
+async fn commit(store: Store, mut pending: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::with_capacity(FLUSH_ROWS);
+    while pending.recv_many(&mut batch, FLUSH_ROWS).await > 0 {
+        let (records, waiting): (Vec<AuditRecord>, Vec<_>) = batch
+            .drain(..)
+            .map(|entry| (entry.record, entry.done))
+            .unzip();
+        let outcome = store
+            .record_audit(&records)
+            .await
+            .map_err(|error| CommitError::from(error.to_string()));
+        for done in waiting {
+            // A request that stopped waiting (its client went away) needs
+            // no answer.
+            let _ = done.send(outcome.clone());
         }
     }
 }
@@ -222,7 +282,7 @@ pub(crate) async fn record(
         status: i32::from(response.status().as_u16()),
         identifier_kind: subject.identifier_kind.map(|kind| kind.as_str().to_owned()),
     };
-    let Err(error) = sink.store.record_audit(std::slice::from_ref(&record)).await else {
+    let Err(error) = sink.commit(record.clone()).await else {
         return Ok(response.map_into_left_body());
     };
     let read = http.method() == Method::GET;

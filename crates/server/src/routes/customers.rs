@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use panorama_core::{Channel, EventType, Identifier, IdentifierKind};
-use panorama_store::{Store, TimelineCursor, TimelineEntry, TimelineQuery};
+use panorama_store::{TimelineCursor, TimelineEntry, TimelineQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::params::{self, customer_in_path, invalid, next_page, parse_customer_id};
+use super::params::{self, invalid, next_page, parse_customer_id};
 use crate::audit::subject;
 use crate::error::ApiError;
 use crate::{AppState, problem, store};
@@ -134,12 +134,12 @@ pub(crate) async fn lookup(
     subject::note_identifier_kind(&request, kind);
     let identifier = Identifier::parse(kind, raw, state.settings.default_region)
         .map_err(|error| invalid(name, error.to_string()))?;
-    let store = store(&state)?;
-    let Some(id) = store.lookup(&identifier).await? else {
+    // The identifier's owner and its profile in one round trip.
+    let Some(profile) = store(&state)?.lookup_profile(&identifier).await? else {
         return Err(ApiError::NotFound(format!("no customer has {identifier}")));
     };
-    subject::note_customer(&request, id);
-    profile_response(store, id).await
+    subject::note_customer(&request, profile.id);
+    Ok(HttpResponse::Ok().json(profile))
 }
 
 /// `GET /v1/customers/{id}` — the 360 profile.
@@ -166,11 +166,7 @@ pub(crate) async fn profile(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_customer_id(&path)?;
-    profile_response(store(&state)?, id).await
-}
-
-async fn profile_response(store: &Store, id: Uuid) -> Result<HttpResponse, ApiError> {
-    match store.profile(id).await? {
+    match store(&state)?.profile(id).await? {
         Some(profile) => Ok(HttpResponse::Ok().json(profile)),
         None => Err(ApiError::NotFound(format!("no customer {id}"))),
     }
@@ -257,14 +253,19 @@ pub(crate) async fn timeline(
     let mut wanted = TimelineQuery::from(params::query::<TimelineParams>(request.query_string())?);
     let page = wanted.limit;
     wanted.limit = page + 1;
-    let in_path = customer_in_path(&state, &path).await?;
-    let mut entries = store(&state)?.timeline(in_path.customer, &wanted).await?;
+    let requested = parse_customer_id(&path)?;
+    // The survivor lookup is part of the page's statement: one connection
+    // and one round trip per request.
+    let Some((customer, mut entries)) = store(&state)?.timeline_of(requested, &wanted).await?
+    else {
+        return Err(ApiError::NotFound(format!("no customer {requested}")));
+    };
     let next_cursor = next_page(&mut entries, page, |last| {
         TimelineCursor::after(last).encode()
     });
     Ok(HttpResponse::Ok().json(TimelinePage {
-        customer_id: in_path.customer,
-        requested_id: in_path.requested,
+        customer_id: customer,
+        requested_id: requested,
         entries,
         next_cursor,
     }))

@@ -55,9 +55,14 @@ pub(crate) struct ProfileConsent {
 
 /// The query of a customer's statements, in the column order of
 /// [`consent_view`].
-pub(crate) const CONSENT_OF_CUSTOMER: &str =
-    "SELECT channel, purpose, granted, at, source, event_id
+const CONSENT_OF_CUSTOMER: &str = "SELECT channel, purpose, granted, at, source, event_id
      FROM customer_consent WHERE customer_id = $1 ORDER BY channel, purpose";
+
+/// [`CONSENT_OF_CUSTOMER`] of the customer `survivor`, an SQL expression
+/// giving a surviving customer's id.
+pub(crate) fn consent_of(survivor: &str) -> String {
+    CONSENT_OF_CUSTOMER.replace("$1", survivor)
+}
 
 /// A row of [`CONSENT_OF_CUSTOMER`]; `None` for a channel or purpose this
 /// build does not know (a newer one wrote it).

@@ -4,15 +4,19 @@
 //! projection's row totals.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use panorama_core::{ConsentStatus, EventIdentifier, Identifier, Trust};
 use serde::Serialize;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use super::consent::ConsentView;
-use super::traits::TraitView;
-use super::view::{CaseView, ContactWindows, FeedbackSummary, Signals};
+use super::consent::{ConsentView, consent_of};
+use super::traits::{TraitView, traits_of};
+use super::view::{
+    CaseView, ContactWindows, FeedbackSummary, Signals, feedback_of, open_cases_of, windows_of,
+};
 use crate::projection::stored_identifier;
 use crate::{Result, Store};
 
@@ -138,48 +142,55 @@ impl Store {
         Ok(row.map(|row| row.get(0)))
     }
 
+    /// The profile of the customer owning `identifier` (the survivor of the
+    /// profile it came through), if any: [`Store::lookup`] and
+    /// [`Store::profile`] in one round trip, its `requested_id` the
+    /// customer found. The span names the identifier's kind, never its
+    /// value.
+    #[tracing::instrument(skip(self, identifier), fields(kind = %identifier.kind()))]
+    pub async fn lookup_profile(&self, identifier: &Identifier) -> Result<Option<CustomerProfile>> {
+        let kind = identifier.kind().as_str();
+        let value = identifier.value();
+        let subject: [&(dyn ToSql + Sync); 2] = [&kind, &value];
+        self.read_profile(&BY_IDENTIFIER, &subject, None).await
+    }
+
     /// The profile of the customer `id` leads to (itself, or the survivor
     /// it was merged into), if any.
     #[tracing::instrument(skip(self))]
     pub async fn profile(&self, id: Uuid) -> Result<Option<CustomerProfile>> {
+        let subject: [&(dyn ToSql + Sync); 1] = [&id];
+        self.read_profile(&BY_ID, &subject, Some(id)).await
+    }
+
+    /// The profile `statements` find with `subject`, every statement sent
+    /// at once on one connection (one round trip: each finds the survivor
+    /// itself, so none waits for another's answer). `requested` is the id
+    /// asked for; `None`: the survivor found.
+    async fn read_profile(
+        &self,
+        statements: &ProfileStatements,
+        subject: &[&(dyn ToSql + Sync)],
+        requested: Option<Uuid>,
+    ) -> Result<Option<CustomerProfile>> {
         let client = self.pool.get().await?;
-        let customer = client
-            .prepare_cached(
-                "SELECT s.id, s.display_name, s.first_contact_at, s.last_contact_at, s.event_count
-                 FROM customers AS asked JOIN customers AS s ON s.id = asked.survivor_id
-                 WHERE asked.id = $1",
-            )
-            .await?;
-        let Some(row) = client.query_opt(&customer, &[&id]).await? else {
-            return Ok(None);
-        };
-        let survivor: Uuid = row.get(0);
-        let identifiers = client
-            .prepare_cached(
-                "SELECT i.kind, i.value, i.source, i.first_seen_at, i.last_seen_at, i.trust
-                 FROM customers AS c JOIN identifiers AS i ON i.customer_id = c.id
-                 WHERE c.survivor_id = $1 ORDER BY i.kind, i.value",
-            )
-            .await?;
-        let channels = client
-            .prepare_cached(
-                "SELECT channel, event_count, last_event_at, last_direction
-                 FROM customer_channels WHERE customer_id = $1
-                 ORDER BY event_count DESC, channel",
-            )
-            .await?;
-        // Pipelined on the one connection: two round trips' worth of latency
-        // becomes one.
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&survivor];
+        let head = client.prepare_cached(&statements.head).await?;
+        let identifiers = client.prepare_cached(&statements.identifiers).await?;
+        let channels = client.prepare_cached(&statements.channels).await?;
         let lists = async {
             futures::try_join!(
-                client.query(&identifiers, &params),
-                client.query(&channels, &params),
+                client.query_opt(&head, subject),
+                client.query(&identifiers, subject),
+                client.query(&channels, subject),
             )
             .map_err(crate::Error::from)
         };
-        let ((identifiers, channels), view) =
-            futures::try_join!(lists, Store::profile_view(&client, survivor))?;
+        let ((row, identifiers, channels), view) =
+            futures::try_join!(lists, Store::profile_view(&client, statements, subject))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let survivor: Uuid = row.get(0);
         let mut grouped: BTreeMap<String, Vec<IdentifierView>> = BTreeMap::new();
         for row in &identifiers {
             grouped.entry(row.get(0)).or_default().push(IdentifierView {
@@ -193,7 +204,7 @@ impl Store {
         let signals = self.signals(&view, Utc::now());
         Ok(Some(CustomerProfile {
             id: survivor,
-            requested_id: id,
+            requested_id: requested.unwrap_or(survivor),
             display_name: row.get(1),
             first_contact_at: row.get(2),
             last_contact_at: row.get(3),
@@ -252,6 +263,82 @@ impl Store {
             }))
     }
 }
+
+/// The statements of a profile read, each finding the surviving customer
+/// itself from the same parameters (an id, or an identifier's kind and
+/// value), so that all of them go out at once.
+#[derive(Debug)]
+pub(crate) struct ProfileStatements {
+    /// The survivor's row: id, display name, first and last contact, event
+    /// count; no row when nobody is found.
+    head: String,
+    /// Identifiers of every profile of the tree, by kind then value.
+    identifiers: String,
+    /// Per channel, busiest first.
+    channels: String,
+    /// Contacts in the 7, 30 and 90 days to the date in the parameter
+    /// after the subject's.
+    pub(crate) windows: String,
+    /// Open cases, newest first.
+    pub(crate) open_cases: String,
+    /// Survey summaries.
+    pub(crate) feedback: String,
+    /// Traits.
+    pub(crate) traits: String,
+    /// Consent statements.
+    pub(crate) consent: String,
+}
+
+impl ProfileStatements {
+    /// The statements for a profile found by `head`, whose first column is
+    /// the survivor, with `survivor` the expression giving the survivor's
+    /// id from the same `parameters` (how many the subject takes).
+    fn new(head: &str, survivor: &str, parameters: usize) -> Self {
+        ProfileStatements {
+            head: head.to_owned(),
+            identifiers: format!(
+                "SELECT i.kind, i.value, i.source, i.first_seen_at, i.last_seen_at, i.trust
+                 FROM customers AS c JOIN identifiers AS i ON i.customer_id = c.id
+                 WHERE c.survivor_id = {survivor} ORDER BY i.kind, i.value"
+            ),
+            channels: format!(
+                "SELECT channel, event_count, last_event_at, last_direction
+                 FROM customer_channels WHERE customer_id = {survivor}
+                 ORDER BY event_count DESC, channel"
+            ),
+            windows: windows_of(survivor, &format!("${}", parameters + 1)),
+            open_cases: open_cases_of(survivor),
+            feedback: feedback_of(survivor),
+            traits: traits_of(survivor),
+            consent: consent_of(survivor),
+        }
+    }
+}
+
+/// A profile by customer id (`$1`): the survivor of that customer.
+static BY_ID: LazyLock<ProfileStatements> = LazyLock::new(|| {
+    ProfileStatements::new(
+        "SELECT s.id, s.display_name, s.first_contact_at, s.last_contact_at, s.event_count
+         FROM customers AS asked JOIN customers AS s ON s.id = asked.survivor_id
+         WHERE asked.id = $1",
+        "(SELECT survivor_id FROM customers WHERE id = $1)",
+        1,
+    )
+});
+
+/// A profile by identifier (`$1` kind, `$2` value): the survivor of the
+/// profile that has it.
+static BY_IDENTIFIER: LazyLock<ProfileStatements> = LazyLock::new(|| {
+    ProfileStatements::new(
+        "SELECT s.id, s.display_name, s.first_contact_at, s.last_contact_at, s.event_count
+         FROM identifiers AS i JOIN customers AS asked ON asked.id = i.customer_id
+         JOIN customers AS s ON s.id = asked.survivor_id
+         WHERE i.kind = $1 AND i.value = $2",
+        "(SELECT c.survivor_id FROM identifiers AS i JOIN customers AS c ON c.id = i.customer_id
+          WHERE i.kind = $1 AND i.value = $2)",
+        2,
+    )
+});
 
 /// A stored trust; anything but `claimed` (the column's check allows only
 /// the two) reads as verified, as rows from before trust existed were.

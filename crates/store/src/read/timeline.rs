@@ -154,11 +154,18 @@ pub struct TimelineQuery {
 }
 
 impl Store {
-    /// One page of the history of surviving customer `id` (see
-    /// [`Store::survivor_of`]) and every profile merged into it, newest
-    /// first.
+    /// One page of the history of the customer `id` leads to (itself, the
+    /// survivor it was merged into, or the customer that took over it as an
+    /// alias: see [`Store::survivor_of`]) and of every profile merged into
+    /// it, newest first, with that customer's id; `None` when no customer
+    /// ever had the id. One statement on one connection: the survivor
+    /// lookup is part of it.
     #[tracing::instrument(skip(self))]
-    pub async fn timeline(&self, id: Uuid, query: &TimelineQuery) -> Result<Vec<TimelineEntry>> {
+    pub async fn timeline_of(
+        &self,
+        id: Uuid,
+        query: &TimelineQuery,
+    ) -> Result<Option<(Uuid, Vec<TimelineEntry>)>> {
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached(include_str!("../../sql/timeline.sql"))
@@ -189,12 +196,36 @@ impl Store {
                 ],
             )
             .await?;
-        Ok(rows.iter().map(|row| timeline_entry(row, 0)).collect())
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let customer = first.get(0);
+        // A customer without an event on this page comes as one row whose
+        // event columns are NULL.
+        let entries = rows
+            .iter()
+            .filter(|row| row.get::<_, Option<Uuid>>(1).is_some())
+            .map(|row| timeline_entry(row, 1))
+            .collect();
+        Ok(Some((customer, entries)))
+    }
+
+    /// One page of the history of surviving customer `id` (see
+    /// [`Store::survivor_of`]) and every profile merged into it, newest
+    /// first.
+    #[tracing::instrument(skip(self))]
+    pub async fn timeline(&self, id: Uuid, query: &TimelineQuery) -> Result<Vec<TimelineEntry>> {
+        Ok(self
+            .timeline_of(id, query)
+            .await?
+            .map(|(_, entries)| entries)
+            .unwrap_or_default())
     }
 }
 
 /// Maps the event columns of a row, in the order of `sql/timeline.sql`
-/// (event_id through anonymised_at), starting at column `first`; shared by the
+/// (event_id through anonymised_at, from its second column), starting at
+/// column `first`; shared by the
 /// timeline and the change log (`sql/changes_since.sql`).
 pub(crate) fn timeline_entry(row: &Row, first: usize) -> TimelineEntry {
     let column = |offset: usize| first + offset;

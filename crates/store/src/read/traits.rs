@@ -48,10 +48,15 @@ fn trait_value_schema() -> utoipa::openapi::schema::Schema {
     Schema::OneOf(one_of)
 }
 
-/// The query of a customer's traits, in the column order
+/// The query of the traits of the customer `survivor` (an SQL expression
+/// giving a surviving customer's id), in the column order
 /// [`ProfileTraits::from_rows`] reads.
-pub(crate) const TRAITS_OF_CUSTOMER: &str = "SELECT key, value, at, source, channel, event_id
-     FROM customer_attributes WHERE customer_id = $1";
+pub(crate) fn traits_of(survivor: &str) -> String {
+    format!(
+        "SELECT key, value, at, source, channel, event_id
+         FROM customer_attributes WHERE customer_id = {survivor}"
+    )
+}
 
 /// The traits part of a profile.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -64,7 +69,7 @@ pub(crate) struct ProfileTraits {
 }
 
 impl ProfileTraits {
-    /// Reads the rows of [`TRAITS_OF_CUSTOMER`].
+    /// Reads the rows of [`traits_of`].
     pub(crate) fn from_rows(rows: &[Row]) -> ProfileTraits {
         let mut read = ProfileTraits::default();
         for row in rows {

@@ -9,8 +9,9 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::consent::{self, ProfileConsent, TASK_CONSENT_JOIN, task_consent};
+use super::profile::ProfileStatements;
 use super::timeline::TimelineCursor;
-use super::traits::{ProfileTraits, TRAITS_OF_CUSTOMER};
+use super::traits::ProfileTraits;
 use crate::{Result, Store};
 
 /// A case as agents see it.
@@ -243,50 +244,63 @@ pub struct Insights {
     pub responses: BTreeMap<String, i64>,
 }
 
+/// The contact windows of the customer `survivor` (an SQL expression
+/// giving a surviving customer's id) as of the date in parameter `today`.
+pub(crate) fn windows_of(survivor: &str, today: &str) -> String {
+    format!(
+        "SELECT COALESCE(sum(contacts) FILTER (WHERE day > {today}::date - 7), 0)::int8,
+                COALESCE(sum(contacts) FILTER (WHERE day > {today}::date - 30), 0)::int8,
+                COALESCE(sum(contacts), 0)::int8
+         FROM customer_daily_contacts
+         WHERE customer_id = {survivor} AND day > {today}::date - 90"
+    )
+}
+
+/// The open cases of the customer `survivor`, newest first, at most 50.
+pub(crate) fn open_cases_of(survivor: &str) -> String {
+    format!(
+        "SELECT {CASE_COLUMNS} FROM customers AS p JOIN cases AS c ON c.customer_id = p.id
+         WHERE p.survivor_id = {survivor} AND c.merged_into IS NULL AND c.status = 'open'
+         ORDER BY c.opened_at DESC, c.id DESC LIMIT 50"
+    )
+}
+
+/// The survey summaries of the customer `survivor`.
+pub(crate) fn feedback_of(survivor: &str) -> String {
+    format!(
+        "SELECT metric, responses, score_sum, latest_score, latest_at
+         FROM customer_feedback WHERE customer_id = {survivor}"
+    )
+}
+
 fn ratio(part: i64, whole: i64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
 impl Store {
-    /// Summaries for the profile of surviving customer `survivor`, read on
-    /// the caller's connection (a second one per request could starve the
-    /// pool under load).
+    /// Summaries for the profile of the customer `statements` find with
+    /// `subject` (the parameters of its survivor expression), read on the
+    /// caller's connection (a second one per request could starve the pool
+    /// under load), pipelined with whatever the caller runs beside it.
     pub(crate) async fn profile_view(
         client: &deadpool_postgres::Client,
-        survivor: Uuid,
+        statements: &ProfileStatements,
+        subject: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<ProfileView> {
         let today = Utc::now().date_naive();
-        let windows = client
-            .prepare_cached(
-                "SELECT COALESCE(sum(contacts) FILTER (WHERE day > $2::date - 7), 0)::int8,
-                        COALESCE(sum(contacts) FILTER (WHERE day > $2::date - 30), 0)::int8,
-                        COALESCE(sum(contacts), 0)::int8
-                 FROM customer_daily_contacts WHERE customer_id = $1 AND day > $2::date - 90",
-            )
-            .await?;
-        let cases = client
-            .prepare_cached(&format!(
-                "SELECT {CASE_COLUMNS} FROM customers AS p JOIN cases AS c ON c.customer_id = p.id
-                 WHERE p.survivor_id = $1 AND c.merged_into IS NULL AND c.status = 'open'
-                 ORDER BY c.opened_at DESC, c.id DESC LIMIT 50"
-            ))
-            .await?;
-        let feedback = client
-            .prepare_cached(
-                "SELECT metric, responses, score_sum, latest_score, latest_at
-                 FROM customer_feedback WHERE customer_id = $1",
-            )
-            .await?;
-        let traits = client.prepare_cached(TRAITS_OF_CUSTOMER).await?;
-        let consent = client.prepare_cached(consent::CONSENT_OF_CUSTOMER).await?;
-        let window_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&survivor, &today];
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&survivor];
+        let windows = client.prepare_cached(&statements.windows).await?;
+        let cases = client.prepare_cached(&statements.open_cases).await?;
+        let feedback = client.prepare_cached(&statements.feedback).await?;
+        let traits = client.prepare_cached(&statements.traits).await?;
+        let consent = client.prepare_cached(&statements.consent).await?;
+        let mut window_params = subject.to_vec();
+        window_params.push(&today);
         let (windows, cases, feedback, traits, consent) = futures::try_join!(
             client.query_one(&windows, &window_params),
-            client.query(&cases, &params),
-            client.query(&feedback, &params),
-            client.query(&traits, &params),
-            client.query(&consent, &params),
+            client.query(&cases, subject),
+            client.query(&feedback, subject),
+            client.query(&traits, subject),
+            client.query(&consent, subject),
         )?;
         let mut summary = FeedbackSummary::default();
         for row in &feedback {
