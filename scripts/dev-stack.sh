@@ -314,6 +314,10 @@ export_panorama_env() {
   # sync) are for a real cluster, and `panorama topics` refuses them here.
   export PANORAMA_TOPIC_REPLICATION_FACTOR="${PANORAMA_TOPIC_REPLICATION_FACTOR:-1}"
   export PANORAMA_TOPIC_MIN_INSYNC_REPLICAS="${PANORAMA_TOPIC_MIN_INSYNC_REPLICAS:-1}"
+  # One process runs the gateway and the projector, so its own writes wake
+  # its consumers: idle, they pause instead of holding fetches open, which
+  # the broker's storage engine answers by polling (docs/performance.md).
+  export PANORAMA_KAFKA_IDLE_PROBE_MS="${PANORAMA_KAFKA_IDLE_PROBE_MS:-1000}"
   # With the simulator on, one "request served" line per simulated event
   # (hundreds during the history backfill) would scroll the tokens out of
   # sight; PANORAMA_LOG=info brings them back.

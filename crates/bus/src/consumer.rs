@@ -20,7 +20,7 @@ use rdkafka::types::RDKafkaRespErr;
 
 use crate::report::ConnectionReport;
 use crate::security::redact;
-use crate::{Connection, Error, Result};
+use crate::{Connection, Error, Result, wake};
 
 /// A consumer's claim on a partition, from its sink: where to start, and
 /// the epoch under which the sink accepts this consumer's offsets (a later
@@ -53,8 +53,19 @@ pub struct ConsumerSettings {
     pub topic: String,
     /// Group session timeout: how soon a dead member's partitions move.
     pub session_timeout: Duration,
-    /// Longest the broker holds a fetch open waiting for data.
+    /// Longest the broker holds a fetch open waiting for data. Nisshi
+    /// looks for new records in rounds while it holds a fetch (at the start,
+    /// then halfway through what is left, ...): a record that arrives
+    /// during a fetch is found up to half of this later, and every round
+    /// reads storage.
     pub fetch_wait: Duration,
+    /// How often a consumer with nothing to read looks at the topic again.
+    /// A consumer that found nothing for two fetch waits (at least 50 ms)
+    /// stops fetching, so an idle process does not keep the broker busy; a
+    /// write to the topic by a producer of this process wakes it at once, a
+    /// write by another process is found at the next probe. Zero: never
+    /// stop fetching.
+    pub idle_probe: Duration,
     /// How often the client reports partition high watermarks (for lag).
     pub statistics_interval: Duration,
     /// What to do when a stored offset lies below the start of the log
@@ -69,8 +80,8 @@ pub struct ConsumerSettings {
 
 impl ConsumerSettings {
     /// Defaults (a plain `host:port` list is plaintext): 10 s session
-    /// timeout, 20 ms fetch wait, watermarks every 5 s, a gap in the log
-    /// stops the consumer, 32 MiB queued ahead.
+    /// timeout, 20 ms fetch wait, an idle probe every second, watermarks
+    /// every 5 s, a gap in the log stops the consumer, 32 MiB queued ahead.
     pub fn new(
         connection: impl Into<Connection>,
         group: impl Into<String>,
@@ -82,6 +93,7 @@ impl ConsumerSettings {
             topic: topic.into(),
             session_timeout: Duration::from_secs(10),
             fetch_wait: Duration::from_millis(20),
+            idle_probe: Duration::from_secs(1),
             statistics_interval: Duration::from_secs(5),
             accept_log_gap: false,
             max_queued_bytes: 32 * 1024 * 1024,
@@ -330,7 +342,41 @@ fn partition_numbers(partitions: &TopicPartitionList) -> Vec<i32> {
 pub struct BatchConsumer {
     consumer: BaseConsumer<SeekingContext>,
     topic: String,
+    idle: Idle,
 }
+
+/// Whether a consumer fetches, and when it stops: see
+/// [`ConsumerSettings::idle_probe`].
+struct Idle {
+    /// Writes to the topic by this process.
+    wake: Arc<wake::Signal>,
+    /// The count of `wake` when the consumer parked.
+    seen: u64,
+    /// How long nothing must arrive before the consumer parks.
+    park_after: Duration,
+    /// [`ConsumerSettings::idle_probe`]; zero never parks.
+    probe: Duration,
+    /// Since when nothing arrived, while fetching.
+    quiet_since: Option<Instant>,
+    /// The count of `wake` when the quiet spell began: a write during it
+    /// may not have been fetched yet, so it starts the spell again.
+    quiet_writes: u64,
+    /// Since when the assigned partitions are paused; `None` while fetching.
+    parked_at: Option<Instant>,
+    /// The assignment epoch the partitions were paused in.
+    parked_epoch: u64,
+    /// A record the client handed out while the consumer was parked (from
+    /// a partition assigned meanwhile), with its assignment epoch: the
+    /// first of the next batch.
+    carried: Option<(u64, ConsumedRecord)>,
+}
+
+/// Longest a parked consumer waits before it serves the client's callbacks
+/// (rebalances, statistics) and hands control back to its caller.
+const PARKED_TICK: Duration = Duration::from_millis(100);
+/// Longest the request that wakes the client's broker thread on resume may
+/// take; it is only a nudge, its answer is not used.
+const WAKE_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for BatchConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -391,31 +437,64 @@ impl BatchConsumer {
             .create_with_context(context)
             .map_err(redact)?;
         consumer.subscribe(&[&settings.topic])?;
+        let wake = wake::signal(&settings.topic);
         Ok(BatchConsumer {
             consumer,
             topic: settings.topic.clone(),
+            idle: Idle {
+                seen: wake.writes(),
+                wake,
+                park_after: (settings.fetch_wait * 2).max(Duration::from_millis(50)),
+                probe: settings.idle_probe,
+                quiet_since: None,
+                quiet_writes: 0,
+                parked_at: None,
+                parked_epoch: 0,
+                carried: None,
+            },
         })
     }
 
     /// Collects up to `max_records` records of at most `max_bytes` (keys and
-    /// values; the first record is taken whatever its size), waiting at most
-    /// `max_wait` for them. Records from before a rebalance that happened
-    /// while collecting are dropped: the new assignment starts again from
-    /// the stored offsets.
+    /// values; the first record is taken whatever its size): waits at most
+    /// `max_wait` for the first one, then takes what the client has already
+    /// fetched, without waiting for more. A consumer that is parked (see
+    /// [`ConsumerSettings::idle_probe`]) may return nothing sooner, or wait
+    /// up to a tenth of a second longer. Records from before a rebalance
+    /// that happened while collecting are dropped: the new assignment
+    /// starts again from the stored offsets.
     pub fn next_batch(
         &mut self,
         max_records: usize,
         max_bytes: usize,
         max_wait: Duration,
     ) -> Result<Vec<ConsumedRecord>> {
-        let deadline = Instant::now() + max_wait;
+        let mut deadline = Instant::now() + max_wait;
+        if self.idle.parked_at.is_some() {
+            if !self.wait_parked()? {
+                return Ok(Vec::new());
+            }
+            deadline = Instant::now() + max_wait;
+        }
         let context = self.consumer.context();
         let mut epoch = context.epoch.load(Ordering::SeqCst);
         let mut batch = Vec::new();
         let mut bytes = 0usize;
+        if let Some((carried_epoch, record)) = self.idle.carried.take() {
+            if carried_epoch == epoch {
+                bytes += record.size();
+                batch.push(record);
+            }
+        }
         while batch.len() < max_records && (batch.is_empty() || bytes < max_bytes) {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
+            // Once a record is in hand, only what is already fetched joins
+            // it: waiting to fill the batch would delay every record in it.
+            let remaining = if batch.is_empty() {
+                deadline.saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
+            };
+            if remaining.is_zero() && batch.is_empty() {
                 break;
             }
             let polled = self.consumer.poll(remaining);
@@ -455,7 +534,118 @@ impl BatchConsumer {
                 }
             }
         }
+        self.after_poll(!batch.is_empty());
         Ok(batch)
+    }
+
+    /// Parks the consumer once nothing arrived for
+    /// [`Idle::park_after`]: pauses its partitions, so the client stops
+    /// fetching. The client resumes each from the last record handed out
+    /// (or from where a rewind put it), so nothing is skipped.
+    fn after_poll(&mut self, received: bool) {
+        if received || self.idle.probe.is_zero() {
+            self.idle.quiet_since = None;
+            return;
+        }
+        let now = Instant::now();
+        // A record acknowledged before the spell began was fetched within
+        // it (a fetch wait and a round trip, less than `park_after`), or it
+        // would have ended the spell; one acknowledged since may not have
+        // been, and must not be left to the next probe: it starts the
+        // spell again.
+        let writes = self.idle.wake.writes();
+        let quiet_since = match self.idle.quiet_since {
+            Some(since) if writes == self.idle.quiet_writes => since,
+            _ => {
+                self.idle.quiet_since = Some(now);
+                self.idle.quiet_writes = writes;
+                return;
+            }
+        };
+        if now.duration_since(quiet_since) < self.idle.park_after || !self.has_assignment() {
+            return;
+        }
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        // A write from here on wakes the consumer.
+        self.idle.seen = writes;
+        if let Err(error) = self.consumer.pause(&assignment) {
+            tracing::debug!(%error, "cannot pause an idle consumer");
+            return;
+        }
+        self.idle.parked_at = Some(now);
+        self.idle.parked_epoch = self.consumer.context().epoch.load(Ordering::SeqCst);
+        tracing::trace!(topic = %self.topic, "consumer idle; fetching paused");
+    }
+
+    /// Waits, parked, for a write by this process, the next probe or an
+    /// assignment change, at most [`PARKED_TICK`]; serves the client's
+    /// callbacks; resumes fetching and returns true when it is time to.
+    fn wait_parked(&mut self) -> Result<bool> {
+        let Some(parked_at) = self.idle.parked_at else {
+            return Ok(true);
+        };
+        let probe_at = parked_at + self.idle.probe;
+        let tick = probe_at
+            .saturating_duration_since(Instant::now())
+            .min(PARKED_TICK);
+        let writes = self.idle.wake.wait_past(self.idle.seen, tick);
+        // Rebalance callbacks, statistics and errors arrive through poll; a
+        // paused consumer has no records to hand out.
+        let polled = self.consumer.poll(Duration::ZERO);
+        let context = self.consumer.context();
+        if let Some(message) = context.fatal.lock().ok().and_then(|fatal| fatal.clone()) {
+            return Err(Error::LogGap(message));
+        }
+        if context.failed.load(Ordering::SeqCst) {
+            return Err(Error::Offsets(
+                "stored offsets could not be loaded on assignment".into(),
+            ));
+        }
+        let carried = match polled {
+            Some(Ok(message)) => Some(owned(&message)),
+            Some(Err(error)) if is_fatal(&error) => return Err(error.into()),
+            _ => None,
+        };
+        let has_carried = carried.is_some();
+        if let Some(record) = carried {
+            self.idle.carried = Some((context.epoch.load(Ordering::SeqCst), record));
+        }
+        let woken = has_carried
+            || writes > self.idle.seen
+            || Instant::now() >= probe_at
+            || context.epoch.load(Ordering::SeqCst) != self.idle.parked_epoch;
+        if !woken {
+            return Ok(false);
+        }
+        self.unpark();
+        Ok(true)
+    }
+
+    /// Resumes fetching every assigned partition.
+    fn unpark(&mut self) {
+        self.idle.parked_at = None;
+        // The spell starts again at the next empty poll, counting the
+        // writes that woke the consumer as new.
+        self.idle.quiet_since = None;
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        if let Err(error) = self.consumer.resume(&assignment) {
+            tracing::warn!(%error, "cannot resume an idle consumer");
+            return;
+        }
+        // librdkafka's broker thread learns of a resume only when it next
+        // wakes (up to a second later); a request to the broker wakes it,
+        // and it fetches at once.
+        if let Some(element) = assignment.elements().first() {
+            let _ = self.consumer.fetch_watermarks(
+                element.topic(),
+                element.partition(),
+                WAKE_REQUEST_TIMEOUT,
+            );
+        }
     }
 
     /// The epoch of this consumer's claim on `partition`, while it owns it.
@@ -538,6 +728,22 @@ impl BatchConsumer {
     pub fn topic(&self) -> &str {
         &self.topic
     }
+}
+
+/// Runs `future` on `runtime` and waits for it from this blocking thread
+/// (a consumer's, for [`OffsetSource::claim`]); `None` when the runtime
+/// shut down first. `Handle::block_on` would wait forever there: the
+/// database connection it needs is a task of the dead runtime.
+pub fn wait_on<T: Send + 'static>(
+    runtime: &tokio::runtime::Handle,
+    future: impl Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    let (done, outcome) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        let _ = done.send(future.await);
+    });
+    // A runtime that shuts down drops the task, and the sender with it.
+    outcome.recv().ok()
 }
 
 fn is_out_of_range(error: &KafkaError) -> bool {

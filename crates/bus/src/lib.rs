@@ -9,12 +9,13 @@ mod ordered;
 mod producer;
 mod report;
 mod security;
+mod wake;
 
 pub use admin::{
     TopicReport, TopicSpec, broker_count, create_topics, delete_records_before, describe_topics,
     ensure_topics, group_member_count, high_watermarks, topic_partition_count, watermarks,
 };
-pub use consumer::{BatchConsumer, Claim, ConsumedRecord, ConsumerSettings, OffsetSource};
+pub use consumer::{BatchConsumer, Claim, ConsumedRecord, ConsumerSettings, OffsetSource, wait_on};
 pub use ordered::{OrderedProducer, PartitionedRecord, last_records};
 pub use producer::{OutboundRecord, Producer, ProducerSettings};
 pub use security::{

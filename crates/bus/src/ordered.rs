@@ -142,6 +142,9 @@ impl OrderedProducer {
         while outcomes.len() < records.len() {
             outcomes.push(Err(Error::Timeout(self.timeout)));
         }
+        if outcomes.iter().any(Result::is_ok) {
+            crate::wake::wrote(topic);
+        }
         outcomes
     }
 }

@@ -103,7 +103,9 @@ impl Producer {
     pub async fn publish(&self, topic: &str, records: &[OutboundRecord]) -> Result<()> {
         self.publish_all(topic, records)
             .await
-            .map_err(|error| self.report.explain(error))
+            .map_err(|error| self.report.explain(error))?;
+        crate::wake::wrote(topic);
+        Ok(())
     }
 
     async fn publish_all(&self, topic: &str, records: &[OutboundRecord]) -> Result<()> {

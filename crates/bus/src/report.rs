@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::ProducerContext;
@@ -92,6 +93,40 @@ impl ClientContext for Reporting {
     fn error(&self, error: KafkaError, reason: &str) {
         self.report.record(&error, reason);
     }
+
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        if is_expected_warning(facility, message) {
+            tracing::debug!(target: "librdkafka", "librdkafka: {facility} {message}");
+            return;
+        }
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", "librdkafka: {facility} {message}");
+            }
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(target: "librdkafka", "librdkafka: {facility} {message}");
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", "librdkafka: {facility} {message}");
+            }
+            RDKafkaLogLevel::Debug => {
+                tracing::debug!(target: "librdkafka", "librdkafka: {facility} {message}");
+            }
+        }
+    }
+}
+
+/// Whether a client log line is a warning Panorama asked for: the change
+/// feed's producer sets `enable.gapless.guarantee` on purpose
+/// (`ordered.rs`), and librdkafka warns on every start that the property
+/// is experimental. Kept at debug level; every other line keeps its level.
+fn is_expected_warning(facility: &str, message: &str) -> bool {
+    facility == "CONFWARN"
+        // librdkafka puts the thread first: "[thrd:app]: Configuration ...".
+        && message.contains("Configuration property enable.gapless.guarantee is experimental")
 }
 
 /// For the metadata client, which produces nothing.
@@ -99,4 +134,26 @@ impl ProducerContext for Reporting {
     type DeliveryOpaque = ();
 
     fn delivery(&self, _result: &DeliveryResult<'_>, _opaque: ()) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_gapless_guarantee_warning_is_expected() {
+        assert!(is_expected_warning(
+            "CONFWARN",
+            "[thrd:app]: Configuration property enable.gapless.guarantee is experimental: When \
+             set to `true`, any error that could result in a gap in the produced message series ..."
+        ));
+        assert!(!is_expected_warning(
+            "CONFWARN",
+            "Configuration property queue.buffering.backpressure.threshold is deprecated: ..."
+        ));
+        assert!(!is_expected_warning(
+            "FAIL",
+            "Configuration property enable.gapless.guarantee is experimental"
+        ));
+    }
 }

@@ -222,9 +222,13 @@ pub async fn start(options: &Options, role: ProcessRole) -> anyhow::Result<Runni
     let webhooks = if role.projector() {
         Some(
             panorama_webhooks::Webhooks::spawn(
-                options
-                    .webhooks
-                    .settings(kafka.clone(), &options.kafka.changes_topic),
+                {
+                    let mut settings = options
+                        .webhooks
+                        .settings(kafka.clone(), &options.kafka.changes_topic);
+                    settings.consumer.idle_probe = options.kafka.idle_probe;
+                    settings
+                },
                 store.clone(),
             )
             .context("cannot start the webhooks")?,

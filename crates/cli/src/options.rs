@@ -210,6 +210,14 @@ pub struct KafkaOptions {
         deserialize_with = "forms::duration::deserialize::<_, 1, 0>"
     )]
     pub produce_timeout: Duration,
+    /// How often an idle consumer that paused its partitions looks at the
+    /// broker again; zero never pauses (see the setting's help).
+    #[serde(
+        rename = "idle_probe_ms",
+        serialize_with = "forms::duration::serialize::<_, 1>",
+        deserialize_with = "forms::duration::deserialize::<_, 1, 0>"
+    )]
+    pub idle_probe: Duration,
     /// Plaintext, TLS, SASL, or SASL over TLS.
     pub security_protocol: SecurityProtocol,
     /// The SASL mechanism, with a SASL protocol.
@@ -266,6 +274,7 @@ impl Default for KafkaOptions {
             changes_topic: "panorama.customer-changes.v1".into(),
             consumer_group: "panorama-projector".into(),
             produce_timeout: Duration::from_secs(5),
+            idle_probe: Duration::ZERO,
             security_protocol: SecurityProtocol::Plaintext,
             sasl_mechanism: SaslMechanism::ScramSha512,
             sasl_username: None,
@@ -293,7 +302,8 @@ pub struct ProjectorOptions {
     /// Most records per projector transaction.
     #[serde(deserialize_with = "forms::positive")]
     pub batch_size: usize,
-    /// Longest wait to fill a projector batch.
+    /// Longest a projector waits for a batch's first record; the batch then
+    /// takes what is already fetched.
     #[serde(
         rename = "batch_wait_ms",
         serialize_with = "forms::duration::serialize::<_, 1>",
@@ -657,12 +667,11 @@ impl Options {
     /// ([`KafkaOptions::connection`]).
     pub fn projector_settings(&self) -> anyhow::Result<ProjectorSettings> {
         let kafka = &self.kafka;
+        let mut consumer =
+            ConsumerSettings::new(kafka.connection()?, &kafka.consumer_group, &kafka.topic);
+        consumer.idle_probe = kafka.idle_probe;
         Ok(ProjectorSettings {
-            consumer: ConsumerSettings::new(
-                kafka.connection()?,
-                &kafka.consumer_group,
-                &kafka.topic,
-            ),
+            consumer,
             dlq_topic: kafka.dlq_topic.clone(),
             max_batch: self.projector.batch_size,
             max_batch_bytes: self.projector.batch_bytes,

@@ -48,8 +48,9 @@ use crate::metrics::{CHANGE_FEED_BACKLOG, CHANGE_FEED_LEASE, CHANGE_FEED_RELAYED
 pub(crate) const LEASE_RETRY: Duration = Duration::from_secs(1);
 /// How long the relay waits after a failure (no topic, broker down).
 const FAILURE_BACKOFF: Duration = Duration::from_secs(2);
-/// How long an idle relay waits before it looks for new rows again.
-const IDLE_POLL: Duration = Duration::from_millis(50);
+/// How long an idle relay waits for the outbox's notification before it
+/// looks for new rows anyway (a notification is lost with a connection).
+const IDLE_FALLBACK: Duration = Duration::from_secs(5);
 /// Most rows per claim.
 const CLAIM_BATCH: i64 = 500;
 /// Records read back per partition on recovery beyond the claimed rows
@@ -166,7 +167,7 @@ async fn relay_session(
             // Nothing unclaimed, and what this relay claimed it deleted:
             // the outbox is empty, no need to count it every idle poll.
             CHANGE_FEED_BACKLOG.set(0);
-            tokio::time::sleep(IDLE_POLL).await;
+            lease.wait_for_rows(IDLE_FALLBACK).await;
             continue;
         }
         if last_count.elapsed() > LEASE_RETRY {

@@ -118,8 +118,16 @@ pub struct Projector {
     stats: Arc<ProjectorStats>,
     stall_after: Duration,
     thread: Option<JoinHandle<()>>,
+    /// Disconnects when the thread ends, so stopping can wait for it with
+    /// a bound.
+    ended: std::sync::mpsc::Receiver<()>,
     gauges: tokio::task::JoinHandle<()>,
 }
+
+/// Longest [`Projector::stop`] (and dropping a projector) waits for the
+/// thread to finish its batch; a thread still busy after it (stuck on a
+/// runtime that shut down) is left to end with the process.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Projector {
     /// Starts a projector on its own thread. Must be called from within a
@@ -142,9 +150,12 @@ impl Projector {
             secret: std::sync::OnceLock::new(),
         };
         let thread_health = health.clone();
+        let (ended_tx, ended) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("projector".into())
             .spawn(move || {
+                // Dropped when the thread ends, even by a panic.
+                let _ended = ended_tx;
                 let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run()));
                 if let Err(panic) = ran {
                     let message = panic
@@ -164,6 +175,7 @@ impl Projector {
             stats,
             stall_after,
             thread: Some(thread),
+            ended,
             gauges,
         })
     }
@@ -202,8 +214,9 @@ impl Projector {
             .is_some_and(|thread| !thread.is_finished())
     }
 
-    /// Stops after the batch in progress and leaves the consumer group.
-    /// Blocking: call it from a blocking context.
+    /// Stops after the batch in progress and leaves the consumer group,
+    /// waiting at most 15 s for the thread. Blocking: call it from a
+    /// blocking context.
     pub fn stop(mut self) {
         self.shutdown();
     }
@@ -211,9 +224,20 @@ impl Projector {
     fn shutdown(&mut self) {
         self.health.stop.store(true, Ordering::SeqCst);
         self.gauges.abort();
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("projector thread panicked");
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        match self.ended.recv_timeout(STOP_TIMEOUT) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                tracing::warn!(
+                    waited_ms = STOP_TIMEOUT.as_millis() as u64,
+                    "projector thread did not stop; leaving it"
+                );
+            }
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                if thread.join().is_err() {
+                    tracing::error!("projector thread panicked");
+                }
             }
         }
     }

@@ -109,10 +109,19 @@ impl OffsetSource for StoredOffsets {
         // out a database hiccup before the consumer gives up its assignment.
         let mut last_error = String::new();
         for attempt in 0..5u32 {
-            match self
-                .runtime
-                .block_on(self.store.claim_partitions(&self.group, topic, partitions))
-            {
+            let (store, group, topic, partitions) = (
+                self.store.clone(),
+                self.group.clone(),
+                topic.to_owned(),
+                partitions.to_vec(),
+            );
+            let claimed = panorama_bus::wait_on(&self.runtime, async move {
+                store.claim_partitions(&group, &topic, &partitions).await
+            });
+            let Some(claimed) = claimed else {
+                return Err("the runtime is shutting down".to_owned());
+            };
+            match claimed {
                 Ok(claims) => {
                     return Ok(claims
                         .into_iter()

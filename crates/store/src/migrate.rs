@@ -112,6 +112,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "webhook erasure",
         sql: include_str!("../migrations/0019_webhook_erasure.sql"),
     },
+    Migration {
+        version: 20,
+        name: "outbox notify",
+        sql: include_str!("../migrations/0020_outbox_notify.sql"),
+    },
 ];
 
 /// Advisory lock key for migrations ("panomigr" in ASCII).

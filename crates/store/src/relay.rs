@@ -16,11 +16,18 @@
 //! crash the next relay reads back each partition's last records, as many
 //! as it may have written there, and knows which claimed rows are on the
 //! topic already ([`RelayLease::forget_relayed`]).
+//!
+//! **Waking.** The lease's session listens on `panorama_outbox`, which a
+//! trigger on `change_outbox` notifies at the commit of every insert
+//! (migration 0020), so an idle relay waits for rows instead of polling
+//! for them ([`RelayLease::wait_for_rows`]).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Client;
+use tokio_postgres::{AsyncMessage, Client, Statement};
 use uuid::Uuid;
 
 use crate::projection::outbox::ChangeDetail;
@@ -28,6 +35,9 @@ use crate::{Result, Store};
 
 /// Advisory lock key of the relay's lease ("panochfd" in ASCII).
 const RELAY_LOCK: i64 = 0x7061_6e6f_6368_6664;
+
+/// The notification channel the outbox's trigger notifies on insert.
+const OUTBOX_CHANNEL: &str = "panorama_outbox";
 
 /// A change as the relay publishes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +65,10 @@ pub struct OutboxRecord {
 pub struct RelayLease {
     client: Client,
     connection: tokio::task::JoinHandle<()>,
+    /// Notified when rows reached the outbox, and when the session ends.
+    woken: Arc<tokio::sync::Notify>,
+    /// The relay's statements, prepared once per session.
+    statements: Mutex<HashMap<&'static str, Statement>>,
 }
 
 impl std::fmt::Debug for RelayLease {
@@ -92,19 +106,43 @@ impl Store {
     /// when another relay holds it.
     #[tracing::instrument(skip(self))]
     pub async fn try_relay_lease(&self) -> Result<Option<RelayLease>> {
-        let (client, connection) = self.config.connect(self.tls.clone()).await?;
+        let (client, mut connection) = self.config.connect(self.tls.clone()).await?;
+        let woken = Arc::new(tokio::sync::Notify::new());
+        let wake = woken.clone();
         let connection = tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::warn!(%error, "change relay connection failed");
+            loop {
+                match futures::future::poll_fn(|context| connection.poll_message(context)).await {
+                    Some(Ok(AsyncMessage::Notification(_))) => wake.notify_one(),
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "change relay connection failed");
+                        break;
+                    }
+                    None => break,
+                }
             }
+            // A relay waiting for rows finds out that its lease is gone.
+            wake.notify_one();
         });
-        let lease = RelayLease { client, connection };
+        let lease = RelayLease {
+            client,
+            connection,
+            woken,
+            statements: Mutex::default(),
+        };
         let held: bool = lease
             .client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&RELAY_LOCK])
             .await?
             .get(0);
-        Ok(held.then_some(lease))
+        if !held {
+            return Ok(None);
+        }
+        lease
+            .client
+            .batch_execute(&format!("LISTEN {OUTBOX_CHANNEL}"))
+            .await?;
+        Ok(Some(lease))
     }
 
     /// Rows in the outbox: changes not yet acknowledged by the broker.
@@ -120,6 +158,33 @@ impl RelayLease {
     /// Whether the session (and so the lease) is gone.
     pub fn is_lost(&self) -> bool {
         self.client.is_closed()
+    }
+
+    /// Waits until rows were added to the outbox since the last wait, or
+    /// the session ended, at most `timeout`; true when woken before it.
+    pub async fn wait_for_rows(&self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, self.woken.notified())
+            .await
+            .is_ok()
+    }
+
+    /// `sql` prepared on the lease's session, once.
+    async fn statement(&self, sql: &'static str) -> Result<Statement> {
+        let cached = self
+            .statements
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(sql)
+            .cloned();
+        if let Some(statement) = cached {
+            return Ok(statement);
+        }
+        let statement = self.client.prepare(sql).await?;
+        self.statements
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(sql, statement.clone());
+        Ok(statement)
     }
 
     /// The rows a relay claimed and did not delete, in `relay_seq` order.
@@ -195,13 +260,10 @@ impl RelayLease {
         limit: i64,
         partition_of: impl Fn(&Uuid) -> i32,
     ) -> Result<Vec<OutboxRecord>> {
+        let pick = self.statement(PICK).await?;
+        let counter = self.statement(COUNTER).await?;
+        let mark = self.statement(MARK).await?;
         let transaction = self.client.transaction().await?;
-        let pick = transaction
-            .prepare(
-                "SELECT seq, customer_id FROM change_outbox WHERE relay_seq IS NULL
-                 ORDER BY seq LIMIT $1 FOR UPDATE",
-            )
-            .await?;
         let rows = transaction.query(&pick, &[&limit]).await?;
         if rows.is_empty() {
             return Ok(Vec::new());
@@ -212,28 +274,8 @@ impl RelayLease {
             .map(|row| partition_of(&row.get::<_, Uuid>(1)))
             .collect();
         let count = i64::try_from(seqs.len()).unwrap_or(i64::MAX);
-        let counter = transaction
-            .prepare(
-                "UPDATE change_relay SET last_relay_seq = last_relay_seq + $1
-                 RETURNING last_relay_seq - $1",
-            )
-            .await?;
         let base: i64 = transaction.query_one(&counter, &[&count]).await?.get(0);
         let relay_seqs: Vec<i64> = (1..=count).map(|n| base + n).collect();
-        let mark = transaction
-            .prepare(&format!(
-                "UPDATE change_outbox AS o
-                 SET relay_seq = q.relay_seq, partition = q.partition, claimed_at = now()
-                 FROM unnest($1::int8[], $2::int8[], $3::int4[]) AS q (seq, relay_seq, partition)
-                 WHERE o.seq = q.seq
-                 RETURNING {}",
-                RECORD_COLUMNS
-                    .split(", ")
-                    .map(|column| format!("o.{column}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .await?;
         let mut claimed: Vec<OutboxRecord> = transaction
             .query(&mark, &[&seqs, &relay_seqs, &partitions])
             .await?
@@ -247,10 +289,23 @@ impl RelayLease {
 
     /// Deletes the rows with these `relay_seq`: acknowledged by the broker.
     pub async fn delete(&self, relay_seqs: &[i64]) -> Result<u64> {
-        let statement = self
-            .client
-            .prepare("DELETE FROM change_outbox WHERE relay_seq = ANY($1)")
-            .await?;
+        let statement = self.statement(DELETE).await?;
         Ok(self.client.execute(&statement, &[&relay_seqs]).await?)
     }
 }
+
+/// The unclaimed rows a claim takes, oldest first.
+const PICK: &str = "SELECT seq, customer_id FROM change_outbox WHERE relay_seq IS NULL
+    ORDER BY seq LIMIT $1 FOR UPDATE";
+/// Draws a claim's `relay_seq`s from the counter.
+const COUNTER: &str = "UPDATE change_relay SET last_relay_seq = last_relay_seq + $1
+    RETURNING last_relay_seq - $1";
+/// Marks the picked rows claimed; returns them as [`RECORD_COLUMNS`].
+const MARK: &str = "UPDATE change_outbox AS o
+    SET relay_seq = q.relay_seq, partition = q.partition, claimed_at = now()
+    FROM unnest($1::int8[], $2::int8[], $3::int4[]) AS q (seq, relay_seq, partition)
+    WHERE o.seq = q.seq
+    RETURNING o.relay_seq, o.partition, o.change_id, o.type, o.customer_id, o.event_id, o.at,
+        o.detail";
+/// Deletes rows the broker acknowledged.
+const DELETE: &str = "DELETE FROM change_outbox WHERE relay_seq = ANY($1)";

@@ -37,10 +37,17 @@ impl OffsetSource for StoredOffsets {
         topic: &str,
         partitions: &[i32],
     ) -> Result<HashMap<i32, panorama_bus::Claim>, String> {
-        let claims = self
-            .runtime
-            .block_on(self.store.claim_partitions(&self.group, topic, partitions))
-            .map_err(|error| error.to_string())?;
+        let (store, group, topic, partitions) = (
+            self.store.clone(),
+            self.group.clone(),
+            topic.to_owned(),
+            partitions.to_vec(),
+        );
+        let claims = panorama_bus::wait_on(&self.runtime, async move {
+            store.claim_partitions(&group, &topic, &partitions).await
+        })
+        .ok_or_else(|| "the runtime is shutting down".to_owned())?
+        .map_err(|error| error.to_string())?;
         Ok(claims
             .into_iter()
             .map(|(partition, claim)| {
@@ -61,6 +68,8 @@ pub(crate) struct Dispatcher {
     pub(crate) store: Store,
     pub(crate) runtime: Handle,
     pub(crate) stop: Arc<AtomicBool>,
+    /// Wakes this process's sender when deliveries were queued.
+    pub(crate) queued: Arc<tokio::sync::Notify>,
 }
 
 impl Dispatcher {
@@ -117,6 +126,9 @@ impl Dispatcher {
             match queued {
                 Ok(deliveries) => {
                     failures = 0;
+                    if deliveries > 0 {
+                        self.queued.notify_one();
+                    }
                     metrics::CHANGES
                         .with_label_values(&["dispatched"])
                         .inc_by(changes.len() as u64);

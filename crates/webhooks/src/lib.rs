@@ -62,7 +62,8 @@ pub struct WebhookSettings {
     /// Most attempts in flight per process.
     pub concurrency: usize,
     /// How often the sender looks for due deliveries when it has nothing
-    /// to do.
+    /// to do (retries falling due, deliveries queued by another process);
+    /// deliveries this process queues wake it at once.
     pub poll: Duration,
     /// When failed deliveries are retried and given up.
     pub backoff: Backoff,
@@ -81,8 +82,16 @@ pub struct WebhookSettings {
 pub struct Webhooks {
     stop: Arc<AtomicBool>,
     dispatcher: Option<JoinHandle<()>>,
+    /// Disconnects when the dispatcher's thread ends, so stopping can wait
+    /// for it with a bound.
+    ended: std::sync::mpsc::Receiver<()>,
     sender: tokio::task::JoinHandle<()>,
 }
+
+/// Longest [`Webhooks::stop`] (and dropping them) waits for the dispatcher
+/// to finish its batch; a thread still busy after it (stuck on a runtime
+/// that shut down) is left to end with the process.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Webhooks {
     /// Starts the dispatcher on a thread of its own and the sender on the
@@ -90,25 +99,33 @@ impl Webhooks {
     pub fn spawn(settings: WebhookSettings, store: Store) -> Result<Self> {
         let client = http::Client::new(settings.allow_private_addresses).map_err(Error::Client)?;
         let stop = Arc::new(AtomicBool::new(false));
+        let queued = Arc::new(tokio::sync::Notify::new());
         let dispatcher = dispatcher::Dispatcher {
             consumer: settings.consumer.clone(),
             store: store.clone(),
             runtime: tokio::runtime::Handle::current(),
             stop: stop.clone(),
+            queued: queued.clone(),
         };
+        let (ended_tx, ended) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("webhooks".into())
-            .spawn(move || dispatcher.run())?;
-        let sender = tokio::spawn(sender::run(store, settings, client));
+            .spawn(move || {
+                // Dropped when the thread ends, even by a panic.
+                let _ended = ended_tx;
+                dispatcher.run();
+            })?;
+        let sender = tokio::spawn(sender::run(store, settings, client, queued));
         Ok(Webhooks {
             stop,
             dispatcher: Some(thread),
+            ended,
             sender,
         })
     }
 
-    /// Stops both; blocking (the dispatcher finishes its batch): call it
-    /// from a blocking context.
+    /// Stops both; blocking (the dispatcher finishes its batch, waited for
+    /// at most 15 s): call it from a blocking context.
     pub fn stop(mut self) {
         self.shutdown();
     }
@@ -116,9 +133,20 @@ impl Webhooks {
     fn shutdown(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         self.sender.abort();
-        if let Some(thread) = self.dispatcher.take() {
-            if thread.join().is_err() {
-                tracing::error!("webhook dispatcher thread panicked");
+        let Some(thread) = self.dispatcher.take() else {
+            return;
+        };
+        match self.ended.recv_timeout(STOP_TIMEOUT) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                tracing::warn!(
+                    waited_ms = STOP_TIMEOUT.as_millis() as u64,
+                    "webhook dispatcher did not stop; leaving it"
+                );
+            }
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                if thread.join().is_err() {
+                    tracing::error!("webhook dispatcher thread panicked");
+                }
             }
         }
     }

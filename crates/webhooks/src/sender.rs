@@ -5,6 +5,7 @@
 //! projector processes share the work and a crashed one's deliveries are
 //! picked up again once its leases run out.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -18,8 +19,14 @@ use crate::{WebhookSettings, metrics};
 /// How often the backlog gauge is refreshed and old deliveries pruned.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
 
-/// Runs the sender until the task is aborted.
-pub(crate) async fn run(store: Store, settings: WebhookSettings, client: Client) {
+/// Runs the sender until the task is aborted; `queued` wakes it when this
+/// process queued deliveries.
+pub(crate) async fn run(
+    store: Store,
+    settings: WebhookSettings,
+    client: Client,
+    queued: Arc<tokio::sync::Notify>,
+) {
     let lease = settings.timeout + Duration::from_secs(30);
     let mut housekeeping = Instant::now() - HOUSEKEEPING_EVERY;
     loop {
@@ -44,7 +51,10 @@ pub(crate) async fn run(store: Store, settings: WebhookSettings, client: Client)
             .map(|delivery| attempt(&store, &settings, &client, delivery));
         futures::future::join_all(attempts).await;
         if !full {
-            tokio::time::sleep(settings.poll).await;
+            tokio::select! {
+                () = tokio::time::sleep(settings.poll) => {}
+                () = queued.notified() => {}
+            }
         }
     }
 }

@@ -240,6 +240,20 @@ struct KafkaArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     produce_timeout_ms: Option<u64>,
+    /// How often, in milliseconds, a consumer with nothing to read looks
+    /// at the broker again after it paused its partitions; a write by this
+    /// process wakes it at once. 0 (the default) never pauses: the consumer
+    /// keeps a fetch open, which costs nothing on Apache Kafka but keeps a
+    /// broker whose held fetches poll their storage busy. For processes
+    /// that run the gateway and the projector together (the dev stack)
+    #[arg(
+        id = "kafka.idle_probe_ms",
+        long = "kafka-idle-probe-ms",
+        env = "PANORAMA_KAFKA_IDLE_PROBE_MS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idle_probe_ms: Option<u64>,
     /// How clients reach the brokers: `plaintext`, `ssl` (TLS),
     /// `sasl_plaintext` or `sasl_ssl` (SASL over TLS)
     #[arg(
@@ -491,7 +505,8 @@ struct ProjectorArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     batch_size: Option<usize>,
-    /// Longest the projector waits to fill a batch, in milliseconds
+    /// Longest the projector waits for a batch's first record, in
+    /// milliseconds; the batch then takes the records already fetched
     #[arg(
         id = "projector.batch_wait_ms",
         long = "projector-batch-wait-ms",

@@ -208,7 +208,7 @@ fn limits_come_from_the_file_and_flags_and_zero_turns_one_off() {
 
 /// Every variable and flag the flat configuration had, with the TOML key
 /// it now fills. Names are an interface: none may go or change meaning.
-const SETTINGS: [(&str, &str, &str); 92] = [
+const SETTINGS: [(&str, &str, &str); 93] = [
     ("PANORAMA_HTTP_ADDR", "http-addr", "http.addr"),
     (
         "PANORAMA_CONSOLE_FRAME_ANCESTORS",
@@ -283,6 +283,11 @@ const SETTINGS: [(&str, &str, &str); 92] = [
         "PANORAMA_MAX_EMAIL_BODY_BYTES",
         "max-email-body-bytes",
         "http.max_email_body_bytes",
+    ),
+    (
+        "PANORAMA_KAFKA_IDLE_PROBE_MS",
+        "kafka-idle-probe-ms",
+        "kafka.idle_probe_ms",
     ),
     (
         "PANORAMA_PRODUCE_TIMEOUT_MS",
