@@ -23,6 +23,12 @@
 #               (API_FUZZ_EXAMPLES, API_FUZZ_SECONDS, API_FUZZ_SEED to
 #               change); fails on any 5xx or answer the document does not
 #               allow. Its short run is part of `make test`.
+#   make bench  the benchmark (release build, ~15 min; BENCH_ARGS=--quick
+#               for a minute or two): the projector alone, end to end and
+#               single-event freshness against a binary COPY of the same
+#               rows, the read routes under wrk against pgbench running
+#               their SQL, CPU per event and idle CPU per process, on the
+#               dev stack's durable settings; writes BENCHMARKS.md
 #
 # Both install what they need once per machine: the OpenSSL and libcurl
 # headers for the Kafka client's TLS and SASL (scripts/ensure-build-deps.sh)
@@ -30,7 +36,8 @@
 # broker through cargo into ~/.cache/panorama (scripts/ensure-nisshi.sh);
 # every target that compiles installs the first; `make test` also promtool
 # (scripts/ensure-promtool.sh) and Chromium with chromedriver, for the
-# console's browser test (scripts/ensure-chromium.sh), through apt-get, and
+# console's browser test (scripts/ensure-chromium.sh), `make bench` wrk
+# (scripts/ensure-wrk.sh), through apt-get, and
 # Schemathesis, the API fuzzer, and Segment's Python SDK (the Segment
 # ingest test sends its calls with it), through pip into ~/.cache/panorama
 # (scripts/ensure-schemathesis.sh, scripts/ensure-analytics-python.sh).
@@ -127,7 +134,7 @@ FAULTS_SHORT = \
 		$(if $(FAULTS_SEED),--seed $(FAULTS_SEED)) \
 		--json-out "$$target_dir/faults-short.json" $(FAULTS_ARGS)
 
-.PHONY: run test faults faults-short fuzz api-fuzz build fmt lint openapi settings deps stop clean help
+.PHONY: run test faults faults-short fuzz api-fuzz bench build fmt lint openapi settings deps stop clean help
 
 # A release build, not a debug one: `make run` is where people post bursts of
 # events and read /metrics, and a debug build's latencies and throughput would
@@ -196,6 +203,21 @@ api-fuzz: ## Schemathesis against the API with agent, channel and admin tokens: 
 	echo "PANORAMA_API_FUZZ_SEED=$$PANORAMA_API_FUZZ_SEED"; \
 	set -x; \
 	$(CARGO) test -p panorama-e2e --test api_fuzz -- --nocapture
+
+# The benchmark (crates/bench): release builds, the dev stack's durable
+# PostgreSQL and both broker engines; every figure with its baseline from
+# the same run. BENCH_ARGS passes options, e.g. BENCH_ARGS='--quick' or
+# BENCH_ARGS='--broker sqlite --rounds 5' (panorama-bench --help lists them).
+BENCH_ARGS ?=
+bench: ## benchmark: projector, end to end, freshness, reads vs COPY and pgbench, CPU per process; writes BENCHMARKS.md (BENCH_ARGS=--quick)
+	@$(ENSURE_DEPS); \
+	PANORAMA_BENCH_WRK="$$(bash scripts/ensure-wrk.sh)"; \
+	echo "PANORAMA_BENCH_WRK=$$PANORAMA_BENCH_WRK"; \
+	set -x; \
+	$(CARGO) build --release -p panorama -p panorama-bench; \
+	$(TARGET_DIR); \
+	"$$target_dir/release/panorama-bench" --panorama-bin "$$target_dir/release/panorama" \
+		--wrk "$$PANORAMA_BENCH_WRK" --output BENCHMARKS.md $(BENCH_ARGS)
 
 build: ## release build of the panorama binary (target/release/panorama)
 	@$(ENSURE_BUILD)
