@@ -125,7 +125,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "- processes: `panorama serve --role gateway`, `--role projector`, `--role api` (release build, the dev stack's settings), \
+            "- processes: `panorama serve --role gateway`, `--role projector`, `--role api` (release build, the dev stack's settings, per-token request limits off), \
              a Nisshi broker, PostgreSQL; the HTTP load generator is another process (`panorama-bench loadgen`, {} connections, \
              batches of 100 events)\n",
             self.clients

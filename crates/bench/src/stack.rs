@@ -383,7 +383,12 @@ impl Stack {
             .env("PANORAMA_TOPIC_MIN_INSYNC_REPLICAS", "1")
             .env("PANORAMA_DEFAULT_REGION", "NL")
             .env("PANORAMA_LOG_FORMAT", "json")
-            .env("PANORAMA_LOG", "info,panorama::http=warn");
+            .env("PANORAMA_LOG", "info,panorama::http=warn")
+            // One token drives every request here: its per-token quota
+            // (1,000 requests/s by default) would be what the read phase
+            // measures, not the routes.
+            .env("PANORAMA_TOKEN_RATE", "0")
+            .env("PANORAMA_TOKEN_CONCURRENCY", "0");
     }
 
     fn open_log(&self, name: &str) -> anyhow::Result<File> {
