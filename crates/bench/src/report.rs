@@ -94,7 +94,9 @@ impl Report {
         let _ = writeln!(
             out,
             "Written by `make bench` (crates/bench); the figures of one run on one host, every process on 127.0.0.1. \
-             Absolute numbers move between machines: read the ratios, measured side by side in the same run.\n"
+             Absolute numbers move between machines: read the ratios, measured side by side in the same run. \
+             What the figures mean, where the time goes, what was tried and the targets they are held to: \
+             [docs/performance.md](docs/performance.md).\n"
         );
         let _ = writeln!(out, "- commit: `{}`", self.commit);
         let _ = writeln!(out, "- date: {}", self.date);
