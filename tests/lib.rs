@@ -3,6 +3,7 @@
 //! broker (started by `panorama-testkit`). This library holds the event
 //! builders the tests share.
 
+pub mod latency;
 pub mod prometheus;
 
 use chrono::{DateTime, Duration, Utc};

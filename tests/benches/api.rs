@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use panorama::ProcessRole;
 use panorama_core::{EventDraft, ValidationContext};
+use panorama_e2e::latency::{ms, percentile};
 use panorama_e2e::{contact, epoch, phone_of};
 use panorama_store::PartitionOffset;
 use panorama_testkit::TestApp;
@@ -24,17 +25,6 @@ fn env(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn ms(duration: Duration) -> String {
-    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
 }
 
 /// Projects `customers` customers with three events each, straight through

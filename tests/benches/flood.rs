@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use panorama::LimitOptions;
 use panorama_core::Role;
+use panorama_e2e::latency::{ms, percentile};
 use panorama_e2e::{at_minute, contact, phone_of};
 use panorama_store::SECRET_PREFIX;
 use panorama_testkit::TestApp;
@@ -36,17 +37,6 @@ fn env(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn ms(duration: Duration) -> String {
-    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
 }
 
 /// A secret in the shape of a real one that no token has.

@@ -20,21 +20,10 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
+use panorama_e2e::latency::{ms, percentile};
 use panorama_e2e::{at_minute, contact};
 use panorama_store::CHANGES_CHANNEL;
 use tokio_postgres::AsyncMessage;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[index]
-}
-
-fn ms(duration: Duration) -> String {
-    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
-}
 
 fn setting(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("set {name} (see the top of this file)"))

@@ -10,6 +10,7 @@
 use std::time::{Duration, Instant};
 
 use panorama_core::{EventDraft, ValidationContext};
+use panorama_e2e::latency::{median, ms};
 use panorama_e2e::{contact_with, epoch};
 use panorama_store::{MergeOutcome, PartitionOffset, Store, UnmergeOutcome};
 use panorama_testkit::{customer_with_email, migrated_database};
@@ -17,15 +18,6 @@ use uuid::Uuid;
 
 const SAMPLES: usize = 5;
 const WRITE_BATCH: usize = 5_000;
-
-fn ms(duration: Duration) -> String {
-    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
 
 /// Projects `count` events of one person (identified by `email`) and
 /// returns the customer.

@@ -9,6 +9,7 @@
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
+use panorama_e2e::latency::{ms, percentile};
 use panorama_e2e::{at_minute, contact, phone_of};
 use panorama_testkit::{TestApp, eventually, postgres};
 use serde_json::json;
@@ -16,18 +17,6 @@ use serde_json::json;
 const BATCH: usize = 1000;
 const CONCURRENT_REQUESTS: usize = 4;
 const LATENCY_SAMPLES: usize = 300;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[index]
-}
-
-fn ms(duration: Duration) -> String {
-    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
-}
 
 /// Raw COPY of `count` event-shaped rows into a table indexed like
 /// `events`; rows per second.
