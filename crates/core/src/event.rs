@@ -14,14 +14,14 @@ use crate::attributes::parse_attributes;
 use crate::consent::{Consent, ConsentDraft, parse_consent};
 use crate::identifier::{Identifier, IdentifierKind, Region};
 use crate::limits::{self, TextLimit};
-use crate::text::{has_control_chars, longer_than, non_empty_trimmed};
+use crate::text::{has_control_chars, non_empty_trimmed};
 use crate::trust::{EventIdentifier, Trust};
 
 /// Namespace of the UUIDv5 ids derived from provider ids (`source` + id).
 const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6d1c_0b7e_5a43_4c1f_9f0e_8a2b_3c4d_5e6f);
 
 /// How far in the future `occurred_at` may lie (clock skew between systems).
-const MAX_CLOCK_SKEW_HOURS: i64 = 24;
+pub(crate) const MAX_CLOCK_SKEW_HOURS: i64 = 24;
 
 // `$text` is a `tt`, not a `literal`: a `literal` fragment reaches derive
 // macros wrapped in an invisible group, which serde reads through but
@@ -722,17 +722,22 @@ impl From<&ContactEvent> for EventDraft {
 /// `raw` as an event source: at most 64 characters of `a-z`, `0-9`, `.`,
 /// `_` and `-` (a channel token's bound source follows the same rule).
 pub fn parse_source(raw: &str) -> Result<String, FieldError> {
-    let valid = !longer_than(raw, 64)
-        && raw
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
-    if !valid {
+    if !is_source(raw) {
         return Err(FieldError::new(
             "source",
             "must be at most 64 characters of a-z, 0-9, '.', '_' and '-'",
         ));
     }
     Ok(raw.to_owned())
+}
+
+/// Whether `raw` is at most 64 characters of `a-z`, `0-9`, `.`, `_` and
+/// `-` (the empty string is: a missing source is `api`).
+pub(crate) fn is_source(raw: &str) -> bool {
+    raw.len() <= 64
+        && raw.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
 }
 
 fn parse_event_id(raw: Option<&str>, source: &str) -> Result<Uuid, FieldError> {

@@ -132,6 +132,11 @@ pub enum IdentifierError {
     /// Not a syntactically valid email address.
     #[error("not a valid email address")]
     InvalidEmail,
+    /// Not in the form normalising gives (untrimmed, not lower case, a
+    /// phone number not in E.164): read back with
+    /// [`Identifier::from_normalised`], which does not normalise.
+    #[error("not in normalised form")]
+    NotNormalised,
 }
 
 /// An ISO 3166 region (e.g. `NL`) used to read national phone numbers.
@@ -266,18 +271,18 @@ fn valid_local_part(local: &str) -> bool {
 }
 
 fn valid_domain(domain: &str) -> bool {
-    let labels: Vec<&str> = domain.split('.').collect();
-    labels.len() >= 2
-        && labels.iter().all(|label| {
-            !label.is_empty()
-                && !longer_than(label, 63)
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
-        })
-        && labels
-            .last()
-            .is_some_and(|tld| tld.chars().all(char::is_alphabetic) || tld.starts_with("xn--"))
+    // Without collecting the labels: normalised addresses read back from
+    // the topic are checked on every event.
+    let Some((_, tld)) = domain.rsplit_once('.') else {
+        return false;
+    };
+    domain.split('.').all(|label| {
+        !label.is_empty()
+            && !longer_than(label, 63)
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+    }) && (tld.chars().all(char::is_alphabetic) || tld.starts_with("xn--"))
 }
 
 /// A customer identifier: a kind and its normalised value. Only
@@ -344,6 +349,41 @@ impl Identifier {
         Ok(Identifier { kind, value })
     }
 
+    /// An identifier from a value that this project already normalised
+    /// (a record its gateway wrote), with a cheap integrity check instead
+    /// of parsing: one pass over the value, no allocation. It accepts
+    /// exactly the values [`Identifier::parse`] gives, except that a phone
+    /// number is checked for the form of E.164 (`+`, a country code not
+    /// starting with 0, 3 to 20 digits in all) and not against the
+    /// numbering plans. Whatever it accepts is bounded and free of control
+    /// characters, so the projection can store it.
+    pub fn from_normalised(kind: IdentifierKind, value: String) -> Result<Self, IdentifierError> {
+        match kind {
+            IdentifierKind::Phone => check_e164(&value)?,
+            IdentifierKind::Email => check_normalised_email(&value)?,
+            IdentifierKind::Whatsapp => {
+                check_platform_id(&value)?;
+                // Parsing drops the `+` of a wa_id of digits.
+                if value.strip_prefix('+').is_some_and(|digits| {
+                    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+                }) {
+                    return Err(IdentifierError::NotNormalised);
+                }
+            }
+            IdentifierKind::X => {
+                check_platform_id(&value)?;
+                if value.starts_with('@') || !is_lower_case(&value) {
+                    return Err(IdentifierError::NotNormalised);
+                }
+            }
+            IdentifierKind::Account
+            | IdentifierKind::Messenger
+            | IdentifierKind::Instagram
+            | IdentifierKind::Visitor => check_platform_id(&value)?,
+        }
+        Ok(Identifier { kind, value })
+    }
+
     /// A phone identifier from an already parsed number.
     pub fn phone(number: PhoneNumber) -> Self {
         Identifier {
@@ -376,6 +416,68 @@ impl fmt::Display for Identifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.kind, self.value)
     }
+}
+
+/// Whether lower-casing leaves `text` as it is, without making the lower
+/// case: every character is its own lower case (what `str::to_lowercase`
+/// gives is, and nothing else is).
+fn is_lower_case(text: &str) -> bool {
+    text.chars().all(|c| {
+        if c.is_ascii() {
+            !c.is_ascii_uppercase()
+        } else {
+            c.to_lowercase().eq(std::iter::once(c))
+        }
+    })
+}
+
+/// `value` as [`platform_id`] leaves it: trimmed, not empty, bounded, no
+/// control characters.
+fn check_platform_id(value: &str) -> Result<(), IdentifierError> {
+    let trimmed = platform_id(value)?;
+    if trimmed.len() != value.len() {
+        return Err(IdentifierError::NotNormalised);
+    }
+    Ok(())
+}
+
+/// The form of E.164: `+`, then 3 to 20 digits (a country code of one to
+/// three digits, never starting with 0, and a national number of 2 to 17,
+/// libphonenumber's bounds), nothing else.
+fn check_e164(value: &str) -> Result<(), IdentifierError> {
+    let digits = value
+        .strip_prefix('+')
+        .ok_or(IdentifierError::NotNormalised)?;
+    let well_formed = (3..=20).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    if !well_formed {
+        return Err(IdentifierError::InvalidPhone);
+    }
+    Ok(())
+}
+
+/// An address as [`EmailAddress::parse`] leaves it: trimmed, lower case,
+/// bounded, a valid local part and domain.
+fn check_normalised_email(value: &str) -> Result<(), IdentifierError> {
+    if value.is_empty() {
+        return Err(IdentifierError::Empty);
+    }
+    if !limits::EMAIL.admits(value) {
+        return Err(IdentifierError::TooLong(limits::EMAIL.chars));
+    }
+    // Untrimmed or `mailto:` values fail the syntax below: no white space
+    // or `:` in a local part, only letters, digits and `-` in a domain.
+    if !is_lower_case(value) {
+        return Err(IdentifierError::NotNormalised);
+    }
+    let (local, domain) = value
+        .rsplit_once('@')
+        .ok_or(IdentifierError::InvalidEmail)?;
+    if !valid_local_part(local) || !valid_domain(domain) {
+        return Err(IdentifierError::InvalidEmail);
+    }
+    Ok(())
 }
 
 fn platform_id(raw: &str) -> Result<&str, IdentifierError> {
@@ -632,7 +734,181 @@ mod tests {
         }
     }
 
+    #[test]
+    fn normalised_values_are_read_back_as_they_are() {
+        for (kind, value) in [
+            (IdentifierKind::Phone, "+31612345678"),
+            (IdentifierKind::Phone, "+14155552671"),
+            (IdentifierKind::Email, "jürgen@bücher.de"),
+            (IdentifierKind::Whatsapp, "31612345678"),
+            (IdentifierKind::Whatsapp, "+"),
+            (IdentifierKind::X, "annadevries"),
+            (IdentifierKind::Account, "C-1001"),
+        ] {
+            let read = Identifier::from_normalised(kind, value.to_owned());
+            assert_eq!(read.as_ref().map(Identifier::value), Ok(value), "{kind}");
+            assert_eq!(read, Identifier::parse(kind, value, None), "{kind}");
+        }
+    }
+
+    #[test]
+    fn values_the_normaliser_would_never_give_are_refused() {
+        for (kind, value, error) in [
+            (
+                IdentifierKind::Phone,
+                "+31 6 1234 5678",
+                IdentifierError::InvalidPhone,
+            ),
+            (
+                IdentifierKind::Phone,
+                "0612345678",
+                IdentifierError::NotNormalised,
+            ),
+            (
+                IdentifierKind::Phone,
+                "+0612345678",
+                IdentifierError::InvalidPhone,
+            ),
+            (IdentifierKind::Phone, "+12", IdentifierError::InvalidPhone),
+            (
+                IdentifierKind::Phone,
+                "+123456789012345678901",
+                IdentifierError::InvalidPhone,
+            ),
+            (
+                IdentifierKind::Phone,
+                "+３１６１２３４５６７８",
+                IdentifierError::InvalidPhone,
+            ),
+            (IdentifierKind::Phone, "", IdentifierError::NotNormalised),
+            (
+                IdentifierKind::Email,
+                "Anna@Example.NL",
+                IdentifierError::NotNormalised,
+            ),
+            (
+                IdentifierKind::Email,
+                " anna@example.nl",
+                IdentifierError::InvalidEmail,
+            ),
+            (
+                IdentifierKind::Email,
+                "mailto:anna@example.nl",
+                IdentifierError::InvalidEmail,
+            ),
+            (
+                IdentifierKind::Email,
+                "anna@example",
+                IdentifierError::InvalidEmail,
+            ),
+            (IdentifierKind::Email, "", IdentifierError::Empty),
+            (
+                IdentifierKind::Whatsapp,
+                "+31612345678",
+                IdentifierError::NotNormalised,
+            ),
+            (IdentifierKind::X, "@anna", IdentifierError::NotNormalised),
+            (IdentifierKind::X, "Anna", IdentifierError::NotNormalised),
+            (
+                IdentifierKind::Account,
+                " C-1001",
+                IdentifierError::NotNormalised,
+            ),
+            (
+                IdentifierKind::Account,
+                "C-1001\n",
+                IdentifierError::NotNormalised,
+            ),
+            (
+                IdentifierKind::Account,
+                "a\u{0}b",
+                IdentifierError::ControlCharacters,
+            ),
+            (IdentifierKind::Visitor, "", IdentifierError::Empty),
+        ] {
+            assert_eq!(
+                Identifier::from_normalised(kind, value.to_owned()),
+                Err(error),
+                "{kind} {value:?}"
+            );
+        }
+        assert_eq!(
+            Identifier::from_normalised(IdentifierKind::Instagram, "9".repeat(129)),
+            Err(IdentifierError::TooLong(128))
+        );
+        let long = format!("{}@example.nl", "a".repeat(250));
+        assert_eq!(
+            Identifier::from_normalised(IdentifierKind::Email, long),
+            Err(IdentifierError::TooLong(254))
+        );
+    }
+
+    /// Regions whose numbers differ in shape: leading zeros kept (IT),
+    /// long national numbers (DE, AT), short ones (NU, TK, SH), shared
+    /// country codes (US, CA, RU, KZ).
+    const REGIONS: &[&str] = &[
+        "NL", "US", "CA", "GB", "DE", "AT", "IT", "SM", "VA", "FR", "BE", "IN", "BR", "CN", "JP",
+        "RU", "KZ", "AU", "NZ", "NU", "TK", "SH", "FO", "IS", "LI", "MC", "SG", "HK", "ZA", "NG",
+        "AR", "MX", "IL", "AE", "SE", "FI",
+    ];
+
     proptest! {
+        /// Whatever normalising gives is read back to the same identifier.
+        #[test]
+        fn whatever_parses_is_read_back_as_normalised(
+            kind in proptest::sample::select(IdentifierKind::ALL.to_vec()),
+            raw in prop_oneof![
+                "[+0-9a-zA-Z@. -]{1,30}".boxed(),
+                any::<String>().boxed(),
+                crate::arbitrary::identifier().prop_map(|draft| draft.value).boxed(),
+            ],
+            region in proptest::sample::select(REGIONS),
+        ) {
+            if let Ok(parsed) = Identifier::parse(kind, &raw, region.parse().ok()) {
+                let read = Identifier::from_normalised(kind, parsed.value().to_owned());
+                prop_assert_eq!(read, Ok(parsed));
+            }
+        }
+
+        /// Phone numbers of every shape in many regions: what parses is in
+        /// the E.164 form the cheap check expects.
+        #[test]
+        fn every_valid_phone_number_passes_the_cheap_check(
+            national in "0?[1-9][0-9]{1,16}",
+            international in any::<bool>(),
+            region in proptest::sample::select(REGIONS),
+        ) {
+            let raw = if international { format!("+{national}") } else { national };
+            if let Ok(parsed) = Identifier::parse(IdentifierKind::Phone, &raw, region.parse().ok()) {
+                let read = Identifier::from_normalised(IdentifierKind::Phone, parsed.value().to_owned());
+                prop_assert_eq!(read, Ok(parsed));
+            }
+        }
+
+        /// The cheap check accepts only fixed points of normalising (a
+        /// phone number: only the E.164 form), over all of Unicode, and
+        /// never panics.
+        #[test]
+        fn the_cheap_check_accepts_only_normalised_values(
+            kind in proptest::sample::select(IdentifierKind::ALL.to_vec()),
+            value in prop_oneof![
+                any::<String>().boxed(),
+                "[+0-9a-zA-Z@. -]{1,30}".boxed(),
+                crate::arbitrary::identifier().prop_map(|draft| draft.value).boxed(),
+            ],
+        ) {
+            if let Ok(read) = Identifier::from_normalised(kind, value.clone()) {
+                prop_assert_eq!(read.value(), value.as_str());
+                if kind == IdentifierKind::Phone {
+                    let digits = &value[1..];
+                    prop_assert!(value.starts_with('+') && digits.len() <= 20);
+                    prop_assert!(digits.bytes().all(|b| b.is_ascii_digit()));
+                } else {
+                    prop_assert_eq!(Identifier::parse(kind, &value, None), Ok(read));
+                }
+            }
+        }
+
         #[test]
         fn parsing_never_panics(kind in proptest::sample::select(IdentifierKind::ALL.to_vec()), raw in any::<String>()) {
             let _ = Identifier::parse(kind, &raw, "NL".parse().ok());

@@ -15,6 +15,7 @@ mod event;
 mod identifier;
 pub mod identity;
 pub mod limits;
+mod normalised;
 pub mod priority;
 pub mod retention;
 mod text;
@@ -33,5 +34,6 @@ pub use event::{
 pub use identifier::{
     EmailAddress, Identifier, IdentifierError, IdentifierKind, PhoneNumber, Region,
 };
+pub use normalised::NormalisedEvent;
 pub use trace::{SpanLinker, TraceContext, link_span, set_span_linker};
 pub use trust::{EventIdentifier, Trust};

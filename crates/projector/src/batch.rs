@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use panorama_bus::ConsumedRecord;
 use panorama_core::ContactEvent;
+use panorama_proto::Checks;
 use panorama_proto::sealed::{ErasureRequest, Record, SealedEvent};
 use panorama_store::PartitionOffset;
 
@@ -59,8 +60,13 @@ impl Batch {
             bound.0 = bound.0.min(record.offset);
             bound.1 = bound.1.max(record.offset + 1);
             let decoded = match record.payload.as_deref() {
-                Some(payload) => panorama_proto::sealed::decode_record(payload)
-                    .map_err(|e| (e.reason(), e.to_string())),
+                // Only the gateway writes the topic: its records are
+                // checked for integrity, not parsed again (a sealed one
+                // once opened, in `privacy`).
+                Some(payload) => {
+                    panorama_proto::sealed::decode_record_with(payload, Checks::Normalised)
+                        .map_err(|e| (e.reason(), e.to_string()))
+                }
                 None => Err(("undecodable", "record has no value".to_owned())),
             };
             let mut trace = |event_id, traceparent: Option<&str>| {
@@ -141,6 +147,38 @@ mod tests {
             payload: Some(payload.to_vec()),
             headers: vec![],
         }
+    }
+
+    #[test]
+    fn a_record_in_a_form_the_gateway_never_writes_is_dead_lettered_as_invalid() {
+        let event = panorama_core::EventDraft {
+            channel: Some("phone".into()),
+            event_type: Some("call.ended".into()),
+            identifiers: vec![panorama_core::IdentifierDraft::new(
+                panorama_core::IdentifierKind::Phone,
+                "+31612345678",
+            )],
+            ..panorama_core::EventDraft::default()
+        }
+        .validate(&panorama_core::ValidationContext::now(None))
+        .expect("valid");
+        let good = panorama_proto::encode(&event);
+        // The same number as people write it: the gateway normalises it
+        // before producing, so only a forged record carries it.
+        let mut message = panorama_proto::to_proto(&event);
+        message.identifiers[0].value = "+31 6 1234 5678".into();
+        let forged = prost::Message::encode_to_vec(&message);
+        let batch = Batch::sort(vec![record(0, 0, &forged), record(0, 1, &good)], |_| None);
+        assert_eq!(batch.events, vec![event]);
+        assert_eq!(batch.event_records, vec![1]);
+        assert_eq!(batch.undecodable.len(), 1);
+        assert_eq!(batch.undecodable[0].record, 0);
+        assert_eq!(batch.undecodable[0].reason, "invalid");
+        assert!(
+            batch.undecodable[0].error.contains("identifiers[0].value"),
+            "{}",
+            batch.undecodable[0].error
+        );
     }
 
     #[test]

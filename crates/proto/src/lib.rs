@@ -3,14 +3,18 @@
 //! `customer_change.proto` (the change feed), and conversions to and from
 //! [`panorama_core::ContactEvent`].
 //!
-//! Decoding runs the same validation as the HTTP gateway, so a record written
-//! to the topic by anything else is held to the same contract.
+//! Decoding checks a record in one of two ways ([`Checks`]): in full, the
+//! same validation as the HTTP gateway, for bytes anything may have
+//! written; or, for records this project's gateway wrote (the projector
+//! reading its topic), a cheap check that every value is already in the
+//! normalised form the gateway writes, which refuses what it does not
+//! recognise instead of normalising it.
 
 use chrono::{DateTime, Utc};
 use panorama_core::{
-    Channel, ConsentChannel, ConsentDraft, ConsentPurpose, ContactEvent, Direction, EventDraft,
-    FeedbackDraft, FeedbackMetric, FieldError, IdentifierDraft, IdentifierKind, Trust,
-    ValidationContext, limits,
+    Channel, Consent, ConsentChannel, ConsentDraft, ConsentPurpose, ContactEvent, Direction,
+    EventDraft, EventIdentifier, EventType, Feedback, FeedbackDraft, FeedbackMetric, FieldError,
+    Identifier, IdentifierDraft, IdentifierKind, NormalisedEvent, Trust, ValidationContext, limits,
 };
 use prost::Message;
 use uuid::Uuid;
@@ -49,6 +53,21 @@ impl DecodeError {
     }
 }
 
+/// How much of the contract decoding checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checks {
+    /// Every field parsed and normalised as the gateway parses a request
+    /// ([`EventDraft::validate`]): for bytes anything may have written
+    /// (tools, tests, other producers).
+    Full,
+    /// A cheap integrity check of a record this project's gateway wrote
+    /// ([`ContactEvent::from_normalised`]): every value must already be
+    /// in normalised form and within the contract's bounds; a phone number
+    /// is checked for E.164 form, not against the numbering plans. What
+    /// fails is an invalid record, as under [`Checks::Full`].
+    Normalised,
+}
+
 /// Encodes an event as a `panorama.v1.ContactEvent` record value.
 pub fn encode(event: &ContactEvent) -> Vec<u8> {
     to_proto(event).encode_to_vec()
@@ -58,6 +77,12 @@ pub fn encode(event: &ContactEvent) -> Vec<u8> {
 /// Sealed records and erasure requests are refused here: they are read
 /// with [`sealed::decode_record`].
 pub fn decode(bytes: &[u8]) -> Result<ContactEvent, DecodeError> {
+    decode_with(bytes, Checks::Full)
+}
+
+/// Decodes a record value, checked as `checks` says; sealed records and
+/// erasure requests are refused as by [`decode`].
+pub fn decode_with(bytes: &[u8], checks: Checks) -> Result<ContactEvent, DecodeError> {
     let message = v1::ContactEvent::decode(bytes)?;
     if message.sealed.is_some() || message.erasure.is_some() {
         return Err(DecodeError::Invalid(FieldError {
@@ -66,7 +91,7 @@ pub fn decode(bytes: &[u8]) -> Result<ContactEvent, DecodeError> {
                 .to_owned(),
         }));
     }
-    Ok(from_proto(message)?)
+    Ok(from_proto_with(message, checks)?)
 }
 
 /// The protobuf form of an event.
@@ -122,6 +147,17 @@ pub fn to_proto(event: &ContactEvent) -> v1::ContactEvent {
             .unwrap_or_default(),
         sealed: None,
         erasure: None,
+    }
+}
+
+/// The canonical event of a protobuf one, checked as `checks` says.
+pub fn from_proto_with(
+    message: v1::ContactEvent,
+    checks: Checks,
+) -> Result<ContactEvent, FieldError> {
+    match checks {
+        Checks::Full => from_proto(message),
+        Checks::Normalised => from_normalised_proto(message),
     }
 }
 
@@ -204,6 +240,91 @@ pub fn from_proto(message: v1::ContactEvent) -> Result<ContactEvent, FieldError>
         received_at,
         default_region: None,
     })
+}
+
+/// The canonical event of a protobuf one the gateway wrote: each value
+/// taken as it is, in its typed form, and checked by
+/// [`ContactEvent::from_normalised`]; nothing goes through text and back.
+fn from_normalised_proto(message: v1::ContactEvent) -> Result<ContactEvent, FieldError> {
+    let event_id = Uuid::from_slice(&message.event_id)
+        .map_err(|_| field_error("event_id", "must be 16 bytes"))?;
+    let received_at = event_time("received_at", message.received_at)?;
+    let occurred_at = event_time("occurred_at", message.occurred_at)?;
+    let channel =
+        channel_from_proto(message.channel).ok_or_else(|| field_error("channel", "is required"))?;
+    let event_type = message
+        .r#type
+        .parse::<EventType>()
+        .map_err(|e| field_error("type", &e))?;
+    let mut identifiers = Vec::with_capacity(message.identifiers.len());
+    for (index, identifier) in message.identifiers.into_iter().enumerate() {
+        let kind = kind_from_proto(identifier.kind)
+            .ok_or_else(|| field_error(&format!("identifiers[{index}].kind"), "is unknown"))?;
+        let trust = trust_from_proto(identifier.trust);
+        let identifier = Identifier::from_normalised(kind, identifier.value).map_err(|e| {
+            field_error(
+                &format!("identifiers[{index}].value"),
+                &format!("{kind}: {e}"),
+            )
+        })?;
+        identifiers.push(EventIdentifier { identifier, trust });
+    }
+    let feedback = match message.feedback {
+        None => None,
+        Some(feedback) => Some(Feedback {
+            metric: metric_from_proto(feedback.metric)
+                .ok_or_else(|| field_error("feedback.metric", "is unknown"))?,
+            score: feedback.score,
+            comment: non_empty(feedback.comment),
+        }),
+    };
+    let mut consent = Vec::with_capacity(message.consent.len());
+    for (index, statement) in message.consent.into_iter().enumerate() {
+        consent.push(Consent {
+            channel: consent_channel_from_proto(statement.channel)
+                .ok_or_else(|| field_error(&format!("consent[{index}].channel"), "is unknown"))?,
+            purpose: consent_purpose_from_proto(statement.purpose)
+                .ok_or_else(|| field_error(&format!("consent[{index}].purpose"), "is unknown"))?,
+            granted: statement.granted,
+        });
+    }
+    ContactEvent::from_normalised(NormalisedEvent {
+        event_id,
+        occurred_at,
+        received_at,
+        channel,
+        source: message.source,
+        event_type,
+        direction: direction_from_proto(message.direction),
+        identifiers,
+        conversation_id: non_empty(message.conversation_id),
+        contact_reason: non_empty(message.contact_reason),
+        subject: non_empty(message.subject),
+        summary: non_empty(message.summary),
+        agent_id: non_empty(message.agent_id),
+        queue: non_empty(message.queue),
+        duration_seconds: message.duration_seconds,
+        outcome: non_empty(message.outcome),
+        sentiment: message.sentiment,
+        feedback,
+        consent,
+        attributes: message.attributes.into_iter().collect(),
+        display_name: non_empty(message.display_name),
+        traceparent: non_empty(message.traceparent),
+        case_id: match message.case_id.as_slice() {
+            [] => None,
+            bytes => Some(
+                Uuid::from_slice(bytes).map_err(|_| field_error("case_id", "must be 16 bytes"))?,
+            ),
+        },
+    })
+}
+
+fn field_error(field: &str, message: &str) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }
 }
 
 /// A time of the event: present, and within the contract's range, so that
@@ -613,10 +734,153 @@ mod tests {
         assert!(with_times(at(0, 0), at(0, 0)).is_ok());
     }
 
+    #[test]
+    fn a_record_the_gateway_would_never_write_is_invalid_when_read_as_normalised() {
+        // A phone number as people write it: full decoding normalises it,
+        // the normalised reading refuses it.
+        let mut message = to_proto(&sample());
+        message.identifiers[1].value = "+31 6 1234 5678".into();
+        let bytes = message.encode_to_vec();
+        let full = decode(&bytes).expect("full decoding normalises it");
+        assert_eq!(full.identifiers[1].identifier.value(), "+31612345678");
+        let Err(error) = decode_with(&bytes, Checks::Normalised) else {
+            panic!("a phone number not in E.164 should be refused");
+        };
+        assert_eq!(error.reason(), "invalid");
+        assert_eq!(
+            error.to_string(),
+            "invalid contact event: identifiers[1].value: phone: not a valid phone number"
+        );
+        // An untrimmed summary, an upper-case handle, a type with spaces.
+        for change in [
+            (|m: &mut v1::ContactEvent| m.summary = " padded ".into()) as fn(&mut v1::ContactEvent),
+            |m| m.identifiers[0].value = "+31612345678".into(),
+            |m| m.r#type = " message.received".into(),
+            |m| m.traceparent = m.traceparent.to_uppercase(),
+            |m| m.source = String::new(),
+        ] {
+            let mut message = to_proto(&sample());
+            change(&mut message);
+            let bytes = message.encode_to_vec();
+            assert!(decode(&bytes).is_ok(), "{message:?}");
+            assert!(
+                decode_with(&bytes, Checks::Normalised).is_err(),
+                "{message:?}"
+            );
+        }
+    }
+
+    /// Any text, over all of Unicode: mostly printable, sometimes not.
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            panorama_core::arbitrary::text(limits::SHORT_TEXT),
+            "[+0-9a-z@. -]{0,24}",
+        ]
+    }
+
+    /// An event as the gateway writes it, with arbitrary text in its
+    /// fields: what a producer writing to the topic could send.
+    fn forged() -> impl Strategy<Value = v1::ContactEvent> {
+        let identifier = (0..10i32, any_text(), 0..3i32)
+            .prop_map(|(kind, value, trust)| v1::Identifier { kind, value, trust });
+        (
+            proptest::collection::vec(identifier, 0..4),
+            (
+                prop_oneof![3 => "[a-z0-9._-]{1,12}".boxed(), 1 => any_text().boxed()],
+                prop_oneof![
+                    3 => proptest::sample::select(EventType::ALL).prop_map(|t| t.as_str().to_owned()).boxed(),
+                    1 => any_text().boxed(),
+                ],
+                any_text(),
+                any_text(),
+            ),
+            (
+                any_text(),
+                prop_oneof![
+                    Just(String::new()),
+                    Just("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned()),
+                    any_text(),
+                ],
+                any_text(),
+            ),
+            proptest::collection::hash_map(any_text(), any_text(), 0..3),
+        )
+            .prop_map(
+                |(identifiers, (source, kind, summary, name), (thread, trace, comment), attributes)| {
+                    let mut message = to_proto(&sample());
+                    message.identifiers = identifiers;
+                    message.source = source;
+                    message.r#type = kind;
+                    message.summary = summary;
+                    message.display_name = name;
+                    message.conversation_id = thread;
+                    message.traceparent = trace;
+                    if let Some(feedback) = &mut message.feedback {
+                        feedback.comment = comment;
+                    }
+                    message.attributes = attributes;
+                    message
+                },
+            )
+    }
+
+    /// What the normalised reading accepts, full validation accepts too,
+    /// as the very same event (so the projection can write it): phone
+    /// numbers aside, which are checked for E.164 form only.
+    fn validates_to_itself_but_for_phones(event: &ContactEvent) -> Result<(), TestCaseError> {
+        let mut without_phones = event.clone();
+        without_phones
+            .identifiers
+            .retain(|carried| carried.identifier.kind() != IdentifierKind::Phone);
+        for carried in &event.identifiers {
+            let value = carried.identifier.value();
+            if carried.identifier.kind() == IdentifierKind::Phone {
+                prop_assert!(value.starts_with('+') && value.len() <= 21, "{value}");
+                prop_assert!(value[1..].bytes().all(|b| b.is_ascii_digit()), "{value}");
+            }
+        }
+        if without_phones.identifiers.is_empty() {
+            return Ok(());
+        }
+        let again = EventDraft::from(&without_phones).validate(&ValidationContext {
+            received_at: event.received_at,
+            default_region: None,
+        });
+        prop_assert_eq!(again, Ok(without_phones));
+        Ok(())
+    }
+
     proptest! {
         #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = decode(&bytes);
+            if let Ok(event) = decode_with(&bytes, Checks::Normalised) {
+                validates_to_itself_but_for_phones(&event)?;
+            }
+        }
+
+        /// Arbitrary text in every field of a record: the normalised
+        /// reading never panics, and what it accepts validates.
+        #[test]
+        fn forged_records_are_refused_or_hold_to_the_contract(message in forged()) {
+            if let Ok(event) = decode_with(&message.encode_to_vec(), Checks::Normalised) {
+                validates_to_itself_but_for_phones(&event)?;
+            }
+        }
+
+        /// Every event the gateway accepts reads back, without parsing, as
+        /// itself.
+        #[test]
+        fn whatever_validates_reads_back_as_normalised(
+            (context, draft) in panorama_core::arbitrary::draft_in_context(),
+        ) {
+            if let Ok(event) = draft.validate(&context) {
+                prop_assert_eq!(
+                    decode_with(&encode(&event), Checks::Normalised).map_err(|e| e.to_string()),
+                    Ok(event)
+                );
+            }
         }
 
         #[test]

@@ -22,7 +22,7 @@ use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use uuid::Uuid;
 
-use crate::{DecodeError, v1};
+use crate::{Checks, DecodeError, v1};
 
 /// Bytes of a key, a share, a subject and the subject secret.
 pub const KEY_LEN: usize = 32;
@@ -42,9 +42,16 @@ impl SubjectSecret {
         SubjectSecret(hmac::Key::new(hmac::HMAC_SHA256, bytes))
     }
 
-    /// The subject of `identifier`.
+    /// The subject of `identifier`: the HMAC of `kind:value`, its
+    /// `Display` form.
     pub fn subject(&self, identifier: &Identifier) -> Subject {
-        let tag = hmac::sign(&self.0, identifier.to_string().as_bytes());
+        // The parts fed in turn, so that no `kind:value` string is made for
+        // every identifier of every event.
+        let mut context = hmac::Context::with_key(&self.0);
+        context.update(identifier.kind().as_str().as_bytes());
+        context.update(b":");
+        context.update(identifier.value().as_bytes());
+        let tag = context.sign();
         let mut bytes = [0; KEY_LEN];
         bytes.copy_from_slice(tag.as_ref());
         Subject(bytes)
@@ -174,6 +181,8 @@ pub struct SealedEvent {
     /// Its subjects, in the order of its shares.
     pub subjects: Vec<Subject>,
     message: v1::ContactEvent,
+    /// How the inside is checked once opened: as the record was decoded.
+    checks: Checks,
 }
 
 /// A request to erase a customer and its merge tree.
@@ -285,16 +294,27 @@ pub fn encode_erasure(request: &ErasureRequest) -> Vec<u8> {
 }
 
 /// Decodes a record value of any kind; a clear event is validated as
-/// [`crate::decode`] does, a sealed one only in its outer form.
+/// [`crate::decode`] does, a sealed one only in its outer form (and in
+/// full once opened).
 pub fn decode_record(bytes: &[u8]) -> Result<Record, DecodeError> {
+    decode_record_with(bytes, Checks::Full)
+}
+
+/// Decodes a record value of any kind, a clear event checked as `checks`
+/// says, a sealed one only in its outer form (and as `checks` says once
+/// opened). The projector reads its topic with [`Checks::Normalised`]:
+/// only its gateway writes there.
+pub fn decode_record_with(bytes: &[u8], checks: Checks) -> Result<Record, DecodeError> {
     let message = v1::ContactEvent::decode(bytes)?;
     if message.erasure.is_some() {
         return erasure_from_proto(message).map(Record::Erasure);
     }
     if message.sealed.is_some() {
-        return sealed_from_proto(message).map(|sealed| Record::Sealed(Box::new(sealed)));
+        return sealed_from_proto(message, checks).map(|sealed| Record::Sealed(Box::new(sealed)));
     }
-    Ok(Record::Event(Box::new(crate::from_proto(message)?)))
+    Ok(Record::Event(Box::new(crate::from_proto_with(
+        message, checks,
+    )?)))
 }
 
 impl SealedEvent {
@@ -338,17 +358,13 @@ impl SealedEvent {
         let inside = v1::ContactEvent::decode(inside.as_slice()).map_err(DecodeError::from)?;
         // The clear part must be the inside's own: it is what logs and
         // dead letters show of a record.
-        let outside = v1::ContactEvent {
-            sealed: None,
-            ..self.message.clone()
-        };
         if inside.sealed.is_some()
             || inside.erasure.is_some()
-            || clear_part(inside.clone()) != outside
+            || !is_clear_part_of(&self.message, &inside)
         {
             return Err(tampered());
         }
-        let event = crate::from_proto(inside).map_err(DecodeError::from)?;
+        let event = crate::from_proto_with(inside, self.checks).map_err(DecodeError::from)?;
         let named: BTreeSet<Subject> = secret.subjects(&event).into_iter().collect();
         let listed: BTreeSet<Subject> = self.subjects.iter().copied().collect();
         if named != listed {
@@ -361,7 +377,70 @@ impl SealedEvent {
     }
 }
 
-fn sealed_from_proto(message: v1::ContactEvent) -> Result<SealedEvent, DecodeError> {
+/// Whether `outside` (a sealed record, its `sealed` field aside) is
+/// exactly [`clear_part`] of `inside`: the same clear fields, nothing
+/// else. Compared field by field, without copying either.
+fn is_clear_part_of(outside: &v1::ContactEvent, inside: &v1::ContactEvent) -> bool {
+    // Every field named, so that a field added to the contract must be
+    // placed on one side or the other here.
+    let v1::ContactEvent {
+        event_id,
+        occurred_at,
+        received_at,
+        channel,
+        source,
+        r#type,
+        direction,
+        traceparent,
+        identifiers,
+        conversation_id,
+        contact_reason,
+        subject,
+        summary,
+        agent_id,
+        queue,
+        duration_seconds,
+        outcome,
+        sentiment,
+        feedback,
+        attributes,
+        display_name,
+        case_id,
+        consent,
+        sealed: _,
+        erasure,
+    } = outside;
+    let same_clear_fields = *event_id == inside.event_id
+        && *occurred_at == inside.occurred_at
+        && *received_at == inside.received_at
+        && *channel == inside.channel
+        && *source == inside.source
+        && *r#type == inside.r#type
+        && *direction == inside.direction
+        && *traceparent == inside.traceparent;
+    let nothing_else = identifiers.is_empty()
+        && conversation_id.is_empty()
+        && contact_reason.is_empty()
+        && subject.is_empty()
+        && summary.is_empty()
+        && agent_id.is_empty()
+        && queue.is_empty()
+        && duration_seconds.is_none()
+        && outcome.is_empty()
+        && sentiment.is_none()
+        && feedback.is_none()
+        && attributes.is_empty()
+        && display_name.is_empty()
+        && case_id.is_empty()
+        && consent.is_empty()
+        && erasure.is_none();
+    same_clear_fields && nothing_else
+}
+
+fn sealed_from_proto(
+    message: v1::ContactEvent,
+    checks: Checks,
+) -> Result<SealedEvent, DecodeError> {
     let event_id =
         Uuid::from_slice(&message.event_id).map_err(|_| invalid("event_id", "must be 16 bytes"))?;
     let clear_only = message.identifiers.is_empty()
@@ -417,6 +496,7 @@ fn sealed_from_proto(message: v1::ContactEvent) -> Result<SealedEvent, DecodeErr
         event_id,
         subjects,
         message,
+        checks,
     })
 }
 
