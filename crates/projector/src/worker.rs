@@ -489,7 +489,6 @@ impl Worker {
         opened: &Opened,
         isolation: Isolation,
     ) -> Result<(BatchOutcome, Vec<Verdict>), WriteError> {
-        transaction.lock_identifiers(&opened.events).await?;
         let mut outcome = BatchOutcome::default();
         let mut dead = opened.undecodable.clone();
         let mut parts: VecDeque<Range<usize>> = VecDeque::new();

@@ -100,6 +100,10 @@ pub enum Error {
     /// A record could not be written as JSON (a customer export).
     #[error("cannot encode a record: {0}")]
     Encode(#[from] serde_json::Error),
+    /// Concurrent batches kept creating new identifiers of a batch while
+    /// it decided its identity, this many rounds in a row.
+    #[error("concurrent batches created the batch's new identifiers {0} times in a row")]
+    IdentityContended(u32),
     /// Another consumer claimed one of the batch's partitions after the
     /// batch was read: its offsets were not stored and nothing was written.
     #[error("partitions {partitions:?} of {topic} were claimed by another consumer")]
@@ -151,6 +155,9 @@ impl Error {
             Error::Pool(_) => Failure::Transient("pool"),
             Error::Db(error) => classify(error),
             Error::Fenced { .. } => Failure::Fenced,
+            // As a serialization failure, which it is: the batch could not
+            // be ordered after the concurrent ones in time.
+            Error::IdentityContended(_) => Failure::Transient("serialization"),
             Error::Config(_)
             | Error::Migration(_)
             | Error::TokenNameTaken(_)

@@ -5,7 +5,6 @@ use deadpool_postgres::Transaction;
 use panorama_core::ContactEvent;
 
 use super::dead_letters::{DeadLetter, record_dead_letters};
-use super::identity::lock_identifier_stripes;
 use super::offsets::{PartitionOffset, store_offsets};
 use super::{BatchOutcome, apply_events};
 use crate::{Error, Result, Store};
@@ -71,7 +70,10 @@ impl BatchTransaction<'_> {
 
     /// Projects `events` inside a savepoint: when PostgreSQL refuses them,
     /// what they wrote is rolled back and the transaction goes on without
-    /// them.
+    /// them. Each part locks the customers it decides about as it goes, so
+    /// the parts of a batch do not lock in one order: against a concurrent
+    /// batch that rarely ends in a deadlock, which PostgreSQL breaks with
+    /// an error the projector retries as transient.
     pub async fn apply_isolated(&mut self, events: &[ContactEvent]) -> Result<BatchOutcome> {
         let savepoint = self.transaction.savepoint("part").await?;
         match apply_events(&savepoint, self.store, events).await {
@@ -86,14 +88,6 @@ impl BatchTransaction<'_> {
                 Err(error)
             }
         }
-    }
-
-    /// Takes the identifier locks of all of `events` at once, in the order
-    /// every batch takes them, before the events are applied part by part:
-    /// parts taken one after the other would not lock in one order.
-    pub async fn lock_identifiers(&mut self, events: &[ContactEvent]) -> Result<()> {
-        let events: Vec<&ContactEvent> = events.iter().collect();
-        lock_identifier_stripes(&self.transaction, &events).await
     }
 
     /// Records dead-lettered records in the ledger.

@@ -10,10 +10,11 @@
 //!    events projected before are dropped, so nothing counts twice; one
 //!    whose payload differs from the first under its id (its fingerprint,
 //!    see [`crate::fingerprint()`]) is counted as an idempotency conflict.
-//! 2. **Decide identity** ([`identity`]): lock the stripes of the batch's
-//!    identifiers, lock the customers they lead to and load their merge
-//!    trees, resolve who each event is about and attribute each event to a
-//!    profile, then insert the new customers and identifiers.
+//! 2. **Decide identity** ([`identity`]): lock the customers the batch's
+//!    known identifiers lead to and load their merge trees, resolve who
+//!    each event is about and attribute each event to a profile, then
+//!    insert the new customers and identifiers; decided again when a
+//!    concurrent batch created one of those identifiers first.
 //! 3. **Assign cases** ([`view`]), before the events are written: each
 //!    event row names its case.
 //! 4. **Insert the events** ([`events`]), each under the profile it came
@@ -135,19 +136,8 @@ async fn apply_fresh(
     fingerprints: &HashMap<Uuid, [u8; 32]>,
     timer: &mut StepTimer,
 ) -> Result<BatchOutcome> {
-    identity::lock_identifier_stripes(transaction, fresh).await?;
-    timer.step("lock_stripes");
-    let known = identity::identifier_profiles(transaction, fresh).await?;
-    let survivors = identity::lock_customers(transaction, &known).await?;
-    timer.step("lock_customers");
-    let trees = identity::load_trees(transaction, &survivors).await?;
-    timer.step("trees");
-    let resolution = identity::resolve_events(fresh, trees, &store.rules);
+    let resolution = identity::decide_identity(transaction, fresh, &store.rules, timer).await?;
     let decisions = &resolution.decisions;
-    identity::insert_customers(transaction, &decisions.new_customers).await?;
-    timer.step("customers");
-    identity::link_identifiers(transaction, fresh, &resolution, &known).await?;
-    timer.step("identifiers");
 
     let profiles = &resolution.attribution.event_profiles;
     let cases = view::project_cases(

@@ -2,6 +2,11 @@
 //! joining the profile of the event that brought it, with its trust; the
 //! claims it verified or let go; and the last sighting of the identifiers
 //! already known.
+//!
+//! Known identifiers are written under the lock on their tree's survivor.
+//! New ones have no tree to lock: their creation is serialised by the
+//! primary key of `identifiers` instead ([`create_identifiers`]), and a
+//! batch that finds one created meanwhile decides again (`decide.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -30,32 +35,57 @@ pub(crate) async fn insert_customers(
     Ok(())
 }
 
-/// Writes the links the batch ends with: new identifiers linked to the
-/// profile each joins, known ones changed (a claim verified, or let go and
-/// linked elsewhere) or let go; then moves the last sighting of the `known`
-/// ones forward.
-pub(crate) async fn link_identifiers(
-    transaction: &Transaction<'_>,
-    events: &[&ContactEvent],
-    resolution: &Resolution,
-    known: &HashMap<Identifier, Uuid>,
-) -> Result<()> {
-    let mut released: Vec<&Identifier> = Vec::new();
-    let mut changed: Vec<(&Identifier, Uuid, Trust)> = Vec::new();
-    let mut inserted: Vec<(&Identifier, Uuid, Trust)> = Vec::new();
-    for row in &resolution.attribution.links {
-        let identifier = &row.identifier;
-        match (row.link, row.existed) {
-            (None, true) => released.push(identifier),
-            (None, false) => {}
-            (Some((profile, trust)), true) => changed.push((identifier, profile, trust)),
-            (Some((profile, trust)), false) => inserted.push((identifier, profile, trust)),
+/// The identifier rows a batch writes, by what happens to them.
+#[derive(Debug, Default)]
+pub(crate) struct LinkWrites<'a> {
+    /// Known links let go: deleted.
+    released: Vec<&'a Identifier>,
+    /// Known links whose profile or trust changed: rewritten.
+    changed: Vec<(&'a Identifier, Uuid, Trust)>,
+    /// Identifiers the batch is the first to see: inserted.
+    created: Vec<(&'a Identifier, Uuid, Trust)>,
+}
+
+impl<'a> LinkWrites<'a> {
+    /// The writes for the links `resolution` ends the batch with.
+    pub(crate) fn of(resolution: &'a Resolution) -> Self {
+        let mut writes = LinkWrites::default();
+        for row in &resolution.attribution.links {
+            let identifier = &row.identifier;
+            match (row.link, row.existed) {
+                (None, true) => writes.released.push(identifier),
+                (None, false) => {}
+                (Some((profile, trust)), true) => {
+                    writes.changed.push((identifier, profile, trust));
+                }
+                (Some((profile, trust)), false) => {
+                    writes.created.push((identifier, profile, trust));
+                }
+            }
         }
+        writes
     }
-    release_identifiers(transaction, &released).await?;
-    change_identifiers(transaction, &changed).await?;
-    insert_identifiers(transaction, events, &inserted).await?;
-    touch_identifiers(transaction, events, known).await
+
+    /// Whether the batch creates identifiers: the only writes a concurrent
+    /// batch can get in the way of.
+    pub(crate) fn creates(&self) -> bool {
+        !self.created.is_empty()
+    }
+}
+
+/// Writes the known links the batch changed or let go, then moves the last
+/// sighting of the known identifiers forward. Every row written belongs to
+/// a tree whose survivor the batch holds locked, and every writer of a
+/// known identifier locks that survivor first, so nothing else writes
+/// these rows before the batch commits.
+pub(crate) async fn update_known(
+    transaction: &Transaction<'_>,
+    writes: &LinkWrites<'_>,
+    sightings: &Sightings<'_>,
+) -> Result<()> {
+    release_identifiers(transaction, &writes.released).await?;
+    change_identifiers(transaction, &writes.changed).await?;
+    touch_identifiers(transaction, sightings).await
 }
 
 /// Deletes the links the batch let go: claims of a customer that has
@@ -105,13 +135,23 @@ async fn change_identifiers(
     Ok(())
 }
 
-async fn insert_identifiers(
+/// Inserts the identifiers the batch is the first to see, in (kind, value)
+/// order, and returns how many of them another transaction created first.
+///
+/// The primary key of `identifiers` serialises creation: an insert of a
+/// key another open transaction has inserted waits for that transaction's
+/// end, and is skipped if it committed. Two batches insert the keys they
+/// share in the same order, so neither holds one the other waits for while
+/// waiting itself. A count above zero means the batch decided on a stale
+/// view and must decide again (see `decide.rs`).
+pub(crate) async fn create_identifiers(
     transaction: &Transaction<'_>,
     events: &[&ContactEvent],
-    links: &[(&Identifier, Uuid, Trust)],
-) -> Result<()> {
+    writes: &LinkWrites<'_>,
+) -> Result<usize> {
+    let links = &writes.created;
     if links.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     // First and last sighting within this batch, and the source that first
     // brought the identifier.
@@ -152,35 +192,51 @@ async fn insert_identifiers(
     let statement = transaction
         .prepare_cached(
             "INSERT INTO identifiers (kind, value, customer_id, source, first_seen_at, last_seen_at, trust)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[])",
+             SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[])
+                 AS q (kind, value, customer_id, source, first_seen_at, last_seen_at, trust)
+             ORDER BY kind, value
+             ON CONFLICT (kind, value) DO NOTHING
+             RETURNING 1",
         )
         .await?;
-    transaction
-        .execute(
+    let inserted = transaction
+        .query(
             &statement,
             &[
                 &kinds, &values, &customers, &sources, &first, &last, &trusts,
             ],
         )
-        .await?;
-    Ok(())
+        .await?
+        .len();
+    Ok(kinds.len().saturating_sub(inserted))
 }
 
-/// Moves `last_seen_at` of the batch's already known identifiers forward.
-/// The batch holds their stripe locks, so no other transaction updates these
-/// rows meanwhile.
-async fn touch_identifiers(
-    transaction: &Transaction<'_>,
-    events: &[&ContactEvent],
-    known: &HashMap<Identifier, Uuid>,
-) -> Result<()> {
-    let mut latest: BTreeMap<&Identifier, DateTime<Utc>> = BTreeMap::new();
-    for event in events {
-        for identifier in event.plain_identifiers().filter(|i| known.contains_key(*i)) {
-            let at = latest.entry(identifier).or_insert(event.occurred_at);
-            *at = (*at).max(event.occurred_at);
+/// The latest sighting in a batch of each identifier the batch found
+/// linked, for `last_seen_at`.
+#[derive(Debug, Default)]
+pub(crate) struct Sightings<'a>(BTreeMap<&'a Identifier, DateTime<Utc>>);
+
+impl<'a> Sightings<'a> {
+    /// The latest occurrence in `events` of each of their identifiers that
+    /// `linked` holds: the links of the trees the batch locked.
+    pub(crate) fn of(events: &[&'a ContactEvent], linked: &HashMap<Identifier, Uuid>) -> Self {
+        let mut latest: BTreeMap<&Identifier, DateTime<Utc>> = BTreeMap::new();
+        for event in events.iter().copied() {
+            for identifier in event
+                .plain_identifiers()
+                .filter(|i| linked.contains_key(*i))
+            {
+                let at = latest.entry(identifier).or_insert(event.occurred_at);
+                *at = (*at).max(event.occurred_at);
+            }
         }
+        Sightings(latest)
     }
+}
+
+/// Moves `last_seen_at` of the batch's known identifiers forward.
+async fn touch_identifiers(transaction: &Transaction<'_>, sightings: &Sightings<'_>) -> Result<()> {
+    let latest = &sightings.0;
     if latest.is_empty() {
         return Ok(());
     }

@@ -9,7 +9,11 @@
 //!
 //! A batch's identity steps, in the order the batch takes them:
 //!
-//! - [`stripes`]: advisory locks on the stripes of the batch's identifiers.
+//! - [`decide`]: the two steps below, decided again when a concurrent batch
+//!   creates one of the batch's new identifiers first. Known identifiers
+//!   are guarded by their survivor's lock, new ones by the primary key of
+//!   `identifiers`: no lock covers the batch as a whole, so projectors on
+//!   other partitions do not wait for each other.
 //! - [`resolve`]: the profiles the known identifiers came through, their
 //!   survivors locked and merge trees loaded ([`lock`]), the resolver's
 //!   decisions, and the profile of each event ([`attribution`]).
@@ -28,24 +32,22 @@
 
 mod attribution;
 mod conflicts;
+mod decide;
 mod history;
 mod identifiers;
 mod lock;
 mod manual;
 mod merge;
 mod resolve;
-mod stripes;
 
 use panorama_core::identity::ConflictReason;
 
 pub(crate) use conflicts::record_conflicts;
-pub(crate) use identifiers::{insert_customers, link_identifiers};
-pub(crate) use lock::{load_trees, lock_survivors, stored_identifier};
+pub(crate) use decide::decide_identity;
+pub(crate) use lock::{lock_survivors, stored_identifier};
 pub use manual::{ConflictAction, ConflictOutcome, MergeOutcome, UnmergeOutcome};
 pub use merge::MergeRecord;
 pub(crate) use merge::apply_merges;
-pub(crate) use resolve::{identifier_profiles, lock_customers, resolve_events};
-pub(crate) use stripes::lock_identifier_stripes;
 
 /// The stored form of a conflict reason: a name and, for limits, the kind
 /// (empty otherwise, so it can be part of a unique key).
