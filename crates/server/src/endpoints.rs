@@ -22,7 +22,7 @@ use std::sync::LazyLock;
 use actix_web::dev::ResourceDef;
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::from_fn;
-use actix_web::{HttpRequest, HttpResponse, Route, web};
+use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, Route, guard, web};
 use panorama_core::Role;
 use utoipa::openapi::path::{HttpMethod, Operation};
 
@@ -134,13 +134,58 @@ impl Endpoint {
     }
 }
 
-/// Mounts every route a process with these roles serves, in table order.
+/// Mounts every route a process with these roles serves, in table order,
+/// each as a resource of its own (as `ServiceConfig::route` mounts one:
+/// the method is the resource's guard, so another method goes on to the
+/// next resource) that carries its template ([`Template`]).
 pub(crate) fn mount(config: &mut web::ServiceConfig, gateway: bool, api: bool) {
     for endpoint in ENDPOINTS.iter() {
         if endpoint.served.by(gateway, api) {
-            config.route(&endpoint.path, endpoint.route());
+            let method = Method::from_bytes(method_name(&endpoint.method).as_bytes())
+                .expect("standard methods parse");
+            config.service(
+                web::resource(endpoint.path.as_str())
+                    .guard(guard::Method(method))
+                    .app_data(Template(endpoint.path.as_str()))
+                    .route(endpoint.route()),
+            );
         }
     }
+}
+
+/// The path template of the entry that serves a request, in its
+/// resource's app data: the middlewares name the route (metrics labels,
+/// the log, the audit entry) by it, where actix's
+/// `HttpRequest::match_pattern` would match the path against the routes
+/// again, once per call.
+#[derive(Debug, Clone, Copy)]
+struct Template(&'static str);
+
+/// A request no entry served, with the template its path matches anyway
+/// (a route of the table asked with another method), in its extensions:
+/// found once per request.
+#[derive(Debug, Clone, Copy)]
+struct Unserved(Option<&'static str>);
+
+/// The path template of the route that served `request`
+/// (`/v1/customers/{id}`); for a request the fallback answered, the
+/// template of the first entry its path matches, as actix names it; `None`
+/// when it matches none.
+pub(crate) fn template_of(request: &HttpRequest) -> Option<&'static str> {
+    if let Some(Template(template)) = request.app_data::<Template>() {
+        return Some(template);
+    }
+    if let Some(Unserved(template)) = request.extensions().get::<Unserved>() {
+        return *template;
+    }
+    let template = request.match_pattern().and_then(|pattern| {
+        ENDPOINTS
+            .iter()
+            .map(|endpoint| endpoint.path.as_str())
+            .find(|template| *template == pattern)
+    });
+    request.extensions_mut().insert(Unserved(template));
+    template
 }
 
 /// The entry of the handler whose `#[utoipa::path]` generated `P`.

@@ -425,13 +425,10 @@ pub(crate) async fn observe(
     let started = std::time::Instant::now();
     let method = method_label(request.method());
     let response = next.call(request).await?;
-    let route = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = crate::endpoints::template_of(response.request()).unwrap_or("unmatched");
     let status = format!("{}xx", response.status().as_u16() / 100);
     HTTP_SECONDS
-        .with_label_values(&[route.as_str(), method, status.as_str()])
+        .with_label_values(&[route, method, status.as_str()])
         .observe(started.elapsed().as_secs_f64());
     Ok(response)
 }

@@ -76,12 +76,9 @@ pub(crate) async fn trace(
         propagated: incoming.is_some(),
     });
     let mut response = next.call(request).instrument(span.clone()).await?;
-    let route = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = crate::endpoints::template_of(response.request()).unwrap_or("unmatched");
     let status = response.status().as_u16();
-    span.record("route", route.as_str());
+    span.record("route", route);
     span.record("status", status);
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response

@@ -62,7 +62,7 @@ pub use read::{
     ExportFeedback, ExportHistory, ExportIdentifier, ExportSeparation, ExportStream, ExportTask,
     FeedbackSummary, HistoryEntry, IdentifierView, IdentityIdentifier, IdentityProfile, Insights,
     InsightsQuery, MetricSummary, Signals, TaskQuery, TaskView, TimelineCursor, TimelineEntry,
-    TimelineQuery, TraitView,
+    TimelineQuery, TimelineRows, TraitView,
 };
 pub use relay::{OutboxRecord, RelayLease};
 pub use replay::{CARRIED_OVER_TABLES, Switched, valid_schema_name};

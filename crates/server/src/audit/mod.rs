@@ -244,7 +244,7 @@ pub(crate) async fn record(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let response = next.call(request).await?;
     let http = response.request();
-    let Some(route) = http.match_pattern().filter(|route| audited(route)) else {
+    let Some(route) = crate::endpoints::template_of(http).filter(|route| audited(route)) else {
         return Ok(response.map_into_left_body());
     };
     let Some(sink) = http
@@ -277,8 +277,8 @@ pub(crate) async fn record(
         actor: caller.principal().name.clone(),
         role: caller.role().to_string(),
         method: http.method().to_string(),
-        customer_id: subject.customer.or_else(|| customer_of(http, &route)),
-        route,
+        customer_id: subject.customer.or_else(|| customer_of(http, route)),
+        route: route.to_owned(),
         status: i32::from(response.status().as_u16()),
         identifier_kind: subject.identifier_kind.map(|kind| kind.as_str().to_owned()),
     };

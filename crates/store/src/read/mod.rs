@@ -38,7 +38,7 @@ pub use identity::{
     IdentityIdentifier, IdentityProfile,
 };
 pub use profile::{ChannelSummary, CustomerProfile, IdentifierView};
-pub use timeline::{CarriedIdentifier, TimelineCursor, TimelineEntry, TimelineQuery};
+pub use timeline::{CarriedIdentifier, TimelineCursor, TimelineEntry, TimelineQuery, TimelineRows};
 pub use traits::TraitView;
 pub use view::{
     CaseQuery, CaseView, ContactWindows, FeedbackSummary, Insights, InsightsQuery, MetricSummary,

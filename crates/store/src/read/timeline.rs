@@ -13,6 +13,10 @@ use uuid::Uuid;
 
 use crate::{Result, Store};
 
+mod json;
+
+use json::{JsonText, Stored, column};
+
 /// An identifier as an event carried it, with how far the gateway trusted
 /// it: the shape of a timeline entry's `identifiers`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -153,6 +157,61 @@ pub struct TimelineQuery {
     pub limit: usize,
 }
 
+/// A page of a customer's timeline as read ([`Store::timeline_page`]),
+/// written as JSON straight from its rows: the same bytes as serialising
+/// its [`TimelineEntry`]s, without building them (see `timeline/json.rs`).
+#[derive(Debug)]
+pub struct TimelineRows {
+    /// The customer the id asked for leads to.
+    customer: Uuid,
+    /// The page's events, newest first.
+    rows: Vec<Row>,
+    /// Whether older entries follow.
+    more: bool,
+}
+
+impl TimelineRows {
+    /// The customer the id asked for leads to (its survivor).
+    pub fn customer(&self) -> Uuid {
+        self.customer
+    }
+
+    /// Entries on the page.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the page has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Where the next (older) page starts; `None` on the last page.
+    pub fn next_cursor(&self) -> Option<TimelineCursor> {
+        let last = self.rows.last().filter(|_| self.more)?;
+        Some(TimelineCursor {
+            occurred_at: column(last, 2)?,
+            event_id: column(last, 1)?,
+        })
+    }
+
+    /// Appends the page's entries to `out` as a JSON array: the bytes
+    /// `serde_json` writes for the `Vec<TimelineEntry>` of these rows.
+    pub fn write_entries(&self, out: &mut Vec<u8>) {
+        let mut writer = json::Writer::default();
+        // About 48 bytes per column: one allocation for most pages.
+        out.reserve(self.rows.iter().map(Row::len).sum::<usize>() * 48);
+        out.push(b'[');
+        for (index, row) in self.rows.iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            write_entry(out, row, 1, &mut writer);
+        }
+        out.push(b']');
+    }
+}
+
 impl Store {
     /// One page of the history of the customer `id` leads to (itself, the
     /// survivor it was merged into, or the customer that took over it as an
@@ -166,6 +225,54 @@ impl Store {
         id: Uuid,
         query: &TimelineQuery,
     ) -> Result<Option<(Uuid, Vec<TimelineEntry>)>> {
+        let rows = self.timeline_rows(id, query).await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let customer = first.get(0);
+        // A customer without an event on this page comes as one row whose
+        // event columns are NULL.
+        let entries = rows
+            .iter()
+            .filter(|row| row.get::<_, Option<Uuid>>(1).is_some())
+            .map(|row| timeline_entry(row, 1))
+            .collect();
+        Ok(Some((customer, entries)))
+    }
+
+    /// One page of [`Store::timeline_of`] (`query.limit` entries at most)
+    /// as rows, to be written as JSON without building its entries (see
+    /// [`TimelineRows`]); it reads one entry more, to tell whether there
+    /// is a next page. `None` when no customer ever had the id.
+    #[tracing::instrument(skip(self))]
+    pub async fn timeline_page(
+        &self,
+        id: Uuid,
+        query: &TimelineQuery,
+    ) -> Result<Option<TimelineRows>> {
+        let page = query.limit;
+        let mut wanted = query.clone();
+        wanted.limit = page.saturating_add(1);
+        let mut rows = self.timeline_rows(id, &wanted).await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let customer = column(first, 0).unwrap_or_default();
+        // A customer without an event on this page comes as one row whose
+        // event columns are NULL.
+        rows.retain(|row| column::<Uuid>(row, 1).is_some());
+        let more = rows.len() > page;
+        rows.truncate(page);
+        Ok(Some(TimelineRows {
+            customer,
+            rows,
+            more,
+        }))
+    }
+
+    /// The rows of `sql/timeline.sql` for `id` and `query`, at most
+    /// `query.limit` events.
+    async fn timeline_rows(&self, id: Uuid, query: &TimelineQuery) -> Result<Vec<Row>> {
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached(include_str!("../../sql/timeline.sql"))
@@ -196,18 +303,7 @@ impl Store {
                 ],
             )
             .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let customer = first.get(0);
-        // A customer without an event on this page comes as one row whose
-        // event columns are NULL.
-        let entries = rows
-            .iter()
-            .filter(|row| row.get::<_, Option<Uuid>>(1).is_some())
-            .map(|row| timeline_entry(row, 1))
-            .collect();
-        Ok(Some((customer, entries)))
+        Ok(rows)
     }
 
     /// One page of the history of surviving customer `id` (see
@@ -257,6 +353,91 @@ pub(crate) fn timeline_entry(row: &Row, first: usize) -> TimelineEntry {
         attributes: row.get(column(21)),
         consent: row.get(column(22)),
         anonymised_at: row.get(column(23)),
+    }
+}
+
+/// Appends the entry [`timeline_entry`] maps from `row` (its columns from
+/// `first` on) to `out`, as the bytes `serde_json` writes for that
+/// [`TimelineEntry`]: its fields in order, the same ones left out.
+fn write_entry(out: &mut Vec<u8>, row: &Row, first: usize, writer: &mut json::Writer) {
+    let at = |offset: usize| first + offset;
+    let text = |offset: usize| column::<&str>(row, at(offset));
+    let time = |offset: usize| column::<DateTime<Utc>>(row, at(offset));
+    out.extend_from_slice(b"{\"event_id\":");
+    json::Writer::serialized(out, &column::<Uuid>(row, at(0)));
+    field(out, "occurred_at", &time(1));
+    field(out, "received_at", &time(2));
+    field(out, "channel", &text(3));
+    field(out, "source", &text(4));
+    field(out, "type", &text(5));
+    optional(out, "direction", text(6));
+    name(out, "identifiers");
+    jsonb(out, writer, column(row, at(7)), Stored::Identifiers);
+    for (offset, key) in [
+        (8, "conversation_id"),
+        (9, "contact_reason"),
+        (10, "subject"),
+        (11, "summary"),
+        (12, "agent_id"),
+        (13, "queue"),
+    ] {
+        optional(out, key, text(offset));
+    }
+    optional(out, "duration_seconds", column::<i32>(row, at(14)));
+    optional(out, "outcome", text(15));
+    optional(out, "sentiment", column::<f32>(row, at(16)));
+    if let Some(metric) = text(17) {
+        // As the `json!` object of `timeline_entry`: its keys in order.
+        name(out, "feedback");
+        out.extend_from_slice(b"{\"comment\":");
+        json::Writer::serialized(out, &text(19));
+        out.extend_from_slice(b",\"metric\":");
+        json::Writer::serialized(out, metric);
+        out.extend_from_slice(b",\"score\":");
+        json::Writer::serialized(out, &column::<i16>(row, at(18)));
+        out.push(b'}');
+    }
+    optional(out, "display_name", text(20));
+    name(out, "attributes");
+    jsonb(out, writer, column(row, at(21)), Stored::AsIs);
+    if let Some(consent) = column::<JsonText<'_>>(row, at(22)) {
+        name(out, "consent");
+        writer.jsonb(out, consent, Stored::AsIs);
+    }
+    optional(out, "anonymised_at", time(23));
+    out.push(b'}');
+}
+
+/// Appends `,"key":`.
+fn name(out: &mut Vec<u8>, key: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// Appends `,"key":value`.
+fn field(out: &mut Vec<u8>, key: &str, value: &impl Serialize) {
+    name(out, key);
+    json::Writer::serialized(out, value);
+}
+
+/// Appends `,"key":value` when there is a value.
+fn optional(out: &mut Vec<u8>, key: &str, value: Option<impl Serialize>) {
+    if let Some(value) = value {
+        field(out, key, &value);
+    }
+}
+
+/// Appends a `jsonb` column; `null` when it is NULL, as a `Value` reads it.
+fn jsonb(
+    out: &mut Vec<u8>,
+    writer: &mut json::Writer,
+    value: Option<JsonText<'_>>,
+    stored: Stored,
+) {
+    match value {
+        Some(value) => writer.jsonb(out, value, stored),
+        None => out.extend_from_slice(b"null"),
     }
 }
 

@@ -66,7 +66,7 @@ impl IdempotencyKey {
             });
         }
         let key = String::from_utf8_lossy(bytes);
-        let route = request.match_pattern().unwrap_or_default();
+        let route = crate::endpoints::template_of(request).unwrap_or_default();
         Ok(Some(IdempotencyKey {
             seed: format!("{}\n{route}\n{about}\n{key}", caller.principal().token_id),
         }))
