@@ -1,14 +1,16 @@
 //! `panorama-bench`: the benchmark behind `make bench`. Starts a durable
 //! private PostgreSQL, a Nisshi broker and `panorama serve` per role, runs
 //! interleaved rounds of P (projector alone), B (binary COPY of the same
-//! rows) and E (end to end), single-event freshness, idle CPU and the read
-//! routes against pgbench, prints the figures and writes BENCHMARKS.md.
+//! rows), E (end to end) and P2 (two projectors), single-event freshness,
+//! idle CPU and the read routes against pgbench, prints the figures and
+//! writes BENCHMARKS.md.
 //!
 //! `panorama-bench loadgen` is its HTTP load generator, run as a separate
 //! process.
 
 mod copy;
 mod loadgen;
+mod lockwaits;
 mod options;
 mod phases;
 mod procstat;

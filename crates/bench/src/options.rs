@@ -89,6 +89,14 @@ pub(crate) struct BenchArgs {
     /// Leave out the read phase.
     #[arg(long)]
     pub(crate) skip_reads: bool,
+    /// Leave out P2 (two projectors draining what P drains alone).
+    #[arg(long)]
+    pub(crate) skip_two_projectors: bool,
+    /// A PostgreSQL setting for the bench's server, as NAME=VALUE
+    /// (repeatable; `ALTER SYSTEM`, then a reload, or a restart when the
+    /// setting needs one). The report's PostgreSQL line shows it.
+    #[arg(long = "pg-set", value_name = "NAME=VALUE", value_parser = parse_pg_setting)]
+    pub(crate) pg_set: Vec<PgSetting>,
     /// Small sizes and one round, to try it in a minute or two.
     #[arg(long)]
     pub(crate) quick: bool,
@@ -98,6 +106,53 @@ pub(crate) struct BenchArgs {
     /// Where the report goes.
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub(crate) output: PathBuf,
+}
+
+/// A PostgreSQL setting given with `--pg-set`: a name PostgreSQL could
+/// know (letters, digits, `_` and `.`), and its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PgSetting {
+    /// The setting's name, lowercase.
+    pub(crate) name: String,
+    /// Its value, as `ALTER SYSTEM` takes it.
+    pub(crate) value: String,
+}
+
+impl PgSetting {
+    /// `ALTER SYSTEM SET` for this setting: the name was checked by
+    /// [`parse_pg_setting`], the value goes in quoted.
+    pub(crate) fn alter_system(&self) -> String {
+        format!(
+            "ALTER SYSTEM SET {} = '{}'",
+            self.name,
+            self.value.replace('\'', "''")
+        )
+    }
+}
+
+/// Parses `NAME=VALUE` for `--pg-set`.
+pub(crate) fn parse_pg_setting(text: &str) -> Result<PgSetting, String> {
+    let Some((name, value)) = text.split_once('=') else {
+        return Err(format!("expected NAME=VALUE, got {text:?}"));
+    };
+    let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    if !valid {
+        return Err(format!("{name:?} is not a PostgreSQL setting name"));
+    }
+    if value.is_empty() {
+        return Err(format!("no value for {name}"));
+    }
+    Ok(PgSetting {
+        name,
+        value: value.to_owned(),
+    })
 }
 
 /// The settings with the defaults (or `--quick`'s) filled in.
@@ -169,5 +224,36 @@ mod tests {
             .mode,
             Some(Mode::Loadgen(_))
         ));
+    }
+
+    #[test]
+    fn pg_settings_are_name_value_pairs_with_safe_names() {
+        let cli = Cli::parse_from([
+            "panorama-bench",
+            "--pg-set",
+            "commit_delay=100",
+            "--pg-set",
+            "Work_Mem = 64MB",
+            "--pg-set",
+            "search_path='a=b'",
+        ]);
+        let names: Vec<&str> = cli.bench.pg_set.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["commit_delay", "work_mem", "search_path"]);
+        assert_eq!(cli.bench.pg_set[1].value, "64MB");
+        assert_eq!(
+            cli.bench.pg_set[2].alter_system(),
+            "ALTER SYSTEM SET search_path = '''a=b'''"
+        );
+        for bad in [
+            "commit_delay",
+            "=1",
+            "a b=1",
+            "x;drop table t=1",
+            "1x=2",
+            "fsync=",
+        ] {
+            assert!(parse_pg_setting(bad).is_err(), "{bad}");
+        }
+        assert!(Cli::try_parse_from(["panorama-bench", "--pg-set", "no-value"]).is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! The measured phases on a running stack: P (projector alone draining a
 //! pre-filled topic), B (the binary COPY of the same rows), E (end to end
-//! from a separate HTTP load generator), single-event freshness, and idle
-//! CPU.
+//! from a separate HTTP load generator), P2 (two projectors of one group
+//! draining a pre-filled topic, with the lock waits PostgreSQL shows
+//! meanwhile), single-event freshness, and idle CPU.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -13,6 +14,7 @@ use tokio_postgres::{AsyncMessage, Client};
 
 use crate::copy::copy_rows;
 use crate::loadgen::{LoadReport, unix_now};
+use crate::lockwaits::{LockSampler, LockWaits};
 use crate::procstat::{Snapshot, ticks_per_second};
 use crate::stack::{GROUP, Role, Stack, TOPIC};
 use crate::stats::{quantile, sorted};
@@ -50,6 +52,13 @@ pub(crate) struct Round {
     pub(crate) e2e_ack_ms: (f64, f64),
     /// E: CPU µs per event (the load generator included).
     pub(crate) e2e_cpu: CpuPerEvent,
+    /// P: lock waits while the projector drained the topic.
+    pub(crate) project_locks: LockWaits,
+    /// P2: events/s of two projectors, from the first partition claim
+    /// until the offsets reach the log end; `None` when P2 did not run.
+    pub(crate) two_events_per_s: Option<f64>,
+    /// P2: lock waits while the two projectors drained the topic.
+    pub(crate) two_locks: Option<LockWaits>,
 }
 
 /// Single events on an idle system.
@@ -143,12 +152,12 @@ fn per_event(before: &Snapshot, after: &Snapshot, events: u64) -> CpuPerEvent {
         .collect()
 }
 
-/// One round: P, then B on the rows P wrote, then E.
+/// One round: P, then B on the rows P wrote, then E, then P2 when given
+/// its workload.
 pub(crate) async fn round(
     stack: &mut Stack,
     client: &Client,
-    p_load: Workload,
-    e_load: Workload,
+    (p_load, e_load, p2_load): (Workload, Workload, Option<Workload>),
     clients: usize,
 ) -> anyhow::Result<Round> {
     let mut round = Round::default();
@@ -159,10 +168,12 @@ pub(crate) async fn round(
     post_workload(stack, p_load, clients).await?;
     let end = stack.log_end().await?;
     let before = Snapshot::take(&stack.probes());
+    let sampler = LockSampler::start(stack).await?;
     stack.spawn(Role::Projector)?;
     let spawned = Instant::now();
     let (claimed, done) = wait_projected(client, end, Some(epoch_before)).await?;
     let after = Snapshot::take(&stack.probes());
+    round.project_locks = sampler.finish().await?;
     let claimed = claimed.unwrap_or(spawned);
     round.project_startup_s = claimed.duration_since(spawned).as_secs_f64();
     round.project_events_per_s =
@@ -197,7 +208,43 @@ pub(crate) async fn round(
     round.e2e_ack_ms = (load.ack_p50_ms, load.ack_p99_ms);
     round.e2e_cpu = per_event(&before, &after, e_load.count);
     stack.note_peak_rss();
+
+    if let Some(load) = p2_load {
+        let (events_per_s, locks) = two_projectors(stack, client, load, clients).await?;
+        round.two_events_per_s = Some(events_per_s);
+        round.two_locks = Some(locks);
+    }
     Ok(round)
+}
+
+/// P2: P with two projector processes of the same group sharing the
+/// topic's partitions. Timed from the first partition claim, so the
+/// rebalance that splits the partitions when the second one joins is
+/// part of it. Leaves one projector running, as P does.
+async fn two_projectors(
+    stack: &mut Stack,
+    client: &Client,
+    load: Workload,
+    clients: usize,
+) -> anyhow::Result<(f64, LockWaits)> {
+    stack.stop(Role::Projector).await;
+    let (_, epoch_before) = offsets(client).await?;
+    post_workload(stack, load, clients).await?;
+    let end = stack.log_end().await?;
+    let sampler = LockSampler::start(stack).await?;
+    stack.spawn(Role::Projector)?;
+    stack.spawn(Role::SecondProjector)?;
+    let spawned = Instant::now();
+    let (claimed, done) = wait_projected(client, end, Some(epoch_before)).await?;
+    let locks = sampler.finish().await?;
+    let claimed = claimed.unwrap_or(spawned);
+    let events_per_s = load.count as f64 / done.duration_since(claimed).as_secs_f64().max(1e-6);
+    stack.note_peak_rss();
+    stack.stop(Role::SecondProjector).await;
+    stack.stop(Role::Projector).await;
+    stack.spawn(Role::Projector)?;
+    stack.wait_ready(Role::Projector).await?;
+    Ok((events_per_s, locks))
 }
 
 /// Single events posted one at a time on an idle system: the POST's

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use crate::lockwaits::LockWaits;
 use crate::phases::{Freshness, Round};
 use crate::reads::Reads;
 use crate::stats::Spread;
@@ -43,6 +44,10 @@ pub(crate) struct Report {
     pub(crate) command: String,
     /// PostgreSQL settings, name and value.
     pub(crate) pg_settings: Vec<(String, String)>,
+    /// The names of the settings given with `--pg-set`.
+    pub(crate) pg_set: Vec<String>,
+    /// Partitions of the event topic.
+    pub(crate) partitions: i32,
     /// Load generator connections.
     pub(crate) clients: usize,
     /// Per broker engine.
@@ -113,7 +118,13 @@ impl Report {
         let settings: Vec<String> = self
             .pg_settings
             .iter()
-            .map(|(name, value)| format!("{name}={value}"))
+            .map(|(name, value)| {
+                if self.pg_set.contains(name) {
+                    format!("**{name}={value}** (`--pg-set`)")
+                } else {
+                    format!("{name}={value}")
+                }
+            })
             .collect();
         let _ = writeln!(
             out,
@@ -128,18 +139,22 @@ impl Report {
         let _ = writeln!(
             out,
             "- processes: `panorama serve --role gateway`, `--role projector`, `--role api` (release build, the dev stack's settings, per-token request limits off), \
-             a Nisshi broker, PostgreSQL; the HTTP load generator is another process (`panorama-bench loadgen`, {} connections, \
-             batches of 100 events)\n",
-            self.clients
+             a Nisshi broker, PostgreSQL; the event topic has {} partitions; the HTTP load generator is another process \
+             (`panorama-bench loadgen`, {} connections, batches of 100 events)\n",
+            self.partitions, self.clients
         );
         let _ = writeln!(
             out,
             "Phases, interleaved in every round: **P** the projector alone draining a topic the gateway filled while it was \
              stopped (from its partition claim until its stored offsets reach the log end); **B** a binary `COPY` \
              (`copy_in`) of exactly the `events` rows P wrote, same ids, customers and columns, into a table \
-             `LIKE events INCLUDING ALL`; **E** batched POSTs to the gateway until every record is projected. Completion \
+             `LIKE events INCLUDING ALL`; **E** batched POSTs to the gateway until every record is projected; **P2** \
+             (unless `--skip-two-projectors`) as P, with two projector processes of the same group sharing the \
+             partitions, from the first partition claim (the rebalance when the second joins included). Completion \
              is one query over `consumer_offsets` every 10 ms. CPU is utime+stime from /proc (PostgreSQL: the \
-             postmaster, its backends and the backends that exited).\n"
+             postmaster, its backends and the backends that exited). Lock waits: `pg_stat_activity` sampled every \
+             20 ms on a connection of its own during P and P2, the share of samples in which a backend waited on a \
+             lock (`wait_event_type = 'Lock'`): ≈ 0 when the projectors do not queue on each other.\n"
         );
         for engine in &self.engines {
             self.render_engine(&mut out, engine);
@@ -189,6 +204,16 @@ impl Report {
                 "s",
                 2,
             );
+            let picked = |f: fn(&Round) -> Option<f64>| -> Vec<f64> {
+                rounds.iter().filter_map(f).collect()
+            };
+            spread_row(
+                out,
+                "P2 two projectors, one group",
+                &picked(|r| r.two_events_per_s),
+                "events/s",
+                0,
+            );
             spread_row(
                 out,
                 "E end to end (POST → projected)",
@@ -219,10 +244,50 @@ impl Report {
                 "ratio",
                 3,
             );
+            spread_row(
+                out,
+                "**P2 / P**",
+                &picked(|r| {
+                    r.two_events_per_s
+                        .map(|p2| p2 / r.project_events_per_s.max(1e-9))
+                }),
+                "ratio",
+                3,
+            );
+            spread_row(
+                out,
+                "P: samples with a lock wait",
+                &picked(|r| r.project_locks.waiting_percent()),
+                "%",
+                1,
+            );
+            spread_row(
+                out,
+                "P2: samples with a lock wait",
+                &picked(|r| r.two_locks.as_ref().and_then(LockWaits::waiting_percent)),
+                "%",
+                1,
+            );
             let _ = writeln!(
                 out,
-                "\nRatios are per round (each against that round's COPY), then the median.\n"
+                "\nRatios are per round (each against that round's COPY; P2 against its P), then the median.\n"
             );
+            let mut p_locks = LockWaits::default();
+            let mut p2_locks = LockWaits::default();
+            for round in rounds {
+                p_locks.absorb(&round.project_locks);
+                if let Some(locks) = &round.two_locks {
+                    p2_locks.absorb(locks);
+                }
+            }
+            if p_locks.samples + p2_locks.samples > 0 {
+                let _ = writeln!(
+                    out,
+                    "Lock waits by kind (`wait_event`), share of all samples: P {}; P2 {}.\n",
+                    p_locks.kinds_text(),
+                    p2_locks.kinds_text()
+                );
+            }
             let _ = writeln!(out, "CPU per event (median over rounds):\n");
             cpu_table(out, rounds);
             let _ = writeln!(out);
@@ -290,6 +355,16 @@ mod tests {
                 ("gateway".to_owned(), 30.0),
                 ("projector".to_owned(), 110.0),
             ]),
+            two_events_per_s: Some(project * 1.5),
+            project_locks: LockWaits {
+                samples: 100,
+                ..LockWaits::default()
+            },
+            two_locks: Some(LockWaits {
+                samples: 100,
+                waiting: 2,
+                by_kind: BTreeMap::from([("transactionid".to_owned(), 2)]),
+            }),
             ..Round::default()
         }
     }
@@ -305,7 +380,10 @@ mod tests {
                 ("fsync".to_owned(), "on".to_owned()),
                 ("synchronous_commit".to_owned(), "on".to_owned()),
                 ("full_page_writes".to_owned(), "on".to_owned()),
+                ("commit_delay".to_owned(), "100".to_owned()),
             ],
+            pg_set: vec!["commit_delay".to_owned()],
+            partitions: 4,
             clients: 4,
             engines: vec![EngineReport {
                 engine: "sqlite".to_owned(),
@@ -339,6 +417,25 @@ mod tests {
         assert!(text.contains("broker 55.0%"), "{text}");
         assert!(text.contains("projector 40.0 MiB"), "{text}");
         assert!(text.contains("what `make run` uses"), "{text}");
+        assert!(text.contains("**commit_delay=100** (`--pg-set`)"), "{text}");
+        assert!(text.contains("the event topic has 4 partitions"), "{text}");
+        assert!(
+            text.contains("| P2 two projectors, one group | 3750 | 3000 | 4500 | events/s |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| **P2 / P** | 1.500 | 1.500 | 1.500 | ratio |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| P: samples with a lock wait | 0.0 | 0.0 | 0.0 | % |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| P2: samples with a lock wait | 2.0 | 2.0 | 2.0 | % |"),
+            "{text}"
+        );
+        assert!(text.contains("P none; P2 transactionid 2.0%"), "{text}");
     }
 
     #[test]

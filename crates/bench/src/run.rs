@@ -87,6 +87,8 @@ pub(crate) async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         cores: command_output("nproc", &[]).unwrap_or_else(|| "unknown".to_owned()),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         clients: args.clients,
+        pg_set: args.pg_set.iter().map(|s| s.name.clone()).collect(),
+        partitions: crate::stack::PARTITIONS,
         ..Report::default()
     };
     let engines = match settings.broker {
@@ -105,9 +107,9 @@ pub(crate) async fn run(args: &BenchArgs) -> anyhow::Result<()> {
             engine.name(),
             run_dir.path().display()
         );
-        let mut stack = Stack::start(*engine, &bin, run_dir.path()).await?;
+        let mut stack = Stack::start(*engine, &bin, run_dir.path(), &args.pg_set).await?;
         if report.pg_settings.is_empty() {
-            report.pg_settings = stack.pg_settings().await?;
+            report.pg_settings = stack.pg_settings(&args.pg_set).await?;
         }
         let mut engine_report = EngineReport {
             engine: engine.name().to_owned(),
@@ -177,14 +179,24 @@ async fn measure(
         let customers = (settings.events / 10).max(1);
         let p_load = workloads.next(settings.events, customers, 0);
         let e_load = workloads.next(settings.events, customers, 0);
+        let p2_load =
+            (!args.skip_two_projectors).then(|| workloads.next(settings.events, customers, 0));
         eprintln!(
-            "panorama-bench: {engine}: round {number} of {}: P, B, E with {} events each",
-            settings.rounds, settings.events
+            "panorama-bench: {engine}: round {number} of {}: P, B, E{} with {} events each",
+            settings.rounds,
+            if p2_load.is_some() { ", P2" } else { "" },
+            settings.events
         );
-        let round = phases::round(stack, &client, p_load, e_load, clients).await?;
+        let round = phases::round(stack, &client, (p_load, e_load, p2_load), clients).await?;
         eprintln!(
-            "panorama-bench: {engine}: round {number}: B {:.0} rows/s, P {:.0} events/s, E {:.0} events/s",
-            round.copy_rows_per_s, round.project_events_per_s, round.e2e_events_per_s
+            "panorama-bench: {engine}: round {number}: B {:.0} rows/s, P {:.0} events/s, E {:.0} events/s{}",
+            round.copy_rows_per_s,
+            round.project_events_per_s,
+            round.e2e_events_per_s,
+            round
+                .two_events_per_s
+                .map(|p2| format!(", P2 {p2:.0} events/s"))
+                .unwrap_or_default()
         );
         out.rounds.push(round);
     }

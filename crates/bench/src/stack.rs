@@ -15,12 +15,15 @@ use panorama_testkit::{
     Broker, Engine, PgCluster, TestDatabase, free_port, kill_when_parent_exits,
 };
 
+use crate::options::PgSetting;
 use crate::procstat::{self, Probe};
 
 /// The event topic, consumer group and dead-letter topic (the defaults).
 pub(crate) const TOPIC: &str = "panorama.contact-events.v1";
 const DLQ_TOPIC: &str = "panorama.contact-events.dlq.v1";
 pub(crate) const GROUP: &str = "panorama-projector";
+/// Partitions of the event topic: the most projectors that share the work.
+pub(crate) const PARTITIONS: i32 = 4;
 
 /// How long a serve process may take to answer `/readyz`.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -66,17 +69,34 @@ pub(crate) enum Role {
     Projector,
     /// Agent reads.
     Api,
+    /// A second projector in the same group, run only by P2.
+    SecondProjector,
 }
 
 impl Role {
-    /// Every role.
+    /// The roles the stack starts with.
     pub(crate) const ALL: [Role; 3] = [Role::Gateway, Role::Projector, Role::Api];
+    /// Every process the stack may run.
+    pub(crate) const EVERY: [Role; 4] = [
+        Role::Gateway,
+        Role::Projector,
+        Role::Api,
+        Role::SecondProjector,
+    ];
 
-    /// Its `--role` value.
+    /// Its name in logs and the report.
     pub(crate) fn name(self) -> &'static str {
         match self {
+            Role::SecondProjector => "projector-2",
+            role => role.serve_role(),
+        }
+    }
+
+    /// Its `--role` value.
+    pub(crate) fn serve_role(self) -> &'static str {
+        match self {
             Role::Gateway => "gateway",
-            Role::Projector => "projector",
+            Role::Projector | Role::SecondProjector => "projector",
             Role::Api => "api",
         }
     }
@@ -113,16 +133,22 @@ pub(crate) struct Stack {
 }
 
 impl Stack {
-    /// Starts PostgreSQL, the broker, runs `panorama migrate`, `topics` and
-    /// `token create`, and starts every role.
+    /// Starts PostgreSQL with `pg_set` applied, the broker, runs `panorama
+    /// migrate`, `topics` and `token create`, and starts every role of
+    /// [`Role::ALL`].
     pub(crate) async fn start(
         engine: BrokerEngine,
         bin: &Path,
         run_dir: &Path,
+        pg_set: &[PgSetting],
     ) -> anyhow::Result<Stack> {
-        let pg = tokio::task::spawn_blocking(PgCluster::durable)
-            .await?
-            .context("starting PostgreSQL")?;
+        let settings = pg_set.to_vec();
+        let pg = tokio::task::spawn_blocking(move || {
+            let pg = PgCluster::durable().context("starting PostgreSQL")?;
+            apply_pg_settings(&pg, &settings)?;
+            anyhow::Ok(pg)
+        })
+        .await??;
         let database = pg.create_database().context("creating the database")?;
         let broker_engine = match engine {
             BrokerEngine::Sqlite => Engine::TempSqlite,
@@ -186,7 +212,7 @@ impl Stack {
     /// Everything whose CPU is measured: the serve processes, PostgreSQL
     /// (postmaster and backends) and the broker.
     pub(crate) fn probes(&self) -> Vec<(String, Probe)> {
-        let mut probes: Vec<(String, Probe)> = Role::ALL
+        let mut probes: Vec<(String, Probe)> = Role::EVERY
             .iter()
             .filter_map(|role| Some((role.name().to_owned(), Probe::Process(self.pid(*role)?))))
             .collect();
@@ -208,7 +234,7 @@ impl Stack {
         let log = self.open_log(&format!("{}.log", role.name()))?;
         let mut command = Command::new(&self.bin);
         command
-            .args(["serve", "--role", role.name()])
+            .args(["serve", "--role", role.serve_role()])
             .current_dir(&self.run_dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -253,7 +279,7 @@ impl Stack {
 
     /// Records the peak RSS of every running serve process.
     pub(crate) fn note_peak_rss(&mut self) {
-        for role in Role::ALL {
+        for role in Role::EVERY {
             if let Some(kb) = self.pid(role).and_then(procstat::peak_rss_kb) {
                 let peak = self.peak_rss_kb.entry(role).or_insert(0);
                 *peak = (*peak).max(kb);
@@ -315,12 +341,17 @@ impl Stack {
         Ok(marks.iter().map(|(_, high)| high).sum())
     }
 
-    /// The PostgreSQL settings the report shows.
-    pub(crate) async fn pg_settings(&self) -> anyhow::Result<Vec<(String, String)>> {
+    /// The PostgreSQL settings the report shows: [`SHOWN_SETTINGS`] and
+    /// the names of `extra`.
+    pub(crate) async fn pg_settings(
+        &self,
+        extra: &[PgSetting],
+    ) -> anyhow::Result<Vec<(String, String)>> {
         let client = self.connect().await?;
         let names: Vec<String> = SHOWN_SETTINGS
             .iter()
             .map(|name| (*name).to_owned())
+            .chain(extra.iter().map(|setting| setting.name.clone()))
             .collect();
         let rows = client
             .query(
@@ -338,7 +369,7 @@ impl Stack {
 
     /// Stops every serve process.
     pub(crate) async fn shutdown(&mut self) {
-        for role in Role::ALL {
+        for role in Role::EVERY {
             self.stop(role).await;
         }
     }
@@ -379,6 +410,7 @@ impl Stack {
             .env("PANORAMA_TOPIC", TOPIC)
             .env("PANORAMA_DLQ_TOPIC", DLQ_TOPIC)
             .env("PANORAMA_CONSUMER_GROUP", GROUP)
+            .env("PANORAMA_TOPIC_PARTITIONS", PARTITIONS.to_string())
             .env("PANORAMA_TOPIC_REPLICATION_FACTOR", "1")
             .env("PANORAMA_TOPIC_MIN_INSYNC_REPLICAS", "1")
             .env("PANORAMA_DEFAULT_REGION", "NL")
@@ -403,5 +435,56 @@ impl Stack {
     /// The broker's log, for a failure's explanation.
     pub(crate) fn broker_log(&self) -> &Path {
         self.broker.log_path()
+    }
+}
+
+/// Applies `settings` with `ALTER SYSTEM`, then reloads the server's
+/// configuration, or restarts the server when one of them takes effect
+/// only at start; fails when one does not take effect (the test kit gives
+/// some on the server's command line, which wins over `ALTER SYSTEM`).
+fn apply_pg_settings(pg: &PgCluster, settings: &[PgSetting]) -> anyhow::Result<()> {
+    if settings.is_empty() {
+        return Ok(());
+    }
+    for setting in settings {
+        pg.psql("postgres", &setting.alter_system())
+            .with_context(|| format!("--pg-set {}={}", setting.name, setting.value))?;
+    }
+    // The names are checked by `parse_pg_setting`: letters, digits, `_`, `.`.
+    let names: Vec<String> = settings
+        .iter()
+        .map(|setting| format!("'{}'", setting.name))
+        .collect();
+    let names = names.join(", ");
+    let needs_restart = pg.psql(
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_settings WHERE name IN ({names}) AND context = 'postmaster'"
+        ),
+    )?;
+    if needs_restart.trim() == "0" {
+        pg.psql("postgres", "SELECT pg_reload_conf()")?;
+    } else {
+        pg.stop()?;
+        pg.start()?;
+    }
+    // A reload is a signal: new sessions see it once the server handled it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let pending = pg.psql(
+            "postgres",
+            &format!(
+                "SELECT string_agg(name || ' (' || source || ')', ', ') FROM pg_settings
+                 WHERE name IN ({names}) AND source <> 'configuration file'"
+            ),
+        )?;
+        let pending = pending.trim();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("--pg-set did not take effect for {pending}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -167,14 +167,16 @@ async fn an_aggregate_off_in_any_table_is_found_and_named() {
         ),
         (
             "daily_channel_contacts",
-            "UPDATE daily_channel_contacts SET contacts = contacts + 1 WHERE (day, channel) IN
-                 (SELECT day, channel FROM daily_channel_contacts ORDER BY 1, 2 LIMIT 1)"
+            "UPDATE daily_channel_contacts SET contacts = contacts + 1 WHERE (day, channel, shard) IN
+                 (SELECT day, channel, shard FROM daily_channel_contacts ORDER BY 1, 2, 3 LIMIT 1)"
                 .to_owned(),
         ),
         (
             "daily_feedback",
-            "UPDATE daily_feedback SET responses = responses + 1 WHERE (day, channel, metric, score) IN
-                 (SELECT day, channel, metric, score FROM daily_feedback ORDER BY 1, 2, 3, 4 LIMIT 1)"
+            "UPDATE daily_feedback SET responses = responses + 1
+                 WHERE (day, channel, metric, score, shard) IN
+                 (SELECT day, channel, metric, score, shard FROM daily_feedback
+                  ORDER BY 1, 2, 3, 4, 5 LIMIT 1)"
                 .to_owned(),
         ),
     ];

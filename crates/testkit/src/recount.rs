@@ -279,7 +279,9 @@ const CHECKS: [Check; 11] = [
          )
          SELECT COALESCE(s.day, r.day)::text || ' ' || COALESCE(s.channel, r.channel),
                 s.contacts::text, r.contacts::text
-         FROM daily_channel_contacts AS s FULL JOIN recounted AS r
+         FROM (SELECT day, channel, sum(contacts)::int8 AS contacts
+               FROM daily_channel_contacts GROUP BY day, channel) AS s
+             FULL JOIN recounted AS r
              ON r.day = s.day AND r.channel = s.channel
          WHERE s.contacts IS DISTINCT FROM r.contacts",
         counts_contacts: true,
@@ -295,7 +297,9 @@ const CHECKS: [Check; 11] = [
          SELECT concat_ws(' ', COALESCE(s.day, r.day)::text, COALESCE(s.channel, r.channel),
                           COALESCE(s.metric, r.metric), COALESCE(s.score, r.score)::text),
                 s.responses::text, r.responses::text
-         FROM daily_feedback AS s FULL JOIN recounted AS r
+         FROM (SELECT day, channel, metric, score, sum(responses)::int8 AS responses
+               FROM daily_feedback GROUP BY day, channel, metric, score) AS s
+             FULL JOIN recounted AS r
              ON r.day = s.day AND r.channel = s.channel AND r.metric = s.metric AND r.score = s.score
          WHERE s.responses IS DISTINCT FROM r.responses",
         counts_contacts: false,

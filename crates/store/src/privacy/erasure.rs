@@ -498,7 +498,10 @@ async fn erase_webhook_deliveries(
 /// Lowers `daily_channel_contacts` and `daily_feedback` by what the events
 /// of `profiles` counted there, dropping rows that reach zero: the roll-ups
 /// stay what the remaining events add up to, which is also what a replay
-/// (which cannot open the erased records) rebuilds.
+/// (which cannot open the erased records) rebuilds. A lowered key's shards
+/// are folded into one row (shard 0), so no shard goes below zero; only
+/// batches write the roll-ups, and the privacy lock keeps them out. Counts
+/// the keys lowered.
 async fn lower_rollups(
     transaction: &Transaction<'_>,
     profiles: &[Uuid],
@@ -512,16 +515,26 @@ async fn lower_rollups(
                  FROM events WHERE customer_id = ANY($1) AND type = ANY($2)
                  GROUP BY 1, 2
              )
-             UPDATE daily_channel_contacts AS d SET contacts = d.contacts - gone.contacts
-             FROM gone WHERE d.day = gone.day AND d.channel = gone.channel",
+             , shards AS (
+                 DELETE FROM daily_channel_contacts AS d USING gone
+                 WHERE d.day = gone.day AND d.channel = gone.channel
+                 RETURNING d.day, d.channel, d.contacts
+             ), lowered AS (
+                 SELECT day, channel, sum(shards.contacts) - min(gone.contacts) AS contacts
+                 FROM shards JOIN gone USING (day, channel)
+                 GROUP BY day, channel
+             ), kept AS (
+                 INSERT INTO daily_channel_contacts (day, channel, shard, contacts)
+                 SELECT day, channel, 0, contacts FROM lowered WHERE contacts > 0
+             )
+             SELECT count(*) FROM lowered",
         )
         .await?;
-    counts.insert(
-        "daily_channel_contacts",
-        transaction
-            .execute(&contacts, &[&profiles, &contact_types])
-            .await?,
-    );
+    let lowered: i64 = transaction
+        .query_one(&contacts, &[&profiles, &contact_types])
+        .await?
+        .get(0);
+    counts.insert("daily_channel_contacts", lowered.unsigned_abs());
     let feedback = transaction
         .prepare_cached(
             "WITH gone AS (
@@ -530,24 +543,25 @@ async fn lower_rollups(
                  FROM events WHERE customer_id = ANY($1) AND feedback_metric IS NOT NULL
                  GROUP BY 1, 2, 3, 4
              )
-             UPDATE daily_feedback AS d SET responses = d.responses - gone.responses
-             FROM gone
-             WHERE d.day = gone.day AND d.channel = gone.channel AND d.metric = gone.metric
-               AND d.score = gone.score",
+             , shards AS (
+                 DELETE FROM daily_feedback AS d USING gone
+                 WHERE d.day = gone.day AND d.channel = gone.channel AND d.metric = gone.metric
+                   AND d.score = gone.score
+                 RETURNING d.day, d.channel, d.metric, d.score, d.responses
+             ), lowered AS (
+                 SELECT day, channel, metric, score,
+                        sum(shards.responses) - min(gone.responses) AS responses
+                 FROM shards JOIN gone USING (day, channel, metric, score)
+                 GROUP BY day, channel, metric, score
+             ), kept AS (
+                 INSERT INTO daily_feedback (day, channel, metric, score, shard, responses)
+                 SELECT day, channel, metric, score, 0, responses FROM lowered WHERE responses > 0
+             )
+             SELECT count(*) FROM lowered",
         )
         .await?;
-    counts.insert(
-        "daily_feedback",
-        transaction.execute(&feedback, &[&profiles]).await?,
-    );
-    // The roll-ups are small (a row per day and channel) and only batches,
-    // which the privacy lock keeps out, write them.
-    transaction
-        .batch_execute(
-            "DELETE FROM daily_channel_contacts WHERE contacts <= 0;
-             DELETE FROM daily_feedback WHERE responses <= 0;",
-        )
-        .await?;
+    let lowered: i64 = transaction.query_one(&feedback, &[&profiles]).await?.get(0);
+    counts.insert("daily_feedback", lowered.unsigned_abs());
     Ok(())
 }
 

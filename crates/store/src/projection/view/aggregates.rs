@@ -142,6 +142,11 @@ fn day_of(at: DateTime<Utc>) -> NaiveDate {
 /// Folds the inserted events into the per-customer aggregates (feedback,
 /// contacts per day) and the daily roll-ups. Rows are
 /// written in key order, so concurrent batches cannot deadlock on them.
+///
+/// Every batch adds to the roll-ups of the day, so their rows would be
+/// where concurrent projectors queue: a batch adds to the shard of the
+/// key its transaction holds (`rollup_shard()`, migration 0022), which no
+/// other open transaction holds, and readers sum the shards.
 pub(crate) async fn fold_view(
     transaction: &Transaction<'_>,
     inserted: &[(&ContactEvent, Uuid)],
@@ -219,9 +224,11 @@ pub(crate) async fn fold_view(
     if !channel_days.is_empty() {
         let statement = transaction
             .prepare_cached(
-                "INSERT INTO daily_channel_contacts AS d (day, channel, contacts)
-                 SELECT * FROM unnest($1::date[], $2::text[], $3::int8[])
-                 ON CONFLICT (day, channel) DO UPDATE SET contacts = d.contacts + excluded.contacts",
+                "WITH held AS (SELECT rollup_shard() AS shard)
+                 INSERT INTO daily_channel_contacts AS d (day, channel, shard, contacts)
+                 SELECT r.day, r.channel, held.shard, r.contacts
+                 FROM unnest($1::date[], $2::text[], $3::int8[]) AS r (day, channel, contacts), held
+                 ON CONFLICT (day, channel, shard) DO UPDATE SET contacts = d.contacts + excluded.contacts",
             )
             .await?;
         let days: Vec<NaiveDate> = channel_days.keys().map(|(d, _)| *d).collect();
@@ -234,9 +241,12 @@ pub(crate) async fn fold_view(
     if !feedback_days.is_empty() {
         let statement = transaction
             .prepare_cached(
-                "INSERT INTO daily_feedback AS d (day, channel, metric, score, responses)
-                 SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::int2[], $5::int8[])
-                 ON CONFLICT (day, channel, metric, score)
+                "WITH held AS (SELECT rollup_shard() AS shard)
+                 INSERT INTO daily_feedback AS d (day, channel, metric, score, shard, responses)
+                 SELECT r.day, r.channel, r.metric, r.score, held.shard, r.responses
+                 FROM unnest($1::date[], $2::text[], $3::text[], $4::int2[], $5::int8[])
+                     AS r (day, channel, metric, score, responses), held
+                 ON CONFLICT (day, channel, metric, score, shard)
                  DO UPDATE SET responses = d.responses + excluded.responses",
             )
             .await?;
