@@ -531,9 +531,17 @@ async fn the_export_holds_everything_written_about_the_person_and_nothing_else()
         ),
         (
             "customer_changes",
-            format!("SELECT * FROM customer_changes WHERE customer_id IN ({profiles})"),
+            // One record per entry of a row.
+            format!(
+                "SELECT ch.seq, x.n - 1 AS index, ch.customer_id, x.kind, x.event_id,
+                        x.subject_id, ch.at
+                 FROM customer_changes AS ch,
+                      unnest(ch.kinds, ch.event_ids, ch.subject_ids)
+                          WITH ORDINALITY AS x(kind, event_id, subject_id, n)
+                 WHERE ch.customer_id IN ({profiles})"
+            ),
             list(&document, "changes").to_vec(),
-            &["seq"][..],
+            &["seq", "index"][..],
         ),
         (
             "dead_letters",

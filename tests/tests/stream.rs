@@ -2,15 +2,21 @@
 //! agent's `GET /v1/stream` as a timeline frame, in one process and with
 //! gateway, projector and API as separate processes; a stream resumes with
 //! `Last-Event-ID`, sends heartbeats, and follows a customer into a merge.
+//! A batch's changes of one customer share one row of the change log, and
+//! an id still names one change: a stream resumes inside a row, and a page
+//! that ends inside one goes on after it.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use panorama::ProcessRole;
-use panorama_core::Role;
+use panorama_core::{ContactEvent, EventDraft, Role, ValidationContext};
 use panorama_e2e::{at_minute, contact, phone_of};
-use panorama_testkit::{TestApp, WAIT, eventually};
+use panorama_store::{PartitionOffset, Store};
+use panorama_testkit::{TestApp, WAIT, eventually, migrated_database};
 use serde_json::{Value, json};
+use tokio_postgres::NoTls;
+use uuid::Uuid;
 
 /// One server-sent event, or a comment.
 #[derive(Debug, Clone, Default)]
@@ -496,4 +502,306 @@ async fn streams_keep_working_when_the_listening_connection_is_killed() {
         contact(7, "kill-2", at_minute(2), "email"),
     )
     .await;
+}
+
+/// Projects `events` (JSON for `POST /v1/events`) through `store` in one
+/// batch, as the projector does with what it read at once; returns their
+/// ids in order.
+async fn project_batch(store: &Store, events: &[Value]) -> Vec<String> {
+    let events: Vec<ContactEvent> = events
+        .iter()
+        .map(|event| {
+            serde_json::from_value::<EventDraft>(event.clone())
+                .expect("draft")
+                .validate(&ValidationContext::now(None))
+                .expect("valid")
+        })
+        .collect();
+    let offsets: [PartitionOffset; 0] = [];
+    store
+        .apply_batch("test", &events, &offsets)
+        .await
+        .expect("batch");
+    events
+        .iter()
+        .map(|event| event.event_id.to_string())
+        .collect()
+}
+
+/// `count` contacts of customer `index`, one a minute from `first_minute`.
+fn contacts(index: usize, prefix: &str, first_minute: i64, count: usize) -> Vec<Value> {
+    (0..count)
+        .map(|n| {
+            let minute = first_minute + n as i64;
+            contact(index, &format!("{prefix}-{n}"), at_minute(minute), "chat")
+        })
+        .collect()
+}
+
+/// Reads `stream` until a heartbeat after all of `wanted` arrived (nothing
+/// else was pending then); returns the timeline entries' event ids and
+/// every frame id, in the order received.
+async fn read_until_quiet(stream: &mut Stream, wanted: &[String]) -> (Vec<String>, Vec<i64>) {
+    let mut received = Vec::new();
+    let mut ids = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let frame = stream.next().await;
+        let all = wanted.iter().all(|id| received.contains(id));
+        assert!(
+            all || Instant::now() < deadline,
+            "still missing entries after {WAIT:?}: got {} of {}",
+            received.len(),
+            wanted.len()
+        );
+        if all && frame.comment.as_deref() == Some("keepalive") {
+            return (received, ids);
+        }
+        record(&frame, &mut received, &mut ids);
+    }
+}
+
+/// The row part of a stream id (`seq · 2^20 + index`).
+fn row_of(id: i64) -> i64 {
+    id >> 20
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_records_one_change_row_per_customer() {
+    let (database, store) = migrated_database(2).await;
+    // Three customers, four events each, interleaved, in one batch.
+    let events: Vec<Value> = (0..12)
+        .map(|n| {
+            contact(
+                20 + n % 3,
+                &format!("rows-{n}"),
+                at_minute(n as i64),
+                "phone",
+            )
+        })
+        .collect();
+    let ids = project_batch(&store, &events).await;
+
+    let (client, connection) = tokio_postgres::connect(&database.url, NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT customer_id, kinds, event_ids FROM customer_changes ORDER BY seq",
+            &[],
+        )
+        .await
+        .expect("rows");
+    let entries: usize = rows
+        .iter()
+        .map(|row| row.get::<_, Vec<String>>(1).len())
+        .sum();
+    println!(
+        "{} events: {} change rows ({:.2} a event), {} changes (one row each before)",
+        ids.len(),
+        rows.len(),
+        rows.len() as f64 / ids.len() as f64,
+        entries
+    );
+    assert_eq!(rows.len(), 3, "one row per customer");
+    // Each customer's row: its four entries in batch order, its profile,
+    // and the case its contacts opened.
+    assert_eq!(entries, 3 * 6, "per customer 4 entries, a profile, a case");
+    for (n, row) in rows.iter().enumerate() {
+        let kinds: Vec<String> = row.get(1);
+        let events: Vec<Option<Uuid>> = row.get(2);
+        let timeline: Vec<Option<Uuid>> = ids
+            .iter()
+            .skip(n)
+            .step_by(3)
+            .map(|id| Some(id.parse().expect("uuid")))
+            .collect();
+        assert_eq!(
+            events[..4],
+            timeline,
+            "the customer's events in batch order"
+        );
+        assert_eq!(
+            kinds,
+            [
+                "timeline", "timeline", "timeline", "timeline", "profile", "case"
+            ]
+        );
+    }
+}
+
+/// The reading side on its own: pages of a few changes each walk a row of
+/// many, each page starting after the id the last one ended with, and
+/// resuming after any change of the row gives exactly the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_since_walks_a_row_change_by_change() {
+    let (_database, store) = migrated_database(2).await;
+    let first = project_batch(&store, &contacts(30, "walk-first", 0, 1)).await;
+    let customer = store
+        .lookup(
+            &panorama_core::Identifier::parse(
+                panorama_core::IdentifierKind::Phone,
+                &phone_of(30),
+                None,
+            )
+            .expect("a phone"),
+        )
+        .await
+        .expect("lookup")
+        .expect("a customer");
+    let (_, start) = store
+        .latest_change(customer)
+        .await
+        .expect("latest")
+        .expect("known");
+    let batch = project_batch(&store, &contacts(30, "walk", 1, 7)).await;
+    assert_eq!(first.len(), 1);
+
+    // Pages of three: every change once, in order, ids increasing.
+    let mut after = start;
+    let mut walked = Vec::new();
+    loop {
+        let (_, page) = store
+            .changes_since(customer, after, 3)
+            .await
+            .expect("read")
+            .expect("known");
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        walked.extend(page);
+    }
+    let ids: Vec<i64> = walked.iter().map(|change| change.id).collect();
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+    let timeline: Vec<String> = walked
+        .iter()
+        .filter_map(|change| change.event_id.map(|id| id.to_string()))
+        .collect();
+    assert_eq!(timeline, batch, "every entry once, in order");
+    let row = walked[0].seq;
+    assert!(walked.iter().all(|change| change.seq == row), "one row");
+    let indexes: Vec<u32> = walked.iter().map(|change| change.index).collect();
+    assert_eq!(indexes, (0..indexes.len() as u32).collect::<Vec<_>>());
+
+    // From after each change of the row: exactly the ones after it.
+    for (n, change) in walked.iter().enumerate() {
+        let (_, rest) = store
+            .changes_since(customer, change.id, 100)
+            .await
+            .expect("read")
+            .expect("known");
+        let rest: Vec<i64> = rest.iter().map(|change| change.id).collect();
+        assert_eq!(rest, ids[n + 1..], "after entry {n}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_resumes_inside_a_row_and_pages_through_a_large_one() {
+    let app = TestApp::builder()
+        .configure(|options| options.live.heartbeat = Duration::from_millis(300))
+        .spawn()
+        .await;
+    post(
+        &app.base_url,
+        &app.admin_token,
+        &contact(8, "row-start", at_minute(0), "phone"),
+    )
+    .await;
+    app.wait_for_events(1).await;
+    let customer = customer_id(&app, &app.base_url, 8).await;
+    let agent = app.token(Role::Agent).await;
+    let mut stream = Stream::open(&app.base_url, &agent, &customer, None).await;
+
+    // More entries than the stream reads in one page (200): the first page
+    // ends inside the row, the next goes on after its last entry.
+    let batch = project_batch(&app.store, &contacts(8, "row", 1, 250)).await;
+    let (received, ids) = read_until_quiet(&mut stream, &batch).await;
+    drop(stream);
+    assert_eq!(received, batch, "every entry once, in order");
+    assert!(
+        ids.windows(2).all(|pair| pair[0] < pair[1]),
+        "ids increase: {ids:?}"
+    );
+    assert_eq!(ids.len(), 252, "the entries, a profile, a case: {ids:?}");
+    let row = row_of(ids[0]);
+    assert!(ids.iter().all(|id| row_of(*id) == row), "one row: {ids:?}");
+    assert_eq!(ids[249] - ids[0], 249, "entries numbered in the row");
+
+    // Resuming after the second entry: exactly the rest, nothing twice.
+    let mut stream = Stream::open(&app.base_url, &agent, &customer, Some(ids[1])).await;
+    let (rest, rest_ids) = read_until_quiet(&mut stream, &batch[2..]).await;
+    drop(stream);
+    assert_eq!(rest, batch[2..], "the entries after the second, once each");
+    assert_eq!(rest_ids, ids[2..], "under the ids first sent");
+
+    // The next batch is a later row, with larger ids.
+    let mut stream = Stream::open(&app.base_url, &agent, &customer, Some(ids[251])).await;
+    let next = project_batch(&app.store, &contacts(8, "row-next", 300, 3)).await;
+    let (received, next_ids) = read_until_quiet(&mut stream, &next).await;
+    drop(stream);
+    assert_eq!(received, next);
+    assert!(row_of(next_ids[0]) > row, "{next_ids:?}");
+    assert!(
+        next_ids.windows(2).all(|pair| pair[0] < pair[1]),
+        "ids increase: {next_ids:?}"
+    );
+
+    // An id as the previous version sent it (the bare seq of a row) names
+    // an earlier place: the stream sends that row's entries again rather
+    // than skip any.
+    let mut stream = Stream::open(&app.base_url, &agent, &customer, Some(row)).await;
+    let (replayed, _) = read_until_quiet(&mut stream, &batch).await;
+    assert!(batch.iter().all(|id| replayed.contains(id)), "nothing lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_follows_a_merge_into_rows_of_the_survivor() {
+    let app = TestApp::spawn().await;
+    project_batch(
+        &app.store,
+        &[
+            contact(9, "fold-1", at_minute(1), "phone"),
+            contact(10, "fold-2", at_minute(2), "phone"),
+        ],
+    )
+    .await;
+    let older = customer_id(&app, &app.base_url, 9).await;
+    let newer = customer_id(&app, &app.base_url, 10).await;
+    let agent = app.token(Role::Agent).await;
+    let mut stream = Stream::open(&app.base_url, &agent, &newer, None).await;
+    let merged = app
+        .post_json(
+            &format!("/v1/customers/{older}/merge"),
+            &json!({"other": newer}),
+        )
+        .await;
+    assert_eq!(merged.status(), 200);
+    let frames = stream.until(|frame| frame.is("profile")).await;
+    let merge_id = frames.last().and_then(|frame| frame.id).expect("an id");
+
+    // Contacts of both profiles, now one customer's: one row of the
+    // survivor, every entry on the merged profile's stream.
+    let mut batch = contacts(10, "fold-newer", 10, 2);
+    batch.extend(contacts(9, "fold-older", 20, 2));
+    let batch = project_batch(&app.store, &batch).await;
+    let mut received = Vec::new();
+    let mut ids = vec![merge_id];
+    let frames = stream
+        .until(|frame| frame.is("timeline") && frame.event_id() == Some(batch[3].as_str()))
+        .await;
+    for frame in &frames {
+        record(frame, &mut received, &mut ids);
+        if frame.is("timeline") {
+            assert_eq!(
+                frame.data.as_ref().expect("data")["customer_id"],
+                older.as_str()
+            );
+        }
+    }
+    assert_eq!(received, batch, "the survivor's entries, in order");
+    assert!(
+        ids.windows(2).all(|pair| pair[0] < pair[1]),
+        "ids increase: {ids:?}"
+    );
+    assert!(row_of(ids[1]) == row_of(ids[4]), "one row: {ids:?}");
 }

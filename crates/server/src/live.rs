@@ -5,8 +5,11 @@
 //! transaction (`panorama-store`'s `changes` module). Each API process
 //! holds one dedicated listening connection ([`ChangeFeed`]) and turns every
 //! notification into a tick of a `watch` channel. Each subscriber then
-//! reads the change log after its own last `seq` and writes the rows as SSE
-//! frames.
+//! reads the change log after the last change it sent and writes the
+//! changes as SSE frames. A frame's id names one change: its row's `seq`
+//! and its place in the row, packed as `seq · 2^20 + index` (a row holds
+//! one customer's changes of one transaction), so resuming after an id
+//! sends exactly the changes after it, even within a row.
 //!
 //! A `watch` rather than a `broadcast` channel: subscribers never act on
 //! the payload (it says nothing about their customer), only on "something
@@ -144,6 +147,7 @@ struct Subscriber {
     store: Store,
     requested: Uuid,
     survivor: Uuid,
+    /// The id of the last change sent (or skipped): reads start after it.
     after: i64,
     ticks: watch::Receiver<u64>,
     heartbeat: Interval,
@@ -236,8 +240,12 @@ pub(crate) mod doc {
                 ))
                 .property(
                     "id",
-                    text("Its position in the customer's change log: resume after it.")
-                        .pattern(Some("^[0-9]+$")),
+                    text(
+                        "Its position in the customer's change log (`seq · 2^20 + index`: \
+                         the row and the change's place in it): resume after it. Ids grow \
+                         along a stream; keep it as a string, it can pass 2^53.",
+                    )
+                    .pattern(Some("^[0-9]+$")),
                 )
                 .property(
                     "event",
@@ -314,7 +322,9 @@ pub(crate) mod doc {
         - `case` and later kinds: `subject_id` and `event_id`; read the subject by id.\n\n\
         **Resume** with the `Last-Event-ID` header (browsers' `EventSource` sends it) or \
         `?after=`: the stream sends exactly what was missed, in order, nothing twice, \
-        within the 24 h the change log keeps. An idle stream sends the comment \
+        within the 24 h the change log keeps. An id sent before schema migration 21 (a bare \
+        row number) resumes from an earlier place: changes come again, none is lost; drop \
+        timeline entries you have by `entry.event_id`. An idle stream sends the comment \
         `: keepalive` every 15 s. Errors come before the stream starts, as problem+json.\n\n\
         **Limits**: a token has at most `PANORAMA_SSE_STREAMS_PER_TOKEN` (16) streams open \
         (past it `429`), a process `PANORAMA_SSE_STREAMS` (1024; past it `503`), each with \
@@ -429,7 +439,8 @@ impl Subscriber {
         }
     }
 
-    /// Reads the changes after `after` and queues their frames. A failed
+    /// Reads the changes after the change `after` names and queues their
+    /// frames. A failed
     /// read is retried at the next tick or poll.
     async fn read(&mut self) {
         let changes = match self
@@ -450,7 +461,7 @@ impl Subscriber {
                 return;
             }
         };
-        let Some(last) = changes.last().map(|change| change.seq) else {
+        let Some(last) = changes.last().map(|change| change.id) else {
             return;
         };
         // A full page: there may be more.
@@ -461,14 +472,14 @@ impl Subscriber {
             .iter()
             .rev()
             .find(|change| change.kind == ChangeKind::Profile)
-            .map(|change| change.seq);
+            .map(|change| change.id);
         for change in &changes {
-            if change.kind == ChangeKind::Profile && Some(change.seq) != last_profile {
+            if change.kind == ChangeKind::Profile && Some(change.id) != last_profile {
                 continue;
             }
             if let Some(data) = self.data(change).await {
                 self.pending
-                    .push_back(frame(change.seq, change.kind.as_str(), &data));
+                    .push_back(frame(change.id, change.kind.as_str(), &data));
             }
         }
         self.after = last;
@@ -503,8 +514,8 @@ impl Subscriber {
 }
 
 /// One SSE frame. JSON text holds no raw newline, so `data` is one line.
-fn frame(seq: i64, event: &str, data: &serde_json::Value) -> Bytes {
-    Bytes::from(format!("id: {seq}\nevent: {event}\ndata: {data}\n\n"))
+fn frame(id: i64, event: &str, data: &serde_json::Value) -> Bytes {
+    Bytes::from(format!("id: {id}\nevent: {event}\ndata: {data}\n\n"))
 }
 
 #[cfg(test)]

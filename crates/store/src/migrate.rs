@@ -117,6 +117,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "outbox notify",
         sql: include_str!("../migrations/0020_outbox_notify.sql"),
     },
+    Migration {
+        version: 21,
+        name: "change rows",
+        sql: include_str!("../migrations/0021_change_rows.sql"),
+    },
+    Migration {
+        version: 22,
+        name: "rollup shards",
+        sql: include_str!("../migrations/0022_rollup_shards.sql"),
+    },
 ];
 
 /// Advisory lock key for migrations ("panomigr" in ASCII).

@@ -56,6 +56,7 @@ pub(crate) mod outbox;
 mod view;
 
 pub use batch::BatchTransaction;
+pub(crate) use changes::ChangeId;
 pub use changes::{CHANGES_CHANNEL, ChangeKind};
 pub use dead_letters::DeadLetter;
 pub use identity::{ConflictAction, ConflictOutcome, MergeOutcome, MergeRecord, UnmergeOutcome};

@@ -1,8 +1,12 @@
 //! The change log's reading side, in the API processes: a dedicated
 //! connection listens for the writers' notifications, a new subscriber
-//! starts at its customer's latest `seq`, and each reads the rows after the
-//! last one it saw. Why a per-customer `seq` is a safe resume point is told
-//! where the rows are written, in `projection/changes.rs`.
+//! starts after its customer's latest row, and each reads the changes after
+//! the last one it saw. A row holds the changes of one customer from one
+//! transaction; a subscriber's place is a change, not a row (its row's
+//! `seq` and its index in the row, packed into one id), so a page may end
+//! inside a row and the next one picks up after it. Why a per-customer
+//! `seq` is a safe resume point is told where the rows are written, in
+//! `projection/changes.rs`.
 //!
 //! Pruning is here too: the API process runs it, and the retention it
 //! keeps is the window within which a stream can resume.
@@ -16,18 +20,23 @@ use uuid::Uuid;
 
 use super::identity::SURVIVOR_OF;
 use super::timeline::{TimelineEntry, timeline_entry};
-use crate::projection::{CHANGES_CHANNEL, ChangeKind};
+use crate::projection::{CHANGES_CHANNEL, ChangeId, ChangeKind};
 use crate::{Result, Store};
 
 /// Most rows deleted per statement when pruning, so that pruning a large
 /// backlog never holds one long transaction.
 const PRUNE_CHUNK: i64 = 10_000;
 
-/// One row of the change log, as a subscriber reads it.
+/// One change of the log (an entry of a row), as a subscriber reads it.
 #[derive(Debug, Clone)]
 pub struct CustomerChange {
-    /// Position in the log: the SSE event id, and where to resume.
+    /// Position in the log, packed (`seq · 2^20 + index`): the SSE event
+    /// id, and where to resume. Grows along a customer's changes.
+    pub id: i64,
+    /// The row it is in.
     pub seq: i64,
+    /// Its position in the row, from 0.
+    pub index: u32,
     /// What changed.
     pub kind: ChangeKind,
     /// The profile it was recorded under (its survivor at the time).
@@ -95,9 +104,10 @@ impl Store {
         })
     }
 
-    /// The survivor of `customer` (any of its ids) and the largest `seq`
-    /// of its merge tree (0 when it has none): where a new subscriber
-    /// starts. `None` for an unknown customer.
+    /// The survivor of `customer` (any of its ids) and the id after every
+    /// change of its merge tree's latest row (after row 0 when it has
+    /// none): where a new subscriber starts, and the largest id its stream
+    /// can have sent. `None` for an unknown customer.
     #[tracing::instrument(skip(self))]
     pub async fn latest_change(&self, customer: Uuid) -> Result<Option<(Uuid, i64)>> {
         let client = self.pool.get().await?;
@@ -113,13 +123,13 @@ impl Store {
         Ok(client
             .query_opt(&statement, &[&customer])
             .await?
-            .map(|row| (row.get(0), row.get(1))))
+            .map(|row| (row.get(0), ChangeId::end_of_row(row.get(1)).pack())))
     }
 
-    /// Up to `limit` changes after `after` of the customer `customer` leads
-    /// to now (so a subscriber follows merges), over every profile of its
-    /// merge tree, oldest first, with the survivor. `None` for an unknown
-    /// customer.
+    /// Up to `limit` changes after the change `after` (a packed id, as
+    /// [`CustomerChange::id`]) of the customer `customer` leads to now (so a
+    /// subscriber follows merges), over every profile of its merge tree,
+    /// oldest first, with the survivor. `None` for an unknown customer.
     #[tracing::instrument(skip(self))]
     pub async fn changes_since(
         &self,
@@ -137,25 +147,44 @@ impl Store {
             .prepare_cached(include_str!("../../sql/changes_since.sql"))
             .await?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // No id is negative (the API refuses one); read as the start.
+        let after = ChangeId::unpack(after).unwrap_or_default();
         let rows = client
-            .query(&statement, &[&survivor, &after, &limit])
+            .query(
+                &statement,
+                &[&survivor, &after.seq(), &i64::from(after.index()), &limit],
+            )
             .await?;
         let changes = rows
             .iter()
-            .map(|row| {
-                let kind: &str = row.get(1);
+            .filter_map(|row| {
+                let seq: i64 = row.get(0);
+                let index: i64 = row.get(1);
+                // Rows hold at most 2^20 entries and seq stays far below
+                // 2^43: anything else cannot be named by an id, so it is
+                // left out rather than sent with a wrong one.
+                let Some(id) = u32::try_from(index)
+                    .ok()
+                    .and_then(|index| ChangeId::new(seq, index))
+                else {
+                    tracing::warn!(seq, index, "change log entry past the id range skipped");
+                    return None;
+                };
+                let kind: &str = row.get(2);
                 let kind = kind.parse::<ChangeKind>().unwrap_or(ChangeKind::Profile);
                 // LEFT JOIN: the event columns are null for other kinds.
-                let has_event = matches!(row.try_get::<_, Option<Uuid>>(6), Ok(Some(_)));
-                CustomerChange {
-                    seq: row.get(0),
+                let has_event = matches!(row.try_get::<_, Option<Uuid>>(7), Ok(Some(_)));
+                Some(CustomerChange {
+                    id: id.pack(),
+                    seq,
+                    index: id.index(),
                     kind,
-                    customer_id: row.get(2),
-                    event_id: row.get(3),
-                    subject_id: row.get(4),
-                    at: row.get(5),
-                    entry: has_event.then(|| timeline_entry(row, 6)),
-                }
+                    customer_id: row.get(3),
+                    event_id: row.get(4),
+                    subject_id: row.get(5),
+                    at: row.get(6),
+                    entry: has_event.then(|| timeline_entry(row, 7)),
+                })
             })
             .collect();
         Ok(Some((survivor, changes)))

@@ -333,11 +333,14 @@ records! {
         created_by: Option<String>,
     }
 
-    /// A row of `customer_changes`: the change log behind live updates
-    /// (kept for a day).
+    /// A change of `customer_changes`, the change log behind live updates
+    /// (kept for a day): one entry of a row, which holds the changes of one
+    /// transaction (one record per entry keeps every record small).
     ExportChange {
-        /// Sequence number.
+        /// The row's sequence number.
         seq: i64,
+        /// The entry's position in the row, from 0.
+        index: i64,
         /// The customer (the survivor at the time).
         customer_id: Uuid,
         /// What changed: `timeline`, `profile`, `case`, ...

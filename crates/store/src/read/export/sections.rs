@@ -82,8 +82,13 @@ pub(super) const IDENTITY_SEPARATIONS: &str = "SELECT customer_a, customer_b, cr
      FROM identity_separations WHERE customer_a = ANY($1) OR customer_b = ANY($1)
      ORDER BY created_at, customer_a, customer_b";
 
-pub(super) const CHANGES: &str = "SELECT seq, customer_id, kind, event_id, subject_id, at
-     FROM customer_changes WHERE customer_id = ANY($1) ORDER BY seq";
+/// One record per entry of a change row, in log order.
+pub(super) const CHANGES: &str = "SELECT ch.seq, x.n - 1 AS index, ch.customer_id, \
+     x.kind, x.event_id, x.subject_id, ch.at
+     FROM customer_changes AS ch
+     CROSS JOIN LATERAL unnest(ch.kinds, ch.event_ids, ch.subject_ids)
+         WITH ORDINALITY AS x(kind, event_id, subject_id, n)
+     WHERE ch.customer_id = ANY($1) ORDER BY ch.seq, x.n";
 
 /// Dead letters carry no customer: those whose event is one of the
 /// person's. (A record dead-lettered before any of its events was written
