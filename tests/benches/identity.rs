@@ -7,7 +7,7 @@
 //! `cargo bench -p panorama-e2e --bench identity` (`BENCH_SIZES=10,1000` to
 //! change the sizes). Prints one line per size.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use panorama_core::{EventDraft, ValidationContext};
 use panorama_e2e::latency::{median, ms};
