@@ -241,8 +241,10 @@ async fn a_stream_on_an_api_process_sees_what_another_process_projected() {
     projector.stop().await.expect("the projector stops");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stream_resumes_after_last_event_id_with_exactly_what_it_missed() {
+/// An app with quick heartbeats and customer `index` known from one
+/// projected contact (`event_id`): the app, the customer's id and an agent
+/// token.
+async fn app_with_one_customer(index: usize, event_id: &str) -> (TestApp, String, String) {
     let app = TestApp::builder()
         .configure(|options| options.live.heartbeat = Duration::from_millis(300))
         .spawn()
@@ -250,12 +252,18 @@ async fn a_stream_resumes_after_last_event_id_with_exactly_what_it_missed() {
     post(
         &app.base_url,
         &app.admin_token,
-        &contact(3, "resume-0", at_minute(0), "phone"),
+        &contact(index, event_id, at_minute(0), "phone"),
     )
     .await;
     app.wait_for_events(1).await;
-    let customer = customer_id(&app, &app.base_url, 3).await;
+    let customer = customer_id(&app, &app.base_url, index).await;
     let agent = app.token(Role::Agent).await;
+    (app, customer, agent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_resumes_after_last_event_id_with_exactly_what_it_missed() {
+    let (app, customer, agent) = app_with_one_customer(3, "resume-0").await;
 
     let mut stream = Stream::open(&app.base_url, &agent, &customer, None).await;
     let seen = posted_event_reaches(
@@ -697,19 +705,7 @@ async fn changes_since_walks_a_row_change_by_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_resumes_inside_a_row_and_pages_through_a_large_one() {
-    let app = TestApp::builder()
-        .configure(|options| options.live.heartbeat = Duration::from_millis(300))
-        .spawn()
-        .await;
-    post(
-        &app.base_url,
-        &app.admin_token,
-        &contact(8, "row-start", at_minute(0), "phone"),
-    )
-    .await;
-    app.wait_for_events(1).await;
-    let customer = customer_id(&app, &app.base_url, 8).await;
-    let agent = app.token(Role::Agent).await;
+    let (app, customer, agent) = app_with_one_customer(8, "row-start").await;
     let mut stream = Stream::open(&app.base_url, &agent, &customer, None).await;
 
     // More entries than the stream reads in one page (200): the first page
