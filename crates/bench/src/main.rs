@@ -19,6 +19,7 @@ mod report;
 mod run;
 mod sqlcapture;
 mod stack;
+mod statements;
 mod stats;
 mod workload;
 

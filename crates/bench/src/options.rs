@@ -97,6 +97,12 @@ pub(crate) struct BenchArgs {
     /// setting needs one). The report's PostgreSQL line shows it.
     #[arg(long = "pg-set", value_name = "NAME=VALUE", value_parser = parse_pg_setting)]
     pub(crate) pg_set: Vec<PgSetting>,
+    /// Load `pg_stat_statements` into the bench's server and report, per
+    /// broker engine, the statements PostgreSQL spent its time on during
+    /// the P phases (the extension's own cost makes the run's throughput
+    /// not comparable with a run without it).
+    #[arg(long)]
+    pub(crate) pg_statements: bool,
     /// Small sizes and one round, to try it in a minute or two.
     #[arg(long)]
     pub(crate) quick: bool,

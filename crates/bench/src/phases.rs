@@ -17,6 +17,7 @@ use crate::loadgen::{LoadReport, unix_now};
 use crate::lockwaits::{LockSampler, LockWaits};
 use crate::procstat::{Snapshot, ticks_per_second};
 use crate::stack::{GROUP, Role, Stack, TOPIC};
+use crate::statements::{self, Profile};
 use crate::stats::{quantile, sorted};
 use crate::workload::Workload;
 
@@ -153,12 +154,14 @@ fn per_event(before: &Snapshot, after: &Snapshot, events: u64) -> CpuPerEvent {
 }
 
 /// One round: P, then B on the rows P wrote, then E, then P2 when given
-/// its workload.
+/// its workload. With a `profile`, the statements PostgreSQL ran during P
+/// are added to it.
 pub(crate) async fn round(
     stack: &mut Stack,
     client: &Client,
     (p_load, e_load, p2_load): (Workload, Workload, Option<Workload>),
     clients: usize,
+    profile: Option<&mut Profile>,
 ) -> anyhow::Result<Round> {
     let mut round = Round::default();
 
@@ -169,10 +172,16 @@ pub(crate) async fn round(
     let end = stack.log_end().await?;
     let before = Snapshot::take(&stack.probes());
     let sampler = LockSampler::start(stack).await?;
+    if profile.is_some() {
+        statements::reset(client).await?;
+    }
     stack.spawn(Role::Projector)?;
     let spawned = Instant::now();
     let (claimed, done) = wait_projected(client, end, Some(epoch_before)).await?;
     let after = Snapshot::take(&stack.probes());
+    if let Some(profile) = profile {
+        profile.add_phase(client, p_load.count).await?;
+    }
     round.project_locks = sampler.finish().await?;
     let claimed = claimed.unwrap_or(spawned);
     round.project_startup_s = claimed.duration_since(spawned).as_secs_f64();

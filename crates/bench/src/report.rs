@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use crate::lockwaits::LockWaits;
 use crate::phases::{Freshness, Round};
 use crate::reads::Reads;
+use crate::statements::Profile;
 use crate::stats::Spread;
 
 /// Everything measured on one broker engine.
@@ -27,6 +28,8 @@ pub(crate) struct EngineReport {
     pub(crate) peak_rss_kb: BTreeMap<String, u64>,
     /// The read routes, when measured on this engine's stack.
     pub(crate) reads: Option<Reads>,
+    /// The statements PostgreSQL ran during P, with `--pg-statements`.
+    pub(crate) statements: Option<Profile>,
     /// What failed, if something did.
     pub(crate) failure: Option<String>,
 }
@@ -291,6 +294,9 @@ impl Report {
             let _ = writeln!(out, "CPU per event (median over rounds):\n");
             cpu_table(out, rounds);
             let _ = writeln!(out);
+        }
+        if let Some(profile) = &engine.statements {
+            profile.render(out);
         }
         if let Some(fresh) = &engine.freshness {
             let _ = writeln!(

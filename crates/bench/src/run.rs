@@ -9,11 +9,12 @@ use std::time::Instant;
 use anyhow::Context as _;
 use tokio_postgres::Client;
 
-use crate::options::{BenchArgs, BrokerChoice, Settings};
+use crate::options::{BenchArgs, BrokerChoice, PgSetting, Settings};
 use crate::phases;
 use crate::reads;
 use crate::report::{EngineReport, Report};
 use crate::stack::{BrokerEngine, Stack};
+use crate::statements::{self, Profile};
 use crate::workload::Workload;
 
 /// Customer numbers each workload may use before the next one's start.
@@ -81,13 +82,22 @@ pub(crate) async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         )
     })?;
     let started = Instant::now();
+    let mut pg_set = args.pg_set.clone();
+    if args.pg_statements {
+        let (name, value) = statements::PRELOAD;
+        pg_set.retain(|setting| setting.name != name);
+        pg_set.push(PgSetting {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        });
+    }
     let mut report = Report {
         commit: commit(),
         date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         cores: command_output("nproc", &[]).unwrap_or_else(|| "unknown".to_owned()),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         clients: args.clients,
-        pg_set: args.pg_set.iter().map(|s| s.name.clone()).collect(),
+        pg_set: pg_set.iter().map(|s| s.name.clone()).collect(),
         partitions: crate::stack::PARTITIONS,
         ..Report::default()
     };
@@ -107,9 +117,9 @@ pub(crate) async fn run(args: &BenchArgs) -> anyhow::Result<()> {
             engine.name(),
             run_dir.path().display()
         );
-        let mut stack = Stack::start(*engine, &bin, run_dir.path(), &args.pg_set).await?;
+        let mut stack = Stack::start(*engine, &bin, run_dir.path(), &pg_set).await?;
         if report.pg_settings.is_empty() {
-            report.pg_settings = stack.pg_settings(&args.pg_set).await?;
+            report.pg_settings = stack.pg_settings(&pg_set).await?;
         }
         let mut engine_report = EngineReport {
             engine: engine.name().to_owned(),
@@ -174,6 +184,12 @@ async fn measure(
 ) -> anyhow::Result<()> {
     let client: Client = stack.connect().await?;
     let clients = args.clients;
+    let mut profile = if args.pg_statements {
+        statements::prepare(&client).await?;
+        Some(Profile::default())
+    } else {
+        None
+    };
     let engine = stack.engine.name();
     for number in 1..=settings.rounds {
         let customers = (settings.events / 10).max(1);
@@ -187,7 +203,14 @@ async fn measure(
             if p2_load.is_some() { ", P2" } else { "" },
             settings.events
         );
-        let round = phases::round(stack, &client, (p_load, e_load, p2_load), clients).await?;
+        let round = phases::round(
+            stack,
+            &client,
+            (p_load, e_load, p2_load),
+            clients,
+            profile.as_mut(),
+        )
+        .await?;
         eprintln!(
             "panorama-bench: {engine}: round {number}: B {:.0} rows/s, P {:.0} events/s, E {:.0} events/s{}",
             round.copy_rows_per_s,
@@ -199,6 +222,10 @@ async fn measure(
                 .unwrap_or_default()
         );
         out.rounds.push(round);
+        out.statements.clone_from(&profile);
+    }
+    if let Some(profile) = out.statements.as_mut() {
+        profile.read_tables(&client).await?;
     }
     if settings.freshness_samples > 0 {
         eprintln!(
