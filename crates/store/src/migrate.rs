@@ -127,6 +127,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "rollup shards",
         sql: include_str!("../migrations/0022_rollup_shards.sql"),
     },
+    Migration {
+        version: 23,
+        name: "write path storage",
+        sql: include_str!("../migrations/0023_write_path_storage.sql"),
+    },
 ];
 
 /// Advisory lock key for migrations ("panomigr" in ASCII).

@@ -277,23 +277,19 @@ async fn insert_changes(
     let mut kinds = Vec::with_capacity(changes.len());
     let mut events = Vec::with_capacity(changes.len());
     let mut subjects = Vec::with_capacity(changes.len());
+    let mut row_of = Vec::with_capacity(changes.len());
     let mut customers = Vec::with_capacity(rows.len());
-    let mut firsts = Vec::with_capacity(rows.len());
-    let mut lasts = Vec::with_capacity(rows.len());
     for (survivor, entries) in &rows {
-        // 1-based, inclusive bounds of the row's entries in the arrays.
-        // (Past i32, which no transaction reaches, PostgreSQL refuses the
-        // statement.)
-        let first = i64::try_from(kinds.len() + 1).unwrap_or(i64::MAX);
+        customers.push(*survivor);
+        // 1-based. (Past i32, which no transaction reaches, PostgreSQL
+        // refuses the statement.)
+        let row = i32::try_from(customers.len()).unwrap_or(i32::MAX);
         for change in entries {
             kinds.push(change.kind.as_str());
             events.push(change.event_id);
             subjects.push(change.subject_id);
+            row_of.push(row);
         }
-        let last = i64::try_from(kinds.len()).unwrap_or(i64::MAX);
-        customers.push(*survivor);
-        firsts.push(first);
-        lasts.push(last);
     }
     let statement = transaction
         .prepare_cached(include_str!("../../sql/record_changes.sql"))
@@ -301,7 +297,7 @@ async fn insert_changes(
     transaction
         .execute(
             &statement,
-            &[&kinds, &events, &subjects, &customers, &firsts, &lasts],
+            &[&kinds, &events, &subjects, &row_of, &customers],
         )
         .await?;
     Ok(())
