@@ -13,7 +13,7 @@
 //! contacts arrive in. A resolved case takes no contact that happened after
 //! its resolution.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -220,15 +220,16 @@ pub fn assign_cases(
     mut new_case_id: impl FnMut(&ContactEvent) -> Uuid,
 ) -> CaseDecisions {
     let mut decisions = CaseDecisions::default();
+    let mut index = CaseIndex::of(cases);
     for input in events {
         let event = input.event;
         let case = match event.event_type {
             EventType::CaseOpened => event.case_id.inspect(|&id| {
-                if !cases.iter().any(|case| case.id == id) {
+                if index.get(id).is_none() {
                     let mut case = CaseState::new(id, input.customer, event.occurred_at);
                     case.agent_reason = event.contact_reason.clone();
                     case.opened_by = event.agent_id.clone();
-                    cases.push(case);
+                    index.push(cases, case);
                     decisions.touched.insert(id);
                 }
             }),
@@ -236,7 +237,7 @@ pub fn assign_cases(
                 // Only a case of the event's own customer changes: an
                 // event filed under one customer never closes another's.
                 let found = event.case_id.and_then(|id| {
-                    let case = cases.iter_mut().find(|case| case.id == id)?;
+                    let case = &mut cases[index.get(id)?];
                     if case.customer == input.customer {
                         Some(case)
                     } else {
@@ -260,6 +261,7 @@ pub fn assign_cases(
             }
             event_type if event_type.is_customer_contact() => Some(join_contact(
                 cases,
+                &mut index,
                 input,
                 rules,
                 &mut new_case_id,
@@ -267,8 +269,8 @@ pub fn assign_cases(
             )),
             // Notes, tasks and feedback show under the case they name,
             // when it is their customer's.
-            _ => event.case_id.filter(|id| {
-                let Some(case) = cases.iter().find(|case| case.id == *id) else {
+            _ => event.case_id.filter(|&id| {
+                let Some(case) = index.get(id).map(|position| &cases[position]) else {
                     return false;
                 };
                 let own = case.customer == input.customer;
@@ -285,6 +287,7 @@ pub fn assign_cases(
 
 fn join_contact(
     cases: &mut Vec<CaseState>,
+    index: &mut CaseIndex,
     input: &CaseInput<'_>,
     rules: &CaseRules,
     new_case_id: &mut impl FnMut(&ContactEvent) -> Uuid,
@@ -299,9 +302,10 @@ fn join_contact(
     };
     let mut matching: Vec<Uuid> = match event.case_id {
         Some(id) => vec![id],
-        None => cases
-            .iter()
-            .filter(|case| case.customer == input.customer && case.matches(&contact, rules.window))
+        None => index
+            .of_customer(input.customer)
+            .map(|position| &cases[position])
+            .filter(|case| case.matches(&contact, rules.window))
             .map(|case| case.id)
             .collect(),
     };
@@ -310,21 +314,74 @@ fn join_contact(
         Some(&id) => id,
         None => new_case_id(event),
     };
-    if !cases.iter().any(|case| case.id == id) {
-        cases.push(CaseState::new(id, input.customer, event.occurred_at));
+    if index.get(id).is_none() {
+        index.push(cases, CaseState::new(id, input.customer, event.occurred_at));
     }
     for &merged in matching.iter().skip(1) {
         merge_case(cases, id, merged);
         decisions.merged.push((merged, id));
         decisions.touched.remove(&merged);
     }
-    if let Some(case) = cases.iter_mut().find(|case| case.id == id) {
+    if matching.len() > 1 {
+        // Merges remove cases: positions after them moved.
+        *index = CaseIndex::of(cases);
+    }
+    if let Some(case) = index.get(id).map(|position| &mut cases[position]) {
         case.opened_at = case.opened_at.min(contact.at);
         case.channels.insert(event.channel);
         case.contacts.push(contact);
     }
     decisions.touched.insert(id);
     id
+}
+
+/// Where each case of [`assign_cases`]' list is, by id and by customer,
+/// so a batch finds an event's candidate cases without scanning every
+/// case of the batch for each event. Rebuilt after a merge removes cases.
+struct CaseIndex {
+    by_id: HashMap<Uuid, usize>,
+    by_customer: HashMap<Uuid, Vec<usize>>,
+}
+
+impl CaseIndex {
+    fn of(cases: &[CaseState]) -> Self {
+        let mut index = CaseIndex {
+            by_id: HashMap::with_capacity(cases.len()),
+            by_customer: HashMap::new(),
+        };
+        for (position, case) in cases.iter().enumerate() {
+            index.note(case, position);
+        }
+        index
+    }
+
+    fn note(&mut self, case: &CaseState, position: usize) {
+        self.by_id.entry(case.id).or_insert(position);
+        self.by_customer
+            .entry(case.customer)
+            .or_default()
+            .push(position);
+    }
+
+    /// The position of case `id`.
+    fn get(&self, id: Uuid) -> Option<usize> {
+        self.by_id.get(&id).copied()
+    }
+
+    /// The positions of `customer`'s cases, in list order.
+    fn of_customer(&self, customer: Uuid) -> impl Iterator<Item = usize> + '_ {
+        self.by_customer
+            .get(&customer)
+            .into_iter()
+            .flatten()
+            .copied()
+    }
+
+    /// Appends `case` to `cases`.
+    fn push(&mut self, cases: &mut Vec<CaseState>, case: CaseState) {
+        self.note(&case, cases.len());
+        cases.push(case);
+    }
 }
 
 /// Folds case `merged` into case `survivor`.

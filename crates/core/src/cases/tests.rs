@@ -358,3 +358,61 @@ proptest! {
         prop_assert_eq!(contacts, events.len());
     }
 }
+
+proptest! {
+    /// One batch with the events of several customers groups each
+    /// customer's events as a batch of that customer's events alone would:
+    /// a contact only ever joins its own customer's cases.
+    #[test]
+    fn customers_sharing_a_batch_keep_their_cases_apart(
+        contacts in contacts_strategy(),
+        owners in proptest::collection::vec(0u128..3, 40),
+    ) {
+        let reasons = ["parcel", "contract", "device"];
+        let channels = ["phone", "email", "social"];
+        let events: Vec<ContactEvent> = contacts
+            .iter()
+            .enumerate()
+            .map(|(n, &(reason, hour, channel, conversation))| {
+                event(
+                    &format!("e{n}"),
+                    i64::from(hour),
+                    "message.received",
+                    channels[channel as usize],
+                    Some(reasons[reason as usize]),
+                    conversation.map(|c| ["c0", "c1", "c2", "c3"][c as usize]),
+                    None,
+                )
+            })
+            .collect();
+        let owner = |n: usize| Uuid::from_u128(100 + owners[n]);
+        let new_id = |event: &ContactEvent| Uuid::new_v5(&Uuid::NAMESPACE_OID, event.event_id.as_bytes());
+        let inputs: Vec<CaseInput<'_>> = events
+            .iter()
+            .enumerate()
+            .map(|(n, event)| CaseInput { event, customer: owner(n) })
+            .collect();
+        let mut together = Vec::new();
+        let mixed = assign_cases(&mut together, &inputs, &CaseRules::default(), new_id);
+        for customer in (0..3).map(|c| Uuid::from_u128(100 + c)) {
+            let own: Vec<CaseInput<'_>> =
+                inputs.iter().copied().filter(|input| input.customer == customer).collect();
+            let mut alone = Vec::new();
+            let decision = assign_cases(&mut alone, &own, &CaseRules::default(), new_id);
+            let own_events: Vec<ContactEvent> = own.iter().map(|input| input.event.clone()).collect();
+            let mixed_cases: Vec<Option<Uuid>> = finals(std::slice::from_ref(&mixed))
+                .into_iter()
+                .zip(&inputs)
+                .filter(|(_, input)| input.customer == customer)
+                .map(|(case, _)| case)
+                .collect();
+            prop_assert_eq!(
+                grouping(&together, &own_events, &mixed_cases),
+                grouping(&alone, &own_events, &finals(&[decision]))
+            );
+            for case in together.iter().filter(|case| case.customer == customer) {
+                prop_assert!(alone.iter().any(|mine| mine.id == case.id), "{:?}", case.id);
+            }
+        }
+    }
+}

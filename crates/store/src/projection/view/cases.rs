@@ -68,6 +68,13 @@ pub(crate) async fn project_cases(
             opened_under.entry(*case).or_insert(*profile);
         }
     }
+    // The batch's last event of each case.
+    let mut last_event: HashMap<Uuid, Uuid> = HashMap::new();
+    for (event, case) in events.iter().zip(&event_cases) {
+        if let Some(case) = case {
+            last_event.insert(*case, event.event_id);
+        }
+    }
     let mut touched = Vec::new();
     let mut transitions = Vec::new();
     let mut written: Vec<(&CaseState, Option<Uuid>)> = Vec::new();
@@ -83,8 +90,7 @@ pub(crate) async fn project_cases(
         transitions.extend(case_transitions(
             case,
             before.get(&case.id).copied(),
-            events,
-            &event_cases,
+            last_event.get(&case.id).copied(),
         ));
     }
     write_cases(transaction, &mut written).await?;
@@ -111,19 +117,12 @@ pub(crate) async fn project_cases(
 
 /// What the batch did to `case`, whose status before the batch was
 /// `before` (`None`: the batch opened it): opened, resolved or reopened,
-/// each with the batch's last event of the case.
+/// each with `event_id`, the batch's last event of the case.
 fn case_transitions(
     case: &CaseState,
     before: Option<CaseStatus>,
-    events: &[&ContactEvent],
-    event_cases: &[Option<Uuid>],
+    event_id: Option<Uuid>,
 ) -> Vec<CaseTransition> {
-    let event_id = events
-        .iter()
-        .zip(event_cases)
-        .rev()
-        .find(|(_, assigned)| **assigned == Some(case.id))
-        .map(|(event, _)| event.event_id);
     let types: &[&'static str] = match (before, case.status) {
         (None, CaseStatus::Open) => &["case.opened"],
         (None, CaseStatus::Resolved) => &["case.opened", "case.resolved"],
