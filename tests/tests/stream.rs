@@ -261,6 +261,24 @@ async fn app_with_one_customer(index: usize, event_id: &str) -> (TestApp, String
     (app, customer, agent)
 }
 
+/// Merges `newer` into `older` through the API and reads `stream` (open
+/// on one of them) up to the `profile` frame the merge sends.
+async fn merge_and_await_profile(
+    app: &TestApp,
+    stream: &mut Stream,
+    older: &str,
+    newer: &str,
+) -> Vec<Frame> {
+    let merged = app
+        .post_json(
+            &format!("/v1/customers/{older}/merge"),
+            &json!({"other": newer}),
+        )
+        .await;
+    assert_eq!(merged.status(), 200);
+    stream.until(|frame| frame.is("profile")).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_resumes_after_last_event_id_with_exactly_what_it_missed() {
     let (app, customer, agent) = app_with_one_customer(3, "resume-0").await;
@@ -382,14 +400,7 @@ async fn a_stream_follows_its_customer_into_a_merge() {
     let agent = app.token(Role::Agent).await;
 
     let mut stream = Stream::open(&app.base_url, &agent, &newer, None).await;
-    let merged = app
-        .post_json(
-            &format!("/v1/customers/{older}/merge"),
-            &json!({"other": newer}),
-        )
-        .await;
-    assert_eq!(merged.status(), 200);
-    let frames = stream.until(|frame| frame.is("profile")).await;
+    let frames = merge_and_await_profile(&app, &mut stream, &older, &newer).await;
     let profile = frames.last().and_then(|f| f.data.as_ref()).expect("data");
     assert_eq!(profile["customer_id"], older.as_str(), "now the survivor");
     assert_eq!(profile["requested_id"], newer.as_str());
@@ -765,14 +776,7 @@ async fn a_stream_follows_a_merge_into_rows_of_the_survivor() {
     let newer = customer_id(&app, &app.base_url, 10).await;
     let agent = app.token(Role::Agent).await;
     let mut stream = Stream::open(&app.base_url, &agent, &newer, None).await;
-    let merged = app
-        .post_json(
-            &format!("/v1/customers/{older}/merge"),
-            &json!({"other": newer}),
-        )
-        .await;
-    assert_eq!(merged.status(), 200);
-    let frames = stream.until(|frame| frame.is("profile")).await;
+    let frames = merge_and_await_profile(&app, &mut stream, &older, &newer).await;
     let merge_id = frames.last().and_then(|frame| frame.id).expect("an id");
 
     // Contacts of both profiles, now one customer's: one row of the

@@ -83,6 +83,38 @@ pub struct NormalisedEvent {
     pub case_id: Option<Uuid>,
 }
 
+/// The fields of an event, as a record carries them:
+/// [`ContactEvent::from_normalised`] takes them back.
+impl From<ContactEvent> for NormalisedEvent {
+    fn from(event: ContactEvent) -> Self {
+        NormalisedEvent {
+            event_id: event.event_id,
+            occurred_at: event.occurred_at,
+            received_at: event.received_at,
+            channel: event.channel,
+            source: event.source,
+            event_type: event.event_type,
+            direction: event.direction,
+            identifiers: event.identifiers,
+            conversation_id: event.conversation_id,
+            contact_reason: event.contact_reason,
+            subject: event.subject,
+            summary: event.summary,
+            agent_id: event.agent_id,
+            queue: event.queue,
+            duration_seconds: event.duration_seconds,
+            outcome: event.outcome,
+            sentiment: event.sentiment,
+            feedback: event.feedback,
+            consent: event.consent,
+            attributes: event.attributes,
+            display_name: event.display_name,
+            traceparent: event.traceparent,
+            case_id: event.case_id,
+        }
+    }
+}
+
 impl ContactEvent {
     /// The event from fields this project already validated and
     /// normalised (a record its gateway wrote), checked cheaply instead of
@@ -305,36 +337,6 @@ mod tests {
     use super::*;
     use crate::{EventDraft, IdentifierDraft, IdentifierKind, ValidationContext};
 
-    /// The fields of `event`, as a record carries them.
-    fn parts(event: &ContactEvent) -> NormalisedEvent {
-        let event = event.clone();
-        NormalisedEvent {
-            event_id: event.event_id,
-            occurred_at: event.occurred_at,
-            received_at: event.received_at,
-            channel: event.channel,
-            source: event.source,
-            event_type: event.event_type,
-            direction: event.direction,
-            identifiers: event.identifiers,
-            conversation_id: event.conversation_id,
-            contact_reason: event.contact_reason,
-            subject: event.subject,
-            summary: event.summary,
-            agent_id: event.agent_id,
-            queue: event.queue,
-            duration_seconds: event.duration_seconds,
-            outcome: event.outcome,
-            sentiment: event.sentiment,
-            feedback: event.feedback,
-            consent: event.consent,
-            attributes: event.attributes,
-            display_name: event.display_name,
-            traceparent: event.traceparent,
-            case_id: event.case_id,
-        }
-    }
-
     fn event() -> ContactEvent {
         EventDraft {
             channel: Some("phone".into()),
@@ -352,7 +354,7 @@ mod tests {
     }
 
     fn field_of(change: impl FnOnce(&mut NormalisedEvent)) -> String {
-        let mut fields = parts(&event());
+        let mut fields = NormalisedEvent::from(event());
         change(&mut fields);
         ContactEvent::from_normalised(fields)
             .expect_err("should be refused")
@@ -362,7 +364,10 @@ mod tests {
     #[test]
     fn a_validated_event_reads_back_as_itself() {
         let event = event();
-        assert_eq!(ContactEvent::from_normalised(parts(&event)), Ok(event));
+        assert_eq!(
+            ContactEvent::from_normalised(NormalisedEvent::from(event.clone())),
+            Ok(event)
+        );
     }
 
     #[test]
@@ -436,7 +441,7 @@ mod tests {
             (context, draft) in crate::arbitrary::draft_in_context(),
         ) {
             if let Ok(event) = draft.validate(&context) {
-                prop_assert_eq!(ContactEvent::from_normalised(parts(&event)), Ok(event));
+                prop_assert_eq!(ContactEvent::from_normalised(NormalisedEvent::from(event.clone())), Ok(event));
             }
         }
     }
