@@ -200,8 +200,8 @@ async fn publish(
         return Err(error.into());
     }
     settings.crash_points.reach("change_feed.after_produce");
-    let relay_seqs: Vec<i64> = claimed.iter().map(|record| record.relay_seq).collect();
-    lease.delete(&relay_seqs).await?;
+    let seqs: Vec<i64> = claimed.iter().map(|record| record.seq).collect();
+    lease.delete(&seqs).await?;
     CHANGE_FEED_RELAYED.inc_by(claimed.len() as u64);
     Ok(())
 }
@@ -517,6 +517,7 @@ mod tests {
 
     fn claimed_row(relay_seq: i64, partition: i32) -> OutboxRecord {
         OutboxRecord {
+            seq: relay_seq + 1000,
             relay_seq,
             partition,
             change_id: Uuid::from_u128(relay_seq as u128),
@@ -593,6 +594,7 @@ mod tests {
     #[test]
     fn records_carry_the_cloudevents_headers_and_decode() {
         let record = OutboxRecord {
+            seq: 7,
             relay_seq: 42,
             partition: 1,
             change_id: Uuid::from_u128(9),

@@ -8,6 +8,17 @@
 -- per named customer.
 DROP INDEX change_outbox_customers;
 
+-- A claim sets `relay_seq`, `partition` and `claimed_at`. With no index on
+-- them (and none whose predicate names them) the claim is a heap-only
+-- update, and room on the page lets it be one: every outbox row is
+-- updated once. The relay finds unclaimed rows through the primary key
+-- (the claimed rows ahead of them are at most what is in flight) and
+-- deletes by it; `relay_seq` stays unique because one counter, under the
+-- relay's lease, hands it out.
+DROP INDEX change_outbox_unclaimed;
+ALTER TABLE change_outbox DROP CONSTRAINT change_outbox_relay_seq_key;
+ALTER TABLE change_outbox SET (fillfactor = 50);
+
 -- Rows every batch updates in place (aggregates, last seen, cases) keep
 -- room on their page, so an update that changes no indexed column is
 -- heap-only: no new index entries, and its old version is pruned on the

@@ -42,6 +42,8 @@ const OUTBOX_CHANNEL: &str = "panorama_outbox";
 /// A change as the relay publishes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRecord {
+    /// Its row in the outbox.
+    pub seq: i64,
     /// Its position among every change relayed, carried as a header.
     pub relay_seq: i64,
     /// The partition it was claimed for.
@@ -86,18 +88,19 @@ impl Drop for RelayLease {
 }
 
 const RECORD_COLUMNS: &str =
-    "relay_seq, partition, change_id, type, customer_id, event_id, at, detail";
+    "seq, relay_seq, partition, change_id, type, customer_id, event_id, at, detail";
 
 fn record(row: &tokio_postgres::Row) -> Result<OutboxRecord> {
     Ok(OutboxRecord {
-        relay_seq: row.get(0),
-        partition: row.get(1),
-        change_id: row.get(2),
-        change_type: row.get(3),
-        customer_id: row.get(4),
-        event_id: row.get(5),
-        at: row.get(6),
-        detail: serde_json::from_value(row.get(7))?,
+        seq: row.get(0),
+        relay_seq: row.get(1),
+        partition: row.get(2),
+        change_id: row.get(3),
+        change_type: row.get(4),
+        customer_id: row.get(5),
+        event_id: row.get(6),
+        at: row.get(7),
+        detail: serde_json::from_value(row.get(8))?,
     })
 }
 
@@ -287,10 +290,11 @@ impl RelayLease {
         Ok(claimed)
     }
 
-    /// Deletes the rows with these `relay_seq`: acknowledged by the broker.
-    pub async fn delete(&self, relay_seqs: &[i64]) -> Result<u64> {
+    /// Deletes the claimed rows with these `seq` (the records' own, not
+    /// their `relay_seq`): acknowledged by the broker.
+    pub async fn delete(&self, seqs: &[i64]) -> Result<u64> {
         let statement = self.statement(DELETE).await?;
-        Ok(self.client.execute(&statement, &[&relay_seqs]).await?)
+        Ok(self.client.execute(&statement, &[&seqs]).await?)
     }
 }
 
@@ -305,7 +309,8 @@ const MARK: &str = "UPDATE change_outbox AS o
     SET relay_seq = q.relay_seq, partition = q.partition, claimed_at = now()
     FROM unnest($1::int8[], $2::int8[], $3::int4[]) AS q (seq, relay_seq, partition)
     WHERE o.seq = q.seq
-    RETURNING o.relay_seq, o.partition, o.change_id, o.type, o.customer_id, o.event_id, o.at,
-        o.detail";
-/// Deletes rows the broker acknowledged.
-const DELETE: &str = "DELETE FROM change_outbox WHERE relay_seq = ANY($1)";
+    RETURNING o.seq, o.relay_seq, o.partition, o.change_id, o.type, o.customer_id, o.event_id,
+        o.at, o.detail";
+/// Deletes rows the broker acknowledged, by their primary key (`relay_seq`
+/// has no index: setting it is a heap-only update, see migration 0023).
+const DELETE: &str = "DELETE FROM change_outbox WHERE seq = ANY($1) AND relay_seq IS NOT NULL";
