@@ -308,6 +308,27 @@ fn contacts_strategy() -> impl Strategy<Value = Vec<(u8, u16, u8, Option<u8>)>> 
     )
 }
 
+/// The contacts of [`contacts_strategy`] as events `e0`, `e1`, ...
+fn contact_events(contacts: &[(u8, u16, u8, Option<u8>)]) -> Vec<ContactEvent> {
+    let reasons = ["parcel", "contract", "device"];
+    let channels = ["phone", "email", "social"];
+    contacts
+        .iter()
+        .enumerate()
+        .map(|(n, &(reason, hour, channel, conversation))| {
+            event(
+                &format!("e{n}"),
+                i64::from(hour),
+                "message.received",
+                channels[channel as usize],
+                Some(reasons[reason as usize]),
+                conversation.map(|c| ["c0", "c1", "c2", "c3"][c as usize]),
+                None,
+            )
+        })
+        .collect()
+}
+
 proptest! {
     #[test]
     fn grouping_is_the_same_whatever_the_order_and_batching(
@@ -315,23 +336,7 @@ proptest! {
         order in Just(()).prop_perturb(|_, mut rng| rng.random::<u64>()),
         cut in 1usize..8,
     ) {
-        let reasons = ["parcel", "contract", "device"];
-        let channels = ["phone", "email", "social"];
-        let events: Vec<ContactEvent> = contacts
-            .iter()
-            .enumerate()
-            .map(|(n, &(reason, hour, channel, conversation))| {
-                event(
-                    &format!("e{n}"),
-                    i64::from(hour),
-                    "message.received",
-                    channels[channel as usize],
-                    Some(reasons[reason as usize]),
-                    conversation.map(|c| ["c0", "c1", "c2", "c3"][c as usize]),
-                    None,
-                )
-            })
-            .collect();
+        let events = contact_events(&contacts);
         // In time order, one batch.
         let mut sorted = events.clone();
         sorted.sort_by_key(|event| event.occurred_at);
@@ -368,23 +373,7 @@ proptest! {
         contacts in contacts_strategy(),
         owners in proptest::collection::vec(0u128..3, 40),
     ) {
-        let reasons = ["parcel", "contract", "device"];
-        let channels = ["phone", "email", "social"];
-        let events: Vec<ContactEvent> = contacts
-            .iter()
-            .enumerate()
-            .map(|(n, &(reason, hour, channel, conversation))| {
-                event(
-                    &format!("e{n}"),
-                    i64::from(hour),
-                    "message.received",
-                    channels[channel as usize],
-                    Some(reasons[reason as usize]),
-                    conversation.map(|c| ["c0", "c1", "c2", "c3"][c as usize]),
-                    None,
-                )
-            })
-            .collect();
+        let events = contact_events(&contacts);
         let owner = |n: usize| Uuid::from_u128(100 + owners[n]);
         let new_id = |event: &ContactEvent| Uuid::new_v5(&Uuid::NAMESPACE_OID, event.event_id.as_bytes());
         let inputs: Vec<CaseInput<'_>> = events
