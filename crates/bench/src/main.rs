@@ -21,6 +21,7 @@ mod sqlcapture;
 mod stack;
 mod statements;
 mod stats;
+mod targets;
 mod workload;
 
 use std::process::ExitCode;

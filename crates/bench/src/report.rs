@@ -159,6 +159,7 @@ impl Report {
              20 ms on a connection of its own during P and P2, the share of samples in which a backend waited on a \
              lock (`wait_event_type = 'Lock'`): ≈ 0 when the projectors do not queue on each other.\n"
         );
+        crate::targets::render(&self.engines, &mut out);
         for engine in &self.engines {
             self.render_engine(&mut out, engine);
         }
