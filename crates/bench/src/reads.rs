@@ -119,7 +119,8 @@ impl Reads {
             let _ = writeln!(out, "\n`{}` ran:\n", route.route);
             for head in &route.statement_heads {
                 let left_out = if head.contains("INSERT INTO audit_log") {
-                    " (the API batches audit entries in the background: left out of pgbench)"
+                    " (the request's audit entry, committed with those of concurrent requests \
+                     before the answer leaves: left out of pgbench)"
                 } else {
                     ""
                 };
