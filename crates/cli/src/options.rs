@@ -210,6 +210,14 @@ pub struct KafkaOptions {
         deserialize_with = "forms::duration::deserialize::<_, 1, 0>"
     )]
     pub produce_timeout: Duration,
+    /// How long ingest's producer waits for more records to fill a batch
+    /// (`linger.ms`); zero sends at once.
+    #[serde(
+        rename = "linger_ms",
+        serialize_with = "forms::duration::serialize::<_, 1>",
+        deserialize_with = "forms::duration::deserialize::<_, 1, 0>"
+    )]
+    pub linger: Duration,
     /// How often an idle consumer that paused its partitions looks at the
     /// broker again; zero never pauses (see the setting's help).
     #[serde(
@@ -274,6 +282,7 @@ impl Default for KafkaOptions {
             changes_topic: "panorama.customer-changes.v1".into(),
             consumer_group: "panorama-projector".into(),
             produce_timeout: Duration::from_secs(5),
+            linger: Duration::ZERO,
             idle_probe: Duration::ZERO,
             security_protocol: SecurityProtocol::Plaintext,
             sasl_mechanism: SaslMechanism::ScramSha512,
@@ -742,6 +751,7 @@ impl Options {
         let mut settings = ProducerSettings::new(self.kafka.connection()?);
         // The client needs at least a millisecond.
         settings.timeout = self.kafka.produce_timeout.max(Duration::from_millis(1));
+        settings.linger = self.kafka.linger;
         Producer::new(&settings).context("cannot create the Kafka producer")
     }
 }

@@ -240,6 +240,21 @@ struct KafkaArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     produce_timeout_ms: Option<u64>,
+    /// How long, in milliseconds, ingest's producer waits for more records
+    /// to fill a batch before it sends one (librdkafka's `linger.ms`).
+    /// Every ingest answer waits for the broker, so the wait is added to
+    /// each: 0 (the default) sends at once, and records that arrive while
+    /// a batch is in flight still travel together in the next. A few
+    /// milliseconds can save broker requests when many small requests
+    /// arrive at once
+    #[arg(
+        id = "kafka.linger_ms",
+        long = "kafka-linger-ms",
+        env = "PANORAMA_KAFKA_LINGER_MS",
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    linger_ms: Option<u64>,
     /// How often, in milliseconds, a consumer with nothing to read looks
     /// at the broker again after it paused its partitions; a write by this
     /// process wakes it at once. 0 (the default) never pauses: the consumer

@@ -65,6 +65,8 @@ fn nothing_given_is_the_defaults() {
     );
     assert_eq!(options.http.addr, "127.0.0.1:8080");
     assert_eq!(options.projector.batch_size, 2000);
+    // Ingest answers wait for the broker: no linger is added to them.
+    assert_eq!(options.kafka.linger, std::time::Duration::ZERO);
     assert_eq!(
         options.insights.settings().map(|s| s.refresh),
         Some(std::time::Duration::from_secs(60))
@@ -208,7 +210,7 @@ fn limits_come_from_the_file_and_flags_and_zero_turns_one_off() {
 
 /// Every variable and flag the flat configuration had, with the TOML key
 /// it now fills. Names are an interface: none may go or change meaning.
-const SETTINGS: [(&str, &str, &str); 93] = [
+const SETTINGS: [(&str, &str, &str); 94] = [
     ("PANORAMA_HTTP_ADDR", "http-addr", "http.addr"),
     (
         "PANORAMA_CONSOLE_FRAME_ANCESTORS",
@@ -283,6 +285,11 @@ const SETTINGS: [(&str, &str, &str); 93] = [
         "PANORAMA_MAX_EMAIL_BODY_BYTES",
         "max-email-body-bytes",
         "http.max_email_body_bytes",
+    ),
+    (
+        "PANORAMA_KAFKA_LINGER_MS",
+        "kafka-linger-ms",
+        "kafka.linger_ms",
     ),
     (
         "PANORAMA_KAFKA_IDLE_PROBE_MS",
