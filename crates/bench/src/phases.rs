@@ -256,6 +256,39 @@ async fn two_projectors(
     Ok((events_per_s, locks))
 }
 
+/// The longest [`settle`] waits for autovacuum to finish.
+const SETTLE_WITHIN: Duration = Duration::from_secs(120);
+
+/// Makes the server idle before single events are timed: the rounds before
+/// leave dirty pages and tables due for autovacuum, whose work would share
+/// the cores with the events. A `CHECKPOINT` writes the pages; then it
+/// waits (polling, up to [`SETTLE_WITHIN`]) until no autovacuum worker
+/// runs. One that is still running then is only logged.
+async fn settle(client: &Client) -> anyhow::Result<()> {
+    client.batch_execute("CHECKPOINT").await?;
+    let deadline = Instant::now() + SETTLE_WITHIN;
+    loop {
+        let running: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'",
+                &[],
+            )
+            .await?
+            .get(0);
+        if running == 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            eprintln!(
+                "panorama-bench: {running} autovacuum worker(s) still running after {} s; timing single events anyway",
+                SETTLE_WITHIN.as_secs()
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Single events posted one at a time on an idle system: the POST's
 /// acknowledgement, and the moment the projector's commit notifies
 /// `panorama_changes` (received on a LISTEN connection) with the event
@@ -265,6 +298,7 @@ pub(crate) async fn freshness(
     client: &Client,
     workload: Workload,
 ) -> anyhow::Result<Freshness> {
+    settle(client).await?;
     let (listener, mut connection) =
         tokio_postgres::connect(&stack.database.url, tokio_postgres::NoTls).await?;
     let (notified, mut notifications) = tokio::sync::mpsc::unbounded_channel();

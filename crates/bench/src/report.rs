@@ -302,7 +302,7 @@ impl Report {
         if let Some(fresh) = &engine.freshness {
             let _ = writeln!(
                 out,
-                "Single events, one at a time on an idle system ({} samples): POST → 202 p50 **{:.2} ms**, p99 **{:.2} ms**; \
+                "Single events, one at a time on an idle system (after a `CHECKPOINT`, with no autovacuum running; {} samples): POST → 202 p50 **{:.2} ms**, p99 **{:.2} ms**; \
                  POST → visible (the projector's commit notifying `panorama_changes`, received on a LISTEN connection, \
                  the event then found stored) p50 **{:.2} ms**, p99 **{:.2} ms**.\n",
                 fresh.samples,
