@@ -632,6 +632,22 @@ async fn an_erased_customer_leaves_nothing_behind_and_does_not_come_back() {
             > requests_before
     );
 
+    // The erasure leaves one change naming the survivor, `customer.erased`,
+    // for the feed's consumers; the relay publishes it and deletes its row.
+    eventually("customer.erased relayed", WAIT, || async {
+        let waiting: i64 = db
+            .query_one(
+                "SELECT count(*) FROM change_outbox
+                 WHERE type = 'customer.erased' AND customers && $1",
+                &[&person.profiles],
+            )
+            .await
+            .expect("outbox")
+            .get(0);
+        (waiting == 0).then_some(())
+    })
+    .await;
+
     // Nothing of the person in any column of any table, projection and
     // privacy schema alike; no row names their profiles or events, but
     // the erasure request (which names the id asked for) and the audit
