@@ -26,9 +26,9 @@ pub struct ProducerSettings {
 
 impl ProducerSettings {
     /// Defaults for `connection` (a plain `host:port` list is plaintext):
-    /// 5 s timeout, 1 ms linger. Ingest sets its own linger
-    /// (`PANORAMA_KAFKA_LINGER_MS`, 0 by default): its answers wait for the
-    /// broker, so linger is added to each.
+    /// 5 s timeout, 1 ms linger. The producer ingest publishes with sets
+    /// its own linger (`PANORAMA_KAFKA_LINGER_MS`, 0 by default): ingest
+    /// answers wait for the broker, so linger is added to each.
     pub fn new(connection: impl Into<Connection>) -> Self {
         ProducerSettings {
             connection: connection.into(),

@@ -210,8 +210,9 @@ pub struct KafkaOptions {
         deserialize_with = "forms::duration::deserialize::<_, 1, 0>"
     )]
     pub produce_timeout: Duration,
-    /// How long ingest's producer waits for more records to fill a batch
-    /// (`linger.ms`); zero sends at once.
+    /// How long the process's producer (ingest, the API's actions, dead
+    /// letters) waits for more records to fill a batch (`linger.ms`); zero
+    /// sends at once.
     #[serde(
         rename = "linger_ms",
         serialize_with = "forms::duration::serialize::<_, 1>",
@@ -748,10 +749,16 @@ impl Options {
     }
 
     pub(crate) fn producer(&self) -> anyhow::Result<Producer> {
+        Producer::new(&self.producer_settings()?).context("cannot create the Kafka producer")
+    }
+
+    /// The settings of the process's producer: what ingest, the API's
+    /// actions and the projector's dead letters publish with.
+    pub fn producer_settings(&self) -> anyhow::Result<ProducerSettings> {
         let mut settings = ProducerSettings::new(self.kafka.connection()?);
         // The client needs at least a millisecond.
         settings.timeout = self.kafka.produce_timeout.max(Duration::from_millis(1));
         settings.linger = self.kafka.linger;
-        Producer::new(&settings).context("cannot create the Kafka producer")
+        Ok(settings)
     }
 }

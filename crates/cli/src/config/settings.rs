@@ -240,10 +240,10 @@ struct KafkaArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     produce_timeout_ms: Option<u64>,
-    /// How long, in milliseconds, ingest's producer waits for more records
-    /// to fill a batch before it sends one (librdkafka's `linger.ms`).
-    /// Every ingest answer waits for the broker, so the wait is added to
-    /// each: 0 (the default) sends at once, and records that arrive while
+    /// How long, in milliseconds, the producer that ingest, the API's
+    /// actions and dead letters publish with waits for more records to fill
+    /// a batch before it sends one (librdkafka's `linger.ms`). Every ingest
+    /// answer waits for the broker, so the wait is added to each: 0 (the default) sends at once, and records that arrive while
     /// a batch is in flight still travel together in the next. A few
     /// milliseconds can save broker requests when many small requests
     /// arrive at once

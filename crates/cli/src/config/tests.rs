@@ -66,7 +66,8 @@ fn nothing_given_is_the_defaults() {
     assert_eq!(options.http.addr, "127.0.0.1:8080");
     assert_eq!(options.projector.batch_size, 2000);
     // Ingest answers wait for the broker: no linger is added to them.
-    assert_eq!(options.kafka.linger, std::time::Duration::ZERO);
+    let producer = options.producer_settings().expect("producer settings");
+    assert_eq!(producer.linger, std::time::Duration::ZERO);
     assert_eq!(
         options.insights.settings().map(|s| s.refresh),
         Some(std::time::Duration::from_secs(60))
@@ -206,6 +207,13 @@ fn limits_come_from_the_file_and_flags_and_zero_turns_one_off() {
         error(Some("[limits]\ntoken_rate = -1\n"), &[]).contains("token_rate"),
         "a negative limit is refused by name"
     );
+}
+
+#[test]
+fn the_linger_setting_reaches_the_producer() {
+    let options = load_from(Some("[kafka]\nlinger_ms = 7\n"), &[]).expect("valid");
+    let producer = options.producer_settings().expect("producer settings");
+    assert_eq!(producer.linger, std::time::Duration::from_millis(7));
 }
 
 /// Every variable and flag the flat configuration had, with the TOML key
